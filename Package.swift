@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Upcoming features as in Hummingbird: explicit existentials, imports that say what they expose.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+
+let package = Package(
+    name: "Skynet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SkyLib", targets: ["SkyLib"]),
+        .library(name: "Router", targets: ["Router"]),
+        .library(name: "Initiators", targets: ["Initiators"]),
+        .library(name: "Services", targets: ["Services"]),
+        .library(name: "Reaper", targets: ["Reaper"]),
+        .executable(name: "sky", targets: ["sky"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Shared words: envelope, errors, routes, registry, admin HTTP, logging. Everything points here.
+        .target(
+            name: "SkyLib",
+            dependencies: [
+                log, nioCore, nioPosix, lifecycle, hummingbird, httpTypes,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Reaper", dependencies: ["SkyLib", log, lifecycle], swiftSettings: swiftSettings),
+        // The one tool: parses arguments and wires the modules into a ServiceGroup.
+        .executableTarget(
+            name: "sky",
+            dependencies: [
+                "SkyLib", "Router", "Initiators", "Services", "Reaper",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                hummingbird, log, nioCore, nioPosix, lifecycle,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", nioCore, log], swiftSettings: swiftSettings),
+        .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", nioCore, log, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InitiatorsTests",
+            dependencies: ["Initiators", "SkyLib", hummingbird, httpTypes, log, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", httpClient, log, nioCore, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log], swiftSettings: swiftSettings),
+        // Start the real `sky` binary and talk to it over sockets.
+        .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", httpClient, nioCore], swiftSettings: swiftSettings),
+    ]
+)

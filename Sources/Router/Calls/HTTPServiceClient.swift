@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import Foundation
+public import Logging
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import ServiceLifecycle
+public import SkyLib
+
+/// Calls services over the wire protocol (`POST /call`, HTTP/1.1 + JSON) through pooled
+/// keep-alive connections.
+///
+/// One `HTTPServiceClient` serves a whole process: its connection pool keeps up to
+/// `maxConnectionsPerInstance` warm connections to each instance. It is a `Service` so the
+/// `ServiceGroup` shuts the pool down after everything that uses it has stopped.
+public final class HTTPServiceClient: ServiceClient, Service, Sendable {
+    private let client: HTTPClient
+    private let logger: Logger
+    /// Largest response body accepted from a service.
+    public let maxResponseBytes: Int
+    /// Shared secret sent as `Authorization: Bearer …` when set.
+    private let token: String?
+
+    public init(
+        eventLoopGroup: (any EventLoopGroup)? = nil,
+        maxConnectionsPerInstance: Int = 64,
+        maxResponseBytes: Int = 16 * 1024 * 1024,
+        token: String? = nil,
+        logger: Logger
+    ) {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerInstance
+        )
+        configuration.timeout = .init(connect: .seconds(1))
+        configuration.decompression = .disabled
+        configuration.redirectConfiguration = .disallow
+        configuration.httpVersion = .http1Only
+        self.client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+        self.maxResponseBytes = maxResponseBytes
+        self.token = token
+        self.logger = logger
+    }
+
+    public func call(_ request: RequestEnvelope, instance: NodeRecord, deadline: NIODeadline?) async throws(SkyError) -> ServiceResponse {
+        var http = HTTPClientRequest(url: "http://\(instance.address)/call")
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: "application/json")
+        http.headers.add(name: "Skynet-Request-Id", value: request.id)
+        http.headers.add(name: "Skynet-Trace-Id", value: request.trace.traceID)
+        if let token { http.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let effectiveDeadline = deadline ?? .now() + .seconds(30)
+        let remaining = effectiveDeadline - .now()
+        http.headers.add(name: "Skynet-Timeout-Ms", value: String(max(0, remaining.nanoseconds / 1_000_000)))
+        http.body = .bytes(JSONWriter.buffer(request.json))
+
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await self.client.execute(http, deadline: effectiveDeadline, logger: self.logger)
+            body = try await response.body.collect(upTo: self.maxResponseBytes)
+        } catch {
+            throw Self.classify(error, instance: instance)
+        }
+        let json: JSONValue
+        do {
+            json = try body.withUnsafeReadableBytes { bytes throws(JSONParseError) in try JSONParser.parse(bytes) }
+        } catch {
+            throw SkyError(
+                .badResponse,
+                "\(instance.address) answered HTTP \(response.status.code) with a body that is not JSON (\(error))",
+                service: instance.service
+            )
+        }
+        guard response.status == .ok else {
+            if var error = SkyError(json: json) {
+                // 5xx is retryable unless the service said otherwise; 4xx only when it said so.
+                if response.status.code >= 500, json["error"]?["retryable"] == nil { error.isRetryable = true }
+                error.service = instance.service
+                throw error
+            }
+            throw SkyError(
+                .serviceError,
+                "\(instance.address) answered HTTP \(response.status.code)",
+                retryable: response.status.code >= 500,
+                service: instance.service
+            )
+        }
+        return try ServiceResponse(json: json)
+    }
+
+    /// Maps a transport error to a ``SkyError``: timeouts and connection failures are retryable.
+    static func classify(_ error: any Error, instance: NodeRecord) -> SkyError {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return SkyError(.deadlineExceeded, "\(instance.address) did not answer in time", retryable: true, service: instance.service)
+            case .connectTimeout, .remoteConnectionClosed, .getConnectionFromPoolTimeout:
+                return SkyError(.connectionFailed, "\(instance.address): \(error)", retryable: true, service: instance.service)
+            default:
+                break
+            }
+        }
+        if error is CancellationError {
+            return SkyError(.deadlineExceeded, "call to \(instance.address) was cancelled", retryable: false, service: instance.service)
+        }
+        return SkyError(.connectionFailed, "cannot reach \(instance.address): \(error)", retryable: true, service: instance.service)
+    }
+
+    /// Waits for graceful shutdown, then closes every pooled connection.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await self.client.shutdown()
+    }
+
+    /// Closes the pool when the client is used outside a `ServiceGroup`.
+    public func shutdown() async throws {
+        try await self.client.shutdown()
+    }
+}

@@ -1,0 +1,90 @@
+public import Foundation
+public import SkyLib
+import Synchronization
+
+/// Chooses which instance of a service gets the next call: least outstanding requests,
+/// in-process instances first, the router's own region before others, never one that was
+/// just tried or that refused a connection moments ago.
+public final class InstanceBalancer: Sendable {
+    private struct State {
+        var outstanding: [String: Int] = [:]
+        var quarantinedUntil: [String: Date] = [:]
+        var cursor = 0
+    }
+
+    /// The router's region, preferred when it has instances.
+    public let region: String?
+    /// How long an instance that refused a connection is left out locally.
+    public let quarantine: TimeInterval
+    private let state = Mutex(State())
+
+    public init(region: String? = nil, quarantine: TimeInterval = 3) {
+        self.region = region
+        self.quarantine = quarantine
+    }
+
+    /// Picks one of `instances`.
+    /// - Parameters:
+    ///   - excluding: node ids tried already for this request; used only when nothing else is left.
+    ///   - isLocal: whether a node is hosted in this process (called directly, no socket).
+    /// - Returns: the chosen instance, or `nil` when `instances` is empty.
+    public func choose(
+        from instances: [NodeRecord],
+        excluding: Set<String> = [],
+        now: Date = Date(),
+        isLocal: (String) -> Bool = { _ in false }
+    ) -> NodeRecord? {
+        guard !instances.isEmpty else { return nil }
+        return self.state.withLock { state in
+            func usable(_ pool: [NodeRecord]) -> [NodeRecord] {
+                pool.filter { (state.quarantinedUntil[$0.id].map { $0 <= now } ?? true) }
+            }
+            // Narrow down step by step, but never to nothing.
+            var pool = instances
+            for narrower in [
+                pool.filter { !excluding.contains($0.id) },
+                usable(pool.filter { !excluding.contains($0.id) }),
+            ] where !narrower.isEmpty {
+                pool = narrower
+            }
+            let local = pool.filter { isLocal($0.id) }
+            if !local.isEmpty {
+                pool = local
+            } else if let region = self.region {
+                let sameRegion = pool.filter { $0.region == region }
+                if !sameRegion.isEmpty { pool = sameRegion }
+            }
+            // Least outstanding; ties broken round-robin so idle instances share the load.
+            let least = pool.map { state.outstanding[$0.id] ?? 0 }.min() ?? 0
+            let candidates = pool.filter { (state.outstanding[$0.id] ?? 0) == least }
+            state.cursor &+= 1
+            return candidates[Int(UInt(bitPattern: state.cursor) % UInt(candidates.count))]
+        }
+    }
+
+    /// Counts a call to `nodeID` as started.
+    public func started(_ nodeID: String) {
+        self.state.withLock { $0.outstanding[nodeID, default: 0] += 1 }
+    }
+
+    /// Counts a call to `nodeID` as finished.
+    public func finished(_ nodeID: String) {
+        self.state.withLock { state in
+            let count = (state.outstanding[nodeID] ?? 1) - 1
+            state.outstanding[nodeID] = count > 0 ? count : nil
+        }
+    }
+
+    /// Leaves `nodeID` out for ``quarantine`` seconds, after it refused a connection.
+    public func markUnreachable(_ nodeID: String, now: Date = Date()) {
+        self.state.withLock { state in
+            state.quarantinedUntil = state.quarantinedUntil.filter { $0.value > now }
+            state.quarantinedUntil[nodeID] = now.addingTimeInterval(self.quarantine)
+        }
+    }
+
+    /// Calls in flight to `nodeID`.
+    public func outstanding(_ nodeID: String) -> Int {
+        self.state.withLock { $0.outstanding[nodeID] ?? 0 }
+    }
+}

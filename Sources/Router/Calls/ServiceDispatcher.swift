@@ -1,0 +1,82 @@
+public import NIOCore
+public import SkyLib
+
+/// Makes one call of a step: picks an instance from the registry cache, calls it in-process
+/// when it lives here (no socket, no JSON encoding) or over the wire otherwise, and keeps the
+/// balancer's books.
+public final class ServiceDispatcher: Sendable {
+    /// A failed call and the instance it went to, so a retry can go elsewhere.
+    public struct Failure: Error, Sendable {
+        public var error: SkyError
+        public var nodeID: String?
+    }
+
+    public let cache: RegistryCache
+    public let balancer: InstanceBalancer
+    private let client: any ServiceClient
+    private let local: (any LocalServiceDirectory)?
+
+    public init(cache: RegistryCache, balancer: InstanceBalancer, client: any ServiceClient, local: (any LocalServiceDirectory)? = nil) {
+        self.cache = cache
+        self.balancer = balancer
+        self.client = client
+        self.local = local
+    }
+
+    /// Calls `step.service` once.
+    /// - Returns: the response and the node id that answered it.
+    public func call(
+        _ step: RouteStep,
+        request: RequestEnvelope,
+        deadline: NIODeadline?,
+        excluding: Set<String>
+    ) async throws(Failure) -> (response: ServiceResponse, nodeID: String) {
+        let instances = self.cache.instances(of: step.service, version: step.version)
+        let local = self.local
+        guard
+            let instance = self.balancer.choose(
+                from: instances,
+                excluding: excluding,
+                isLocal: { local?.handler(forNode: $0) != nil }
+            )
+        else {
+            let version = step.version.map { " matching version \($0)" } ?? ""
+            throw Failure(
+                error: SkyError(.noInstance, "no ready instance of service '\(step.service)'\(version) in the registry", retryable: true, service: step.service),
+                nodeID: nil
+            )
+        }
+        self.balancer.started(instance.id)
+        defer { self.balancer.finished(instance.id) }
+        do {
+            if let handler = local?.handler(forNode: instance.id) {
+                return (try await Self.callLocal(handler, request: request, deadline: deadline, service: step.service), instance.id)
+            }
+            return (try await self.client.call(request, instance: instance, deadline: deadline), instance.id)
+        } catch {
+            if error.code == .connectionFailed { self.balancer.markUnreachable(instance.id) }
+            throw Failure(error: error, nodeID: instance.id)
+        }
+    }
+
+    /// Runs an in-process handler under the deadline; its errors become ``SkyError``s as they
+    /// would over the wire.
+    static func callLocal(
+        _ handler: any ServiceHandler,
+        request: RequestEnvelope,
+        deadline: NIODeadline?,
+        service: String
+    ) async throws(SkyError) -> ServiceResponse {
+        do {
+            return try await withDeadline(deadline) { try await handler.handle(request) }
+        } catch let error as SkyError {
+            var error = error
+            error.service = error.service ?? service
+            throw error
+        } catch is DeadlineExceeded {
+            throw SkyError(.deadlineExceeded, "did not answer in time", retryable: true, service: service)
+        } catch {
+            throw SkyError(.serviceError, "\(error)", service: service)
+        }
+    }
+}

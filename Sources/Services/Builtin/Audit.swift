@@ -1,0 +1,20 @@
+public import Logging
+public import SkyLib
+
+/// Logs the document with its request id and route, and answers it unchanged.
+/// Meant to run out-of-band (`async: true`).
+public struct Audit: ServiceHandler {
+    private let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+        self.logger.info(
+            "audit",
+            metadata: ["request": "\(request.id)", "route": "\(request.route)", "trace": "\(request.trace.traceID)", "document": "\(request.payload)"]
+        )
+        return ServiceResponse(payload: request.payload)
+    }
+}

@@ -1,0 +1,40 @@
+public import SkyLib
+import Synchronization
+
+/// For tests of retries: fails the first N calls of each request id with a retryable error,
+/// then answers the document with `attempts` added (how many calls this request took).
+///
+/// N is the document's `failTimes` field when it has one, else the configured default.
+public struct Flaky: ServiceHandler {
+    /// Failures per request id unless the document says otherwise.
+    public let failTimes: Int
+    private let calls = Calls()
+
+    /// Bounded memory of calls per request id.
+    private final class Calls: Sendable {
+        let counts = Mutex<[String: Int]>([:])
+
+        func next(_ id: String) -> Int {
+            self.counts.withLock { counts in
+                if counts.count >= 10_000 { counts.removeAll(keepingCapacity: true) }
+                counts[id, default: 0] += 1
+                return counts[id]!
+            }
+        }
+    }
+
+    public init(failTimes: Int = 2) {
+        self.failTimes = failTimes
+    }
+
+    public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+        let failTimes = request.payload["failTimes"]?.intValue.map(Int.init) ?? self.failTimes
+        let call = self.calls.next(request.id)
+        if call <= failTimes {
+            throw SkyError(.serviceError, "flaky: deliberate failure \(call) of \(failTimes)", retryable: true, service: "flaky")
+        }
+        var payload = request.payload
+        payload["attempts"] = .int(Int64(call))
+        return ServiceResponse(payload: payload)
+    }
+}

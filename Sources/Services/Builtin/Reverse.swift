@@ -1,0 +1,10 @@
+public import SkyLib
+
+/// Reverses every string in the document (values, not keys), character by character.
+public struct Reverse: ServiceHandler {
+    public init() {}
+
+    public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+        ServiceResponse(payload: request.payload.mappingStrings { String($0.reversed()) })
+    }
+}

@@ -1,0 +1,22 @@
+public import SkyLib
+
+/// For tests of timeouts: sleeps, then answers the document with `sleptMs` added.
+///
+/// It sleeps the document's `sleepMs` when it has one, else the configured default. The sleep
+/// ends early when the caller's deadline passes (the task is cancelled).
+public struct Slow: ServiceHandler {
+    /// Milliseconds to sleep unless the document says otherwise.
+    public let sleepMilliseconds: Int
+
+    public init(sleepMilliseconds: Int = 200) {
+        self.sleepMilliseconds = sleepMilliseconds
+    }
+
+    public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+        let milliseconds = request.payload["sleepMs"]?.intValue.map(Int.init) ?? self.sleepMilliseconds
+        try await Task.sleep(for: .milliseconds(max(0, milliseconds)))
+        var payload = request.payload
+        payload["sleptMs"] = .int(Int64(milliseconds))
+        return ServiceResponse(payload: payload)
+    }
+}

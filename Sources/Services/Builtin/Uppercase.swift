@@ -1,0 +1,22 @@
+public import SkyLib
+
+/// Upper-cases every string in the document (values, not keys), however deep.
+public struct Uppercase: ServiceHandler {
+    public init() {}
+
+    public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+        ServiceResponse(payload: request.payload.mappingStrings { $0.uppercased() })
+    }
+}
+
+extension JSONValue {
+    /// The same document with `transform` applied to every string value.
+    func mappingStrings(_ transform: (String) -> String) -> JSONValue {
+        switch self {
+        case .string(let string): .string(transform(string))
+        case .array(let elements): .array(elements.map { $0.mappingStrings(transform) })
+        case .object(let fields): .object(fields.mapValues { $0.mappingStrings(transform) })
+        default: self
+        }
+    }
+}

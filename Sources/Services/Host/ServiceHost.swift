@@ -1,0 +1,226 @@
+import Foundation
+import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+public import SkyLib
+import Synchronization
+
+/// Hosts one service: serves the wire protocol (`POST /call`, `GET /health`, `GET /debug/vars`),
+/// registers the node in the registry, heartbeats, and drains on shutdown.
+///
+/// Life of a host: **starting** (listening, registered) → **ready** (taking work, heartbeat
+/// every ``Configuration/heartbeatInterval``) → on graceful shutdown (SIGTERM/SIGINT via the
+/// `ServiceGroup`) **draining**: the registry is told first so routers stop choosing this node,
+/// calls keep being answered for ``Configuration/drainDelay`` while their caches catch up, then
+/// the server stops accepting, finishes what is in flight, and the record is removed.
+///
+/// - Important: run it inside a `ServiceGroup`; graceful shutdown is what starts the drain.
+public final class ServiceHost: Service, Sendable {
+    /// How a host listens and registers.
+    public struct Configuration: Sendable {
+        /// Interface to bind; `127.0.0.1` unless told otherwise.
+        public var host: String = "127.0.0.1"
+        /// Port to bind; 0 picks a free one.
+        public var port: Int = 0
+        /// Host name others should use to reach this node; defaults to the bound host.
+        public var advertiseHost: String?
+        public var region: String = "local"
+        /// How often the node's record is refreshed.
+        public var heartbeatInterval: Duration = .seconds(1)
+        /// Seconds without heartbeat after which the node counts as dead.
+        public var ttl: Double = 3
+        /// How long to keep answering after announcing `draining`.
+        public var drainDelay: Duration = .milliseconds(600)
+        /// Largest request body accepted.
+        public var maxBodyBytes: Int = 4 * 1024 * 1024
+        /// Shared secret callers must send as `Authorization: Bearer …`, when set.
+        public var token: String?
+
+        public init() {}
+    }
+
+    private struct State {
+        var status: NodeStatus = .starting
+        var address: String?
+        var readyWaiters: [CheckedContinuation<String, any Error>] = []
+    }
+
+    /// The hosted service.
+    public let definition: ServiceDefinition
+    /// This node's id in the registry (new for every process start).
+    public let nodeID: String
+    public let configuration: Configuration
+    private let presence: NodePresence?
+    private let counters: Counters
+    private let logger: Logger
+    private let state: Locked<State>
+
+    public init(
+        definition: ServiceDefinition,
+        configuration: Configuration = Configuration(),
+        registry: (any Registry)?,
+        counters: Counters = Counters(),
+        logger: Logger
+    ) {
+        self.definition = definition
+        self.nodeID = Identifiers.nodeID()
+        self.configuration = configuration
+        self.counters = counters
+        var logger = logger
+        logger[metadataKey: "service"] = "\(definition.name)"
+        self.logger = logger
+        let state = Locked(State())
+        self.state = state
+        let nodeID = self.nodeID
+        self.presence = registry.map { registry in
+            NodePresence(registry: registry, nodeID: nodeID, interval: configuration.heartbeatInterval, logger: logger) { status in
+                Self.record(nodeID: nodeID, definition: definition, configuration: configuration, address: state.withLock { $0.address }, status: status, counters: counters)
+            }
+        }
+    }
+
+    /// `HOST:PORT` once listening.
+    public var address: String? { self.state.withLock { $0.address } }
+
+    /// The node's status now.
+    public var status: NodeStatus { self.state.withLock { $0.status } }
+
+    /// Waits until the host is listening and registered, and answers its address.
+    public func waitUntilReady() async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            let address = self.state.withLock { state -> String? in
+                if state.status == .ready, let address = state.address { return address }
+                state.readyWaiters.append(continuation)
+                return nil
+            }
+            if let address { continuation.resume(returning: address) }
+        }
+    }
+
+    /// The node record as registered.
+    public func record(status: NodeStatus) -> NodeRecord {
+        Self.record(
+            nodeID: self.nodeID, definition: self.definition, configuration: self.configuration,
+            address: self.address, status: status, counters: self.counters
+        )
+    }
+
+    private static func record(
+        nodeID: String,
+        definition: ServiceDefinition,
+        configuration: Configuration,
+        address: String?,
+        status: NodeStatus,
+        counters: Counters
+    ) -> NodeRecord {
+        let name = definition.name
+        return NodeRecord(
+            id: nodeID,
+            kind: .service,
+            service: name,
+            version: definition.version,
+            region: configuration.region,
+            address: address ?? "",
+            status: status,
+            ttl: configuration.ttl,
+            stats: [
+                "processed": counters.value("\(name)-processed"),
+                "errors": counters.value("\(name)-errors"),
+                "inflight": counters.value("\(name)-inflight"),
+            ]
+        )
+    }
+
+    public func run() async throws {
+        let router = Hummingbird.Router(context: BasicRequestContext.self)
+        router.post("call") { request, _ -> Response in
+            await self.handleCall(request)
+        }
+        AdminEndpoints(
+            counters: self.counters,
+            health: {
+                let status = self.status
+                return (status == .ready, ["status": .string(status.rawValue), "service": .string(self.definition.name), "node": .string(self.nodeID)])
+            }
+        ).add(to: router)
+
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? self.configuration.port
+                let host = self.configuration.advertiseHost ?? self.configuration.host
+                self.state.withLock { $0.address = "\(host):\(port)" }
+                await self.becomeReady()
+            },
+            logger: self.logger
+        )
+        // The server runs in its own group so its shutdown waits until the drain is announced.
+        let server = ServiceGroup(configuration: .init(services: [app], logger: self.logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            group.addTask { await self.presence?.heartbeatLoop() }
+            try? await gracefulShutdown()
+            await self.drain()
+            await server.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        await self.presence?.deregister()
+    }
+
+    private func becomeReady() async {
+        await self.presence?.register(status: .ready)
+        let (address, waiters) = self.state.withLock { state in
+            state.status = .ready
+            defer { state.readyWaiters = [] }
+            return (state.address ?? "", state.readyWaiters)
+        }
+        for waiter in waiters { waiter.resume(returning: address) }
+        self.logger.info("service ready", metadata: ["address": "\(address)", "node": "\(self.nodeID)", "version": "\(self.definition.version)"])
+    }
+
+    private func drain() async {
+        self.state.withLock { $0.status = .draining }
+        self.logger.info("draining: no new work, finishing what is in flight")
+        await self.presence?.announceDraining()
+        try? await Task.sleep(for: self.configuration.drainDelay)
+    }
+
+    private func handleCall(_ request: Request) async -> Response {
+        let name = self.definition.name
+        var request = request
+        if let token = self.configuration.token, !BearerToken.matches(request.headers[.authorization], token: token) {
+            return .error(SkyError(.unauthorized, "missing or wrong token", service: name))
+        }
+        let envelope: RequestEnvelope
+        do {
+            let json = try await request.jsonBody(limit: self.configuration.maxBodyBytes)
+            envelope = try RequestEnvelope(json: json)
+        } catch {
+            self.counters.add("\(name)-errors")
+            return .error(error)
+        }
+        self.counters.add("\(name)-inflight")
+        defer { self.counters.add("\(name)-inflight", -1) }
+        let timeout = request.headers[SkynetHeaders.timeout].flatMap { Int64($0) }
+        let handler = self.definition.handler
+        do {
+            let response = try await withDeadline(envelope.monotonicDeadline(timeoutMilliseconds: timeout)) {
+                try await handler.handle(envelope)
+            }
+            self.counters.add("\(name)-processed")
+            return .json(response.json)
+        } catch {
+            self.counters.add("\(name)-errors")
+            switch error {
+            case let error as SkyError:
+                return .error(error)
+            case is DeadlineExceeded:
+                return .error(SkyError(.deadlineExceeded, "\(name) did not finish before the deadline", retryable: true, service: name))
+            default:
+                return .error(SkyError(.serviceError, "\(error)", service: name))
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+public import Hummingbird
+
+/// The endpoints every Skynet process serves: `GET /health` and `GET /debug/vars`.
+public struct AdminEndpoints: Sendable {
+    /// Counters shown at `/debug/vars`.
+    public var counters: Counters
+    /// Answers the health document and whether the process is healthy (200) or not (503).
+    public var health: @Sendable () -> (healthy: Bool, document: JSONValue)
+    /// Extra fields for `/debug/vars` (live gauges).
+    public var extraVars: @Sendable () -> [String: JSONValue]
+
+    public init(
+        counters: Counters,
+        health: @escaping @Sendable () -> (healthy: Bool, document: JSONValue) = { (true, ["status": "ok"]) },
+        extraVars: @escaping @Sendable () -> [String: JSONValue] = { [:] }
+    ) {
+        self.counters = counters
+        self.health = health
+        self.extraVars = extraVars
+    }
+
+    /// Adds the endpoints to `router`.
+    public func add<Context: RequestContext>(to router: Router<Context>) {
+        router.get("health") { _, _ -> Response in
+            let (healthy, document) = self.health()
+            return .json(document, status: healthy ? .ok : .serviceUnavailable)
+        }
+        router.get("debug/vars") { _, _ -> Response in
+            .json(self.counters.debugVars(extra: self.extraVars()))
+        }
+    }
+}

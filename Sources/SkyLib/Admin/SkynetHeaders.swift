@@ -1,0 +1,13 @@
+public import HTTPTypes
+
+/// The HTTP headers of the Skynet protocol (see `docs/PROTOCOL.md`).
+public enum SkynetHeaders {
+    /// Milliseconds the caller will still wait; a service stops working on the call after it.
+    public static let timeout = HTTPField.Name("Skynet-Timeout-Ms")!
+    /// The request's id.
+    public static let requestID = HTTPField.Name("Skynet-Request-Id")!
+    /// The request's trace id.
+    public static let traceID = HTTPField.Name("Skynet-Trace-Id")!
+    /// Step errors recorded under `errOnFail: false`, as a JSON array (ASCII only).
+    public static let errors = HTTPField.Name("Skynet-Errors")!
+}

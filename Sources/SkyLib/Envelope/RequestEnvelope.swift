@@ -1,0 +1,107 @@
+public import Foundation
+
+/// One request travelling through a route: what initiators create and services receive.
+///
+/// On the wire it is the JSON object documented in `docs/PROTOCOL.md`:
+/// `{"id", "route", "step", "payload", "meta", "trace", "deadline", "attempt"}`.
+public struct RequestEnvelope: Sendable, Hashable {
+    /// Unique id of the request (a UUID unless the initiator had one).
+    public var id: String
+    /// The route being run.
+    public var route: String
+    /// The step's service when the envelope is sent to a service, otherwise `nil`.
+    public var step: String?
+    /// The document: any JSON value.
+    public var payload: JSONValue
+    /// String facts about the request: source, file name, row number, message id …
+    public var meta: [String: String]
+    /// Trace position of this hop.
+    public var trace: TraceContext
+    /// When the whole route must be finished, as milliseconds since 1970 (UTC); `nil` for none.
+    public var deadline: Int64?
+    /// 1 for the first call of a step, 2 for its first retry, and so on.
+    public var attempt: Int
+
+    public init(
+        id: String = Identifiers.requestID(),
+        route: String,
+        step: String? = nil,
+        payload: JSONValue,
+        meta: [String: String] = [:],
+        trace: TraceContext = .root(),
+        deadline: Int64? = nil,
+        attempt: Int = 1
+    ) {
+        self.id = id
+        self.route = route
+        self.step = step
+        self.payload = payload
+        self.meta = meta
+        self.trace = trace
+        self.deadline = deadline
+        self.attempt = attempt
+    }
+
+    /// The deadline as a `Date`.
+    public var deadlineDate: Date? {
+        self.deadline.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+    }
+
+    /// Milliseconds left before the deadline (negative when passed), or `nil` without one.
+    public var remainingMilliseconds: Int64? {
+        self.deadline.map { $0 - Clock.epochMilliseconds() }
+    }
+}
+
+extension RequestEnvelope {
+    /// The envelope as its wire JSON object.
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = [
+            "id": .string(self.id),
+            "route": .string(self.route),
+            "payload": self.payload,
+            "meta": .object(self.meta.mapValues { .string($0) }),
+            "trace": self.trace.json,
+            "attempt": .int(Int64(self.attempt)),
+        ]
+        if let step { fields["step"] = .string(step) }
+        if let deadline { fields["deadline"] = .int(deadline) }
+        return .object(fields)
+    }
+
+    /// Reads an envelope from its wire JSON object.
+    /// - Throws: ``SkyError`` with code `.badRequest` naming the field that is missing or wrong.
+    public init(json: JSONValue) throws(SkyError) {
+        guard case .object(let fields) = json else {
+            throw SkyError(.badRequest, "request envelope must be a JSON object, not \(json.typeName)")
+        }
+        guard let route = fields["route"]?.stringValue else {
+            throw SkyError(.badRequest, "request envelope needs a string field \"route\"")
+        }
+        var meta: [String: String] = [:]
+        if let metaValue = fields["meta"], metaValue != .null {
+            guard case .object(let metaFields) = metaValue else {
+                throw SkyError(.badRequest, "request envelope field \"meta\" must be an object of strings")
+            }
+            for (key, value) in metaFields {
+                guard let string = value.stringValue else {
+                    throw SkyError(.badRequest, "request envelope field \"meta.\(key)\" must be a string, not \(value.typeName)")
+                }
+                meta[key] = string
+            }
+        }
+        if let deadline = fields["deadline"], deadline != .null, deadline.intValue == nil {
+            throw SkyError(.badRequest, "request envelope field \"deadline\" must be milliseconds since 1970")
+        }
+        self.init(
+            id: fields["id"]?.stringValue ?? Identifiers.requestID(),
+            route: route,
+            step: fields["step"]?.stringValue,
+            payload: fields["payload"] ?? .null,
+            meta: meta,
+            trace: TraceContext(json: fields["trace"]) ?? .root(),
+            deadline: fields["deadline"]?.intValue,
+            attempt: Int(fields["attempt"]?.intValue ?? 1)
+        )
+    }
+}

@@ -1,0 +1,38 @@
+/// Where a request sits in a distributed trace: started by the initiator, carried by every call.
+public struct TraceContext: Sendable, Hashable {
+    /// The id shared by every span of one request's journey.
+    public var traceID: String
+    /// This hop's span id.
+    public var spanID: String
+    /// The span that caused this one, if any.
+    public var parentID: String?
+
+    public init(traceID: String, spanID: String, parentID: String? = nil) {
+        self.traceID = traceID
+        self.spanID = spanID
+        self.parentID = parentID
+    }
+
+    /// A new root trace with fresh ids.
+    public static func root() -> TraceContext {
+        TraceContext(traceID: Identifiers.traceID(), spanID: Identifiers.spanID())
+    }
+
+    /// A child span of this one: same trace, fresh span id, this span as parent.
+    public func child() -> TraceContext {
+        TraceContext(traceID: self.traceID, spanID: Identifiers.spanID(), parentID: self.spanID)
+    }
+}
+
+extension TraceContext {
+    var json: JSONValue {
+        var fields: [String: JSONValue] = ["traceId": .string(self.traceID), "spanId": .string(self.spanID)]
+        if let parentID { fields["parentId"] = .string(parentID) }
+        return .object(fields)
+    }
+
+    init?(json: JSONValue?) {
+        guard let traceID = json?["traceId"]?.stringValue, let spanID = json?["spanId"]?.stringValue else { return nil }
+        self.init(traceID: traceID, spanID: spanID, parentID: json?["parentId"]?.stringValue)
+    }
+}

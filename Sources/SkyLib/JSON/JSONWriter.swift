@@ -1,0 +1,103 @@
+public import NIOCore
+
+/// Writes ``JSONValue``s as compact JSON with sorted keys.
+///
+/// Sorted keys make answers deterministic (tests, diffs, caches) at a small cost.
+public enum JSONWriter {
+    /// Appends the JSON text of `value` to `buffer`.
+    /// - Parameter asciiOnly: escape every non-ASCII character, for HTTP header values.
+    public static func write(_ value: JSONValue, into buffer: inout ByteBuffer, asciiOnly: Bool = false) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        Self.append(value, to: &bytes, asciiOnly: asciiOnly)
+        buffer.writeBytes(bytes)
+    }
+
+    /// The JSON text of `value` in a new buffer.
+    public static func buffer(_ value: JSONValue, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        Self.append(value, to: &bytes, asciiOnly: false)
+        var buffer = allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        return buffer
+    }
+
+    /// The JSON text of `value` as a string.
+    public static func string(_ value: JSONValue, asciiOnly: Bool = false) -> String {
+        var bytes: [UInt8] = []
+        Self.append(value, to: &bytes, asciiOnly: asciiOnly)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the JSON text of `value` to a byte array.
+    public static func append(_ value: JSONValue, to bytes: inout [UInt8], asciiOnly: Bool = false) {
+        switch value {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .int(let number): bytes.append(contentsOf: String(number).utf8)
+        case .double(let number):
+            if number.isFinite {
+                bytes.append(contentsOf: number.description.utf8)
+            } else {
+                bytes.append(contentsOf: "null".utf8)
+            }
+        case .string(let string): Self.appendString(string, to: &bytes, asciiOnly: asciiOnly)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                Self.append(element, to: &bytes, asciiOnly: asciiOnly)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let fields):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, key) in fields.keys.sorted().enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                Self.appendString(key, to: &bytes, asciiOnly: asciiOnly)
+                bytes.append(UInt8(ascii: ":"))
+                Self.append(fields[key]!, to: &bytes, asciiOnly: asciiOnly)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func appendString(_ string: String, to bytes: inout [UInt8], asciiOnly: Bool) {
+        bytes.append(UInt8(ascii: "\""))
+        if asciiOnly {
+            for unit in string.utf16 {
+                if unit < 0x80 {
+                    Self.appendEscaped(UInt8(unit), to: &bytes)
+                } else {
+                    Self.appendUnicodeEscape(unit, to: &bytes)
+                }
+            }
+        } else {
+            for byte in string.utf8 { Self.appendEscaped(byte, to: &bytes) }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    @inline(__always)
+    private static func appendEscaped(_ byte: UInt8, to bytes: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+        case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+        case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+        case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+        case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+        case 0..<0x20, 0x7F: Self.appendUnicodeEscape(UInt16(byte), to: &bytes)
+        default: bytes.append(byte)
+        }
+    }
+
+    private static func appendUnicodeEscape(_ unit: UInt16, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: [0x5C, UInt8(ascii: "u")])
+        bytes.append(Self.hexDigits[Int(unit >> 12) & 0xF])
+        bytes.append(Self.hexDigits[Int(unit >> 8) & 0xF])
+        bytes.append(Self.hexDigits[Int(unit >> 4) & 0xF])
+        bytes.append(Self.hexDigits[Int(unit) & 0xF])
+    }
+}

@@ -1,0 +1,42 @@
+public import Foundation
+
+/// Where the registry is: `sqlite:PATH` (the default, `sqlite:.skynet/registry.sqlite`) or
+/// `mongodb://host:port/db`, from `--registry` or `SKYNET_REGISTRY`.
+public enum RegistryAddress: Sendable, Hashable, CustomStringConvertible {
+    case sqlite(path: String)
+    case mongodb(uri: String)
+
+    /// The default when neither the flag nor the environment says otherwise.
+    public static let defaultAddress = RegistryAddress.sqlite(path: ".skynet/registry.sqlite")
+
+    /// Parses an address.
+    /// - Throws: ``SkyError`` with code `.configuration` naming what is wrong.
+    public init(_ text: String) throws(SkyError) {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw SkyError(.configuration, "registry address 'sqlite:' needs a file path, e.g. sqlite:.skynet/registry.sqlite") }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("mongodb://") || text.hasPrefix("mongodb+srv://") {
+            self = .mongodb(uri: text)
+        } else {
+            throw SkyError(.configuration, "registry address '\(text)' is neither sqlite:PATH nor mongodb://HOST:PORT/DB")
+        }
+    }
+
+    /// The address from an explicit flag, else `SKYNET_REGISTRY`, else the default.
+    public static func resolve(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SkyError) -> RegistryAddress {
+        if let flag { return try RegistryAddress(flag) }
+        if let env = environment["SKYNET_REGISTRY"], !env.isEmpty { return try RegistryAddress(env) }
+        return .defaultAddress
+    }
+
+    /// The address without credentials, for logs.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite:\(path)"
+        case .mongodb(let uri):
+            guard let at = uri.firstIndex(of: "@"), let scheme = uri.range(of: "://") else { return uri }
+            return String(uri[..<scheme.upperBound]) + "***@" + String(uri[uri.index(after: at)...])
+        }
+    }
+}

@@ -1,0 +1,103 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// A local, always-ready copy of the registry's nodes, refreshed in the background.
+///
+/// Routers pick instances from here, so the request path never waits on the registry. When the
+/// registry cannot be reached the last good copy keeps serving; the outage is logged once when
+/// it starts and once when it ends.
+public final class RegistryCache: Service, Sendable {
+    private struct State {
+        var nodes: [NodeRecord] = []
+        var byService: [String: [NodeRecord]] = [:]
+        var generation: Int = 0
+        var lastRefresh: Date?
+        var failing = false
+    }
+
+    /// The registry read from.
+    public let registry: any Registry
+    /// How often the copy is refreshed.
+    public let interval: Duration
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(registry: any Registry, interval: Duration = .milliseconds(250), logger: Logger) {
+        self.registry = registry
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Every node in the last good copy.
+    public var nodes: [NodeRecord] { self.state.withLock { $0.nodes } }
+
+    /// Bumped on every refresh that changed something; lets callers skip unchanged work.
+    public var generation: Int { self.state.withLock { $0.generation } }
+
+    /// When the copy was last refreshed successfully.
+    public var lastRefresh: Date? { self.state.withLock { $0.lastRefresh } }
+
+    /// Whether the last refresh failed (the copy may be stale).
+    public var isStale: Bool { self.state.withLock { $0.failing } }
+
+    /// Ready, unexpired service instances of `service`, filtered by a version selector.
+    public func instances(of service: String, version: String? = nil, now: Date = Date()) -> [NodeRecord] {
+        let candidates = self.state.withLock { $0.byService[service] ?? [] }
+        let selector = version.flatMap(VersionSelector.init)
+        return candidates.filter { node in
+            node.status == .ready && !node.isExpired(at: now) && (selector?.matches(node.version) ?? true)
+        }
+    }
+
+    /// Nodes in the copy that match `query`.
+    public func nodes(matching query: NodeQuery) -> [NodeRecord] {
+        self.nodes.filter(query.matches)
+    }
+
+    /// Reads the registry once now.
+    /// - Returns: whether the read succeeded.
+    @discardableResult
+    public func refresh() async -> Bool {
+        do {
+            let nodes = try await self.registry.nodes()
+            let recovered = self.state.withLock { state -> Bool in
+                if state.nodes != nodes {
+                    state.nodes = nodes
+                    state.byService = Dictionary(grouping: nodes.filter { $0.kind == .service }, by: \.service)
+                    state.generation += 1
+                }
+                state.lastRefresh = Date()
+                defer { state.failing = false }
+                return state.failing
+            }
+            if recovered {
+                self.logger.notice("registry reachable again; cache refreshed", metadata: ["registry": "\(self.registry.displayName)"])
+            }
+            return true
+        } catch {
+            let first = self.state.withLock { state -> Bool in
+                defer { state.failing = true }
+                return !state.failing
+            }
+            if first {
+                self.logger.error(
+                    "registry unreachable; serving from the cached copy until it is back",
+                    metadata: ["registry": "\(self.registry.displayName)", "error": "\(error)"]
+                )
+            }
+            return false
+        }
+    }
+
+    /// Refreshes every ``interval`` until graceful shutdown.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.refresh()
+                try? await Task.sleep(for: self.interval)
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+public import Foundation
+import GRDB
+
+/// The embedded registry: one SQLite file (WAL mode), shared safely by every process on a host.
+///
+/// GRDB runs its statements on its own queues, so no call blocks an event loop. A busy timeout
+/// lets several processes write the same file: SQLite serialises their writes.
+public final class SQLiteRegistry: Registry {
+    private let pool: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating if needed) the registry file at `path`, and its folder.
+    /// - Throws: ``SkyError`` with code `.registry` when the file cannot be opened.
+    public init(path: String) throws {
+        self.path = path
+        let folder = (path as NSString).deletingLastPathComponent
+        do {
+            if !folder.isEmpty {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            configuration.label = "skynet.registry"
+            self.pool = try DatabasePool(path: path, configuration: configuration)
+            try self.pool.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS nodes (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        version TEXT NOT NULL,
+                        region TEXT NOT NULL,
+                        host TEXT NOT NULL,
+                        address TEXT NOT NULL,
+                        pid INTEGER NOT NULL,
+                        startedAt REAL NOT NULL,
+                        heartbeatAt REAL NOT NULL,
+                        status TEXT NOT NULL,
+                        ttl REAL NOT NULL,
+                        stats TEXT NOT NULL DEFAULT '{}'
+                    );
+                    CREATE INDEX IF NOT EXISTS nodes_lookup ON nodes(service, version, region);
+                    CREATE INDEX IF NOT EXISTS nodes_heartbeat ON nodes(heartbeatAt);
+                    CREATE TABLE IF NOT EXISTS events (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at REAL NOT NULL,
+                        kind TEXT NOT NULL,
+                        nodeID TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        message TEXT NOT NULL
+                    );
+                    """)
+            }
+        } catch {
+            throw SkyError(.registry, "cannot open SQLite registry at \(path): \(error)")
+        }
+    }
+
+    public var displayName: String { "sqlite:\(self.path)" }
+
+    public func register(_ node: NodeRecord) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: "DELETE FROM nodes WHERE address = ? AND kind = ? AND id <> ?",
+                arguments: [node.address, node.kind.rawValue, node.id]
+            )
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO nodes
+                    (id, kind, service, version, region, host, address, pid, startedAt, heartbeatAt, status, ttl, stats)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    node.id, node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
+                    Int64(node.pid), node.startedAt.timeIntervalSince1970, node.heartbeatAt.timeIntervalSince1970,
+                    node.status.rawValue, node.ttl, Self.encode(stats: node.stats),
+                ]
+            )
+        }
+    }
+
+    public func heartbeat(nodeID: String, status: NodeStatus, stats: [String: Int64], at: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE nodes SET heartbeatAt = ?, status = ?, stats = ? WHERE id = ?",
+                arguments: [at.timeIntervalSince1970, status.rawValue, Self.encode(stats: stats), nodeID]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func deregister(nodeID: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [nodeID])
+        }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        do {
+            return try await self.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM nodes ORDER BY service, startedAt").map(Self.node(from:))
+            }
+        } catch {
+            throw SkyError(.registry, "reading nodes from \(self.displayName) failed: \(error)", retryable: true)
+        }
+    }
+
+    public func reap(nodeID: String, heartbeatBefore before: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "DELETE FROM nodes WHERE id = ? AND heartbeatAt < ?",
+                arguments: [nodeID, before.timeIntervalSince1970]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func record(_ event: RegistryEvent) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: "INSERT INTO events (at, kind, nodeID, service, message) VALUES (?, ?, ?, ?, ?)",
+                arguments: [event.at.timeIntervalSince1970, event.kind, event.nodeID, event.service, event.message]
+            )
+            // The log is for recent history; keep it from growing without bound.
+            try db.execute(sql: "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - 10000")
+        }
+    }
+
+    public func events(limit: Int) async throws -> [RegistryEvent] {
+        do {
+            return try await self.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT ?", arguments: [limit]).map { row in
+                    RegistryEvent(
+                        at: Date(timeIntervalSince1970: row["at"]),
+                        kind: row["kind"],
+                        nodeID: row["nodeID"],
+                        service: row["service"],
+                        message: row["message"]
+                    )
+                }
+            }
+        } catch {
+            throw SkyError(.registry, "reading events from \(self.displayName) failed: \(error)", retryable: true)
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await self.pool.write(body)
+        } catch {
+            throw SkyError(.registry, "writing to \(self.displayName) failed: \(error)", retryable: true)
+        }
+    }
+
+    private static func encode(stats: [String: Int64]) -> String {
+        JSONWriter.string(.object(stats.mapValues { .int($0) }))
+    }
+
+    private static func node(from row: Row) -> NodeRecord {
+        var stats: [String: Int64] = [:]
+        if let text: String = row["stats"], let json = try? JSONParser.parse(text), case .object(let fields) = json {
+            for (key, value) in fields { stats[key] = value.intValue }
+        }
+        return NodeRecord(
+            id: row["id"],
+            kind: NodeKind(rawValue: row["kind"]) ?? .service,
+            service: row["service"],
+            version: row["version"],
+            region: row["region"],
+            host: row["host"],
+            address: row["address"],
+            pid: Int32(truncatingIfNeeded: row["pid"] as Int64),
+            startedAt: Date(timeIntervalSince1970: row["startedAt"]),
+            heartbeatAt: Date(timeIntervalSince1970: row["heartbeatAt"]),
+            status: NodeStatus(rawValue: row["status"]) ?? .starting,
+            ttl: row["ttl"],
+            stats: stats
+        )
+    }
+}

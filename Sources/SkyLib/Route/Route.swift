@@ -1,0 +1,160 @@
+/// A route: a named, declarative list of service calls, loaded from one YAML file.
+///
+/// ```yaml
+/// name: text
+/// timeout: 2s
+/// steps:
+///   - service: uppercase
+///   - service: wordcount
+///     merge: true
+///   - service: audit
+///     async: true
+/// ```
+public struct Route: Sendable, Hashable {
+    /// Unique name; the HTTP initiator serves it at `POST /routes/NAME`.
+    public var name: String
+    /// What the route does, for people.
+    public var description: String?
+    /// Deadline for the whole route, propagated to every call.
+    public var timeout: Duration?
+    /// Extra initiators that feed this route (files, CSV, STOMP).
+    public var sources: [RouteSource]
+    /// The steps, in order.
+    public var steps: [RouteStep]
+
+    public init(name: String, description: String? = nil, timeout: Duration? = nil, sources: [RouteSource] = [], steps: [RouteStep]) {
+        self.name = name
+        self.description = description
+        self.timeout = timeout
+        self.sources = sources
+        self.steps = steps
+    }
+}
+
+/// One step of a route: a call to a service.
+public struct RouteStep: Sendable, Hashable {
+    /// The service to call.
+    public var service: String
+    /// Version selector: exact (`1.2.0`), wildcard (`1.*`) or `nil` for any.
+    public var version: String?
+    /// Out-of-band: fired with its own copy of the document, never awaited.
+    public var isAsync: Bool
+    /// Shallow-merge an object output into the document instead of replacing it.
+    public var merge: Bool
+    /// When `false`, a final failure is recorded in `errors` and the route goes on.
+    public var errOnFail: Bool
+    /// How often and how patiently to retry retryable failures.
+    public var retry: RetryPolicy
+    /// Deadline of each attempt of this step (bounded by the route's).
+    public var timeout: Duration?
+    /// Line of the step in its route file, for messages.
+    public var line: Int?
+
+    public init(
+        service: String,
+        version: String? = nil,
+        isAsync: Bool = false,
+        merge: Bool = false,
+        errOnFail: Bool = true,
+        retry: RetryPolicy = .none,
+        timeout: Duration? = nil,
+        line: Int? = nil
+    ) {
+        self.service = service
+        self.version = version
+        self.isAsync = isAsync
+        self.merge = merge
+        self.errOnFail = errOnFail
+        self.retry = retry
+        self.timeout = timeout
+        self.line = line
+    }
+}
+
+/// Retry policy of a step: exponential backoff with jitter, capped.
+public struct RetryPolicy: Sendable, Hashable {
+    /// Total attempts, the first included (1 means no retry).
+    public var attempts: Int
+    /// Delay before the first retry; doubled for each further one.
+    public var backoff: Duration
+    /// The most any one delay may be.
+    public var max: Duration
+
+    public init(attempts: Int, backoff: Duration = .milliseconds(20), max: Duration = .seconds(1)) {
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max = max
+    }
+
+    /// One attempt, no retry.
+    public static let none = RetryPolicy(attempts: 1)
+
+    /// The delay before attempt `attempt + 1`, with "equal jitter": half fixed, half random,
+    /// so retries of many requests spread out instead of arriving together.
+    public func delay(afterAttempt attempt: Int) -> Duration {
+        let exponent = Swift.min(attempt - 1, 30)
+        let base = Swift.min(self.backoff * (1 << exponent), self.max)
+        let half = base / 2
+        return half + half * Double.random(in: 0...1)
+    }
+}
+
+/// An extra initiator declared under a route's `from:`.
+public enum RouteSource: Sendable, Hashable {
+    /// Files dropped in a folder.
+    case files(FileSource)
+    /// Rows of CSV files dropped in a folder.
+    case csv(CSVSource)
+    /// Messages on a STOMP destination.
+    case stomp(StompSource)
+}
+
+/// `from: - files: {dir, pattern, concurrency, format}`.
+public struct FileSource: Sendable, Hashable {
+    public var dir: String
+    public var pattern: String
+    public var concurrency: Int
+    /// `json` (default), `text` or `base64`: how a file becomes the payload.
+    public var format: String
+
+    public init(dir: String, pattern: String = "*", concurrency: Int = 8, format: String = "json") {
+        self.dir = dir
+        self.pattern = pattern
+        self.concurrency = concurrency
+        self.format = format
+    }
+}
+
+/// `from: - csv: {dir, pattern, header, delimiter, concurrency}`.
+public struct CSVSource: Sendable, Hashable {
+    public var dir: String
+    public var pattern: String
+    public var header: Bool
+    public var delimiter: Character
+    public var concurrency: Int
+
+    public init(dir: String, pattern: String = "*.csv", header: Bool = true, delimiter: Character = ",", concurrency: Int = 8) {
+        self.dir = dir
+        self.pattern = pattern
+        self.header = header
+        self.delimiter = delimiter
+        self.concurrency = concurrency
+    }
+}
+
+/// `from: - stomp: {url, destination, replyTo, deadLetter, prefetch}`.
+public struct StompSource: Sendable, Hashable {
+    public var url: String?
+    public var destination: String
+    public var replyTo: String?
+    public var deadLetter: String?
+    public var prefetch: Int
+
+    public init(url: String? = nil, destination: String, replyTo: String? = nil, deadLetter: String? = nil, prefetch: Int = 16) {
+        self.url = url
+        self.destination = destination
+        self.replyTo = replyTo
+        self.deadLetter = deadLetter
+        self.prefetch = prefetch
+    }
+}

@@ -1,0 +1,299 @@
+public import Foundation
+import Yams
+
+/// Reads route files (YAML) into validated ``Route`` values.
+///
+/// The YAML is composed into nodes, which keep their line and column, and every key and value is
+/// checked by hand: an unknown key, a wrong type, a missing service or a bad duration is reported
+/// as `FILE:LINE:COLUMN: reason`, never as a decoder's coding path.
+public enum RouteParser {
+    /// Characters allowed in route and service names (they appear in URLs and file names).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 100
+            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "-" || $0 == "_" || $0 == "." }
+            && !name.hasPrefix(".")
+    }
+
+    /// Reads and parses the route file at `path`.
+    /// - Throws: ``RouteFileError`` naming the file, line and reason.
+    public static func parseFile(atPath path: String) throws(RouteFileError) -> Route {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RouteFileError(file: path, line: nil, reason: "cannot read file: \(error.localizedDescription)")
+        }
+        return try Self.parse(yaml: text, file: path)
+    }
+
+    /// Parses route YAML; `file` is used in messages only.
+    /// - Throws: ``RouteFileError`` naming the file, line and reason.
+    public static func parse(yaml: String, file: String) throws(RouteFileError) -> Route {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw Self.fileError(from: error, file: file)
+        } catch {
+            throw RouteFileError(file: file, line: nil, reason: "not valid YAML: \(error)")
+        }
+        guard let root else {
+            throw RouteFileError(file: file, line: 1, reason: "file is empty; a route needs at least 'name' and 'steps'")
+        }
+        return try Reader(file: file).route(root)
+    }
+
+    private static func fileError(from error: YamlError, file: String) -> RouteFileError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let detail = context.map { "\(problem) (\($0.text))" } ?? problem
+            return RouteFileError(file: file, line: mark.line, column: mark.column, reason: "not valid YAML: \(detail)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return RouteFileError(
+                file: file,
+                line: context.mark.line,
+                column: context.mark.column,
+                reason: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in mapping"
+            )
+        case .reader(let problem, _, _, _):
+            return RouteFileError(file: file, line: nil, reason: "not readable as YAML: \(problem)")
+        default:
+            return RouteFileError(file: file, line: nil, reason: "not valid YAML: \(error)")
+        }
+    }
+}
+
+extension RouteParser {
+    /// Walks the composed YAML, checking as it goes.
+    struct Reader {
+        let file: String
+
+        static let routeKeys = ["name", "description", "timeout", "from", "steps"]
+        static let stepKeys = ["service", "version", "async", "merge", "errOnFail", "retry", "timeout"]
+        static let retryKeys = ["attempts", "backoff", "max"]
+        static let sourceKinds = ["files", "csv", "stomp"]
+
+        func fail(_ node: Node?, _ reason: String) -> RouteFileError {
+            RouteFileError(file: self.file, line: node?.mark?.line, column: node?.mark?.column, reason: reason)
+        }
+
+        func route(_ root: Node) throws(RouteFileError) -> Route {
+            let fields = try self.mapping(root, what: "a route", allowed: Self.routeKeys)
+            guard let nameNode = fields["name"] else {
+                throw self.fail(root, "missing 'name': every route needs a unique name")
+            }
+            let name = try self.string(nameNode, key: "name")
+            guard RouteParser.isValidName(name) else {
+                throw self.fail(nameNode, "route name '\(name)' may only use letters, digits, '-', '_' and '.'")
+            }
+            let description = try fields["description"].map { node throws(RouteFileError) in try self.string(node, key: "description") }
+            let timeout = try fields["timeout"].map { node throws(RouteFileError) in try self.duration(node, key: "timeout") }
+            let sources = try fields["from"].map { node throws(RouteFileError) in try self.sources(node) } ?? []
+            guard let stepsNode = fields["steps"] else {
+                throw self.fail(root, "missing 'steps': route '\(name)' needs at least one step")
+            }
+            guard case .sequence(let sequence) = stepsNode else {
+                throw self.fail(stepsNode, "'steps' must be a list of steps (each '- service: NAME')")
+            }
+            guard !sequence.isEmpty else {
+                throw self.fail(stepsNode, "'steps' is empty: route '\(name)' needs at least one step")
+            }
+            var steps: [RouteStep] = []
+            for (index, node) in sequence.enumerated() {
+                steps.append(try self.step(node, number: index + 1))
+            }
+            return Route(name: name, description: description, timeout: timeout, sources: sources, steps: steps)
+        }
+
+        func step(_ node: Node, number: Int) throws(RouteFileError) -> RouteStep {
+            let fields = try self.mapping(node, what: "step \(number)", allowed: Self.stepKeys)
+            guard let serviceNode = fields["service"] else {
+                throw self.fail(node, "step \(number) has no 'service': name the service to call")
+            }
+            let service = try self.string(serviceNode, key: "service")
+            guard RouteParser.isValidName(service) else {
+                throw self.fail(serviceNode, "service name '\(service)' may only use letters, digits, '-', '_' and '.'")
+            }
+            var step = RouteStep(service: service, line: node.mark?.line)
+            if let versionNode = fields["version"] {
+                let version = try self.string(versionNode, key: "version")
+                guard !version.isEmpty, VersionSelector(version) != nil else {
+                    throw self.fail(versionNode, "bad version selector '\(version)' (use e.g. 1.2.0, 1.*, *)")
+                }
+                step.version = version
+            }
+            if let node = fields["async"] { step.isAsync = try self.bool(node, key: "async") }
+            if let node = fields["merge"] { step.merge = try self.bool(node, key: "merge") }
+            if let node = fields["errOnFail"] { step.errOnFail = try self.bool(node, key: "errOnFail") }
+            if let node = fields["timeout"] { step.timeout = try self.duration(node, key: "timeout") }
+            if let node = fields["retry"] { step.retry = try self.retry(node) }
+            if step.isAsync && step.merge, let node = fields["merge"] {
+                throw self.fail(node, "step \(number) (\(service)) is async, so its output is never awaited and cannot be merged")
+            }
+            return step
+        }
+
+        func retry(_ node: Node) throws(RouteFileError) -> RetryPolicy {
+            let fields = try self.mapping(node, what: "'retry'", allowed: Self.retryKeys)
+            var policy = RetryPolicy(attempts: 3)
+            if let attemptsNode = fields["attempts"] {
+                guard let attempts = self.int(attemptsNode), (1...100).contains(attempts) else {
+                    throw self.fail(attemptsNode, "'attempts' must be a whole number from 1 to 100 (total tries, the first included)")
+                }
+                policy.attempts = attempts
+            }
+            if let node = fields["backoff"] { policy.backoff = try self.duration(node, key: "backoff") }
+            if let node = fields["max"] { policy.max = try self.duration(node, key: "max") }
+            if policy.max < policy.backoff, let node = fields["max"] {
+                throw self.fail(node, "'max' (\(DurationParser.format(policy.max))) is less than 'backoff' (\(DurationParser.format(policy.backoff)))")
+            }
+            return policy
+        }
+
+        func sources(_ node: Node) throws(RouteFileError) -> [RouteSource] {
+            guard case .sequence(let sequence) = node else {
+                throw self.fail(node, "'from' must be a list, e.g. '- files: { dir: drop/in }'")
+            }
+            var sources: [RouteSource] = []
+            for item in sequence {
+                let fields = try self.mapping(item, what: "a 'from' entry", allowed: Self.sourceKinds)
+                guard fields.count == 1, let (kind, body) = fields.first else {
+                    throw self.fail(item, "each 'from' entry names one initiator: files, csv or stomp")
+                }
+                switch kind {
+                case "files":
+                    let source = try self.mapping(body, what: "'files'", allowed: ["dir", "pattern", "concurrency", "format"])
+                    var files = FileSource(dir: try self.required(source, "dir", in: body, kind: "files"))
+                    if let value = source["pattern"] { files.pattern = try self.string(value, key: "pattern") }
+                    if let value = source["concurrency"] { files.concurrency = try self.positive(value, key: "concurrency") }
+                    if let value = source["format"] {
+                        files.format = try self.string(value, key: "format")
+                        guard ["json", "text", "base64"].contains(files.format) else {
+                            throw self.fail(value, "'format' must be json, text or base64")
+                        }
+                    }
+                    sources.append(.files(files))
+                case "csv":
+                    let source = try self.mapping(body, what: "'csv'", allowed: ["dir", "pattern", "header", "delimiter", "concurrency"])
+                    var csv = CSVSource(dir: try self.required(source, "dir", in: body, kind: "csv"))
+                    if let value = source["pattern"] { csv.pattern = try self.string(value, key: "pattern") }
+                    if let value = source["header"] { csv.header = try self.bool(value, key: "header") }
+                    if let value = source["concurrency"] { csv.concurrency = try self.positive(value, key: "concurrency") }
+                    if let value = source["delimiter"] {
+                        let text = try self.string(value, key: "delimiter")
+                        guard text.count == 1, let character = text.first, character.isASCII, character != "\"", !character.isNewline else {
+                            throw self.fail(value, "'delimiter' must be one ASCII character other than a quote or newline")
+                        }
+                        csv.delimiter = character
+                    }
+                    sources.append(.csv(csv))
+                default:
+                    let source = try self.mapping(body, what: "'stomp'", allowed: ["url", "destination", "replyTo", "deadLetter", "prefetch"])
+                    var stomp = StompSource(destination: try self.required(source, "destination", in: body, kind: "stomp"))
+                    if let value = source["url"] { stomp.url = try self.string(value, key: "url") }
+                    if let value = source["replyTo"] { stomp.replyTo = try self.string(value, key: "replyTo") }
+                    if let value = source["deadLetter"] { stomp.deadLetter = try self.string(value, key: "deadLetter") }
+                    if let value = source["prefetch"] { stomp.prefetch = try self.positive(value, key: "prefetch") }
+                    sources.append(.stomp(stomp))
+                }
+            }
+            return sources
+        }
+
+        // MARK: typed values
+
+        func mapping(_ node: Node, what: String, allowed: [String]) throws(RouteFileError) -> [String: Node] {
+            guard case .mapping(let mapping) = node else {
+                throw self.fail(node, "\(what) must be a mapping of keys to values, not \(self.kind(node))")
+            }
+            var fields: [String: Node] = [:]
+            for (keyNode, value) in mapping {
+                guard case .scalar(let scalar) = keyNode else { throw self.fail(keyNode, "keys must be plain words") }
+                let key = scalar.string
+                guard allowed.contains(key) else {
+                    var reason = "unknown key '\(key)' in \(what)"
+                    if let guess = Self.closest(to: key, in: allowed) { reason += "; did you mean '\(guess)'?" }
+                    reason += " (allowed: \(allowed.joined(separator: ", ")))"
+                    throw self.fail(keyNode, reason)
+                }
+                fields[key] = value
+            }
+            return fields
+        }
+
+        func required(_ fields: [String: Node], _ key: String, in node: Node, kind: String) throws(RouteFileError) -> String {
+            guard let value = fields[key] else { throw self.fail(node, "'\(kind)' needs '\(key)'") }
+            let string = try self.string(value, key: key)
+            guard !string.isEmpty else { throw self.fail(value, "'\(key)' must not be empty") }
+            return string
+        }
+
+        func string(_ node: Node, key: String) throws(RouteFileError) -> String {
+            guard case .scalar(let scalar) = node else {
+                throw self.fail(node, "'\(key)' must be a single value, not \(self.kind(node))")
+            }
+            return scalar.string
+        }
+
+        func bool(_ node: Node, key: String) throws(RouteFileError) -> Bool {
+            guard case .scalar(let scalar) = node, let value = ["true": true, "false": false][scalar.string] else {
+                throw self.fail(node, "'\(key)' must be true or false")
+            }
+            return value
+        }
+
+        func int(_ node: Node) -> Int? {
+            guard case .scalar(let scalar) = node else { return nil }
+            return Int(scalar.string)
+        }
+
+        func positive(_ node: Node, key: String) throws(RouteFileError) -> Int {
+            guard let value = self.int(node), value > 0, value <= 100_000 else {
+                throw self.fail(node, "'\(key)' must be a whole number from 1 to 100000")
+            }
+            return value
+        }
+
+        func duration(_ node: Node, key: String) throws(RouteFileError) -> Duration {
+            let text = try self.string(node, key: key)
+            guard let duration = DurationParser.parse(text) else {
+                throw self.fail(node, "bad duration '\(text)' for '\(key)' (use a number and a unit: 500ms, 2s, 1.5s, 1m)")
+            }
+            guard duration > .zero else { throw self.fail(node, "'\(key)' must be more than zero") }
+            return duration
+        }
+
+        func kind(_ node: Node) -> String {
+            switch node {
+            case .scalar(let scalar): "the value '\(scalar.string)'"
+            case .mapping: "a mapping"
+            case .sequence: "a list"
+            case .alias: "an alias"
+            }
+        }
+
+        /// The allowed key nearest to a misspelt one, if it is near enough to be a typo.
+        static func closest(to key: String, in candidates: [String]) -> String? {
+            let scored = candidates.map { ($0, Self.editDistance(key.lowercased(), $0.lowercased())) }
+            guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, key.count / 3) else { return nil }
+            return best.0
+        }
+
+        static func editDistance(_ a: String, _ b: String) -> Int {
+            let a = Array(a)
+            let b = Array(b)
+            if a.isEmpty { return b.count }
+            var previous = Array(0...b.count)
+            for i in 1...a.count {
+                var current = [i] + Array(repeating: 0, count: b.count)
+                for j in stride(from: 1, through: b.count, by: 1) {
+                    current[j] = Swift.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+    }
+}

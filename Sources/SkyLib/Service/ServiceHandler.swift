@@ -1,0 +1,38 @@
+/// What a service does with one request. Implement this to write a service in Swift.
+///
+/// ```swift
+/// struct Greet: ServiceHandler {
+///     func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+///         var document = request.payload
+///         document["greeting"] = "hello"
+///         return ServiceResponse(payload: document)
+///     }
+/// }
+/// ```
+/// Throw a ``SkyError`` to fail the call: set `retryable: true` when another try (maybe on
+/// another instance) could succeed. Any other error is reported as a non-retryable
+/// `service_error`. The request's ``RequestEnvelope/deadline`` says when the caller gives up;
+/// the task is cancelled then, so long work should check `Task.checkCancellation()`.
+public protocol ServiceHandler: Sendable {
+    /// Handles one request and answers the output document.
+    func handle(_ request: RequestEnvelope) async throws -> ServiceResponse
+}
+
+/// A service as the engine knows it: a name, a version and its handler.
+public struct ServiceDefinition: Sendable {
+    public var name: String
+    public var version: String
+    public var handler: any ServiceHandler
+
+    public init(name: String, version: String = "1.0.0", handler: any ServiceHandler) {
+        self.name = name
+        self.version = version
+        self.handler = handler
+    }
+}
+
+/// Where in-process handlers are found: the router calls these directly, skipping the socket.
+public protocol LocalServiceDirectory: Sendable {
+    /// The in-process handler for a node id, if the node is hosted in this process.
+    func handler(forNode nodeID: String) -> (any ServiceHandler)?
+}

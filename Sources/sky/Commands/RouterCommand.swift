@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Initiators
+import Logging
+import Router
+import ServiceLifecycle
+import SkyLib
+import UnixSignals
+
+/// `sky router`: a router with its HTTP initiator, calling services found in the registry.
+struct RouterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router",
+        abstract: "Run a router and its HTTP initiator; services are found in the registry."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Folder of route files (*.yaml), reloaded live.")
+    var routes: String = "Routes"
+
+    @Option(help: "HOST:PORT of the HTTP initiator.")
+    var http: HostPort = HostPort(host: "127.0.0.1", port: 8080)
+
+    func validate() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: self.routes, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("routes folder '\(self.routes)' does not exist (give one with --routes DIR)")
+        }
+    }
+
+    func run() async throws {
+        let logger = self.common.bootstrapLogging()
+        let token = try CommonOptions.token()
+        HostPort.warnIfExposed(self.http, token: token, logger: logger)
+        let registry = try self.common.openRegistry()
+        let counters = Counters()
+        let stack = RouterStack(
+            routesDirectory: self.routes, registry: registry, region: self.common.region, local: nil,
+            counters: counters, token: token, logger: logger
+        )
+        await stack.loader.reload()
+        await stack.cache.refresh()
+
+        var configuration = HTTPInitiator.Configuration()
+        configuration.host = self.http.host
+        configuration.port = self.http.port
+        configuration.token = token
+        let boundAddress = Locked<String?>(nil)
+        let initiator = HTTPInitiator(
+            configuration: configuration,
+            runner: stack.executor,
+            admin: AdminEndpoints(counters: counters, extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] }),
+            logger: logger,
+            onServerRunning: { address in
+                boundAddress.withLock { $0 = address }
+                Output.line("router ready at http://\(address) with \(stack.table.summaries.count) routes")
+            }
+        )
+        let region = self.common.region
+        let fallback = self.http.description
+        let presence = NodePresence(registry: registry, logger: logger) { status in
+            NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
+                       stats: ["routes": Int64(stack.table.summaries.count)])
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: stack.services + [presence, LogLevelSignals(logger: logger), initiator],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

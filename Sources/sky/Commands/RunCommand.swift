@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import Initiators
+import Logging
+import Reaper
+import Router
+import ServiceLifecycle
+import Services
+import SkyLib
+import UnixSignals
+
+/// `sky run`: the whole engine in one process on the embedded registry.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run everything in one process: built-in services, a router with the routes folder, the HTTP initiator, a reaper."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Folder of route files (*.yaml), reloaded live.")
+    var routes: String = "Routes"
+
+    @Option(help: "HOST:PORT of the HTTP initiator.")
+    var http: HostPort = HostPort(host: "127.0.0.1", port: 8080)
+
+    @Option(help: "Built-in services to host, comma-separated (default: all).")
+    var services: String = BuiltinServices.names.joined(separator: ",")
+
+    func validate() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: self.routes, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("routes folder '\(self.routes)' does not exist (give one with --routes DIR)")
+        }
+        for name in self.serviceNames where !BuiltinServices.names.contains(name) {
+            throw ValidationError("unknown built-in service '\(name)' (built-in: \(BuiltinServices.names.joined(separator: ", ")))")
+        }
+    }
+
+    var serviceNames: [String] {
+        self.services.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func run() async throws {
+        let logger = self.common.bootstrapLogging()
+        let token = try CommonOptions.token()
+        HostPort.warnIfExposed(self.http, token: token, logger: logger)
+        let registry = try self.common.openRegistry()
+        let counters = Counters()
+
+        var hostConfiguration = ServiceHost.Configuration()
+        hostConfiguration.region = self.common.region
+        hostConfiguration.token = token
+        let hosts = self.serviceNames.compactMap { name in
+            BuiltinServices.definition(named: name, logger: logger).map {
+                ServiceHost(definition: $0, configuration: hostConfiguration, registry: registry, counters: counters, logger: logger)
+            }
+        }
+        let local = LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.definition.handler) }))
+        let stack = RouterStack(
+            routesDirectory: self.routes, registry: registry, region: self.common.region, local: local,
+            counters: counters, token: token, logger: logger
+        )
+        await stack.loader.reload()
+
+        var initiatorConfiguration = HTTPInitiator.Configuration()
+        initiatorConfiguration.host = self.http.host
+        initiatorConfiguration.port = self.http.port
+        initiatorConfiguration.token = token
+        let routesDirectory = self.routes
+        let registryName = registry.displayName
+        let initiator = HTTPInitiator(
+            configuration: initiatorConfiguration,
+            runner: stack.executor,
+            admin: AdminEndpoints(counters: counters, extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] }),
+            logger: logger,
+            onServerRunning: { address in
+                Output.line(StartupSummary.text(
+                    address: address, routes: stack.table.summaries, routesDirectory: routesDirectory,
+                    services: hosts.map { ($0.definition.name, $0.address ?? "?") }, registry: registryName
+                ))
+            }
+        )
+        let presence = NodePresence(registry: registry, logger: logger) { status in
+            NodeRecord(kind: .router, service: "router", region: self.common.region, address: self.http.description, status: status,
+                       stats: ["routes": Int64(stack.table.summaries.count)])
+        }
+        let gate = AfterReady(
+            prepare: {
+                for host in hosts { _ = try await host.waitUntilReady() }
+                await stack.cache.refresh()
+            },
+            service: initiator
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: stack.services + hosts.map { $0 as any Service }
+                    + [Reaper(registry: registry, counters: counters, logger: logger), presence, LogLevelSignals(logger: logger), gate],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// The one screen `sky run` prints when it is ready.
+enum StartupSummary {
+    static func text(address: String, routes: [RouteSummary], routesDirectory: String, services: [(String, String)], registry: String) -> String {
+        var lines = ["", "Skynet is running.", ""]
+        lines.append("  HTTP       http://\(address)   (GET /routes, /health, /debug/vars)")
+        lines.append("  registry   \(registry)")
+        lines.append("  services   \(services.map { "\($0.0)@\($0.1)" }.joined(separator: " "))")
+        lines.append("  routes     \(routes.count) from \(routesDirectory)/ (edit a file: it reloads within a second)")
+        for summary in routes {
+            let steps = summary.route.steps.map { $0.isAsync ? "\($0.service) (async)" : $0.service }.joined(separator: " → ")
+            lines.append("             POST /routes/\(summary.route.name): \(steps)")
+        }
+        lines.append("")
+        if routes.contains(where: { $0.route.name == "text" }) {
+            lines.append("  Try:  curl -s -X POST http://\(address)/routes/text -H 'Content-Type: application/json' -d '{\"text\":\"hello big world\"}'")
+        } else if let first = routes.first {
+            lines.append("  Try:  curl -s -X POST http://\(address)/routes/\(first.route.name) -H 'Content-Type: application/json' -d '{}'")
+        }
+        lines.append("  Stop: Ctrl-C (drains in-flight requests first)")
+        lines.append("")
+        return lines.joined(separator: "\n")
+    }
+}

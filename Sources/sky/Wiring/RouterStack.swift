@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+import Router
+import ServiceLifecycle
+import SkyLib
+
+/// The pieces of a router, built once and shared by `sky run` and `sky router`.
+struct RouterStack {
+    let table: RouteTable
+    let loader: RouteDirectoryLoader
+    let cache: RegistryCache
+    let client: HTTPServiceClient
+    let asyncSteps: AsyncStepQueue
+    let executor: RouteExecutor
+
+    init(routesDirectory: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?, logger: Logger) {
+        self.table = RouteTable()
+        self.loader = RouteDirectoryLoader(directory: routesDirectory, table: self.table, counters: counters, logger: logger)
+        self.cache = RegistryCache(registry: registry, logger: logger)
+        self.client = HTTPServiceClient(token: token, logger: logger)
+        self.asyncSteps = AsyncStepQueue(logger: logger)
+        let dispatcher = ServiceDispatcher(cache: self.cache, balancer: InstanceBalancer(region: region), client: self.client, local: local)
+        self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: counters, logger: logger)
+    }
+
+    /// Long-running parts, in start order; the `ServiceGroup` stops them in reverse, so the
+    /// client pool and cache outlive everything that calls through them.
+    var services: [any Service] { [self.cache, self.client, self.asyncSteps, self.loader] }
+}
+
+/// Handlers hosted in this process, by node id: the router calls them without a socket.
+struct LocalServices: LocalServiceDirectory {
+    let handlers: [String: any ServiceHandler]
+
+    func handler(forNode nodeID: String) -> (any ServiceHandler)? {
+        self.handlers[nodeID]
+    }
+}
+
+/// Runs `prepare` before `service`, for parts that must not start before others are ready
+/// (the HTTP initiator waits until local services are registered and the cache has them).
+struct AfterReady: Service {
+    let prepare: @Sendable () async throws -> Void
+    let service: any Service
+
+    func run() async throws {
+        try await self.prepare()
+        try await self.service.run()
+    }
+}
