@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Yams
 
 /// Reads route files (YAML) into validated ``Route`` values.
@@ -48,7 +48,7 @@ public enum RouteParser {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\(problem) (\($0.text))" } ?? problem
+            let detail = context.map { "\(problem) (\($0.text) started at line \($0.mark.line))" } ?? problem
             return RouteFileError(file: file, line: mark.line, column: mark.column, reason: "not valid YAML: \(detail)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return RouteFileError(

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@testable import Router
+@testable import SkyLib
+
+struct InstanceBalancerTests {
+    func node(_ id: String, region: String = "eu") -> NodeRecord {
+        NodeRecord(id: id, kind: .service, service: "s", region: region, address: "127.0.0.1:1", status: .ready)
+    }
+
+    @Test func prefersTheLeastOutstanding() {
+        let balancer = InstanceBalancer()
+        let nodes = [self.node("a"), self.node("b"), self.node("c")]
+        balancer.started("a")
+        balancer.started("a")
+        balancer.started("b")
+        #expect(balancer.choose(from: nodes)?.id == "c")
+        balancer.finished("a")
+        balancer.finished("a")
+        balancer.started("c")
+        #expect(balancer.choose(from: nodes)?.id == "a")
+    }
+
+    @Test func spreadsTiesAcrossInstances() {
+        let balancer = InstanceBalancer()
+        let nodes = [self.node("a"), self.node("b")]
+        let chosen = (0..<10).compactMap { _ in balancer.choose(from: nodes)?.id }
+        #expect(Set(chosen) == ["a", "b"])
+    }
+
+    @Test func prefersLocalThenOwnRegionButFallsBack() {
+        let balancer = InstanceBalancer(region: "eu")
+        #expect(balancer.choose(from: [self.node("us", region: "us"), self.node("eu")])?.id == "eu")
+        #expect(balancer.choose(from: [self.node("us", region: "us")])?.id == "us")
+        #expect(balancer.choose(from: [self.node("eu"), self.node("here", region: "us")], isLocal: { $0 == "here" })?.id == "here")
+    }
+
+    @Test func avoidsTriedAndQuarantinedInstancesWhileOthersRemain() {
+        let balancer = InstanceBalancer(quarantine: 60)
+        let nodes = [self.node("a"), self.node("b")]
+        #expect(balancer.choose(from: nodes, excluding: ["a"])?.id == "b")
+        #expect(balancer.choose(from: [self.node("a")], excluding: ["a"])?.id == "a")
+        balancer.markUnreachable("b")
+        #expect((0..<5).allSatisfy { _ in balancer.choose(from: nodes)?.id == "a" })
+        #expect(balancer.choose(from: [self.node("b")])?.id == "b")
+        #expect(balancer.choose(from: []) == nil)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+@testable import Router
+@testable import SkyLib
+
+/// An in-memory stand-in for the wire, used beside the end-to-end tests that call real
+/// service processes: each service's behaviour is a closure, and every call is recorded.
+final class ScriptedClient: ServiceClient {
+    typealias Behaviour = @Sendable (RequestEnvelope, NodeRecord, Int) async throws(SkyError) -> ServiceResponse
+
+    struct Call: Sendable {
+        var request: RequestEnvelope
+        var instance: NodeRecord
+    }
+
+    let behaviours: [String: Behaviour]
+    let calls = Mutex<[Call]>([])
+
+    init(_ behaviours: [String: Behaviour]) {
+        self.behaviours = behaviours
+    }
+
+    func call(_ request: RequestEnvelope, instance: NodeRecord, deadline: NIODeadline?) async throws(SkyError) -> ServiceResponse {
+        let number = self.calls.withLock { calls in
+            calls.append(Call(request: request, instance: instance))
+            return calls.filter { $0.instance.service == instance.service }.count
+        }
+        guard let behaviour = self.behaviours[instance.service] else {
+            throw SkyError(.serviceError, "no behaviour for \(instance.service)")
+        }
+        return try await behaviour(request, instance, number)
+    }
+
+    func calls(to service: String) -> [Call] {
+        self.calls.withLock { $0.filter { $0.instance.service == service } }
+    }
+}
+
+/// Handlers hosted "in process" for the local-call path.
+struct LocalHandlers: LocalServiceDirectory {
+    let handlers: [String: any ServiceHandler]
+    func handler(forNode nodeID: String) -> (any ServiceHandler)? { self.handlers[nodeID] }
+}
+
+struct ClosureHandler: ServiceHandler {
+    let body: @Sendable (RequestEnvelope) async throws -> ServiceResponse
+    func handle(_ request: RequestEnvelope) async throws -> ServiceResponse { try await self.body(request) }
+}
+
+/// A router wired from real parts (SQLite registry, cache, balancer, executor, async queue)
+/// with a scripted client at the wire.
+struct RouterHarness {
+    let registry: SQLiteRegistry
+    let cache: RegistryCache
+    let table = RouteTable()
+    let counters = Counters()
+    let asyncSteps: AsyncStepQueue
+    let executor: RouteExecutor
+    let balancer = InstanceBalancer(region: "eu")
+
+    init(client: any ServiceClient, local: (any LocalServiceDirectory)? = nil, asyncLimit: Int = 16) throws {
+        let logger = Logger(label: "router-test")
+        self.registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-router-\(UUID().uuidString)/r.sqlite")
+        self.cache = RegistryCache(registry: self.registry, logger: logger)
+        self.asyncSteps = AsyncStepQueue(limit: asyncLimit, logger: logger)
+        let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local)
+        self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, logger: logger)
+    }
+
+    /// Registers a ready instance of `service` and returns its node.
+    @discardableResult
+    func addInstance(_ service: String, id: String = Identifiers.nodeID(), region: String = "eu", port: Int = Int.random(in: 20000...60000)) async throws -> NodeRecord {
+        let node = NodeRecord(id: id, kind: .service, service: service, region: region, address: "127.0.0.1:\(port)", status: .ready)
+        try await self.registry.register(node)
+        await self.cache.refresh()
+        return node
+    }
+
+    func install(_ yaml: String) throws {
+        self.table.install(try RouteParser.parse(yaml: yaml, file: "test.yaml"), file: "test.yaml")
+    }
+
+    /// Runs `body` while the async-step queue runs.
+    func withRunning<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.asyncSteps.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    func run(_ route: String, _ payload: JSONValue) async throws(SkyError) -> RouteResult {
+        try await self.executor.run(RequestEnvelope(route: route, payload: payload))
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass: a deadline, not a sleep.
+func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// A one-shot gate tests open to let blocked work finish.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = self.state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

@@ -1,0 +1,39 @@
+import Testing
+
+@testable import SkyLib
+
+struct EnvelopeTests {
+    @Test func envelopeRoundTripsThroughItsWireForm() throws {
+        let envelope = RequestEnvelope(
+            id: "r1", route: "text", step: "uppercase", payload: ["text": "hi"], meta: ["source": "http"],
+            trace: TraceContext(traceID: "t", spanID: "s", parentID: "p"), deadline: 1_700_000_000_000, attempt: 2
+        )
+        let text = JSONWriter.string(envelope.json)
+        #expect(try RequestEnvelope(json: JSONParser.parse(text)) == envelope)
+    }
+
+    @Test func envelopeErrorsNameTheField() {
+        #expect(throws: SkyError(.badRequest, "request envelope needs a string field \"route\"")) {
+            try RequestEnvelope(json: ["payload": 1])
+        }
+        #expect(throws: SkyError(.badRequest, "request envelope field \"meta.n\" must be a string, not number")) {
+            try RequestEnvelope(json: ["route": "r", "meta": ["n": 1]])
+        }
+    }
+
+    @Test func responsesAndErrorsRoundTrip() throws {
+        let response = ServiceResponse(payload: [1, 2], meta: ["k": "v"], errors: [StepError(service: "s", message: "m", code: "c")])
+        #expect(try ServiceResponse(json: response.json) == response)
+        let error = SkyError(.stepFailed, "boom", retryable: true, route: "r", step: 2, service: "s")
+        #expect(SkyError(json: error.json) == error)
+        #expect(error.description == "route r: step 2 (s): boom [step_failed]")
+    }
+
+    @Test func tokensCompareExactly() {
+        #expect(BearerToken.matches("Bearer s3cret", token: "s3cret"))
+        #expect(!BearerToken.matches("Bearer s3cre", token: "s3cret"))
+        #expect(!BearerToken.matches("Bearer s3cretx", token: "s3cret"))
+        #expect(!BearerToken.matches("s3cret", token: "s3cret"))
+        #expect(!BearerToken.matches(nil, token: "s3cret"))
+    }
+}

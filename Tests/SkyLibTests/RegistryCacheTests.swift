@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import SkyLib
+
+struct RegistryCacheTests {
+    let registry: SQLiteRegistry
+
+    init() throws {
+        self.registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-cache-\(UUID().uuidString)/r.sqlite")
+    }
+
+    @Test func servesReadyUnexpiredInstancesByVersion() async throws {
+        let cache = RegistryCache(registry: self.registry, logger: Logger(label: "test"))
+        var v1 = RegistryConformance.node("upper", address: "127.0.0.1:1")
+        v1.version = "1.4.0"
+        var v2 = RegistryConformance.node("upper", address: "127.0.0.1:2")
+        v2.version = "2.0.0"
+        let draining = RegistryConformance.node("upper", address: "127.0.0.1:3", status: .draining)
+        let expired = RegistryConformance.node("upper", address: "127.0.0.1:4", heartbeatAgo: 60)
+        for node in [v1, v2, draining, expired] { try await self.registry.register(node) }
+        #expect(cache.instances(of: "upper").isEmpty)
+        #expect(await cache.refresh())
+        #expect(Set(cache.instances(of: "upper").map(\.id)) == [v1.id, v2.id])
+        #expect(cache.instances(of: "upper", version: "1.*").map(\.id) == [v1.id])
+        #expect(cache.instances(of: "lower").isEmpty)
+    }
+
+    /// When the registry fails the cache keeps its last good copy.
+    @Test func keepsServingThroughAnOutage() async throws {
+        let flaky = SwitchableRegistry(self.registry)
+        let cache = RegistryCache(registry: flaky, logger: Logger(label: "test"))
+        let node = RegistryConformance.node("upper", address: "127.0.0.1:9")
+        try await self.registry.register(node)
+        #expect(await cache.refresh())
+        flaky.down.withLock { $0 = true }
+        #expect(await cache.refresh() == false)
+        #expect(cache.isStale)
+        #expect(cache.instances(of: "upper").map(\.id) == [node.id])
+        flaky.down.withLock { $0 = false }
+        #expect(await cache.refresh())
+        #expect(!cache.isStale)
+    }
+}
+
+/// A real registry that can be made to fail, to stage an outage.
+final class SwitchableRegistry: Registry {
+    let base: any Registry
+    let down = Mutex(false)
+
+    init(_ base: any Registry) { self.base = base }
+
+    func check() throws {
+        if self.down.withLock({ $0 }) { throw SkyError(.registry, "registry is down (test)", retryable: true) }
+    }
+
+    var displayName: String { "switchable(\(self.base.displayName))" }
+    func register(_ node: NodeRecord) async throws { try self.check(); try await self.base.register(node) }
+    func heartbeat(nodeID: String, status: NodeStatus, stats: [String: Int64], at: Date) async throws -> Bool {
+        try self.check()
+        return try await self.base.heartbeat(nodeID: nodeID, status: status, stats: stats, at: at)
+    }
+    func deregister(nodeID: String) async throws { try self.check(); try await self.base.deregister(nodeID: nodeID) }
+    func nodes() async throws -> [NodeRecord] { try self.check(); return try await self.base.nodes() }
+    func reap(nodeID: String, heartbeatBefore before: Date) async throws -> Bool {
+        try self.check()
+        return try await self.base.reap(nodeID: nodeID, heartbeatBefore: before)
+    }
+    func record(_ event: RegistryEvent) async throws { try self.check(); try await self.base.record(event) }
+    func events(limit: Int) async throws -> [RegistryEvent] { try self.check(); return try await self.base.events(limit: limit) }
+}

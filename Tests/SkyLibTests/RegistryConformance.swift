@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+@testable import SkyLib
+
+/// The behaviour every ``Registry`` backend must have. Each backend's suite runs all of these
+/// against a real instance of that backend, with the same assertions.
+enum RegistryConformance {
+    static func node(_ service: String, address: String, heartbeatAgo: TimeInterval = 0, status: NodeStatus = .ready) -> NodeRecord {
+        NodeRecord(
+            kind: .service, service: service, version: "1.2.0", region: "eu", host: "h1", address: address,
+            heartbeatAt: Date().addingTimeInterval(-heartbeatAgo), status: status, ttl: 3, stats: ["processed": 5]
+        )
+    }
+
+    static func registersListsAndDeregisters(_ registry: any Registry) async throws {
+        let a = node("alpha", address: "127.0.0.1:1001")
+        let b = node("beta", address: "127.0.0.1:1002")
+        try await registry.register(a)
+        try await registry.register(b)
+        let nodes = try await registry.nodes()
+        #expect(Set(nodes.map(\.id)) == [a.id, b.id])
+        let stored = try #require(nodes.first { $0.id == a.id })
+        #expect(stored.service == "alpha" && stored.version == "1.2.0" && stored.region == "eu" && stored.host == "h1")
+        #expect(stored.address == "127.0.0.1:1001" && stored.status == .ready && stored.ttl == 3 && stored.stats == ["processed": 5])
+        #expect(abs(stored.heartbeatAt.timeIntervalSince(a.heartbeatAt)) < 0.01)
+        #expect(try await registry.nodes(matching: NodeQuery(service: "beta")).map(\.id) == [b.id])
+        #expect(try await registry.nodes(matching: NodeQuery(version: "1.*")).count == 2)
+        #expect(try await registry.nodes(matching: NodeQuery(region: "us")).isEmpty)
+        try await registry.deregister(nodeID: a.id)
+        #expect(try await registry.nodes().map(\.id) == [b.id])
+    }
+
+    static func heartbeatsUpdateAndReportMissingRecords(_ registry: any Registry) async throws {
+        let a = node("alpha", address: "127.0.0.1:1011", heartbeatAgo: 10)
+        try await registry.register(a)
+        let now = Date()
+        #expect(try await registry.heartbeat(nodeID: a.id, status: .draining, stats: ["processed": 9], at: now))
+        let stored = try #require(try await registry.nodes().first { $0.id == a.id })
+        #expect(stored.status == .draining && stored.stats == ["processed": 9])
+        #expect(abs(stored.heartbeatAt.timeIntervalSince(now)) < 0.01)
+        #expect(try await registry.heartbeat(nodeID: "no-such-node", status: .ready, stats: [:], at: now) == false)
+    }
+
+    static func aRestartOnTheSameAddressReplacesTheStaleRecord(_ registry: any Registry) async throws {
+        let old = node("alpha", address: "127.0.0.1:1021", heartbeatAgo: 1)
+        try await registry.register(old)
+        let restarted = node("alpha", address: "127.0.0.1:1021")
+        try await registry.register(restarted)
+        #expect(try await registry.nodes().filter { $0.address == "127.0.0.1:1021" }.map(\.id) == [restarted.id])
+    }
+
+    static func reapRemovesOnlyStillExpiredNodes(_ registry: any Registry) async throws {
+        let dead = node("alpha", address: "127.0.0.1:1031", heartbeatAgo: 10)
+        try await registry.register(dead)
+        // It heartbeats just before the reaper acts: it must survive.
+        let cutoff = Date().addingTimeInterval(-3)
+        _ = try await registry.heartbeat(nodeID: dead.id, status: .ready, stats: [:], at: Date())
+        #expect(try await registry.reap(nodeID: dead.id, heartbeatBefore: cutoff) == false)
+        _ = try await registry.heartbeat(nodeID: dead.id, status: .ready, stats: [:], at: Date().addingTimeInterval(-10))
+        #expect(try await registry.reap(nodeID: dead.id, heartbeatBefore: cutoff))
+        #expect(try await registry.nodes().isEmpty)
+    }
+
+    static func eventsAreKeptNewestFirst(_ registry: any Registry) async throws {
+        for index in 1...3 {
+            try await registry.record(RegistryEvent(kind: "reaped", nodeID: "n\(index)", service: "alpha", message: "event \(index)"))
+        }
+        let events = try await registry.events(limit: 2)
+        #expect(events.map(\.message) == ["event 3", "event 2"])
+        #expect(events[0].kind == "reaped" && events[0].nodeID == "n3" && events[0].service == "alpha")
+    }
+
+    static func concurrentWritersAllLand(_ first: any Registry, _ second: any Registry) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                let registry = index.isMultiple(of: 2) ? first : second
+                group.addTask { try await registry.register(node("s\(index % 4)", address: "127.0.0.1:\(2000 + index)")) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await first.nodes().count == 40)
+        #expect(try await second.nodes().count == 40)
+    }
+}
