@@ -12,6 +12,7 @@ let swiftSettings: [SwiftSetting] = [
 let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
@@ -51,7 +52,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Reaper", dependencies: ["SkyLib", log, lifecycle], swiftSettings: swiftSettings),
@@ -73,9 +74,9 @@ let package = Package(
             dependencies: ["Initiators", "SkyLib", hummingbird, httpTypes, log, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", httpClient, log, nioCore, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
-        .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", httpClient, nioCore], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),
     ]
 )

@@ -22,11 +22,17 @@ struct InstanceBalancerTests {
         #expect(balancer.choose(from: nodes)?.id == "a")
     }
 
-    @Test func spreadsTiesAcrossInstances() {
+    @Test func rotatesTiesPerServiceEvenWhenServicesAlternate() {
         let balancer = InstanceBalancer()
         let nodes = [self.node("a"), self.node("b")]
-        let chosen = (0..<10).compactMap { _ in balancer.choose(from: nodes)?.id }
-        #expect(Set(chosen) == ["a", "b"])
+        var other = self.node("x")
+        other.service = "other"
+        var chosen: [String] = []
+        for _ in 0..<6 {
+            chosen += balancer.choose(from: nodes).map { [$0.id] } ?? []
+            _ = balancer.choose(from: [other])
+        }
+        #expect(chosen.filter { $0 == "a" }.count == 3 && chosen.filter { $0 == "b" }.count == 3)
     }
 
     @Test func prefersLocalThenOwnRegionButFallsBack() {

@@ -9,7 +9,7 @@ public final class InstanceBalancer: Sendable {
     private struct State {
         var outstanding: [String: Int] = [:]
         var quarantinedUntil: [String: Date] = [:]
-        var cursor = 0
+        var cursors: [String: Int] = [:]
     }
 
     /// The router's region, preferred when it has instances.
@@ -57,8 +57,10 @@ public final class InstanceBalancer: Sendable {
             // Least outstanding; ties broken round-robin so idle instances share the load.
             let least = pool.map { state.outstanding[$0.id] ?? 0 }.min() ?? 0
             let candidates = pool.filter { (state.outstanding[$0.id] ?? 0) == least }
-            state.cursor &+= 1
-            return candidates[Int(UInt(bitPattern: state.cursor) % UInt(candidates.count))]
+            // One cursor per service, so a route that alternates services still rotates each.
+            let cursor = state.cursors[pool[0].service, default: 0] &+ 1
+            state.cursors[pool[0].service] = cursor
+            return candidates[Int(UInt(bitPattern: cursor) % UInt(candidates.count))]
         }
     }
 

@@ -69,20 +69,24 @@ struct RunCommand: AsyncParsableCommand {
         initiatorConfiguration.token = token
         let routesDirectory = self.routes
         let registryName = registry.displayName
+        let boundAddress = Locked<String?>(nil)
         let initiator = HTTPInitiator(
             configuration: initiatorConfiguration,
             runner: stack.executor,
             admin: AdminEndpoints(counters: counters, extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] }),
             logger: logger,
             onServerRunning: { address in
+                boundAddress.withLock { $0 = address }
                 Output.line(StartupSummary.text(
                     address: address, routes: stack.table.summaries, routesDirectory: routesDirectory,
                     services: hosts.map { ($0.definition.name, $0.address ?? "?") }, registry: registryName
                 ))
             }
         )
+        let region = self.common.region
+        let fallback = self.http.description
         let presence = NodePresence(registry: registry, logger: logger) { status in
-            NodeRecord(kind: .router, service: "router", region: self.common.region, address: self.http.description, status: status,
+            NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }
         let gate = AfterReady(

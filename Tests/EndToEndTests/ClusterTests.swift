@@ -1,0 +1,109 @@
+import Foundation
+import SkyLib
+import Testing
+
+/// One role per process on a shared registry: services, a router and a reaper as real
+/// processes, load-balanced, surviving the loss of an instance.
+@Suite(.timeLimit(.minutes(2)))
+struct ClusterTests {
+    static let route = """
+        name: text
+        timeout: 3s
+        steps:
+          - service: uppercase
+            retry: { attempts: 3, backoff: 10ms, max: 100ms }
+          - service: wordcount
+            merge: true
+            retry: { attempts: 3, backoff: 10ms, max: 100ms }
+        """
+
+    func service(_ name: String, _ scratch: Scratch, ttl: String = "1.5") async throws -> (SkyProcess, String) {
+        let process = try SkyProcess(
+            ["service", name, "--registry", scratch.registry, "--ttl", ttl, "--heartbeat", "0.3"],
+            name: name, directory: scratch.path
+        )
+        return (process, try await process.waitForWord(after: "ready at "))
+    }
+
+    @Test func aStreamOfRequestsSurvivesTheLossOfAnInstance() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("text.yaml", Self.route)
+        let (upperA, upperAAddress) = try await self.service("uppercase", scratch)
+        let (upperB, upperBAddress) = try await self.service("uppercase", scratch)
+        let (count, _) = try await self.service("wordcount", scratch)
+        let reaper = try SkyProcess(["reaper", "--registry", scratch.registry, "--interval", "0.2"], name: "reaper", directory: scratch.path)
+        let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router", directory: scratch.path)
+        let base = try await router.waitForWord(after: "router ready at ")
+
+        // Both instances take work.
+        for index in 0..<20 {
+            let answer = try await HTTP.post("\(base)/routes/text", #"{"text":"hello number \#(index)"}"#)
+            #expect(answer.json == ["text": .string("HELLO NUMBER \(index)"), "words": 3])
+        }
+        for address in [upperAAddress, upperBAddress] {
+            let processed = try await HTTP.get("http://\(address)/debug/vars").json["uppercase-processed"]?.intValue ?? 0
+            #expect(processed > 0, "instance \(address) took no work")
+        }
+
+        // A steady stream while one instance is killed: no request fails.
+        let registry = try scratch.openRegistry()
+        let failures = Locked<[String]>([])
+        let sent = Locked(0)
+        let stop = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    while !stop.withLock { $0 } {
+                        let answer = try await HTTP.post("\(base)/routes/text", #"{"text":"steady stream"}"#)
+                        sent.withLock { $0 += 1 }
+                        if answer.status != 200 { failures.withLock { $0.append(answer.text) } }
+                    }
+                }
+            }
+            #expect(await eventually { sent.withLock { $0 } > 40 })
+            let killedAt = ContinuousClock.now
+            upperA.signal(SIGKILL)
+            // Gone from the registry within 2 × TTL (1.5 s).
+            #expect(await eventually(within: 10) { (try? await registry.nodes().contains { $0.address == upperAAddress }) == false })
+            #expect(ContinuousClock.now - killedAt < .seconds(3), "reaped after \(ContinuousClock.now - killedAt)")
+            let sentAfterReap = sent.withLock { $0 }
+            #expect(await eventually { sent.withLock { $0 } > sentAfterReap + 40 })
+            stop.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        #expect(failures.withLock { $0 } == [])
+        let events = try await registry.events(limit: 20)
+        #expect(events.contains { $0.kind == "reaped" && $0.service == "uppercase" && $0.message.contains("no heartbeat") })
+
+        // A graceful stop drains and deregisters.
+        upperB.signal(SIGTERM)
+        #expect(try await upperB.waitForExit() == 0)
+        #expect(try await registry.nodes().contains { $0.address == upperBAddress } == false)
+        #expect(try await registry.events(limit: 20).contains { $0.kind == "deregistered" && $0.service == "uppercase" })
+
+        // With no uppercase left, the route fails clearly instead of hanging.
+        let answer = try await HTTP.post("\(base)/routes/text", #"{"text":"anyone?"}"#)
+        #expect(answer.status == 502)
+        #expect(answer.json["error"]?["message"]?.stringValue?.contains("no ready instance of service 'uppercase'") == true)
+
+        for process in [count, router, reaper] { process.signal(SIGTERM) }
+        for process in [count, router, reaper] { #expect(try await process.waitForExit() == 0) }
+        #expect(try await registry.nodes().isEmpty)
+    }
+
+    @Test func queryCommandsListAndFilterNodes() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let (upper, upperAddress) = try await self.service("uppercase", scratch, ttl: "5")
+        let (echo, _) = try await self.service("echo", scratch, ttl: "5")
+        let nodes = try SkyProcess(["nodes", "--registry", scratch.registry, "--service", "uppercase", "--json"], name: "nodes", directory: scratch.path)
+        #expect(try await nodes.waitForExit() == 0)
+        let json = try JSONParser.parse(nodes.stdoutLines.joined())
+        #expect(json.arrayValue?.count == 1 && json.arrayValue?.first?["address"] == .string(upperAddress))
+        let services = try SkyProcess(["services", "--registry", scratch.registry], name: "services", directory: scratch.path)
+        #expect(try await services.waitForExit() == 0)
+        #expect(services.stdoutLines.first?.hasPrefix("SERVICE") == true)
+        #expect(services.stdoutLines.contains { $0.hasPrefix("echo") } && services.stdoutLines.contains { $0.hasPrefix("uppercase") })
+        for process in [upper, echo] { process.signal(SIGTERM) }
+        for process in [upper, echo] { #expect(try await process.waitForExit() == 0) }
+    }
+}

@@ -1,0 +1,177 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SkyLib
+import Testing
+
+/// The real `sky` binary, run as a child process with its output captured.
+///
+/// Found through `SKY_BIN` (the Makefile sets it) or next to the test build.
+final class SkyProcess: @unchecked Sendable {
+    // @unchecked: `Process` is not Sendable; it is only touched through the lock-free calls
+    // below (signal, isRunning, terminationStatus), which Foundation makes thread-safe.
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["SKY_BIN"], !path.isEmpty { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/sky").path
+    }
+
+    let process = Process()
+    let name: String
+    let stderrPath: String
+    private let output = Locked<[String]>([])
+    private let partial = Locked<String>("")
+
+    /// Starts `sky ARGUMENTS` in `directory`.
+    init(_ arguments: [String], name: String? = nil, directory: String, environment: [String: String] = [:]) throws {
+        self.name = name ?? arguments.first ?? "sky"
+        self.stderrPath = directory + "/\(self.name)-\(UUID().uuidString.prefix(6)).stderr.log"
+        FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
+        self.process.executableURL = URL(fileURLWithPath: Self.binary)
+        self.process.arguments = arguments
+        self.process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "SKYNET_REGISTRY")
+        env.removeValue(forKey: "SKYNET_TOKEN")
+        for (key, value) in environment { env[key] = value }
+        self.process.environment = env
+        let pipe = Pipe()
+        self.process.standardOutput = pipe
+        self.process.standardError = FileHandle(forWritingAtPath: self.stderrPath)
+        pipe.fileHandleForReading.readabilityHandler = { [output, partial] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            let lines = partial.withLock { partial -> [String] in
+                partial += text
+                var lines = partial.components(separatedBy: "\n")
+                partial = lines.removeLast()
+                return lines
+            }
+            output.withLock { $0.append(contentsOf: lines) }
+        }
+        try self.process.run()
+    }
+
+    deinit {
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+    }
+
+    var pid: Int32 { self.process.processIdentifier }
+
+    /// Everything the process printed on standard output so far.
+    var stdoutLines: [String] { self.output.withLock { $0 } }
+
+    /// Its standard error (logs) so far.
+    var stderr: String { (try? String(contentsOfFile: self.stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Waits for a line on standard output that `match` accepts and answers what it returned.
+    func waitForLine<T>(timeout: Double = 30, _ match: (String) -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while ContinuousClock.now < deadline {
+            for line in self.stdoutLines { if let value = match(line) { return value } }
+            if !self.process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        for line in self.stdoutLines { if let value = match(line) { return value } }
+        throw E2EError("\(self.name) printed no expected line in \(timeout)s; exited: \(!self.process.isRunning)\nstdout:\n\(self.stdoutLines.joined(separator: "\n"))\nstderr:\n\(self.stderr.suffix(3000))")
+    }
+
+    /// The text after `marker` on the first stdout line that has it, up to the next space.
+    func waitForWord(after marker: String, timeout: Double = 30) async throws -> String {
+        try await self.waitForLine(timeout: timeout) { line in
+            guard let range = line.range(of: marker) else { return nil }
+            return line[range.upperBound...].split(separator: " ").first.map(String.init)
+        }
+    }
+
+    func signal(_ signal: Int32) {
+        kill(self.process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit and answers its status.
+    func waitForExit(timeout: Double = 20) async throws -> Int32 {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while self.process.isRunning {
+            guard ContinuousClock.now < deadline else { throw E2EError("\(self.name) did not exit in \(timeout)s") }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return self.process.terminationStatus
+    }
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// HTTP helpers over a real client.
+enum HTTP {
+    struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var text: String
+        var json: JSONValue { (try? JSONParser.parse(self.text)) ?? .string("not JSON: \(self.text)") }
+    }
+
+    static func post(_ url: String, _ body: String, headers: [(String, String)] = [], timeout: Int64 = 10) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        return try await self.send(request, timeout: timeout)
+    }
+
+    static func get(_ url: String) async throws -> Answer {
+        try await self.send(HTTPClientRequest(url: url), timeout: 10)
+    }
+
+    static func send(_ request: HTTPClientRequest, timeout: Int64) async throws -> Answer {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, text: String(buffer: body))
+    }
+}
+
+/// A scratch folder for one test: routes, drop folders, registry file, logs.
+struct Scratch {
+    let path: String
+
+    init(copyingRoutes: Bool = true) throws {
+        self.path = NSTemporaryDirectory() + "sky-e2e-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: self.path + "/Routes", withIntermediateDirectories: true)
+        if copyingRoutes {
+            let repoRoutes = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("Routes").path
+            for name in try FileManager.default.contentsOfDirectory(atPath: repoRoutes) where name.hasSuffix(".yaml") {
+                try FileManager.default.copyItem(atPath: repoRoutes + "/" + name, toPath: self.path + "/Routes/" + name)
+            }
+        }
+    }
+
+    var registry: String { "sqlite:\(self.path)/registry.sqlite" }
+
+    /// Writes a route file the way editors save: a temporary file renamed over the old one.
+    func writeRoute(_ name: String, _ yaml: String) throws {
+        let temporary = self.path + "/Routes/.\(name).tmp"
+        try yaml.write(toFile: temporary, atomically: false, encoding: .utf8)
+        guard rename(temporary, self.path + "/Routes/\(name)") == 0 else { throw E2EError("rename failed") }
+    }
+
+    func openRegistry() throws -> SQLiteRegistry { try SQLiteRegistry(path: self.path + "/registry.sqlite") }
+}
+
+/// Polls `condition` until it holds or `seconds` pass.
+func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(25))
+    }
+    return try await condition()
+}

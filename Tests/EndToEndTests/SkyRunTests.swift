@@ -1,0 +1,110 @@
+import Foundation
+import NIOHTTP1
+import SkyLib
+import Testing
+
+/// `sky run` as a user runs it: the real binary, the example routes, real HTTP.
+@Suite(.timeLimit(.minutes(2)))
+struct SkyRunTests {
+    func start(_ scratch: Scratch) async throws -> (SkyProcess, String) {
+        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        let base = try await sky.waitForWord(after: "HTTP       ")
+        return (sky, base)
+    }
+
+    @Test func theExampleRouteAnswersAndStopsCleanly() async throws {
+        let scratch = try Scratch()
+        let (sky, base) = try await self.start(scratch)
+        #expect(sky.stdoutLines.contains { $0.contains("POST /routes/text: uppercase → wordcount → audit (async)") })
+        #expect(sky.stdoutLines.contains { $0.contains("curl -s -X POST \(base)/routes/text") })
+
+        let answer = try await HTTP.post("\(base)/routes/text", #"{"text":"hello big world"}"#)
+        #expect(answer.status == 200)
+        #expect(answer.text == #"{"text":"HELLO BIG WORLD","words":3}"#)
+        #expect(answer.headers.first(name: "Skynet-Trace-Id")?.count == 32)
+        // The out-of-band audit ran and logged the document.
+        #expect(await eventually { sky.stderr.contains("audit") && sky.stderr.contains(#"document={"text":"HELLO BIG WORLD","words":3}"#) })
+
+        let retry = try await HTTP.post("\(base)/routes/retry", #"{"text":"try again"}"#)
+        #expect(retry.json == ["text": "TRY AGAIN", "attempts": 3])
+        let tolerant = try await HTTP.post("\(base)/routes/tolerant", #"{"text":"keep going"}"#)
+        #expect(tolerant.status == 200)
+        #expect(tolerant.json["text"] == "gniog peek")
+        #expect(tolerant.json["errors"]?.arrayValue?.first?["service"] == "slow")
+        #expect(tolerant.headers.first(name: "Skynet-Errors")?.contains("deadline_exceeded") == true)
+
+        let registry = try scratch.openRegistry()
+        #expect(try await registry.nodes(matching: NodeQuery(kind: .service)).count == 7)
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+        #expect(try await registry.nodes().isEmpty)
+    }
+
+    @Test func badRequestsAndFailingStepsGetClearAnswers() async throws {
+        let scratch = try Scratch()
+        try scratch.writeRoute("failing.yaml", "name: failing\nsteps:\n  - service: uppercase\n  - service: flaky\n")
+        try scratch.writeRoute("sluggish.yaml", "name: sluggish\ntimeout: 200ms\nsteps:\n  - service: slow\n")
+        let (sky, base) = try await self.start(scratch)
+
+        var answer = try await HTTP.post("\(base)/routes/nope", "{}")
+        #expect(answer.status == 404)
+        #expect(answer.json["error"]?["code"] == "route_not_found")
+
+        answer = try await HTTP.post("\(base)/routes/text", "{\"text\": \"a\",\n \"b\": }")
+        #expect(answer.status == 400)
+        #expect(answer.json["error"]?["message"] == "malformed JSON: unexpected '}', expected a value at line 2, column 7")
+
+        answer = try await HTTP.post("\(base)/routes/text", "{\"text\":\"" + String(repeating: "x", count: 2 << 20) + "\"}")
+        #expect(answer.status == 413)
+
+        answer = try await HTTP.post("\(base)/routes/failing", #"{"text":"x"}"#)
+        #expect(answer.status == 502)
+        let error = answer.json["error"]
+        #expect(error?["code"] == "step_failed" && error?["step"] == 2 && error?["service"] == "flaky" && error?["route"] == "failing")
+        #expect(error?["message"]?.stringValue?.contains("deliberate failure") == true)
+
+        answer = try await HTTP.post("\(base)/routes/sluggish", #"{"sleepMs": 5000}"#)
+        #expect(answer.status == 504)
+        #expect(answer.json["error"]?["service"] == "slow")
+        #expect(answer.json["error"]?["message"]?.stringValue?.contains("route deadline") == true)
+
+        answer = try await HTTP.post("\(base)/routes/text", #"{"no_text": 1}"#)
+        #expect(answer.status == 502)
+        #expect(answer.json["error"]?["message"] == "wordcount needs an object with a string field \"text\"")
+        sky.signal(SIGINT)
+        #expect(try await sky.waitForExit() == 0)
+    }
+
+    @Test func editedRouteFilesServeTheirNewVersionLive() async throws {
+        let scratch = try Scratch()
+        let (sky, base) = try await self.start(scratch)
+        try scratch.writeRoute("text.yaml", "name: text\nsteps:\n  - service: reverse\n")
+        #expect(await eventually(within: 3) { (try? await HTTP.post("\(base)/routes/text", #"{"text":"abc"}"#).json) == ["text": "cba"] })
+        let routes = try await HTTP.get("\(base)/routes").json["routes"]?.arrayValue ?? []
+        let text = try #require(routes.first { $0["name"] == "text" })
+        #expect(text["revision"] == 2 && text["file"]?.stringValue?.hasSuffix("Routes/text.yaml") == true)
+        #expect(await eventually { sky.stderr.contains("revision=2 route=text") })
+
+        // A broken edit is logged with file:line and the last good version keeps serving.
+        try scratch.writeRoute("text.yaml", "name: text\nsteps:\n  - service: reverse\n    retry: { attempts: lots }\n")
+        #expect(await eventually(within: 3) { sky.stderr.contains("text.yaml:4:") && sky.stderr.contains("'attempts' must be a whole number") })
+        #expect(try await HTTP.post("\(base)/routes/text", #"{"text":"abc"}"#).json == ["text": "cba"])
+
+        // A deleted file removes its route.
+        try FileManager.default.removeItem(atPath: scratch.path + "/Routes/text.yaml")
+        #expect(await eventually(within: 3) { (try? await HTTP.post("\(base)/routes/text", "{}").status) == 404 })
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
+
+    @Test func routeCheckNamesFileLineAndReason() async throws {
+        let scratch = try Scratch()
+        try scratch.writeRoute("bad.yaml", "name: bad\nsteps:\n  - service: x\n    timeout: soon\n")
+        let good = try SkyProcess(["route", "check", "Routes/text.yaml", "Routes/retry.yaml"], directory: scratch.path)
+        #expect(try await good.waitForExit() == 0)
+        #expect(good.stdoutLines.contains { $0.hasPrefix("ok  Routes/text.yaml: route 'text'") })
+        let bad = try SkyProcess(["route", "check", "Routes"], directory: scratch.path)
+        #expect(try await bad.waitForExit() == 1)
+        #expect(bad.stdoutLines.contains("Routes/bad.yaml:4:14: bad duration 'soon' for 'timeout' (use a number and a unit: 500ms, 2s, 1.5s, 1m)"))
+    }
+}

@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Testing
+
+@testable import Services
+@testable import SkyLib
+
+/// A real `ServiceHost` on a real socket and a real SQLite registry, called over HTTP.
+@Suite(.timeLimit(.minutes(1)))
+struct ServiceHostTests {
+    let registry: SQLiteRegistry
+
+    init() throws {
+        self.registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-host-\(UUID().uuidString)/r.sqlite")
+    }
+
+    func withHost(
+        _ handler: any ServiceHandler,
+        name: String = "svc",
+        token: String? = nil,
+        _ body: (ServiceHost, String, ServiceGroup) async throws -> Void
+    ) async throws {
+        var configuration = ServiceHost.Configuration()
+        configuration.heartbeatInterval = .milliseconds(100)
+        configuration.drainDelay = .milliseconds(100)
+        configuration.token = token
+        let host = ServiceHost(
+            definition: ServiceDefinition(name: name, version: "2.1.0", handler: handler),
+            configuration: configuration, registry: self.registry, logger: Logger(label: "host-test")
+        )
+        let group = ServiceGroup(services: [host], logger: Logger(label: "host-test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let address = try await host.waitUntilReady()
+            try await body(host, address, group)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    func post(_ address: String, _ body: String, headers: [(String, String)] = []) async throws -> (status: Int, json: JSONValue) {
+        var request = HTTPClientRequest(url: "http://\(address)/call")
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let buffer = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), try JSONParser.parse(buffer.readableBytesView))
+    }
+
+    @Test func servesCallsAndRegistersItself() async throws {
+        try await self.withHost(Uppercase()) { host, address, _ in
+            let envelope = RequestEnvelope(route: "r", payload: ["text": "hi"])
+            let (status, json) = try await self.post(address, JSONWriter.string(envelope.json))
+            #expect(status == 200)
+            #expect(json == ["payload": ["text": "HI"]])
+            let node = try #require(try await self.registry.nodes().first { $0.id == host.nodeID })
+            #expect(node.service == "svc" && node.version == "2.1.0" && node.address == address && node.status == .ready && node.kind == .service)
+            // Heartbeats carry stats.
+            #expect(await eventually { (try? await self.registry.nodes().first { $0.id == host.nodeID }?.stats["processed"]) == 1 })
+        }
+        #expect(try await self.registry.nodes().isEmpty)
+        #expect(try await self.registry.events(limit: 5).map(\.kind) == ["deregistered", "registered"])
+    }
+
+    @Test func answersClearErrors() async throws {
+        let failing = ClosureHandler { request in
+            if request.payload["retry"] == true { throw SkyError(.serviceError, "busy", retryable: true) }
+            throw NSError(domain: "x", code: 1)
+        }
+        try await self.withHost(failing) { _, address, _ in
+            var (status, json) = try await self.post(address, "{not json")
+            #expect(status == 400)
+            #expect(json["error"]?["message"]?.stringValue?.contains("line 1, column 2") == true)
+            (status, json) = try await self.post(address, #"{"payload": 1}"#)
+            #expect(status == 400 && json["error"]?["message"] == "request envelope needs a string field \"route\"")
+            (status, json) = try await self.post(address, JSONWriter.string(RequestEnvelope(route: "r", payload: ["retry": true]).json))
+            #expect(status == 500 && json["error"]?["retryable"] == true && json["error"]?["message"] == "busy")
+            (status, json) = try await self.post(address, JSONWriter.string(RequestEnvelope(route: "r", payload: [:]).json))
+            #expect(status == 500 && json["error"]?["retryable"] == false && json["error"]?["code"] == "service_error")
+        }
+    }
+
+    @Test func stopsWorkAtTheCallersDeadline() async throws {
+        try await self.withHost(Slow(sleepMilliseconds: 30_000)) { _, address, _ in
+            let envelope = RequestEnvelope(route: "r", payload: [:], deadline: Clock.epochMilliseconds() + 100)
+            let (status, json) = try await self.post(address, JSONWriter.string(envelope.json))
+            #expect(status == 504 && json["error"]?["code"] == "deadline_exceeded")
+            let (status2, _) = try await self.post(address, JSONWriter.string(RequestEnvelope(route: "r", payload: [:]).json), headers: [("Skynet-Timeout-Ms", "50")])
+            #expect(status2 == 504)
+        }
+    }
+
+    @Test func requiresTheTokenWhenSet() async throws {
+        try await self.withHost(Echo(), token: "s3cret") { _, address, _ async throws in
+            let body = JSONWriter.string(RequestEnvelope(route: "r", payload: 1).json)
+            #expect(try await self.post(address, body).status == 401)
+            #expect(try await self.post(address, body, headers: [("Authorization", "Bearer wrong")]).status == 401)
+            #expect(try await self.post(address, body, headers: [("Authorization", "Bearer s3cret")]).status == 200)
+        }
+    }
+
+    /// On shutdown the node announces draining, finishes the call in flight, then deregisters.
+    @Test func drainsFinishesInFlightWorkAndDeregisters() async throws {
+        let gate = Gate()
+        let started = Gate()
+        let handler = ClosureHandler { request in
+            started.open()
+            await gate.wait()
+            return ServiceResponse(payload: request.payload)
+        }
+        try await self.withHost(handler) { host, address, group in
+            async let inFlight = self.post(address, JSONWriter.string(RequestEnvelope(route: "r", payload: ["n": 7]).json))
+            await started.wait()
+            await group.triggerGracefulShutdown()
+            #expect(await eventually { (try? await self.registry.nodes().first { $0.id == host.nodeID }?.status) == .draining })
+            gate.open()
+            let (status, json) = try await inFlight
+            #expect(status == 200 && json["payload"] == ["n": 7])
+        }
+        #expect(try await self.registry.nodes().isEmpty)
+    }
+}
+
+struct ClosureHandler: ServiceHandler {
+    let body: @Sendable (RequestEnvelope) async throws -> ServiceResponse
+    func handle(_ request: RequestEnvelope) async throws -> ServiceResponse { try await self.body(request) }
+}
+
+func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+final class Gate: Sendable {
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = self.state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
