@@ -41,11 +41,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
+        // libmongoc/libbson from Debian (libmongoc-dev libbson-dev), found with pkg-config.
+        .systemLibrary(name: "CMongoc", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
         // Shared words: envelope, errors, routes, registry, admin HTTP, logging. Everything points here.
         .target(
             name: "SkyLib",
             dependencies: [
-                log, nioCore, nioPosix, lifecycle, hummingbird, httpTypes,
+                "CMongoc", log, nioCore, nioPosix, lifecycle, hummingbird, httpTypes,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
@@ -55,7 +57,7 @@ let package = Package(
         .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
-        .target(name: "Reaper", dependencies: ["SkyLib", log, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Reaper", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         // The one tool: parses arguments and wires the modules into a ServiceGroup.
         .executableTarget(
             name: "sky",
@@ -75,7 +77,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
-        .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log], swiftSettings: swiftSettings),
+        .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),
     ]

@@ -53,21 +53,21 @@ struct ClusterTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<4 {
                 group.addTask {
-                    while !stop.withLock { $0 } {
+                    while !stop.withLock({ $0 }) {
                         let answer = try await HTTP.post("\(base)/routes/text", #"{"text":"steady stream"}"#)
                         sent.withLock { $0 += 1 }
                         if answer.status != 200 { failures.withLock { $0.append(answer.text) } }
                     }
                 }
             }
-            #expect(await eventually { sent.withLock { $0 } > 40 })
+            #expect(await eventually(within: 5) { sent.withLock { $0 } > 40 })
             let killedAt = ContinuousClock.now
             upperA.signal(SIGKILL)
             // Gone from the registry within 2 × TTL (1.5 s).
             #expect(await eventually(within: 10) { (try? await registry.nodes().contains { $0.address == upperAAddress }) == false })
             #expect(ContinuousClock.now - killedAt < .seconds(3), "reaped after \(ContinuousClock.now - killedAt)")
             let sentAfterReap = sent.withLock { $0 }
-            #expect(await eventually { sent.withLock { $0 } > sentAfterReap + 40 })
+            #expect(await eventually(within: 5) { sent.withLock { $0 } > sentAfterReap + 40 })
             stop.withLock { $0 = true }
             try await group.waitForAll()
         }

@@ -27,7 +27,7 @@ final class SkyProcess: @unchecked Sendable {
     init(_ arguments: [String], name: String? = nil, directory: String, environment: [String: String] = [:]) throws {
         self.name = name ?? arguments.first ?? "sky"
         self.stderrPath = directory + "/\(self.name)-\(UUID().uuidString.prefix(6)).stderr.log"
-        FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
         self.process.executableURL = URL(fileURLWithPath: Self.binary)
         self.process.arguments = arguments
         self.process.currentDirectoryURL = URL(fileURLWithPath: directory)

@@ -70,4 +70,13 @@ final class SwitchableRegistry: Registry {
     }
     func record(_ event: RegistryEvent) async throws { try self.check(); try await self.base.record(event) }
     func events(limit: Int) async throws -> [RegistryEvent] { try self.check(); return try await self.base.events(limit: limit) }
+    func acquireLease(_ name: String, holder: String, duration: TimeInterval, now: Date) async throws -> Bool {
+        try self.check()
+        return try await self.base.acquireLease(name, holder: holder, duration: duration, now: now)
+    }
+    func storedRoutes() async throws -> [StoredRoute] { try self.check(); return try await self.base.storedRoutes() }
+    func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
+        try self.check()
+        return try await self.base.storeRoutes(routes, prune: prune)
+    }
 }

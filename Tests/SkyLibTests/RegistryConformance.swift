@@ -82,4 +82,31 @@ enum RegistryConformance {
         #expect(try await first.nodes().count == 40)
         #expect(try await second.nodes().count == 40)
     }
+
+    static func leasesHaveOneHolderAtATime(_ registry: any Registry) async throws {
+        let now = Date()
+        #expect(try await registry.acquireLease("reaper", holder: "a", duration: 3, now: now))
+        #expect(try await registry.acquireLease("reaper", holder: "b", duration: 3, now: now.addingTimeInterval(1)) == false)
+        // The holder renews.
+        #expect(try await registry.acquireLease("reaper", holder: "a", duration: 3, now: now.addingTimeInterval(2)))
+        #expect(try await registry.acquireLease("reaper", holder: "b", duration: 3, now: now.addingTimeInterval(4)) == false)
+        // Expired: another takes over, and the old holder is out.
+        #expect(try await registry.acquireLease("reaper", holder: "b", duration: 3, now: now.addingTimeInterval(5.5)))
+        #expect(try await registry.acquireLease("reaper", holder: "a", duration: 3, now: now.addingTimeInterval(6)) == false)
+        // Leases are independent by name.
+        #expect(try await registry.acquireLease("other", holder: "a", duration: 3, now: now))
+    }
+
+    static func routesAreStoredWithRevisions(_ registry: any Registry) async throws {
+        var stored = try await registry.storeRoutes(
+            [StoredRoute(name: "a", yaml: "name: a", file: "a.yaml"), StoredRoute(name: "b", yaml: "name: b", file: "b.yaml")], prune: false
+        )
+        #expect(stored.map(\.name) == ["a", "b"] && stored.map(\.revision) == [1, 1])
+        stored = try await registry.storeRoutes([StoredRoute(name: "a", yaml: "name: a # changed", file: "a.yaml"), StoredRoute(name: "b", yaml: "name: b", file: "b.yaml")], prune: false)
+        #expect(stored.map(\.revision) == [2, 1])
+        #expect(stored.first?.yaml == "name: a # changed")
+        stored = try await registry.storeRoutes([StoredRoute(name: "b", yaml: "name: b", file: "b.yaml")], prune: true)
+        #expect(stored.map(\.name) == ["b"])
+        #expect(try await registry.storedRoutes().map(\.name) == ["b"])
+    }
 }

@@ -20,6 +20,8 @@ struct SQLiteRegistryTests {
     @Test func restartReplacesStaleRecord() async throws { try await RegistryConformance.aRestartOnTheSameAddressReplacesTheStaleRecord(self.registry()) }
     @Test func reapIsConditional() async throws { try await RegistryConformance.reapRemovesOnlyStillExpiredNodes(self.registry()) }
     @Test func events() async throws { try await RegistryConformance.eventsAreKeptNewestFirst(self.registry()) }
+    @Test func leases() async throws { try await RegistryConformance.leasesHaveOneHolderAtATime(self.registry()) }
+    @Test func routes() async throws { try await RegistryConformance.routesAreStoredWithRevisions(self.registry()) }
 
     /// Two handles on one file behave like two processes sharing the registry.
     @Test func twoHandlesShareOneFile() async throws {

@@ -34,8 +34,42 @@ public protocol Registry: Sendable {
     /// The most recent events, newest first.
     func events(limit: Int) async throws -> [RegistryEvent]
 
+    /// Takes or renews lease `name` for `holder` until `now + duration`.
+    /// - Returns: `false` when another holder has the lease and it has not expired.
+    func acquireLease(_ name: String, holder: String, duration: TimeInterval, now: Date) async throws -> Bool
+
+    /// Routes pushed to the registry (`sky routes push`), for routers started with `--routes registry`.
+    func storedRoutes() async throws -> [StoredRoute]
+
+    /// Stores routes: a route whose text changed gets the next revision, an unchanged one keeps
+    /// its revision; with `prune`, stored routes not in `routes` are removed.
+    /// - Returns: the stored routes after the change.
+    @discardableResult
+    func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute]
+
     /// A short description for logs (`sqlite:/path`, `mongodb://host/db`), without credentials.
     var displayName: String { get }
+}
+
+/// A route file kept in the registry so one push reaches every router.
+public struct StoredRoute: Sendable, Hashable {
+    /// The route's name (unique).
+    public var name: String
+    /// The route file's text.
+    public var yaml: String
+    /// The file it was pushed from, for messages.
+    public var file: String
+    /// Bumped on every pushed change.
+    public var revision: Int
+    public var updatedAt: Date
+
+    public init(name: String, yaml: String, file: String, revision: Int = 0, updatedAt: Date = Date()) {
+        self.name = name
+        self.yaml = yaml
+        self.file = file
+        self.revision = revision
+        self.updatedAt = updatedAt
+    }
 }
 
 extension Registry {

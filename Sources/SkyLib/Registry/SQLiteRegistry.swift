@@ -42,6 +42,18 @@ public final class SQLiteRegistry: Registry {
                     );
                     CREATE INDEX IF NOT EXISTS nodes_lookup ON nodes(service, version, region);
                     CREATE INDEX IF NOT EXISTS nodes_heartbeat ON nodes(heartbeatAt);
+                    CREATE TABLE IF NOT EXISTS leases (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        holder TEXT NOT NULL,
+                        expiresAt REAL NOT NULL
+                    );
+                    CREATE TABLE IF NOT EXISTS routes (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        yaml TEXT NOT NULL,
+                        file TEXT NOT NULL,
+                        revision INTEGER NOT NULL,
+                        updatedAt REAL NOT NULL
+                    );
                     CREATE TABLE IF NOT EXISTS events (
                         seq INTEGER PRIMARY KEY AUTOINCREMENT,
                         at REAL NOT NULL,
@@ -143,6 +155,55 @@ public final class SQLiteRegistry: Registry {
         } catch {
             throw SkyError(.registry, "reading events from \(self.displayName) failed: \(error)", retryable: true)
         }
+    }
+
+    public func acquireLease(_ name: String, holder: String, duration: TimeInterval, now: Date) async throws -> Bool {
+        try await self.write { db in
+            // One statement, so two processes racing for the lease cannot both win.
+            try db.execute(
+                sql: """
+                    INSERT INTO leases (name, holder, expiresAt) VALUES (?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expiresAt = excluded.expiresAt
+                    WHERE leases.holder = excluded.holder OR leases.expiresAt < ?
+                    """,
+                arguments: [name, holder, now.timeIntervalSince1970 + duration, now.timeIntervalSince1970]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func storedRoutes() async throws -> [StoredRoute] {
+        do {
+            return try await self.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM routes ORDER BY name").map { row in
+                    StoredRoute(name: row["name"], yaml: row["yaml"], file: row["file"], revision: row["revision"], updatedAt: Date(timeIntervalSince1970: row["updatedAt"]))
+                }
+            }
+        } catch {
+            throw SkyError(.registry, "reading routes from \(self.displayName) failed: \(error)", retryable: true)
+        }
+    }
+
+    public func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
+        let now = Date().timeIntervalSince1970
+        try await self.write { db in
+            for route in routes {
+                let old = try Row.fetchOne(db, sql: "SELECT yaml, revision FROM routes WHERE name = ?", arguments: [route.name])
+                if let old, (old["yaml"] as String) == route.yaml { continue }
+                let revision = ((old?["revision"] as Int?) ?? 0) + 1
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO routes (name, yaml, file, revision, updatedAt) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [route.name, route.yaml, route.file, revision, now]
+                )
+            }
+            if prune {
+                let keep = Set(routes.map(\.name))
+                for name in try String.fetchAll(db, sql: "SELECT name FROM routes") where !keep.contains(name) {
+                    try db.execute(sql: "DELETE FROM routes WHERE name = ?", arguments: [name])
+                }
+            }
+        }
+        return try await self.storedRoutes()
     }
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

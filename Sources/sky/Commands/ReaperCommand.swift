@@ -20,7 +20,7 @@ struct ReaperCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = self.common.bootstrapLogging()
-        let registry = try self.common.openRegistry()
+        let registry = try await self.common.openRegistry()
         var configuration = Reaper.Configuration()
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
         let reaper = Reaper(registry: registry, configuration: configuration, counters: Counters(), logger: logger)

@@ -33,7 +33,7 @@ struct RouterCommand: AsyncParsableCommand {
         let logger = self.common.bootstrapLogging()
         let token = try CommonOptions.token()
         HostPort.warnIfExposed(self.http, token: token, logger: logger)
-        let registry = try self.common.openRegistry()
+        let registry = try await self.common.openRegistry()
         let counters = Counters()
         let stack = RouterStack(
             routesDirectory: self.routes, registry: registry, region: self.common.region, local: nil,

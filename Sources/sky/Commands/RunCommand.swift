@@ -45,7 +45,7 @@ struct RunCommand: AsyncParsableCommand {
         let logger = self.common.bootstrapLogging()
         let token = try CommonOptions.token()
         HostPort.warnIfExposed(self.http, token: token, logger: logger)
-        let registry = try self.common.openRegistry()
+        let registry = try await self.common.openRegistry()
         let counters = Counters()
 
         var hostConfiguration = ServiceHost.Configuration()

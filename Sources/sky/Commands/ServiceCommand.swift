@@ -49,7 +49,7 @@ struct ServiceCommand: AsyncParsableCommand {
         var address = self.http
         if let port { address.port = port }
         HostPort.warnIfExposed(address, token: token, logger: logger)
-        let registry = try self.common.openRegistry()
+        let registry = try await self.common.openRegistry()
         guard let definition = BuiltinServices.definition(named: self.name, version: self.version, logger: logger) else { return }
         var configuration = ServiceHost.Configuration()
         configuration.host = address.host

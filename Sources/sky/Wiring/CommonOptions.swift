@@ -29,12 +29,12 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// Opens the registry the flags name.
-    func openRegistry() throws -> any Registry {
+    func openRegistry() async throws -> any Registry {
         switch try RegistryAddress.resolve(flag: self.registry) {
         case .sqlite(let path):
             return try SQLiteRegistry(path: path)
-        case .mongodb:
-            throw SkyError(.configuration, "the MongoDB registry is not built into this version of sky yet; use sqlite:PATH")
+        case .mongodb(let uri):
+            return try await MongoRegistry(uri: uri)
         }
     }
 

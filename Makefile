@@ -1,0 +1,18 @@
+# Skynet for Swift. The two commands of the README:
+#   make run    the main job: `sky run` with the example routes on 127.0.0.1:8080
+#   make test   every test (installs what it needs first)
+
+.PHONY: run test build clean
+
+run:
+	scripts/run.sh $(ARGS)
+
+test:
+	scripts/test.sh $(ARGS)
+
+build:
+	scripts/bootstrap.sh
+	swift build
+
+clean:
+	rm -rf .build .skynet

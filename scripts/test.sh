@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests of each module and end-to-end tests that start the real `sky`
+# binary. Installs what the tests need first. Builds once and reuses that build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+# The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
+scripts/services.sh up
+
+echo "test: building (debug, with tests)"
+swift build --build-tests
+SKY_BIN="$(swift build --show-bin-path)/sky"
+export SKY_BIN
+
+echo "test: running"
+swift test --skip-build "$@"
