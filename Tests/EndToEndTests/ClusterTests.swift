@@ -25,8 +25,9 @@ struct ClusterTests {
         return (process, try await process.waitForWord(after: "ready at "))
     }
 
-    @Test func aStreamOfRequestsSurvivesTheLossOfAnInstance() async throws {
-        let scratch = try Scratch(copyingRoutes: false)
+    @Test(arguments: ["sqlite", "mongodb"])
+    func aStreamOfRequestsSurvivesTheLossOfAnInstance(backend: String) async throws {
+        let scratch = try Scratch(copyingRoutes: false, backend: backend)
         try scratch.writeRoute("text.yaml", Self.route)
         let (upperA, upperAAddress) = try await self.service("uppercase", scratch)
         let (upperB, upperBAddress) = try await self.service("uppercase", scratch)
@@ -46,7 +47,7 @@ struct ClusterTests {
         }
 
         // A steady stream while one instance is killed: no request fails.
-        let registry = try scratch.openRegistry()
+        let registry = try await scratch.openRegistry()
         let failures = Locked<[String]>([])
         let sent = Locked(0)
         let stop = Locked(false)
@@ -105,5 +106,89 @@ struct ClusterTests {
         #expect(services.stdoutLines.contains { $0.hasPrefix("echo") } && services.stdoutLines.contains { $0.hasPrefix("uppercase") })
         for process in [upper, echo] { process.signal(SIGTERM) }
         for process in [upper, echo] { #expect(try await process.waitForExit() == 0) }
+    }
+
+    @Test(arguments: ["sqlite", "mongodb"])
+    func pushedRoutesReachEveryRouter(backend: String) async throws {
+        let scratch = try Scratch(copyingRoutes: false, backend: backend)
+        let (upper, _) = try await self.service("uppercase", scratch, ttl: "5")
+        let (reverse, _) = try await self.service("reverse", scratch, ttl: "5")
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: uppercase\n")
+        let push = try SkyProcess(["routes", "push", "Routes", "--registry", scratch.registry], name: "push", directory: scratch.path)
+        #expect(try await push.waitForExit() == 0)
+        #expect(push.stdoutLines.contains("added  shout revision 1 (Routes/shout.yaml)"))
+
+        var routers: [(SkyProcess, String)] = []
+        for index in 0..<2 {
+            let router = try SkyProcess(["router", "--routes", "registry", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router\(index)", directory: scratch.path)
+            routers.append((router, try await router.waitForWord(after: "router ready at ")))
+        }
+        for (_, base) in routers {
+            #expect(try await HTTP.post("\(base)/routes/shout", #"{"text":"abc"}"#).json == ["text": "ABC"])
+        }
+
+        // A rejected push changes nothing.
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: reverse\n    merge: maybe\n")
+        let bad = try SkyProcess(["routes", "push", "Routes", "--registry", scratch.registry], name: "push-bad", directory: scratch.path)
+        #expect(try await bad.waitForExit() == 1)
+        #expect(bad.stdoutLines.contains { $0.hasPrefix("Routes/shout.yaml:4:") })
+        #expect(bad.stdoutLines.contains("push rejected: nothing was changed"))
+
+        // A good push reaches both routers.
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: reverse\n")
+        let good = try SkyProcess(["routes", "push", "Routes", "--registry", scratch.registry], name: "push-good", directory: scratch.path)
+        #expect(try await good.waitForExit() == 0)
+        for (_, base) in routers {
+            #expect(await eventually(within: 3) { (try? await HTTP.post("\(base)/routes/shout", #"{"text":"abc"}"#).json) == ["text": "cba"] })
+            let listed = try await HTTP.get("\(base)/routes/shout").json
+            #expect(listed["revision"] == 2 && listed["file"] == "registry:Routes/shout.yaml")
+        }
+        let list = try SkyProcess(["routes", "--registry", scratch.registry], name: "routes", directory: scratch.path)
+        #expect(try await list.waitForExit() == 0)
+        #expect(list.stdoutLines.contains { $0.hasPrefix("shout") && $0.contains(" 2 ") && $0.contains("reverse") })
+
+        let all = routers.map(\.0) + [upper, reverse]
+        for process in all { process.signal(SIGTERM) }
+        for process in all { #expect(try await process.waitForExit() == 0) }
+    }
+
+    @Test func nodesAddedByHandAreRoutedToAndRemovedByHand() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        // An echo service registered elsewhere: in this registry it exists only once added by hand.
+        let elsewhere = try Scratch(copyingRoutes: false)
+        let (echo, address) = try await self.service("echo", elsewhere, ttl: "5")
+        try scratch.writeRoute("echo.yaml", "name: echo\nsteps:\n  - service: echo\n")
+        let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router", directory: scratch.path)
+        let base = try await router.waitForWord(after: "router ready at ")
+        #expect(try await HTTP.post("\(base)/routes/echo", "[1]").status == 502)
+
+        let add = try SkyProcess(["nodes", "add", "--service", "echo", "--address", address, "--registry", scratch.registry], name: "add", directory: scratch.path)
+        #expect(try await add.waitForExit() == 0)
+        #expect(await eventually { (try? await HTTP.post("\(base)/routes/echo", "[1]").json) == [1] })
+
+        let remove = try SkyProcess(["nodes", "remove", "--address", address, "--registry", scratch.registry], name: "remove", directory: scratch.path)
+        #expect(try await remove.waitForExit() == 0)
+        #expect(remove.stdoutLines.first?.hasPrefix("removed echo at \(address)") == true)
+        #expect(await eventually { (try? await HTTP.post("\(base)/routes/echo", "[1]").status) == 502 })
+        for process in [echo, router] { process.signal(SIGTERM) }
+        for process in [echo, router] { #expect(try await process.waitForExit() == 0) }
+    }
+
+    /// Two reapers: one holds the lease; kill it and the other takes over and reaps.
+    @Test func aStandbyReaperTakesOver() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let first = try SkyProcess(["reaper", "--registry", scratch.registry, "--interval", "0.2", "--lease", "1.5"], name: "reaper1", directory: scratch.path)
+        #expect(await eventually { first.stderr.contains("reaper active") })
+        let second = try SkyProcess(["reaper", "--registry", scratch.registry, "--interval", "0.2", "--lease", "1.5"], name: "reaper2", directory: scratch.path)
+        #expect(await eventually { second.stderr.contains("reaper on standby") })
+        first.signal(SIGKILL)
+        #expect(await eventually(within: 6) { second.stderr.contains("reaper active") })
+        // The new active reaper removes a node that stops heartbeating.
+        let add = try SkyProcess(["nodes", "add", "--service", "ghost", "--address", "127.0.0.1:9", "--ttl", "1", "--registry", scratch.registry], name: "add", directory: scratch.path)
+        #expect(try await add.waitForExit() == 0)
+        let registry = try await scratch.openRegistry()
+        #expect(await eventually(within: 6) { (try? await registry.nodes(matching: NodeQuery(service: "ghost")).isEmpty) == true })
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
     }
 }

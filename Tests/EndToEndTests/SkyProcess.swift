@@ -141,8 +141,12 @@ enum HTTP {
 /// A scratch folder for one test: routes, drop folders, registry file, logs.
 struct Scratch {
     let path: String
+    /// `sqlite` (a file in the scratch folder) or `mongodb` (a fresh database on the test server).
+    let backend: String
+    let database = "sky_e2e_\(UUID().uuidString.prefix(8).lowercased())"
 
-    init(copyingRoutes: Bool = true) throws {
+    init(copyingRoutes: Bool = true, backend: String = "sqlite") throws {
+        self.backend = backend
         self.path = NSTemporaryDirectory() + "sky-e2e-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: self.path + "/Routes", withIntermediateDirectories: true)
         if copyingRoutes {
@@ -154,7 +158,13 @@ struct Scratch {
         }
     }
 
-    var registry: String { "sqlite:\(self.path)/registry.sqlite" }
+    var registry: String {
+        if self.backend == "mongodb" {
+            let server = ProcessInfo.processInfo.environment["SKYNET_TEST_MONGODB"] ?? "mongodb://127.0.0.1:27017"
+            return "\(server)/\(self.database)"
+        }
+        return "sqlite:\(self.path)/registry.sqlite"
+    }
 
     /// Writes a route file the way editors save: a temporary file renamed over the old one.
     func writeRoute(_ name: String, _ yaml: String) throws {
@@ -163,7 +173,10 @@ struct Scratch {
         guard rename(temporary, self.path + "/Routes/\(name)") == 0 else { throw E2EError("rename failed") }
     }
 
-    func openRegistry() throws -> SQLiteRegistry { try SQLiteRegistry(path: self.path + "/registry.sqlite") }
+    func openRegistry() async throws -> any Registry {
+        if self.backend == "mongodb" { return try await MongoRegistry(uri: self.registry) }
+        return try SQLiteRegistry(path: self.path + "/registry.sqlite")
+    }
 }
 
 /// Polls `condition` until it holds or `seconds` pass.

@@ -33,7 +33,7 @@ struct SkyRunTests {
         #expect(tolerant.json["errors"]?.arrayValue?.first?["service"] == "slow")
         #expect(tolerant.headers.first(name: "Skynet-Errors")?.contains("deadline_exceeded") == true)
 
-        let registry = try scratch.openRegistry()
+        let registry = try await scratch.openRegistry()
         #expect(try await registry.nodes(matching: NodeQuery(kind: .service)).count == 7)
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)

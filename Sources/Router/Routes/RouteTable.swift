@@ -38,6 +38,15 @@ public final class RouteTable: Sendable {
         }
     }
 
+    /// Installs `route` with a revision decided elsewhere (routes pushed to the registry carry
+    /// their own), replacing any older version.
+    @discardableResult
+    public func install(_ route: Route, file: String, revision: Int, at date: Date = Date()) -> RouteSummary {
+        let summary = RouteSummary(route: route, revision: revision, file: file, loadedAt: date)
+        self.routes.withLock { $0[route.name] = summary }
+        return summary
+    }
+
     /// Stops serving the route named `name`.
     public func remove(named name: String) {
         _ = self.routes.withLock { $0.removeValue(forKey: name) }

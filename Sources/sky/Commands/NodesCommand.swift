@@ -13,27 +13,112 @@ struct NodeFilterOptions: ParsableArguments {
     var query: NodeQuery { NodeQuery(service: self.service, version: self.version, region: self.region, host: self.host) }
 }
 
-/// `sky nodes`: every node in the registry.
+/// `sky nodes`: every node in the registry; `add` and `remove` for nodes kept by hand.
 struct NodesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nodes", abstract: "List the nodes in the registry.")
+    static let configuration = CommandConfiguration(
+        commandName: "nodes",
+        abstract: "List the nodes in the registry, or add and remove nodes by hand.",
+        subcommands: [List.self, Add.self, Remove.self],
+        defaultSubcommand: List.self
+    )
 
-    @OptionGroup var filter: NodeFilterOptions
-    @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the nodes in the registry.")
 
-    func run() async throws {
-        var common = CommonOptions()
-        common.registry = self.registry
-        let nodes = try await common.openRegistry().nodes(matching: self.filter.query)
-        if self.filter.json {
-            Output.line(JSONWriter.string(.array(nodes.map(\.json))))
-            return
+        @OptionGroup var filter: NodeFilterOptions
+        @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
+
+        func run() async throws {
+            var common = CommonOptions()
+            common.registry = self.registry
+            let nodes = try await common.openRegistry().nodes(matching: self.filter.query)
+            if self.filter.json {
+                Output.line(JSONWriter.string(.array(nodes.map(\.json))))
+                return
+            }
+            let now = Date()
+            let rows = nodes.map { node in
+                [String(node.id.prefix(8)), node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
+                 node.status.rawValue, String(format: "%.1fs", now.timeIntervalSince(node.heartbeatAt))]
+            }
+            Output.line(Table.render(header: ["ID", "KIND", "SERVICE", "VERSION", "REGION", "HOST", "ADDRESS", "STATUS", "HEARTBEAT"], rows: rows))
         }
-        let now = Date()
-        let rows = nodes.map { node in
-            [String(node.id.prefix(8)), node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
-             node.status.rawValue, String(format: "%.1fs", now.timeIntervalSince(node.heartbeatAt))]
+    }
+
+    /// The original Skynet's AddToConfig: a service registered by hand, for processes that
+    /// cannot write the registry themselves.
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add",
+            abstract: "Register a service instance by hand.",
+            discussion: "It does not heartbeat, so by default it never expires; the reaper still removes it when its /health goes unanswered three times in a row."
+        )
+
+        @Option(help: "The service's name.") var service: String
+        @Option(help: "HOST:PORT where it answers POST /call.") var address: HostPort
+        @Option(help: "Its version.") var version: String = "1.0.0"
+        @Option(help: "Its region.") var region: String = "local"
+        @Option(help: "Its host name (default: the address's host).") var host: String?
+        @Option(help: "Seconds without heartbeat before it counts as dead (default: never).") var ttl: Double = 10 * 365 * 86400
+        @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
+
+        func validate() throws {
+            guard RouteParser.isValidName(self.service) else { throw ValidationError("service name '\(self.service)' may only use letters, digits, '-', '_' and '.'") }
+            guard VersionSelector(self.version) != nil, !self.version.contains("*") else { throw ValidationError("bad version '\(self.version)'") }
         }
-        Output.line(Table.render(header: ["ID", "KIND", "SERVICE", "VERSION", "REGION", "HOST", "ADDRESS", "STATUS", "HEARTBEAT"], rows: rows))
+
+        func run() async throws {
+            var common = CommonOptions()
+            common.registry = self.registry
+            let registry = try await common.openRegistry()
+            let node = NodeRecord(
+                kind: .service, service: self.service, version: self.version, region: self.region,
+                host: self.host ?? self.address.host, address: self.address.description, pid: 0, status: .ready, ttl: self.ttl,
+                stats: ["manual": 1]
+            )
+            try await registry.register(node)
+            try await registry.record(RegistryEvent(kind: "registered", nodeID: node.id, service: node.service, message: "added by hand at \(node.address)"))
+            Output.line("added \(node.service) \(node.version) at \(node.address) node \(node.id)")
+        }
+    }
+
+    /// The original Skynet's RemoveFromConfig.
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove nodes by id (or a unique id prefix) or by address.")
+
+        @Argument(help: "Node id or a unique prefix of one.") var id: String?
+        @Option(help: "Remove the nodes at this HOST:PORT.") var address: String?
+        @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
+
+        func validate() throws {
+            guard (self.id == nil) != (self.address == nil) else { throw ValidationError("give a node id or --address, not both or neither") }
+        }
+
+        func run() async throws {
+            var common = CommonOptions()
+            common.registry = self.registry
+            let registry = try await common.openRegistry()
+            let nodes = try await registry.nodes()
+            let matches: [NodeRecord]
+            if let id {
+                matches = nodes.filter { $0.id.hasPrefix(id) }
+                guard matches.count <= 1 else {
+                    Output.line("'\(id)' matches \(matches.count) nodes; give more of the id")
+                    throw ExitCode(1)
+                }
+            } else {
+                matches = nodes.filter { $0.address == self.address }
+            }
+            guard !matches.isEmpty else {
+                Output.line("no node matches")
+                throw ExitCode(1)
+            }
+            for node in matches {
+                try await registry.deregister(nodeID: node.id)
+                try await registry.record(RegistryEvent(kind: "deregistered", nodeID: node.id, service: node.service, message: "removed by hand"))
+                Output.line("removed \(node.service) at \(node.address) node \(node.id)")
+            }
+        }
     }
 }
 

@@ -18,11 +18,15 @@ struct ReaperCommand: AsyncParsableCommand {
     @Option(help: "Seconds between passes.")
     var interval: Double = 0.5
 
+    @Option(help: "Seconds the active reaper's lease lasts; a standby reaper takes over this long after the active one dies.")
+    var lease: Double = 3
+
     func run() async throws {
         let logger = self.common.bootstrapLogging()
         let registry = try await self.common.openRegistry()
         var configuration = Reaper.Configuration()
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
+        configuration.leaseDuration = self.lease
         let reaper = Reaper(registry: registry, configuration: configuration, counters: Counters(), logger: logger)
         let region = self.common.region
         let presence = NodePresence(registry: registry, logger: logger) { status in

@@ -16,13 +16,14 @@ struct RouterCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Folder of route files (*.yaml), reloaded live.")
+    @Option(help: "Folder of route files (*.yaml), reloaded live; or 'registry' for the routes pushed with `sky routes push`.")
     var routes: String = "Routes"
 
     @Option(help: "HOST:PORT of the HTTP initiator.")
     var http: HostPort = HostPort(host: "127.0.0.1", port: 8080)
 
     func validate() throws {
+        if self.routes == "registry" { return }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: self.routes, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("routes folder '\(self.routes)' does not exist (give one with --routes DIR)")
@@ -36,10 +37,10 @@ struct RouterCommand: AsyncParsableCommand {
         let registry = try await self.common.openRegistry()
         let counters = Counters()
         let stack = RouterStack(
-            routesDirectory: self.routes, registry: registry, region: self.common.region, local: nil,
+            routes: self.routes, registry: registry, region: self.common.region, local: nil,
             counters: counters, token: token, logger: logger
         )
-        await stack.loader.reload()
+        await stack.loader.reloadNow()
         await stack.cache.refresh()
 
         var configuration = HTTPInitiator.Configuration()

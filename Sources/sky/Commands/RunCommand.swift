@@ -58,10 +58,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         let local = LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.definition.handler) }))
         let stack = RouterStack(
-            routesDirectory: self.routes, registry: registry, region: self.common.region, local: local,
+            routes: self.routes, registry: registry, region: self.common.region, local: local,
             counters: counters, token: token, logger: logger
         )
-        await stack.loader.reload()
+        await stack.loader.reloadNow()
 
         var initiatorConfiguration = HTTPInitiator.Configuration()
         initiatorConfiguration.host = self.http.host

@@ -7,15 +7,20 @@ import SkyLib
 /// The pieces of a router, built once and shared by `sky run` and `sky router`.
 struct RouterStack {
     let table: RouteTable
-    let loader: RouteDirectoryLoader
+    let loader: any RouteLoading
     let cache: RegistryCache
     let client: HTTPServiceClient
     let asyncSteps: AsyncStepQueue
     let executor: RouteExecutor
 
-    init(routesDirectory: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?, logger: Logger) {
+    /// - Parameter routes: a folder of route files, or `registry` for routes pushed there.
+    init(routes: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?, logger: Logger) {
         self.table = RouteTable()
-        self.loader = RouteDirectoryLoader(directory: routesDirectory, table: self.table, counters: counters, logger: logger)
+        if routes == "registry" {
+            self.loader = RouteRegistryLoader(registry: registry, table: self.table, counters: counters, logger: logger)
+        } else {
+            self.loader = RouteDirectoryLoader(directory: routes, table: self.table, counters: counters, logger: logger)
+        }
         self.cache = RegistryCache(registry: registry, logger: logger)
         self.client = HTTPServiceClient(token: token, logger: logger)
         self.asyncSteps = AsyncStepQueue(logger: logger)

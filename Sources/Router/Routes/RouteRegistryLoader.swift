@@ -1,0 +1,79 @@
+import Foundation
+public import Logging
+import ServiceLifecycle
+public import SkyLib
+import Synchronization
+
+/// Serves the routes pushed to the registry (`sky routes push DIR`): a router started with
+/// `--routes registry` applies a pushed change within a poll interval, as does every other
+/// router on the same registry.
+///
+/// Pushes are validated before they are stored, so a stored route that does not parse means
+/// another version of `sky` pushed it: it is logged once and the last good version keeps
+/// serving.
+public final class RouteRegistryLoader: RouteLoading, Sendable {
+    public let registry: any Registry
+    public let table: RouteTable
+    public let interval: Duration
+    private let counters: Counters
+    private let logger: Logger
+    /// Revisions applied (or rejected), by route name.
+    private let seen = Mutex<[String: Int]>([:])
+    private let failing = Mutex(false)
+
+    public init(registry: any Registry, table: RouteTable, interval: Duration = .milliseconds(250), counters: Counters, logger: Logger) {
+        self.registry = registry
+        self.table = table
+        self.interval = interval
+        self.counters = counters
+        self.logger = logger
+    }
+
+    public func reloadNow() async {
+        let stored: [StoredRoute]
+        do {
+            stored = try await self.registry.storedRoutes()
+            if self.failing.withLock({ $0 }) { self.logger.notice("routes readable from the registry again") }
+            self.failing.withLock { $0 = false }
+        } catch {
+            // Keep serving what we have; say so once.
+            if !self.failing.withLock({ $0 }) {
+                self.logger.error("cannot read routes from the registry; serving the last ones read", metadata: ["error": "\(error)"])
+            }
+            self.failing.withLock { $0 = true }
+            return
+        }
+        let present = Set(stored.map(\.name))
+        let seen = self.seen.withLock { $0 }
+        for name in seen.keys where !present.contains(name) {
+            self.table.remove(named: name)
+            _ = self.seen.withLock { $0.removeValue(forKey: name) }
+            self.counters.add("routes-removed")
+            self.logger.notice("route removed from the registry", metadata: ["route": "\(name)"])
+        }
+        for route in stored where seen[route.name] != route.revision {
+            self.seen.withLock { $0[route.name] = route.revision }
+            do {
+                let parsed = try RouteParser.parse(yaml: route.yaml, file: "registry:\(route.file)")
+                guard parsed.name == route.name else {
+                    throw RouteFileError(file: "registry:\(route.file)", line: 1, reason: "stored as '\(route.name)' but named '\(parsed.name)'")
+                }
+                let summary = self.table.install(parsed, file: "registry:\(route.file)", revision: route.revision, at: route.updatedAt)
+                self.counters.add("routes-reloaded")
+                self.logger.notice("route loaded", metadata: ["route": "\(route.name)", "revision": "\(summary.revision)", "file": "\(summary.file)"])
+            } catch {
+                self.counters.add("routes-reload-errors")
+                self.logger.error("stored route rejected: \(error)")
+            }
+        }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.interval)
+                await self.reloadNow()
+            }
+        }
+    }
+}
