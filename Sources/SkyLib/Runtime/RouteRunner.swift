@@ -83,3 +83,13 @@ extension RouteStep {
         return .object(fields)
     }
 }
+
+extension RouteResult {
+    /// The document as initiators hand it back: the final document, with recorded step
+    /// errors added as `errors` when it is an object (the original's `Errors` field).
+    public var answerDocument: JSONValue {
+        guard !self.errors.isEmpty, case .object(var fields) = self.payload else { return self.payload }
+        fields["errors"] = .array(self.errors.map(\.json))
+        return .object(fields)
+    }
+}

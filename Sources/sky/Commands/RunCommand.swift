@@ -13,7 +13,7 @@ import UnixSignals
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run everything in one process: built-in services, a router with the routes folder, the HTTP initiator, a reaper."
+        abstract: "Run everything in one process: built-in services, a router with the routes folder, the HTTP initiator, the drop-folder initiators routes declare, a reaper."
     )
 
     @OptionGroup var common: CommonOptions
@@ -89,17 +89,21 @@ struct RunCommand: AsyncParsableCommand {
             NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }
-        let gate = AfterReady(
-            prepare: {
-                for host in hosts { _ = try await host.waitUntilReady() }
-                await stack.cache.refresh()
-            },
-            service: initiator
+        // Initiators start once the local services are registered and in the router's cache.
+        let ready: @Sendable () async throws -> Void = {
+            for host in hosts { _ = try await host.waitUntilReady() }
+            await stack.cache.refresh()
+        }
+        let supervisor = InitiatorSupervisor(
+            table: stack.table,
+            makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: counters, logger: logger),
+            logger: logger
         )
         let group = ServiceGroup(
             configuration: .init(
                 services: stack.services + hosts.map { $0 as any Service }
-                    + [Reaper(registry: registry, counters: counters, logger: logger), presence, LogLevelSignals(logger: logger), gate],
+                    + [Reaper(registry: registry, counters: counters, logger: logger), presence, LogLevelSignals(logger: logger),
+                       AfterReady(prepare: ready, service: supervisor), AfterReady(prepare: ready, service: initiator)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

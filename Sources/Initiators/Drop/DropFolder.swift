@@ -1,0 +1,167 @@
+import Foundation
+// On Linux `struct stat` reaches Swift through CDispatch's module map; MemberImportVisibility wants it named.
+import CDispatch
+import Glibc
+import SkyLib
+
+/// Why a drop-folder operation failed, naming the path.
+public struct DropFolderError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String { "\(self.path): \(self.reason)" }
+}
+
+/// A folder users drop files into, and its bookkeeping subfolders:
+///
+/// | Folder | Holds |
+/// |---|---|
+/// | `DIR/` | new files, untouched until taken |
+/// | `DIR/.processing/` | files taken (claimed by an atomic rename), being processed |
+/// | `DIR/.out/` | results: `NAME.json` (files) or `NAME.results.jsonl` and `NAME.rejects.csv` (CSV) |
+/// | `DIR/.done/` | inputs that were processed |
+/// | `DIR/.failed/` | inputs that failed for good, each with `NAME.error.json` |
+///
+/// Every method does blocking file I/O: call it from a thread pool.
+struct DropFolder: Sendable {
+    let root: String
+    let processing: String
+    let out: String
+    let done: String
+    let failed: String
+
+    /// Opens (creating if needed) the folder and its subfolders. A relative `path` is taken
+    /// from the process's working directory.
+    init(path: String) throws(DropFolderError) {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let root = URL(fileURLWithPath: absolute).standardizedFileURL.path
+        self.root = root
+        self.processing = root + "/.processing"
+        self.out = root + "/.out"
+        self.done = root + "/.done"
+        self.failed = root + "/.failed"
+        for folder in [root, self.processing, self.out, self.done, self.failed] {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw DropFolderError(path: folder, reason: "cannot create folder: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    /// A file waiting in the folder.
+    struct Entry: Sendable, Hashable {
+        var name: String
+        var size: Int64
+        var modified: Double
+    }
+
+    /// Names that are never taken: dotfiles and the temporary names editors and copy tools use
+    /// while writing.
+    static func isIgnored(_ name: String) -> Bool {
+        name.hasPrefix(".") || name.hasPrefix("#") || name.hasSuffix("~") || name.hasSuffix(".tmp") || name.hasSuffix(".part")
+            || name.hasSuffix(".swp") || name.hasSuffix(".crdownload")
+    }
+
+    /// Files in the folder that match `pattern` (a shell glob), symlinks included.
+    func entries(pattern: String) -> [Entry] {
+        guard let directory = opendir(self.root) else { return [] }
+        defer { closedir(directory) }
+        var entries: [Entry] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard !Self.isIgnored(name), fnmatch(pattern, name, 0) == 0 else { continue }
+            var info = Glibc.stat()
+            guard lstat(self.root + "/" + name, &info) == 0 else { continue }
+            let kind = info.st_mode & S_IFMT
+            guard kind == S_IFREG || kind == S_IFLNK else { continue }
+            let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+            entries.append(Entry(name: name, size: Int64(info.st_size), modified: modified))
+        }
+        return entries.sorted { $0.name < $1.name }
+    }
+
+    /// Whether `name` in the folder is a symlink that leads outside it (refused).
+    func escapes(_ name: String) -> Bool {
+        let path = self.root + "/" + name
+        var info = Glibc.stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return false }
+        guard let resolved = realpath(path, nil) else { return true }
+        defer { free(resolved) }
+        let target = String(cString: resolved)
+        return !target.hasPrefix(self.root + "/")
+    }
+
+    /// Takes `name` by renaming it into `.processing/` under a stem no earlier file used.
+    /// - Returns: the stem, or `nil` when the file is gone (another process took it).
+    func claim(_ name: String) throws(DropFolderError) -> String? {
+        let stem = self.uniqueStem(for: name)
+        if rename(self.root + "/" + name, self.processing + "/" + stem) == 0 { return stem }
+        if errno == ENOENT { return nil }
+        throw DropFolderError(path: self.root + "/" + name, reason: "cannot claim: \(String(cString: strerror(errno)))")
+    }
+
+    /// `name`, or `name` with a time and counter before its extension when that name was used
+    /// before, so `.done/` and `.out/` never clash.
+    func uniqueStem(for name: String) -> String {
+        let manager = FileManager.default
+        func taken(_ stem: String) -> Bool {
+            [self.processing + "/" + stem, self.done + "/" + stem, self.failed + "/" + stem, self.out + "/" + stem + ".json",
+             self.out + "/" + stem + ".results.jsonl"].contains { manager.fileExists(atPath: $0) }
+        }
+        if !taken(name) { return name }
+        let ext = (name as NSString).pathExtension
+        let base = ext.isEmpty ? name : String(name.dropLast(ext.count + 1))
+        let millis = Clock.epochMilliseconds()
+        for counter in 0..<10_000 {
+            let stem = "\(base)~\(millis)-\(counter)" + (ext.isEmpty ? "" : ".\(ext)")
+            if !taken(stem) { return stem }
+        }
+        return "\(base)~\(millis)-\(UUID().uuidString)" + (ext.isEmpty ? "" : ".\(ext)")
+    }
+
+    /// Stems left in `.processing/` (by a crash), oldest first, bookkeeping files excluded.
+    func leftovers() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: self.processing)) ?? []
+        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".checkpoint") }.sorted()
+    }
+
+    /// Reads a claimed file, refusing one over `limit` bytes.
+    func read(_ stem: String, limit: Int) throws(DropFolderError) -> Data {
+        let path = self.processing + "/" + stem
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DropFolderError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: limit + 1) ?? Data()
+        } catch {
+            throw DropFolderError(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        guard data.count <= limit else { throw DropFolderError(path: path, reason: "file is over the limit of \(limit) bytes") }
+        return data
+    }
+
+    /// Writes `data` to `folder/name` atomically (a temporary file renamed into place), so a
+    /// reader never sees half a result.
+    func writeAtomically(_ data: Data, to folder: String, name: String) throws(DropFolderError) {
+        let temporary = folder + "/.\(name).\(UUID().uuidString.prefix(8)).tmp"
+        do {
+            try data.write(to: URL(fileURLWithPath: temporary))
+        } catch {
+            throw DropFolderError(path: folder + "/" + name, reason: "cannot write: \(error.localizedDescription)")
+        }
+        guard rename(temporary, folder + "/" + name) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw DropFolderError(path: folder + "/" + name, reason: "cannot write: \(reason)")
+        }
+    }
+
+    /// Moves a claimed input from `.processing/` to `folder` (`done` or `failed`).
+    func move(_ stem: String, to folder: String) throws(DropFolderError) {
+        guard rename(self.processing + "/" + stem, folder + "/" + stem) == 0 else {
+            throw DropFolderError(path: self.processing + "/" + stem, reason: "cannot move to \(folder): \(String(cString: strerror(errno)))")
+        }
+    }
+}

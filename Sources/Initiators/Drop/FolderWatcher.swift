@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import NIOPosix
+import SkyLib
+
+/// Finds complete files in a drop folder and queues their names: inotify close-write and
+/// moved-to events as they happen, plus a periodic scan as fallback (for missed events, an
+/// overflowed event queue, or file systems without inotify) that takes a file only once its
+/// size and time have not changed for a whole scan interval.
+struct FolderWatcher: Sendable {
+    let folder: DropFolder
+    let pattern: String
+    let scanInterval: Duration
+    let logger: Logger
+
+    /// Watches until `shouldStop` says so, queuing names into `queue`.
+    func run(into queue: WorkQueue<DropItem>, shouldStop: @escaping @Sendable () -> Bool) async {
+        // inotify blocks a thread while it waits: give it its own.
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        defer { thread.shutdownGracefully { _ in } }
+        let watcher: InotifyWatcher?
+        do {
+            watcher = try InotifyWatcher(directory: self.folder.root)
+        } catch {
+            self.logger.warning("no inotify; polling the folder instead", metadata: ["error": "\(error)"])
+            watcher = nil
+        }
+        var previous: [String: DropFolder.Entry] = [:]
+        var nextScan = ContinuousClock.now
+        var firstScan = true
+        while !shouldStop() && !Task.isCancelled {
+            var overflowed = false
+            if let watcher {
+                let result = (try? await thread.runIfActive { watcher.wait(timeoutMilliseconds: 250) }) ?? (names: [], overflowed: false)
+                overflowed = result.overflowed
+                for name in result.names where !DropFolder.isIgnored(name) && fnmatch(self.pattern, name, 0) == 0 {
+                    queue.enqueue(.fresh(name))
+                }
+            } else {
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+            guard overflowed || ContinuousClock.now >= nextScan else { continue }
+            nextScan = ContinuousClock.now + self.scanInterval
+            let folder = self.folder
+            let pattern = self.pattern
+            let entries = (try? await NIOThreadPool.singleton.runIfActive { folder.entries(pattern: pattern) }) ?? []
+            let settled = Date().timeIntervalSince1970 - 1
+            var current: [String: DropFolder.Entry] = [:]
+            for entry in entries {
+                current[entry.name] = entry
+                // Files present at start were written while we were away; later ones must
+                // hold still for a scan interval (unless inotify said they were closed).
+                let stable = firstScan ? entry.modified < settled : previous[entry.name] == entry && entry.modified < settled
+                if stable { queue.enqueue(.fresh(entry.name)) }
+            }
+            previous = current
+            firstScan = false
+        }
+    }
+}
+
+/// Work for a drop folder's workers: a name still in the folder, or a stem already claimed
+/// (left in `.processing/` by a crash).
+enum DropItem: Hashable, Sendable {
+    case fresh(String)
+    case claimed(String)
+}

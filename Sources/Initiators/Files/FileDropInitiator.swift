@@ -1,0 +1,197 @@
+import Foundation
+public import Logging
+import NIOPosix
+import ServiceLifecycle
+public import SkyLib
+
+/// The file initiator: every complete file dropped into a folder becomes one route request.
+///
+/// A file is claimed by an atomic rename into `DIR/.processing/`, so two engines on one folder
+/// never both take it. On success the route's answer is written to `DIR/.out/NAME.json` and the
+/// input moved to `DIR/.done/`; on final failure the input goes to `DIR/.failed/` beside
+/// `NAME.error.json` (route, step, service, reason, attempts). Files left in `.processing/` by
+/// a crash are taken again at start, so delivery is at-least-once. JSON files become the
+/// payload; with `format: text` or `base64` the content is a string. `meta` carries the file's
+/// name, size and path.
+public final class FileDropInitiator: Initiator, Sendable {
+    /// How one folder is handled.
+    public struct Configuration: Sendable {
+        public var route: String
+        public var source: FileSource
+        /// Largest file taken; larger ones are parked in `.failed/`.
+        public var maxFileBytes: Int = 16 * 1024 * 1024
+        /// How often the folder is rescanned as a fallback to inotify.
+        public var scanInterval: Duration = .seconds(1)
+
+        public init(route: String, source: FileSource) {
+            self.route = route
+            self.source = source
+        }
+    }
+
+    public let configuration: Configuration
+    private let runner: any RouteRunner
+    private let counters: Counters
+    private let logger: Logger
+    private let stopping = Locked(false)
+
+    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
+        self.configuration = configuration
+        self.runner = runner
+        self.counters = counters
+        var logger = logger
+        logger[metadataKey: "initiator"] = "files"
+        logger[metadataKey: "dir"] = "\(configuration.source.dir)"
+        self.logger = logger
+    }
+
+    public var summary: String { "files \(self.configuration.source.dir)/\(self.configuration.source.pattern) → route \(self.configuration.route)" }
+
+    private var counterPrefix: String { "files.\(self.configuration.route)" }
+
+    public func run() async throws {
+        let path = self.configuration.source.dir
+        let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: path) }
+        let queue = WorkQueue<DropItem>()
+        let leftovers = try await NIOThreadPool.singleton.runIfActive { folder.leftovers() }
+        if !leftovers.isEmpty {
+            self.logger.notice("taking again \(leftovers.count) file(s) left in .processing/ by an earlier stop")
+        }
+        for stem in leftovers { queue.enqueue(.claimed(stem)) }
+        let watcher = FolderWatcher(folder: folder, pattern: self.configuration.source.pattern, scanInterval: self.configuration.scanInterval, logger: self.logger)
+        self.logger.info("watching for files", metadata: ["route": "\(self.configuration.route)", "pattern": "\(self.configuration.source.pattern)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    await watcher.run(into: queue) { self.stopping.withLock { $0 } }
+                    queue.finish()
+                }
+                for _ in 0..<max(1, self.configuration.source.concurrency) {
+                    group.addTask {
+                        while let item = await queue.next() {
+                            await self.handle(item, in: folder)
+                            queue.done(item)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            // Finish the files in hand; take no new ones.
+            self.stopping.withLock { $0 = true }
+            queue.finish()
+        }
+    }
+
+    private func handle(_ item: DropItem, in folder: DropFolder) async {
+        let stem: String
+        switch item {
+        case .claimed(let claimed):
+            stem = claimed
+        case .fresh(let name):
+            do {
+                let escapes = try await NIOThreadPool.singleton.runIfActive { folder.escapes(name) }
+                guard let claimed = try await NIOThreadPool.singleton.runIfActive({ try folder.claim(name) }) else { return }
+                stem = claimed
+                if escapes {
+                    await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
+                    return
+                }
+            } catch {
+                self.counters.add("\(self.counterPrefix)-claim-errors")
+                self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
+                return
+            }
+        }
+        await self.process(stem, in: folder)
+    }
+
+    private func process(_ stem: String, in folder: DropFolder) async {
+        let limit = self.configuration.maxFileBytes
+        let data: Data
+        do {
+            data = try await NIOThreadPool.singleton.runIfActive { try folder.read(stem, limit: limit) }
+        } catch {
+            await self.park(stem, in: folder, error: ["code": "unreadable", "reason": .string("\(error)")], attempts: 0)
+            return
+        }
+        let payload: JSONValue
+        switch self.configuration.source.format {
+        case "text":
+            payload = .string(String(decoding: data, as: UTF8.self))
+        case "base64":
+            payload = .string(data.base64EncodedString())
+        default:
+            do {
+                payload = try JSONParser.parse(data)
+            } catch {
+                await self.park(stem, in: folder, error: ["code": "bad_request", "reason": .string("not valid JSON: \(error)")], attempts: 0)
+                return
+            }
+        }
+        let request = RequestEnvelope(
+            route: self.configuration.route,
+            payload: payload,
+            meta: ["source": "files", "file": stem, "size": "\(data.count)", "path": folder.processing + "/" + stem]
+        )
+        self.counters.add("\(self.counterPrefix)-inflight")
+        defer { self.counters.add("\(self.counterPrefix)-inflight", -1) }
+        do {
+            let result = try await self.runner.run(request)
+            let output = Data(JSONWriter.string(result.answerDocument).utf8)
+            try await NIOThreadPool.singleton.runIfActive { try folder.writeAtomically(output, to: folder.out, name: stem + ".json") }
+            await self.finish(stem, to: folder.done, in: folder)
+            self.counters.add("\(self.counterPrefix)-done")
+        } catch let error as SkyError {
+            var details: [String: JSONValue] = ["code": .string(error.code.description), "reason": .string(error.message)]
+            if let step = error.step { details["step"] = .int(Int64(step)) }
+            if let service = error.service { details["service"] = .string(service) }
+            await self.park(stem, in: folder, error: details, attempts: 1)
+        } catch {
+            // Writing the result failed (disk full, permissions): the input stays in
+            // .processing/ and is taken again at the next start.
+            self.counters.add("\(self.counterPrefix)-write-errors")
+            self.logger.error("cannot write the result; the input stays in .processing/", metadata: ["file": "\(stem)", "error": "\(error)"])
+        }
+    }
+
+    /// Moves a failed input to `.failed/` beside `NAME.error.json`.
+    private func park(_ stem: String, in folder: DropFolder, error: [String: JSONValue], attempts: Int) async {
+        var document = error
+        document["file"] = .string(stem)
+        document["route"] = .string(self.configuration.route)
+        document["attempts"] = .int(Int64(attempts))
+        document["at"] = .string(ISO8601DateFormatter().string(from: Date()))
+        let data = Data(JSONWriter.string(.object(document)).utf8)
+        self.logger.warning("file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(error["reason"] ?? "")"])
+        do {
+            try await NIOThreadPool.singleton.runIfActive { try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json") }
+        } catch {
+            self.logger.error("cannot write the error file", metadata: ["file": "\(stem)", "error": "\(error)"])
+        }
+        await self.finish(stem, to: folder.failed, in: folder)
+        self.counters.add("\(self.counterPrefix)-failed")
+    }
+
+    /// Moves the input out of `.processing/`; when that fails (permissions, disk), logs once
+    /// and retries with backoff instead of processing the file again.
+    private func finish(_ stem: String, to destination: String, in folder: DropFolder) async {
+        var delay = Duration.milliseconds(200)
+        var logged = false
+        while true {
+            do {
+                try await NIOThreadPool.singleton.runIfActive { try folder.move(stem, to: destination) }
+                if logged { self.logger.notice("moved at last", metadata: ["file": "\(stem)"]) }
+                return
+            } catch {
+                if !logged {
+                    self.counters.add("\(self.counterPrefix)-move-errors")
+                    self.logger.error("cannot move the input out of .processing/; retrying with backoff", metadata: ["file": "\(stem)", "error": "\(error)"])
+                    logged = true
+                }
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(30))
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Router
+import ServiceLifecycle
+import SkyLib
+import UnixSignals
+
+/// `sky initiator`: the initiators routes declare (`from:`), with a router of their own.
+struct InitiatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "initiator",
+        abstract: "Run the initiators the routes declare under from: (files, CSV, STOMP), with their own router; services are found in the registry."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Folder of route files (*.yaml), reloaded live; or 'registry' for the routes pushed with `sky routes push`.")
+    var routes: String = "Routes"
+
+    func run() async throws {
+        let logger = self.common.bootstrapLogging()
+        let token = try CommonOptions.token()
+        let registry = try await self.common.openRegistry()
+        let counters = Counters()
+        let stack = RouterStack(routes: self.routes, registry: registry, region: self.common.region, local: nil, counters: counters, token: token, logger: logger)
+        await stack.loader.reloadNow()
+        await stack.cache.refresh()
+        let supervisor = InitiatorSupervisor(
+            table: stack.table,
+            makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: counters, logger: logger),
+            logger: logger
+        )
+        let region = self.common.region
+        let presence = NodePresence(registry: registry, logger: logger) { status in
+            NodeRecord(kind: .initiator, service: "initiator", region: region, address: "-", status: status,
+                       stats: ["routes": Int64(stack.table.summaries.count)])
+        }
+        Output.line("initiator running with \(stack.table.summaries.count) routes from \(self.routes)")
+        let group = ServiceGroup(
+            configuration: .init(
+                services: stack.services + [presence, LogLevelSignals(logger: logger), supervisor],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Initiators
+import Logging
+import Router
+import ServiceLifecycle
+import SkyLib
+
+/// Runs the initiators routes declare under `from:`, and follows the routes as they change:
+/// a source added to a route starts, a source removed (or its route deleted) stops.
+struct InitiatorSupervisor: Service {
+    struct Key: Hashable, Sendable {
+        var route: String
+        var source: RouteSource
+    }
+
+    let table: RouteTable
+    let makeInitiator: @Sendable (String, RouteSource) -> (any Initiator)?
+    let logger: Logger
+    var interval: Duration = .milliseconds(500)
+
+    /// A switch a running initiator's task waits on.
+    final class Stop: Sendable {
+        private let gate = Locked<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let stopped = self.gate.withLock { state -> Bool in
+                    if state.stopped { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if stopped { continuation.resume() }
+            }
+        }
+
+        func fire() {
+            let waiters = self.gate.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.stopped = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    func run() async throws {
+        var running: [Key: Stop] = [:]
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let wanted = Set(self.table.summaries.flatMap { summary in summary.route.sources.map { Key(route: summary.route.name, source: $0) } })
+                for key in running.keys where !wanted.contains(key) {
+                    self.logger.notice("initiator stopped: its route no longer declares it", metadata: ["route": "\(key.route)"])
+                    running.removeValue(forKey: key)?.fire()
+                }
+                for key in wanted where running[key] == nil {
+                    guard let initiator = self.makeInitiator(key.route, key.source) else { continue }
+                    let stop = Stop()
+                    running[key] = stop
+                    self.logger.notice("initiator started: \(initiator.summary)")
+                    group.addTask {
+                        // The initiator runs until it ends, its route drops it, or shutdown.
+                        await withTaskGroup(of: Void.self) { inner in
+                            inner.addTask {
+                                do {
+                                    try await initiator.run()
+                                } catch {
+                                    self.logger.error("initiator failed: \(initiator.summary)", metadata: ["error": "\(error)"])
+                                }
+                            }
+                            inner.addTask { await stop.wait() }
+                            await inner.next()
+                            inner.cancelAll()
+                        }
+                    }
+                }
+                try? await Task.sleep(for: self.interval)
+            }
+            // Graceful shutdown reaches the initiators themselves (they finish what is in hand);
+            // release the stop-waiters so their tasks can end.
+            for stop in running.values { stop.fire() }
+        }
+    }
+}
+
+extension InitiatorSupervisor {
+    /// The initiators this build knows, by `from:` kind.
+    static func factory(runner: any RouteRunner, counters: Counters, logger: Logger) -> @Sendable (String, RouteSource) -> (any Initiator)? {
+        { route, source in
+            switch source {
+            case .files(let files):
+                return FileDropInitiator(configuration: .init(route: route, source: files), runner: runner, counters: counters, logger: logger)
+            case .csv, .stomp:
+                return nil
+            }
+        }
+    }
+}
