@@ -122,7 +122,7 @@ struct DropFolder: Sendable {
     /// Stems left in `.processing/` (by a crash), oldest first, bookkeeping files excluded.
     func leftovers() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: self.processing)) ?? []
-        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".checkpoint") }.sorted()
+        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".checkpoint") && !$0.hasSuffix(".checkpoint.tmp") }.sorted()
     }
 
     /// Reads a claimed file, refusing one over `limit` bytes.

@@ -28,7 +28,7 @@ public struct Flaky: ServiceHandler {
     }
 
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
-        let failTimes = request.payload["failTimes"]?.intValue.map(Int.init) ?? self.failTimes
+        let failTimes = request.payload["failTimes"]?.looseInt ?? self.failTimes
         let call = self.calls.next(request.id)
         if call <= failTimes {
             throw SkyError(.serviceError, "flaky: deliberate failure \(call) of \(failTimes)", retryable: true, service: "flaky")

@@ -13,7 +13,8 @@ public struct Slow: ServiceHandler {
     }
 
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
-        let milliseconds = request.payload["sleepMs"]?.intValue.map(Int.init) ?? self.sleepMilliseconds
+        // Numbers may arrive as strings (CSV fields are strings).
+        let milliseconds = request.payload["sleepMs"]?.looseInt ?? self.sleepMilliseconds
         try await Task.sleep(for: .milliseconds(max(0, milliseconds)))
         var payload = request.payload
         payload["sleptMs"] = .int(Int64(milliseconds))

@@ -1,3 +1,4 @@
+import Foundation
 public import SkyLib
 
 /// Upper-cases every string in the document (values, not keys), however deep.
@@ -18,5 +19,13 @@ extension JSONValue {
         case .object(let fields): .object(fields.mapValues { $0.mappingStrings(transform) })
         default: self
         }
+    }
+}
+
+extension JSONValue {
+    /// An integer from a number or from a string of digits (CSV fields are strings).
+    var looseInt: Int? {
+        if let value = self.intValue { return Int(value) }
+        return self.stringValue.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 }

@@ -89,7 +89,9 @@ extension InitiatorSupervisor {
             switch source {
             case .files(let files):
                 return FileDropInitiator(configuration: .init(route: route, source: files), runner: runner, counters: counters, logger: logger)
-            case .csv, .stomp:
+            case .csv(let csv):
+                return CSVInitiator(configuration: .init(route: route, source: csv), runner: runner, counters: counters, logger: logger)
+            case .stomp:
                 return nil
             }
         }

@@ -1,0 +1,97 @@
+import Foundation
+import SkyLib
+import Testing
+
+/// The CSV initiator through the real `sky run`: exact results and rejects, and a crash in the
+/// middle of a file that loses no row and writes none twice.
+@Suite(.timeLimit(.minutes(3)))
+struct CSVTests {
+    func drop(_ scratch: Scratch, _ name: String, _ text: String) throws {
+        let folder = scratch.path + "/drop/people"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try text.write(toFile: folder + "/.\(name).tmp", atomically: false, encoding: .utf8)
+        guard rename(folder + "/.\(name).tmp", folder + "/" + name) == 0 else { throw E2EError("rename failed") }
+    }
+
+    func route(concurrency: Int) -> String {
+        """
+        name: people
+        from:
+          - csv: { dir: drop/people, concurrency: \(concurrency) }
+        steps:
+          - service: slow
+            timeout: 300ms
+          - service: uppercase
+        """
+    }
+
+    func startSky(_ scratch: Scratch) async throws -> SkyProcess {
+        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        _ = try await sky.waitForWord(after: "HTTP       ")
+        return sky
+    }
+
+    @Test func goodMalformedAndFailingRowsGiveExactResultsAndRejects() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("people.yaml", self.route(concurrency: 4))
+        let sky = try await self.startSky(scratch)
+        try self.drop(scratch, "people.csv", """
+            text,sleepMs\r
+            hello world,1\r
+            "quoted, with comma",1\r
+            "multi
+            line",1\r
+            slow one,1000\r
+            bad "quote,1\r
+            too,many,fields\r
+            last,1\r
+
+            """)
+        let root = scratch.path + "/drop/people"
+        #expect(await eventually(within: 30) { FileManager.default.fileExists(atPath: root + "/.done/people.csv") })
+        let results = try String(contentsOfFile: root + "/.out/people.csv.results.jsonl", encoding: .utf8)
+        #expect(results == """
+            {"line":2,"result":{"sleepMs":"1","sleptMs":1,"text":"HELLO WORLD"}}
+            {"line":3,"result":{"sleepMs":"1","sleptMs":1,"text":"QUOTED, WITH COMMA"}}
+            {"line":4,"result":{"sleepMs":"1","sleptMs":1,"text":"MULTI\\nLINE"}}
+            {"line":9,"result":{"sleepMs":"1","sleptMs":1,"text":"LAST"}}
+
+            """)
+        let rejects = try String(contentsOfFile: root + "/.out/people.csv.rejects.csv", encoding: .utf8).components(separatedBy: "\n")
+        #expect(rejects.count == 5 && rejects[0] == "line,error,row" && rejects[4] == "")
+        #expect(rejects[1].hasPrefix("6,\"route people: step 1 (slow): timed out") && rejects[1].hasSuffix(",\"slow one,1000\""))
+        #expect(rejects[2] == #"7,"malformed row: quote inside an unquoted field (quote the whole field and double inner quotes)","bad ""quote,1""#)
+        #expect(rejects[3] == #"8,"row has 3 fields, the header has 2","too,many,fields""#)
+        #expect(!FileManager.default.fileExists(atPath: root + "/.processing/people.csv.checkpoint"))
+        let vars = try await HTTP.get(try await sky.waitForWord(after: "HTTP       ") + "/debug/vars").json
+        #expect(vars["csv.people-rows"] == 4 && vars["csv.people-rejects"] == 3)
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
+
+    @Test func aCrashMidFileResumesFromTheCheckpointWithNoRowLostOrDoubled() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("people.yaml", self.route(concurrency: 8))
+        let rows = 3000
+        var text = "text,sleepMs\n"
+        for index in 0..<rows { text += "row \(index),3\n" }
+        let root = scratch.path + "/drop/people"
+        var sky = try await self.startSky(scratch)
+        try self.drop(scratch, "big.csv", text)
+        #expect(await eventually(within: 60) { FileManager.default.fileExists(atPath: root + "/.processing/big.csv.checkpoint") })
+        sky.signal(SIGKILL)
+        _ = try await sky.waitForExit()
+        #expect(!FileManager.default.fileExists(atPath: root + "/.done/big.csv"), "the crash came before the end")
+
+        sky = try await self.startSky(scratch)
+        #expect(await eventually(within: 90) { FileManager.default.fileExists(atPath: root + "/.done/big.csv") })
+        #expect(sky.stderr.contains("resuming at line"))
+        let lines = try String(contentsOfFile: root + "/.out/big.csv.results.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == rows)
+        let numbers = lines.compactMap { try? JSONParser.parse(String($0))["line"]?.intValue }
+        #expect(numbers == (0..<rows).map { Int64($0 + 2) })
+        #expect(try String(contentsOfFile: root + "/.out/big.csv.rejects.csv", encoding: .utf8) == "line,error,row\n")
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@testable import Initiators
+
+struct CSVReaderTests {
+    func read(_ text: String, chunk: Int = .max, delimiter: Character = ",") -> [CSVReader.Record] {
+        var reader = CSVReader(delimiter: delimiter.asciiValue!)
+        var records: [CSVReader.Record] = []
+        let bytes = Array(text.utf8)
+        var start = 0
+        while start < bytes.count {
+            let end = min(bytes.count, start + chunk)
+            reader.feed(bytes[start..<end], into: &records)
+            start = end
+        }
+        reader.finish(into: &records)
+        return records
+    }
+
+    @Test func readsQuotesNewlinesAndLineEnds() {
+        let records = self.read("\u{FEFF}a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\n\"two\nlines\",z\rlast,1")
+        #expect(records.map(\.fields) == [["a", "b"], ["x, y", "say \"hi\""], ["two\nlines", "z"], ["last", "1"]])
+        #expect(records.map(\.line) == [1, 2, 3, 5])
+        #expect(records.allSatisfy { $0.problem == nil })
+        #expect(String(decoding: records[1].raw, as: UTF8.self) == "\"x, y\",\"say \"\"hi\"\"\"")
+    }
+
+    @Test func malformedRowsAreReportedAndReadingGoesOn() {
+        let records = self.read("a,b\nbad \"quote,1\n\"closed\"junk,2\nok,3\n\"open,4\n")
+        #expect(records.map(\.line) == [1, 2, 3, 4, 5])
+        #expect(records[1].problem?.contains("quote inside an unquoted field") == true)
+        #expect(records[2].problem?.contains("text after a closing quote") == true)
+        #expect(records[3].fields == ["ok", "3"] && records[3].problem == nil)
+        #expect(records[4].problem?.contains("not closed") == true)
+    }
+
+    @Test func chunkBoundariesDoNotMatter() {
+        let text = "h1;h2\n\"a;\"\"b\";c\r\n\"multi\r\nline\";d\n"
+        let whole = self.read(text, delimiter: ";")
+        for chunk in [1, 2, 3, 7] {
+            #expect(self.read(text, chunk: chunk, delimiter: ";") == whole)
+        }
+    }
+
+    @Test func resumesFromAnOffset() {
+        let text = "a,b\n1,2\n3,4\n"
+        let all = self.read(text)
+        var reader = CSVReader(offset: all[1].endOffset, line: all[1].nextLine)
+        var records: [CSVReader.Record] = []
+        reader.feed(Array(text.utf8)[Int(all[1].endOffset)...], into: &records)
+        reader.finish(into: &records)
+        #expect(records.map(\.fields) == [["3", "4"]])
+        #expect(records.first?.line == 3 && records.first?.endOffset == Int64(text.utf8.count))
+    }
+
+    /// Random well-formed CSV must read exactly as Python's csv module reads it.
+    @Test func agreesWithPythonsCSVModule() throws {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abc ,\"\n\r;é😀x1")
+        var rows: [[String]] = []
+        for _ in 0..<400 {
+            rows.append((0..<Int.random(in: 1...5, using: &generator)).map { _ in
+                String((0..<Int.random(in: 0...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            })
+        }
+        // Quote every field that needs it, as a CSV writer would (scalars, not Characters:
+        // "\r" then "\n" is one Character).
+        let text = rows.map { row in
+            row.map { field in
+                field.unicodeScalars.contains(where: { ",\"\n\r".unicodeScalars.contains($0) }) || field.isEmpty ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+            }.joined(separator: ",")
+        }.joined(separator: "\r\n") + "\r\n"
+        let path = NSTemporaryDirectory() + "csv-\(UUID().uuidString).csv"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", "import csv, json, sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline='', encoding='utf-8'), strict=True))))", path]
+        let pipe = Pipe()
+        python.standardOutput = pipe
+        try python.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        python.waitUntilExit()
+        let expected = try #require(try JSONSerialization.jsonObject(with: output) as? [[String]])
+        for chunk in [Int.max, 5] {
+            let ours = self.read(text, chunk: chunk).map(\.fields)
+            #expect(ours.count == expected.count)
+            if let index = Array(zip(ours, expected)).firstIndex(where: { $0.0 != $0.1 }) {
+                Issue.record("row \(index) differs: ours \(ours[index]), Python's \(expected[index])")
+            }
+        }
+    }
+}
