@@ -73,7 +73,10 @@ let package = Package(
         .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", nioCore, log, lifecycle], swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
-            dependencies: ["Initiators", "SkyLib", hummingbird, httpTypes, log, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "Initiators", "SkyLib", hummingbird, httpTypes, log, nioCore,
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),

@@ -2,7 +2,7 @@
 # Installs and starts the real backing services the tests talk to, on loopback only:
 #   MongoDB wire protocol : nx-27017 (PyPI), a MongoDB-compatible server on SQLite
 #   STOMP broker          : RabbitMQ (Debian) with the rabbitmq_stomp plugin
-# Usage: scripts/services.sh up|down|status [WORKDIR]   (default WORKDIR: ./.services)
+# Usage: scripts/services.sh up|down|status|restart-broker [WORKDIR]   (default WORKDIR: ./.services)
 # Idempotent: `up` installs only what is missing and starts only what is not running.
 set -euo pipefail
 
@@ -82,6 +82,14 @@ down() {
   epmd -kill >/dev/null 2>&1 || true
 }
 
+restart_broker() {
+  # A real broker restart, for fault tests: the node stops and starts again; durable queues
+  # and persistent messages survive it.
+  rabbitmqctl -q stop_app >/dev/null
+  rabbitmqctl -q start_app >/dev/null
+  wait_port "$STOMP_PORT" 60
+}
+
 status() {
   port_open "$MONGO_PORT" && echo "mongodb-wire: up on $MONGO_PORT" || echo "mongodb-wire: down"
   port_open "$STOMP_PORT" && echo "stomp: up on $STOMP_PORT" || echo "stomp: down"
@@ -91,5 +99,6 @@ case "$CMD" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status [WORKDIR]" >&2; exit 2 ;;
+  restart-broker) restart_broker ;;
+  *) echo "usage: $0 up|down|status|restart-broker [WORKDIR]" >&2; exit 2 ;;
 esac

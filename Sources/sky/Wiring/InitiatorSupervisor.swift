@@ -91,8 +91,8 @@ extension InitiatorSupervisor {
                 return FileDropInitiator(configuration: .init(route: route, source: files), runner: runner, counters: counters, logger: logger)
             case .csv(let csv):
                 return CSVInitiator(configuration: .init(route: route, source: csv), runner: runner, counters: counters, logger: logger)
-            case .stomp:
-                return nil
+            case .stomp(let stomp):
+                return StompInitiator(configuration: .init(route: route, source: stomp), runner: runner, counters: counters, logger: logger)
             }
         }
     }

@@ -1,0 +1,29 @@
+/// One STOMP 1.2 frame: a command, headers in order, and a body.
+public struct StompFrame: Sendable, Equatable {
+    public var command: String
+    /// Headers in order; when a name repeats, the first value counts (STOMP 1.2 §Repeated Header Entries).
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(command: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.command = command
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of header `name`.
+    public subscript(header name: String) -> String? {
+        self.headers.first { $0.0 == name }?.1
+    }
+
+    public static func == (lhs: StompFrame, rhs: StompFrame) -> Bool {
+        lhs.command == rhs.command && lhs.body == rhs.body
+            && lhs.headers.map { [$0.0, $0.1] } == rhs.headers.map { [$0.0, $0.1] }
+    }
+}
+
+/// A STOMP frame that breaks the protocol or a size limit.
+public struct StompProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var description: String { "STOMP protocol error: \(self.reason)" }
+}

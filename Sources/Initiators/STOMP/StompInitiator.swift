@@ -1,0 +1,221 @@
+import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+public import SkyLib
+
+/// The STOMP initiator: every message on a destination becomes one route request.
+///
+/// Subscribes with `ack: client-individual` and a prefetch bound, runs the route for each
+/// MESSAGE (at most `prefetch` at once), then on success SENDs the answer to the message's
+/// `reply-to` header (else the route's `replyTo`) and ACKs; on final failure SENDs the message
+/// with its error to `deadLetter` and ACKs, or NACKs when there is none. A message is acked
+/// only after its answer was sent, so a crash or a dropped connection means redelivery, not
+/// loss (at-least-once). Broker restarts and network drops: reconnect with backoff, subscribe
+/// again.
+///
+/// The broker address comes from the route's `url` (`stomp://host:port`), else
+/// `SKYNET_STOMP_URL`, else `stomp://127.0.0.1:61613`; login from the URL's user info, else
+/// `SKYNET_STOMP_LOGIN`/`SKYNET_STOMP_PASSCODE`, else guest/guest. Credentials are never logged.
+public final class StompInitiator: Initiator, Sendable {
+    public struct Configuration: Sendable {
+        public var route: String
+        public var source: StompSource
+        /// The STOMP virtual host (`host` header of CONNECT); RabbitMQ wants `/`.
+        public var virtualHost: String = "/"
+
+        public init(route: String, source: StompSource) {
+            self.route = route
+            self.source = source
+        }
+    }
+
+    /// Where the broker is and who we are to it.
+    struct Endpoint: Sendable {
+        var host: String
+        var port: Int
+        var login: String
+        var passcode: String
+
+        /// Reads `stomp://[user:pass@]host:port`, filling the gaps from the environment.
+        init(url: String?, environment: [String: String]) throws(SkyError) {
+            let text = url ?? environment["SKYNET_STOMP_URL"] ?? "stomp://127.0.0.1:61613"
+            guard let components = URLComponents(string: text), components.scheme == "stomp" || components.scheme == "tcp",
+                let host = components.host, !host.isEmpty
+            else { throw SkyError(.configuration, "bad STOMP url (want stomp://host:port)") }
+            self.host = host
+            self.port = components.port ?? 61613
+            self.login = components.user ?? environment["SKYNET_STOMP_LOGIN"] ?? "guest"
+            self.passcode = components.password ?? environment["SKYNET_STOMP_PASSCODE"] ?? "guest"
+        }
+    }
+
+    public let configuration: Configuration
+    private let runner: any RouteRunner
+    private let counters: Counters
+    private let logger: Logger
+
+    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
+        self.configuration = configuration
+        self.runner = runner
+        self.counters = counters
+        var logger = logger
+        logger[metadataKey: "initiator"] = "stomp"
+        logger[metadataKey: "destination"] = "\(configuration.source.destination)"
+        self.logger = logger
+    }
+
+    public var summary: String { "stomp \(self.configuration.source.destination) → route \(self.configuration.route)" }
+
+    private var prefix: String { "stomp.\(self.configuration.route)" }
+
+    public func run() async throws {
+        let endpoint = try Endpoint(url: self.configuration.source.url, environment: ProcessInfo.processInfo.environment)
+        // On shutdown the session is cancelled: messages in hand stay unacked and the broker
+        // delivers them again, to us after a restart or to another consumer.
+        await cancelWhenGracefulShutdown {
+            let state = Locked((failing: false, delay: Duration.milliseconds(100)))
+            while !Task.isCancelled {
+                do {
+                    try await self.session(endpoint) {
+                        let wasFailing = state.withLock { state in
+                            defer { state = (false, .milliseconds(100)) }
+                            return state.failing
+                        }
+                        if wasFailing { self.logger.notice("connected to the broker again; subscribed") }
+                    }
+                } catch {
+                    let first = state.withLock { state in
+                        defer { state.failing = true }
+                        return !state.failing
+                    }
+                    if first {
+                        self.logger.error("broker connection lost or refused; reconnecting with backoff", metadata: ["broker": "\(endpoint.host):\(endpoint.port)", "error": "\(error)"])
+                    }
+                    self.counters.add("\(self.prefix)-reconnects")
+                }
+                guard !Task.isCancelled else { break }
+                let delay = state.withLock { state in
+                    defer { state.delay = min(state.delay * 2, .seconds(5)) }
+                    return state.delay
+                }
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// One connection: CONNECT, SUBSCRIBE, handle messages until the connection ends or shutdown.
+    private func session(_ endpoint: Endpoint, onSubscribed: @Sendable () -> Void) async throws {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(2))
+            .connect(host: endpoint.host, port: endpoint.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(StompFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(StompFrameEncoder()))
+                    return try NIOAsyncChannel<StompFrame, StompFrame>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let source = self.configuration.source
+        try await channel.executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            try await outbound.write(StompFrame(command: "CONNECT", headers: [
+                ("accept-version", "1.2"), ("host", self.configuration.virtualHost),
+                ("login", endpoint.login), ("passcode", endpoint.passcode), ("heart-beat", "0,0"),
+            ]))
+            guard let connected = try await frames.next() else { throw StompProtocolError(reason: "broker closed the connection during CONNECT") }
+            guard connected.command == "CONNECTED" else {
+                throw StompProtocolError(reason: "broker refused CONNECT: \(connected[header: "message"] ?? connected.command)")
+            }
+            try await outbound.write(StompFrame(command: "SUBSCRIBE", headers: [
+                ("id", "0"), ("destination", source.destination), ("ack", "client-individual"),
+                ("prefetch-count", "\(source.prefetch)"),
+            ]))
+            onSubscribed()
+            self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
+            // One writer task: answers and acks from concurrent handlers go out in order.
+            let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await batch in writes {
+                        for frame in batch { try await outbound.write(frame) }
+                    }
+                }
+                try await withThrowingDiscardingTaskGroup { handlers in
+                    let inFlight = Locked(0)
+                    while let frame = try await frames.next() {
+                        switch frame.command {
+                        case "MESSAGE":
+                            inFlight.withLock { $0 += 1 }
+                            handlers.addTask {
+                                let answer = await self.handle(frame)
+                                writer.yield(answer)
+                                inFlight.withLock { $0 -= 1 }
+                            }
+                        case "ERROR":
+                            throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
+                        default:
+                            continue
+                        }
+                    }
+                }
+                // Every handler has queued its frames; close politely once they are written.
+                writer.yield([StompFrame(command: "DISCONNECT")])
+                writer.finish()
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// Runs the route for one MESSAGE and answers the frames to send: the reply (or the dead
+    /// letter) and then the ACK, or a NACK.
+    private func handle(_ message: StompFrame) async -> [StompFrame] {
+        let source = self.configuration.source
+        let ackID = message[header: "ack"] ?? message[header: "message-id"] ?? ""
+        let text = String(decoding: message.body, as: UTF8.self)
+        var meta = ["source": "stomp", "destination": source.destination]
+        if let id = message[header: "message-id"] { meta["message-id"] = id }
+        if let correlation = message[header: "correlation-id"] { meta["correlation-id"] = correlation }
+        let failure: SkyError
+        do throws(SkyError) {
+            let payload: JSONValue
+            do {
+                payload = try JSONParser.parse(message.body)
+            } catch {
+                if message[header: "content-type"]?.contains("json") == true {
+                    throw SkyError(.badRequest, "message body is not valid JSON: \(error)")
+                }
+                payload = .string(text)
+            }
+            let result = try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta))
+            self.counters.add("\(self.prefix)-done")
+            var frames: [StompFrame] = []
+            if let replyTo = message[header: "reply-to"] ?? source.replyTo {
+                var headers = [("destination", replyTo), ("content-type", "application/json"), ("persistent", "true")]
+                headers.append(("correlation-id", message[header: "correlation-id"] ?? message[header: "message-id"] ?? ""))
+                frames.append(StompFrame(command: "SEND", headers: headers, body: Array(JSONWriter.string(result.answerDocument).utf8)))
+            }
+            frames.append(StompFrame(command: "ACK", headers: [("id", ackID)]))
+            return frames
+        } catch {
+            failure = error
+        }
+        // Cancelled (shutdown, route removed): not a failure of the message; leave it unacked.
+        if Task.isCancelled { return [] }
+        self.counters.add("\(self.prefix)-failed")
+        self.logger.warning("message failed", metadata: ["message-id": "\(message[header: "message-id"] ?? "")", "error": "\(failure)"])
+        guard let deadLetter = source.deadLetter else {
+            return [StompFrame(command: "NACK", headers: [("id", ackID)])]
+        }
+        let parked: JSONValue = [
+            "error": failure.json["error"] ?? .null,
+            "route": .string(self.configuration.route),
+            "message": .string(text),
+            "headers": .object(Dictionary(message.headers.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first })),
+        ]
+        return [
+            StompFrame(command: "SEND", headers: [("destination", deadLetter), ("content-type", "application/json"), ("persistent", "true")], body: Array(JSONWriter.string(parked).utf8)),
+            StompFrame(command: "ACK", headers: [("id", ackID)]),
+        ]
+    }
+}

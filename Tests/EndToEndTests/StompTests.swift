@@ -1,0 +1,115 @@
+import Foundation
+import SkyLib
+import Testing
+
+/// The STOMP initiator through the real `sky run` against the real RabbitMQ that
+/// `scripts/services.sh up` starts; the other side is an independent client (Python stomp.py).
+@Suite(.timeLimit(.minutes(3)))
+struct StompTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static var python: String { ProcessInfo.processInfo.environment["SKYNET_TEST_PYTHON"] ?? root + "/.services/venv/bin/python" }
+
+    static let client = """
+        import json, sys, threading, time
+        import stomp
+
+        mode = sys.argv[1]
+        conn = stomp.Connection12([("127.0.0.1", 61613)], vhost="/")
+        if mode == "publish":
+            destination, reply, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
+            conn.connect("guest", "guest", wait=True)
+            for i in range(count):
+                body = {"no_text": i} if i % 100 == 50 else {"text": "message %d" % i, "sleepMs": "15"}
+                conn.send(destination=destination, body=json.dumps(body),
+                          headers={"reply-to": reply, "correlation-id": str(i), "persistent": "true", "content-type": "application/json"})
+            conn.disconnect()
+        else:
+            # drain REPLIES DEAD EXPECTED TIMEOUT: collect correlation ids until all are seen or time runs out
+            replies, dead, expected, timeout = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+            seen = {"replies": set(), "dead": set(), "copies": 0, "bad": []}
+            lock = threading.Lock()
+            class Listener(stomp.ConnectionListener):
+                def on_message(self, frame):
+                    with lock:
+                        seen["copies"] += 1
+                        if frame.headers.get("destination") == dead:
+                            seen["dead"].add(json.loads(frame.body)["headers"]["correlation-id"])
+                        else:
+                            body = json.loads(frame.body)
+                            if body.get("words") != 2 or not body.get("text", "").startswith("message "):
+                                seen["bad"].append(frame.body)
+                            seen["replies"].add(frame.headers["correlation-id"])
+            conn.set_listener("", Listener())
+            conn.connect("guest", "guest", wait=True)
+            conn.subscribe(destination=replies, id=1, ack="auto")
+            conn.subscribe(destination=dead, id=2, ack="auto")
+            end = time.time() + timeout
+            while time.time() < end:
+                with lock:
+                    if len(seen["replies"]) + len(seen["dead"]) >= expected:
+                        break
+                time.sleep(0.1)
+            time.sleep(0.5)
+            conn.disconnect()
+            print(json.dumps({"replies": sorted(seen["replies"], key=int), "dead": sorted(seen["dead"], key=int), "copies": seen["copies"], "bad": seen["bad"][:5]}))
+        """
+
+    func python(_ arguments: [String], in scratch: Scratch) throws -> Process {
+        let script = scratch.path + "/stomp_client.py"
+        if !FileManager.default.fileExists(atPath: script) { try Self.client.write(toFile: script, atomically: true, encoding: .utf8) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.python)
+        process.arguments = [script] + arguments
+        return process
+    }
+
+    @Test func aThousandMessagesGetAThousandAnswersThroughABrokerRestart() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let queue = "/queue/sky-\(UUID().uuidString.prefix(8).lowercased())"
+        try scratch.writeRoute("queue.yaml", """
+            name: queue
+            from:
+              - stomp: { destination: \(queue), deadLetter: \(queue).dead, prefetch: 16 }
+            steps:
+              - service: slow
+              - service: wordcount
+                merge: true
+            """)
+        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        let base = try await sky.waitForWord(after: "HTTP       ")
+        #expect(await eventually(within: 20) { sky.stderr.contains("subscribed") })
+
+        let total = 1000
+        let publish = try self.python(["publish", queue, queue + ".out", "\(total)"], in: scratch)
+        try publish.run()
+        publish.waitUntilExit()
+        #expect(publish.terminationStatus == 0)
+
+        // Restart the broker while messages are in flight.
+        #expect(await eventually(within: 60) { ((try? await HTTP.get("\(base)/debug/vars").json["stomp.queue-done"]?.intValue) ?? 0) >= 150 })
+        let restart = Process()
+        restart.executableURL = URL(fileURLWithPath: Self.root + "/scripts/services.sh")
+        restart.arguments = ["restart-broker"]
+        restart.currentDirectoryURL = URL(fileURLWithPath: Self.root)
+        try restart.run()
+        restart.waitUntilExit()
+        #expect(restart.terminationStatus == 0)
+        #expect(await eventually(within: 30) { sky.stderr.contains("connected to the broker again") })
+
+        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
+        let pipe = Pipe()
+        drain.standardOutput = pipe
+        try drain.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        drain.waitUntilExit()
+        let summary = try JSONParser.parse(output)
+        let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let expectedDead = Set(stride(from: 50, to: total, by: 100).map(String.init))
+        #expect(dead == expectedDead)
+        #expect(replies == Set((0..<total).map(String.init)).subtracting(expectedDead))
+        #expect(summary["bad"] == [])
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
+}
