@@ -114,6 +114,14 @@ struct RunCommand: AsyncParsableCommand {
 
 /// The one screen `sky run` prints when it is ready.
 enum StartupSummary {
+    static func describe(_ source: RouteSource, route: String) -> String {
+        switch source {
+        case .files(let files): "files \(files.dir)/\(files.pattern) → \(route)"
+        case .csv(let csv): "csv \(csv.dir)/\(csv.pattern) → \(route)"
+        case .stomp(let stomp): "stomp \(stomp.destination) → \(route)"
+        }
+    }
+
     static func text(address: String, routes: [RouteSummary], routesDirectory: String, services: [(String, String)], registry: String) -> String {
         var lines = ["", "Skynet is running.", ""]
         lines.append("  HTTP       http://\(address)   (GET /routes, /health, /debug/vars)")
@@ -124,11 +132,22 @@ enum StartupSummary {
             let steps = summary.route.steps.map { $0.isAsync ? "\($0.service) (async)" : $0.service }.joined(separator: " → ")
             lines.append("             POST /routes/\(summary.route.name): \(steps)")
         }
+        let initiators = routes.flatMap { summary in summary.route.sources.map { StartupSummary.describe($0, route: summary.route.name) } }
+        if !initiators.isEmpty {
+            lines.append("  initiators \(initiators.joined(separator: "; "))")
+        }
+
         lines.append("")
         if routes.contains(where: { $0.route.name == "text" }) {
             lines.append("  Try:  curl -s -X POST http://\(address)/routes/text -H 'Content-Type: application/json' -d '{\"text\":\"hello big world\"}'")
         } else if let first = routes.first {
             lines.append("  Try:  curl -s -X POST http://\(address)/routes/\(first.route.name) -H 'Content-Type: application/json' -d '{}'")
+        }
+        if let files = routes.lazy.flatMap({ summary in summary.route.sources.compactMap { source -> String? in
+            if case .files(let files) = source { return files.dir }
+            return nil
+        } }).first {
+            lines.append("        echo '{\"text\":\"from a file\"}' > \(files)/hello.json   (answer in \(files)/.out/)")
         }
         lines.append("  Stop: Ctrl-C (drains in-flight requests first)")
         lines.append("")
