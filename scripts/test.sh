@@ -14,4 +14,6 @@ SKY_BIN="$(swift build --show-bin-path)/sky"
 export SKY_BIN
 
 echo "test: running"
-swift test --skip-build "$@"
+# One test at a time: the end-to-end tests start several processes each, and on a 2-core
+# machine running them side by side only makes their timing noise.
+swift test --skip-build --no-parallel "$@"

@@ -71,10 +71,10 @@ struct CSVTests {
 
     @Test func aCrashMidFileResumesFromTheCheckpointWithNoRowLostOrDoubled() async throws {
         let scratch = try Scratch(copyingRoutes: false)
-        try scratch.writeRoute("people.yaml", self.route(concurrency: 8))
+        try scratch.writeRoute("people.yaml", self.route(concurrency: 4))
         let rows = 3000
         var text = "text,sleepMs\n"
-        for index in 0..<rows { text += "row \(index),3\n" }
+        for index in 0..<rows { text += "row \(index),8\n" }
         let root = scratch.path + "/drop/people"
         var sky = try await self.startSky(scratch)
         try self.drop(scratch, "big.csv", text)

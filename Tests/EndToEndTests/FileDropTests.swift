@@ -39,6 +39,7 @@ struct FileDropTests {
         let total = 10_000
         let bad = Set(stride(from: 7, to: total, by: 500))
         for index in 0..<total {
+            if index % 500 == 0 { await Task.yield() }
             try self.drop(scratch, "doc\(index).json", bad.contains(index) ? "{not json" : #"{"text":"file \#(index)"}"#)
         }
         let root = scratch.path + "/drop/in"
@@ -70,7 +71,7 @@ struct FileDropTests {
         // A file left in .processing/ by an earlier crash, and files that arrived while down.
         try FileManager.default.createDirectory(atPath: root + "/.processing", withIntermediateDirectories: true)
         try #"{"text":"left over","sleepMs":1}"#.write(toFile: root + "/.processing/leftover.json", atomically: true, encoding: .utf8)
-        for index in 0..<200 { try self.drop(scratch, "a\(index).json", #"{"text":"a \#(index)","sleepMs":20}"#) }
+        for index in 0..<200 { try self.drop(scratch, "a\(index).json", #"{"text":"a \#(index)","sleepMs":60}"#) }
         var sky = try await self.startSky(scratch)
         #expect(await eventually(within: 30) { self.names(root + "/.done").count >= 20 })
         sky.signal(SIGKILL)

@@ -188,3 +188,15 @@ func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool
     }
     return try await condition()
 }
+
+extension Process {
+    /// Waits for the process without blocking a thread of the test's cooperative pool.
+    func exitStatus(timeout: Double = 120) async throws -> Int32 {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while self.isRunning {
+            guard ContinuousClock.now < deadline else { throw E2EError("\(self.executableURL?.lastPathComponent ?? "process") did not exit in \(timeout)s") }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return self.terminationStatus
+    }
+}

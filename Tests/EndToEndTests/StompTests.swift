@@ -82,8 +82,7 @@ struct StompTests {
         let total = 1000
         let publish = try self.python(["publish", queue, queue + ".out", "\(total)"], in: scratch)
         try publish.run()
-        publish.waitUntilExit()
-        #expect(publish.terminationStatus == 0)
+        #expect(try await publish.exitStatus() == 0)
 
         // Restart the broker while messages are in flight.
         #expect(await eventually(within: 60) { ((try? await HTTP.get("\(base)/debug/vars").json["stomp.queue-done"]?.intValue) ?? 0) >= 150 })
@@ -92,16 +91,16 @@ struct StompTests {
         restart.arguments = ["restart-broker"]
         restart.currentDirectoryURL = URL(fileURLWithPath: Self.root)
         try restart.run()
-        restart.waitUntilExit()
-        #expect(restart.terminationStatus == 0)
+        #expect(try await restart.exitStatus() == 0)
         #expect(await eventually(within: 30) { sky.stderr.contains("connected to the broker again") })
 
         let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
-        let pipe = Pipe()
-        drain.standardOutput = pipe
+        let outputPath = scratch.path + "/drain.json"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
         try drain.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        drain.waitUntilExit()
+        #expect(try await drain.exitStatus() == 0)
+        let output = try Data(contentsOf: URL(fileURLWithPath: outputPath))
         let summary = try JSONParser.parse(output)
         let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])

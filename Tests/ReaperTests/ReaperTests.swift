@@ -76,7 +76,8 @@ struct ReaperProbeAndLeaseTests {
     }
 
     func add(_ address: String) async throws -> NodeRecord {
-        let node = NodeRecord(kind: .service, service: "svc", address: address, status: .ready, ttl: 3)
+        // A long TTL: only the probes may make these nodes dead, however slowly the test runs.
+        let node = NodeRecord(kind: .service, service: "svc", address: address, status: .ready, ttl: 3600)
         try await self.registry.register(node)
         return node
     }

@@ -73,7 +73,8 @@ struct RouterHarness {
     /// Registers a ready instance of `service` and returns its node.
     @discardableResult
     func addInstance(_ service: String, id: String = Identifiers.nodeID(), region: String = "eu", port: Int = Int.random(in: 20000...60000)) async throws -> NodeRecord {
-        let node = NodeRecord(id: id, kind: .service, service: service, region: region, address: "127.0.0.1:\(port)", status: .ready)
+        // These nodes never heartbeat: a long TTL keeps them alive however slowly the test runs.
+        let node = NodeRecord(id: id, kind: .service, service: service, region: region, address: "127.0.0.1:\(port)", status: .ready, ttl: 3600)
         try await self.registry.register(node)
         await self.cache.refresh()
         return node
