@@ -37,7 +37,6 @@ public final class CSVInitiator: Initiator, Sendable {
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
-    private let stopping = Locked(false)
 
     public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
         self.configuration = configuration
@@ -54,35 +53,13 @@ public final class CSVInitiator: Initiator, Sendable {
     private var prefix: String { "csv.\(self.configuration.route)" }
 
     public func run() async throws {
-        let path = self.configuration.source.dir
-        let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: path) }
-        let queue = WorkQueue<DropItem>()
-        for stem in try await NIOThreadPool.singleton.runIfActive({ folder.leftovers() }) {
-            self.logger.notice("resuming a file left in .processing/ by an earlier stop", metadata: ["file": "\(stem)"])
-            queue.enqueue(.claimed(stem))
-        }
-        let watcher = FolderWatcher(folder: folder, pattern: self.configuration.source.pattern, scanInterval: self.configuration.scanInterval, logger: self.logger)
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask {
-                    await watcher.run(into: queue) { self.stopping.withLock { $0 } }
-                    queue.finish()
-                }
-                // One file at a time per folder; the rows of that file run concurrently.
-                group.addTask {
-                    while let item = await queue.next() {
-                        await self.handle(item, in: folder)
-                        queue.done(item)
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            self.stopping.withLock { $0 = true }
-            queue.finish()
-        }
+        let source = self.configuration.source
+        // One file at a time per folder; the rows of that file run concurrently.
+        let loop = DropFolderLoop(dir: source.dir, pattern: source.pattern, workers: 1, scanInterval: self.configuration.scanInterval, logger: self.logger)
+        try await loop.run { item, folder, isStopping in await self.handle(item, in: folder, isStopping: isStopping) }
     }
 
-    private func handle(_ item: DropItem, in folder: DropFolder) async {
+    private func handle(_ item: DropItem, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async {
         let stem: String
         switch item {
         case .claimed(let claimed): stem = claimed
@@ -91,7 +68,7 @@ public final class CSVInitiator: Initiator, Sendable {
             stem = claimed
         }
         do {
-            let finished = try await self.process(stem, in: folder)
+            let finished = try await self.process(stem, in: folder, isStopping: isStopping)
             guard finished else { return }  // stopped mid-file: the checkpoint resumes it
             try await NIOThreadPool.singleton.runIfActive {
                 try folder.move(stem, to: folder.done)
@@ -117,7 +94,7 @@ public final class CSVInitiator: Initiator, Sendable {
 
     /// Streams the rows of one claimed file through the route.
     /// - Returns: `false` when stopped before the end (the checkpoint keeps the place).
-    func process(_ stem: String, in folder: DropFolder) async throws -> Bool {
+    func process(_ stem: String, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async throws -> Bool {
         let source = self.configuration.source
         let output = try await NIOThreadPool.singleton.runIfActive { try CSVOutput(folder: folder, stem: stem) }
         let checkpoint = output.checkpoint
@@ -189,7 +166,7 @@ public final class CSVInitiator: Initiator, Sendable {
                         try? await NIOThreadPool.singleton.runIfActive { try output.flush(checkpoint: snapshot) }
                         rowsSinceCheckpoint = 0
                     }
-                    if self.stopping.withLock({ $0 }) || Task.isCancelled { break }
+                    if isStopping() { break }
                 }
                 if ContinuousClock.now - lastProgress >= self.configuration.progressInterval {
                     lastProgress = ContinuousClock.now
@@ -200,7 +177,7 @@ public final class CSVInitiator: Initiator, Sendable {
                     )
                 }
                 if chunk.isEmpty { break reading }
-                if self.stopping.withLock({ $0 }) || Task.isCancelled {
+                if isStopping() {
                     stopped = true
                     break reading
                 }

@@ -33,7 +33,6 @@ public final class FileDropInitiator: Initiator, Sendable {
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
-    private let stopping = Locked(false)
 
     public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
         self.configuration = configuration
@@ -50,36 +49,9 @@ public final class FileDropInitiator: Initiator, Sendable {
     private var counterPrefix: String { "files.\(self.configuration.route)" }
 
     public func run() async throws {
-        let path = self.configuration.source.dir
-        let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: path) }
-        let queue = WorkQueue<DropItem>()
-        let leftovers = try await NIOThreadPool.singleton.runIfActive { folder.leftovers() }
-        if !leftovers.isEmpty {
-            self.logger.notice("taking again \(leftovers.count) file(s) left in .processing/ by an earlier stop")
-        }
-        for stem in leftovers { queue.enqueue(.claimed(stem)) }
-        let watcher = FolderWatcher(folder: folder, pattern: self.configuration.source.pattern, scanInterval: self.configuration.scanInterval, logger: self.logger)
-        self.logger.info("watching for files", metadata: ["route": "\(self.configuration.route)", "pattern": "\(self.configuration.source.pattern)"])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask {
-                    await watcher.run(into: queue) { self.stopping.withLock { $0 } }
-                    queue.finish()
-                }
-                for _ in 0..<max(1, self.configuration.source.concurrency) {
-                    group.addTask {
-                        while let item = await queue.next() {
-                            await self.handle(item, in: folder)
-                            queue.done(item)
-                        }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            // Finish the files in hand; take no new ones.
-            self.stopping.withLock { $0 = true }
-            queue.finish()
-        }
+        let source = self.configuration.source
+        let loop = DropFolderLoop(dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger)
+        try await loop.run { item, folder, _ in await self.handle(item, in: folder) }
     }
 
     private func handle(_ item: DropItem, in folder: DropFolder) async {

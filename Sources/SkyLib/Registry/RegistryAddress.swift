@@ -40,3 +40,14 @@ public enum RegistryAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension RegistryAddress {
+    /// Opens the registry at this address.
+    /// - Throws: ``SkyError`` when the address cannot be opened.
+    public func open() async throws -> any Registry {
+        switch self {
+        case .sqlite(let path): return try SQLiteRegistry(path: path)
+        case .mongodb(let uri): return try await MongoRegistry(uri: uri)
+        }
+    }
+}

@@ -18,6 +18,10 @@ struct InitiatorCommand: AsyncParsableCommand {
     @Option(help: "Folder of route files (*.yaml), reloaded live; or 'registry' for the routes pushed with `sky routes push`.")
     var routes: String = "Routes"
 
+    func validate() throws {
+        try CommonOptions.validateRoutes(self.routes, allowRegistry: true)
+    }
+
     func run() async throws {
         let logger = self.common.bootstrapLogging()
         let token = try CommonOptions.token()

@@ -23,11 +23,7 @@ struct RouterCommand: AsyncParsableCommand {
     var http: HostPort = HostPort(host: "127.0.0.1", port: 8080)
 
     func validate() throws {
-        if self.routes == "registry" { return }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: self.routes, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("routes folder '\(self.routes)' does not exist (give one with --routes DIR)")
-        }
+        try CommonOptions.validateRoutes(self.routes, allowRegistry: true)
     }
 
     func run() async throws {

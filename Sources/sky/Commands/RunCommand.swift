@@ -28,10 +28,7 @@ struct RunCommand: AsyncParsableCommand {
     var services: String = BuiltinServices.names.joined(separator: ",")
 
     func validate() throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: self.routes, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("routes folder '\(self.routes)' does not exist (give one with --routes DIR)")
-        }
+        try CommonOptions.validateRoutes(self.routes, allowRegistry: false)
         for name in self.serviceNames where !BuiltinServices.names.contains(name) {
             throw ValidationError("unknown built-in service '\(name)' (built-in: \(BuiltinServices.names.joined(separator: ", ")))")
         }

@@ -21,6 +21,15 @@ struct CommonOptions: ParsableArguments {
         _ = try RegistryAddress.resolve(flag: self.registry)
     }
 
+    /// Checks a `--routes` value: a folder that exists, or `registry` where that is allowed.
+    static func validateRoutes(_ routes: String, allowRegistry: Bool) throws {
+        if allowRegistry && routes == "registry" { return }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: routes, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("routes folder '\(routes)' does not exist (give one with --routes DIR)")
+        }
+    }
+
     /// Sets up logging to standard error at the chosen level.
     func bootstrapLogging() -> Logger {
         LogLevelControl.shared.level = Logger.Level(rawValue: self.logLevel) ?? .info
@@ -30,12 +39,7 @@ struct CommonOptions: ParsableArguments {
 
     /// Opens the registry the flags name.
     func openRegistry() async throws -> any Registry {
-        switch try RegistryAddress.resolve(flag: self.registry) {
-        case .sqlite(let path):
-            return try SQLiteRegistry(path: path)
-        case .mongodb(let uri):
-            return try await MongoRegistry(uri: uri)
-        }
+        try await RegistryAddress.resolve(flag: self.registry).open()
     }
 
     /// The shared token from `SKYNET_TOKEN` or the file named by `SKYNET_TOKEN_FILE`.

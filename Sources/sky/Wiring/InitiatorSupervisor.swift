@@ -18,43 +18,18 @@ struct InitiatorSupervisor: Service {
     let logger: Logger
     var interval: Duration = .milliseconds(500)
 
-    /// A switch a running initiator's task waits on.
-    final class Stop: Sendable {
-        private let gate = Locked<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-        func wait() async {
-            await withCheckedContinuation { continuation in
-                let stopped = self.gate.withLock { state -> Bool in
-                    if state.stopped { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if stopped { continuation.resume() }
-            }
-        }
-
-        func fire() {
-            let waiters = self.gate.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.stopped = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-    }
-
     func run() async throws {
-        var running: [Key: Stop] = [:]
+        var running: [Key: Latch] = [:]
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let wanted = Set(self.table.summaries.flatMap { summary in summary.route.sources.map { Key(route: summary.route.name, source: $0) } })
                 for key in running.keys where !wanted.contains(key) {
                     self.logger.notice("initiator stopped: its route no longer declares it", metadata: ["route": "\(key.route)"])
-                    running.removeValue(forKey: key)?.fire()
+                    running.removeValue(forKey: key)?.open()
                 }
                 for key in wanted where running[key] == nil {
                     guard let initiator = self.makeInitiator(key.route, key.source) else { continue }
-                    let stop = Stop()
+                    let stop = Latch()
                     running[key] = stop
                     self.logger.notice("initiator started: \(initiator.summary)")
                     group.addTask {
@@ -77,7 +52,7 @@ struct InitiatorSupervisor: Service {
             }
             // Graceful shutdown reaches the initiators themselves (they finish what is in hand);
             // release the stop-waiters so their tasks can end.
-            for stop in running.values { stop.fire() }
+            for stop in running.values { stop.open() }
         }
     }
 }

@@ -1,0 +1,52 @@
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import SkyLib
+
+/// The life of one watched drop folder, shared by the file and CSV initiators: files left in
+/// `.processing/` by an earlier stop are taken first, new complete files are queued as they
+/// arrive, and a fixed number of workers handle them. On graceful shutdown no new file is
+/// taken; files in hand are finished (or, for long CSV files, paused at a checkpoint).
+struct DropFolderLoop: Sendable {
+    var dir: String
+    var pattern: String
+    var workers: Int
+    var scanInterval: Duration
+    var logger: Logger
+
+    /// Runs until graceful shutdown or cancellation.
+    /// - Parameter handle: handles one item; `isStopping` tells long work to pause.
+    func run(_ handle: @escaping @Sendable (_ item: DropItem, _ folder: DropFolder, _ isStopping: @escaping @Sendable () -> Bool) async -> Void) async throws {
+        let dir = self.dir
+        let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: dir) }
+        let queue = WorkQueue<DropItem>()
+        let leftovers = try await NIOThreadPool.singleton.runIfActive { folder.leftovers() }
+        if !leftovers.isEmpty {
+            self.logger.notice("taking again \(leftovers.count) file(s) left in .processing/ by an earlier stop")
+        }
+        for stem in leftovers { queue.enqueue(.claimed(stem)) }
+        let watcher = FolderWatcher(folder: folder, pattern: self.pattern, scanInterval: self.scanInterval, logger: self.logger)
+        let stopping = Locked(false)
+        let isStopping: @Sendable () -> Bool = { stopping.withLock { $0 } || Task.isCancelled }
+        self.logger.info("watching for files", metadata: ["pattern": "\(self.pattern)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    await watcher.run(into: queue, shouldStop: isStopping)
+                    queue.finish()
+                }
+                for _ in 0..<max(1, self.workers) {
+                    group.addTask {
+                        while let item = await queue.next() {
+                            await handle(item, folder, isStopping)
+                            queue.done(item)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.withLock { $0 = true }
+            queue.finish()
+        }
+    }
+}

@@ -1,0 +1,390 @@
+import Foundation
+
+/// The Python service scaffold: one standard-library module that speaks the Skynet protocol,
+/// registers and heartbeats in the SQLite registry (or MongoDB with pymongo), drains on
+/// SIGTERM, and a unittest file.
+enum PythonTemplate {
+    static func files(name: String) -> [(String, String)] {
+        let module = ServiceName.moduleName(name)
+        return [
+            ("\(module).py", self.service(name: name)),
+            ("test_\(module).py", self.tests(name: name, module: module)),
+            ("routes/\(name).yaml", "# POST /routes/\(name) through a router serving this folder (sky router --routes routes)\nname: \(name)\nsteps:\n  - service: \(name)\n    retry: { attempts: 2, backoff: 20ms, max: 200ms }\n"),
+            ("README.md", self.readme(name: name, module: module)),
+        ]
+    }
+
+    static func nextSteps(name: String, folder: String) -> String {
+        let module = ServiceName.moduleName(name)
+        return """
+            Next:
+              cd \(folder) && python3 -m unittest -v test_\(module)
+              python3 \(module).py --registry sqlite:$HOME/.skynet/registry.sqlite --port 0
+              # then put '- service: \(name)' in a route (see routes/\(name).yaml)
+            """
+    }
+
+    static func service(name: String) -> String {
+        #"""
+        #!/usr/bin/env python3
+        """The NAME service: a Skynet service in Python, standard library only.
+
+        It answers the Skynet protocol (POST /call, GET /health, GET /debug/vars), keeps its node
+        record in the registry (SQLite file, or MongoDB when pymongo is installed) with a
+        heartbeat, and on SIGTERM/SIGINT drains: marks itself draining, finishes the calls in
+        flight, deregisters and exits 0. Edit handle() below.
+        """
+        import argparse
+        import json
+        import os
+        import signal
+        import socket
+        import sqlite3
+        import sys
+        import threading
+        import time
+        import uuid
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        NAME = "__NAME__"
+
+
+        class ServiceError(Exception):
+            """Fail a call. retryable=True when another try (maybe elsewhere) may succeed."""
+
+            def __init__(self, message, code="service_error", retryable=False, status=500):
+                super().__init__(message)
+                self.code, self.retryable, self.status = code, retryable, status
+
+
+        def handle(document, envelope):
+            """The service: takes the document (any JSON value), answers the output document.
+
+            envelope carries id, route, meta, trace (traceId, spanId, parentId), deadline (ms since
+            1970) and attempt. Raise ServiceError(..., code="bad_request", status=400) for bad input.
+            """
+            if not isinstance(document, dict):
+                raise ServiceError("%s expects a JSON object" % NAME, code="bad_request", status=400)
+            result = dict(document)
+            result["handledBy"] = NAME  # until edited: the input with one field added
+            return result
+
+
+        # ---------------------------------------------------------------- registry
+
+        class SQLiteRegistry:
+            """The embedded registry: the same SQLite file (WAL) the sky processes of this host use."""
+
+            def __init__(self, path):
+                folder = os.path.dirname(path)
+                if folder:
+                    os.makedirs(folder, exist_ok=True)
+                self.db = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+                self.lock = threading.Lock()
+                with self.lock:
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                    self.db.execute(
+                        "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, service TEXT NOT NULL,"
+                        " version TEXT NOT NULL, region TEXT NOT NULL, host TEXT NOT NULL, address TEXT NOT NULL, pid INTEGER NOT NULL,"
+                        " startedAt REAL NOT NULL, heartbeatAt REAL NOT NULL, status TEXT NOT NULL, ttl REAL NOT NULL,"
+                        " stats TEXT NOT NULL DEFAULT '{}')")
+                    self.db.execute(
+                        "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,"
+                        " nodeID TEXT NOT NULL, service TEXT NOT NULL, message TEXT NOT NULL)")
+
+            def register(self, node):
+                with self.lock:
+                    # A record at our address is a dead process's: a restart is a new node.
+                    self.db.execute("DELETE FROM nodes WHERE address = ? AND kind = ? AND id <> ?", (node["address"], node["kind"], node["id"]))
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO nodes (id, kind, service, version, region, host, address, pid, startedAt, heartbeatAt,"
+                        " status, ttl, stats) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (node["id"], node["kind"], node["service"], node["version"], node["region"], node["host"], node["address"],
+                         node["pid"], node["startedAt"], node["heartbeatAt"], node["status"], node["ttl"], json.dumps(node["stats"])))
+                    self.db.execute("INSERT INTO events (at, kind, nodeID, service, message) VALUES (?,?,?,?,?)",
+                                    (time.time(), "registered", node["id"], node["service"], "python service at %s" % node["address"]))
+
+            def heartbeat(self, node):
+                with self.lock:
+                    cursor = self.db.execute("UPDATE nodes SET heartbeatAt = ?, status = ?, stats = ? WHERE id = ?",
+                                             (node["heartbeatAt"], node["status"], json.dumps(node["stats"]), node["id"]))
+                    return cursor.rowcount > 0
+
+            def deregister(self, node):
+                with self.lock:
+                    self.db.execute("DELETE FROM nodes WHERE id = ?", (node["id"],))
+                    self.db.execute("INSERT INTO events (at, kind, nodeID, service, message) VALUES (?,?,?,?,?)",
+                                    (time.time(), "deregistered", node["id"], node["service"], "stopped gracefully"))
+
+
+        class MongoRegistry:
+            """The registry for many hosts; needs `pip install pymongo`."""
+
+            def __init__(self, uri):
+                import pymongo  # optional dependency, only for MongoDB registries
+                self.client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000)
+                database = pymongo.uri_parser.parse_uri(uri).get("database") or "skynet"
+                self.nodes = self.client[database]["nodes"]
+                self.events = self.client[database]["events"]
+
+            def _document(self, node):
+                document = {k: v for k, v in node.items() if k != "id"}
+                import datetime
+                document["expireAt"] = datetime.datetime.fromtimestamp(node["heartbeatAt"] + max(node["ttl"] * 10, 60), datetime.timezone.utc)
+                return document
+
+            def register(self, node):
+                self.nodes.delete_many({"address": node["address"], "kind": node["kind"], "_id": {"$ne": node["id"]}})
+                self.nodes.update_one({"_id": node["id"]}, {"$set": self._document(node)}, upsert=True)
+
+            def heartbeat(self, node):
+                result = self.nodes.update_one({"_id": node["id"]}, {"$set": {
+                    "heartbeatAt": node["heartbeatAt"], "status": node["status"], "stats": node["stats"],
+                    "expireAt": self._document(node)["expireAt"]}})
+                return result.matched_count > 0
+
+            def deregister(self, node):
+                self.nodes.delete_one({"_id": node["id"]})
+
+
+        def open_registry(address):
+            address = address or os.environ.get("SKYNET_REGISTRY") or "sqlite:.skynet/registry.sqlite"
+            if address.startswith("sqlite:"):
+                return SQLiteRegistry(address[len("sqlite:"):])
+            if address.startswith("mongodb://") or address.startswith("mongodb+srv://"):
+                return MongoRegistry(address)
+            raise SystemExit("registry address %r is neither sqlite:PATH nor mongodb://HOST:PORT/DB" % address)
+
+
+        # ---------------------------------------------------------------- server
+
+        class Service:
+            def __init__(self, host="127.0.0.1", port=0, version="1.0.0", region="local", ttl=3.0, heartbeat=1.0, registry=None):
+                self.version, self.region, self.ttl, self.interval, self.registry = version, region, ttl, heartbeat, registry
+                self.status = "starting"
+                self.counters = {"%s-processed" % NAME: 0, "%s-errors" % NAME: 0, "%s-inflight" % NAME: 0}
+                self.lock = threading.Lock()
+                self.idle = threading.Condition(self.lock)
+                self.stopping = threading.Event()
+                self.server = ThreadingHTTPServer((host, port), self._handler_class())
+                self.server.daemon_threads = True
+                self.address = "%s:%d" % (host, self.server.server_address[1])
+                self.node = {"id": str(uuid.uuid4()), "kind": "service", "service": NAME, "version": version, "region": region,
+                             "host": socket.gethostname(), "address": self.address, "pid": os.getpid(), "startedAt": time.time(),
+                             "heartbeatAt": time.time(), "status": "starting", "ttl": ttl, "stats": {}}
+
+            def _record(self, status):
+                with self.lock:
+                    self.node.update(status=status, heartbeatAt=time.time(), stats={
+                        "processed": self.counters["%s-processed" % NAME], "errors": self.counters["%s-errors" % NAME],
+                        "inflight": self.counters["%s-inflight" % NAME]})
+                    return dict(self.node)
+
+            def start(self):
+                threading.Thread(target=self.server.serve_forever, daemon=True).start()
+                self.status = "ready"
+                if self.registry:
+                    self.registry.register(self._record("ready"))
+                    threading.Thread(target=self._heartbeats, daemon=True).start()
+
+            def _heartbeats(self):
+                failing = False
+                while not self.stopping.wait(self.interval):
+                    try:
+                        if not self.registry.heartbeat(self._record(self.status)):
+                            self.registry.register(self._record(self.status))  # reaped while away: come back
+                        if failing:
+                            print("heartbeats reach the registry again", file=sys.stderr)
+                        failing = False
+                    except Exception as error:  # keep trying; say so once
+                        if not failing:
+                            print("heartbeat failed: %s" % error, file=sys.stderr)
+                        failing = True
+
+            def drain(self, delay=0.6):
+                """Stop taking work: announce draining, let routers notice, finish in-flight calls, deregister."""
+                self.status = "draining"
+                self.stopping.set()
+                if self.registry:
+                    try:
+                        self.registry.heartbeat(self._record("draining"))
+                    except Exception:
+                        pass
+                time.sleep(delay)
+                self.server.shutdown()
+                with self.idle:
+                    self.idle.wait_for(lambda: self.counters["%s-inflight" % NAME] == 0, timeout=30)
+                if self.registry:
+                    self.registry.deregister(self.node)
+                self.server.server_close()
+
+            def _handler_class(self):
+                service = self
+
+                class Handler(BaseHTTPRequestHandler):
+                    protocol_version = "HTTP/1.1"  # keep-alive: routers pool connections
+
+                    def log_message(self, *args):
+                        pass
+
+                    def _answer(self, status, document):
+                        body = json.dumps(document, sort_keys=True).encode()
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+
+                    def _error(self, status, code, message, retryable=False):
+                        self._answer(status, {"error": {"code": code, "message": message, "retryable": retryable, "service": NAME}})
+
+                    def do_GET(self):
+                        if self.path == "/health":
+                            self._answer(200 if service.status == "ready" else 503, {"status": service.status, "service": NAME, "node": service.node["id"]})
+                        elif self.path == "/debug/vars":
+                            with service.lock:
+                                self._answer(200, dict(service.counters, pid=os.getpid()))
+                        else:
+                            self._error(404, "not_found", "no such endpoint")
+
+                    def do_POST(self):
+                        length = int(self.headers.get("Content-Length") or 0)
+                        raw = self.rfile.read(length)
+                        if self.path != "/call":
+                            return self._error(404, "not_found", "no such endpoint")
+                        token = os.environ.get("SKYNET_TOKEN")
+                        if token and self.headers.get("Authorization") != "Bearer " + token:
+                            return self._error(401, "unauthorized", "missing or wrong token")
+                        try:
+                            envelope = json.loads(raw)
+                            if not isinstance(envelope, dict) or not isinstance(envelope.get("route"), str):
+                                raise ValueError('request envelope needs a string field "route"')
+                        except ValueError as error:
+                            return self._error(400, "bad_request", "malformed request: %s" % error)
+                        timeout_ms = self.headers.get("Skynet-Timeout-Ms")
+                        deadline = envelope.get("deadline")
+                        now_ms = time.time() * 1000
+                        if (deadline is not None and deadline <= now_ms) or (timeout_ms is not None and int(timeout_ms) <= 0):
+                            return self._error(504, "deadline_exceeded", "the deadline passed before the call started", True)
+                        with service.lock:
+                            service.counters["%s-inflight" % NAME] += 1
+                        try:
+                            output = handle(envelope.get("payload"), envelope)
+                            with service.lock:
+                                service.counters["%s-processed" % NAME] += 1
+                            self._answer(200, {"payload": output})
+                        except ServiceError as error:
+                            with service.lock:
+                                service.counters["%s-errors" % NAME] += 1
+                            self._error(error.status, error.code, str(error), error.retryable)
+                        except Exception as error:  # a bug in handle(): report it, not retryable
+                            with service.lock:
+                                service.counters["%s-errors" % NAME] += 1
+                            self._error(500, "service_error", "%s: %s" % (type(error).__name__, error))
+                        finally:
+                            with service.idle:
+                                service.counters["%s-inflight" % NAME] -= 1
+                                service.idle.notify_all()
+
+                return Handler
+
+
+        def main(argv=None):
+            parser = argparse.ArgumentParser(description="The %s service." % NAME)
+            parser.add_argument("--registry", help="sqlite:PATH or mongodb://HOST:PORT/DB (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite)")
+            parser.add_argument("--host", default="127.0.0.1")
+            parser.add_argument("--port", type=int, default=0)
+            parser.add_argument("--version", default="1.0.0")
+            parser.add_argument("--region", default="local")
+            parser.add_argument("--ttl", type=float, default=3.0)
+            parser.add_argument("--heartbeat", type=float, default=1.0)
+            args = parser.parse_args(argv)
+            service = Service(args.host, args.port, args.version, args.region, args.ttl, args.heartbeat, open_registry(args.registry))
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            service.start()
+            print("service %s %s ready at %s node %s" % (NAME, args.version, service.address, service.node["id"]), flush=True)
+            stop.wait()
+            service.drain()
+            return 0
+
+
+        if __name__ == "__main__":
+            sys.exit(main())
+        """#.replacingOccurrences(of: "__NAME__", with: name).replacingOccurrences(of: "The NAME service", with: "The \(name) service")
+    }
+
+    static func tests(name: String, module: String) -> String {
+        #"""
+        import json
+        import os
+        import tempfile
+        import unittest
+        import urllib.request
+
+        import __MODULE__ as service_module
+
+
+        class HandlerTest(unittest.TestCase):
+            def test_answers_the_document_with_handled_by(self):
+                self.assertEqual(service_module.handle({"text": "hi"}, {}), {"text": "hi", "handledBy": "__NAME__"})
+
+            def test_rejects_a_document_that_is_not_an_object(self):
+                with self.assertRaises(service_module.ServiceError):
+                    service_module.handle([1, 2], {})
+
+
+        class LiveTest(unittest.TestCase):
+            """The real server and a real SQLite registry: POST /call as a router would."""
+
+            def setUp(self):
+                self.folder = tempfile.mkdtemp()
+                self.registry = service_module.SQLiteRegistry(os.path.join(self.folder, "registry.sqlite"))
+                self.service = service_module.Service(registry=self.registry, heartbeat=0.1)
+                self.service.start()
+
+            def call(self, path, body=None):
+                request = urllib.request.Request("http://%s%s" % (self.service.address, path), data=body, method="POST" if body else "GET")
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        return response.status, json.loads(response.read())
+                except urllib.error.HTTPError as error:
+                    return error.code, json.loads(error.read())
+
+            def test_serves_call_health_and_registers(self):
+                envelope = {"id": "r1", "route": "test", "payload": {"n": 1}, "meta": {}, "attempt": 1}
+                self.assertEqual(self.call("/call", json.dumps(envelope).encode()), (200, {"payload": {"n": 1, "handledBy": "__NAME__"}}))
+                self.assertEqual(self.call("/call", b"{not json")[0], 400)
+                self.assertEqual(self.call("/health")[0], 200)
+                rows = self.registry.db.execute("SELECT service, status, address FROM nodes").fetchall()
+                self.assertEqual(rows, [("__NAME__", "ready", self.service.address)])
+                self.service.drain(delay=0)
+                self.assertEqual(self.registry.db.execute("SELECT COUNT(*) FROM nodes").fetchone()[0], 0)
+
+
+        if __name__ == "__main__":
+            unittest.main()
+        """#.replacingOccurrences(of: "__MODULE__", with: module).replacingOccurrences(of: "__NAME__", with: name)
+    }
+
+    static func readme(name: String, module: String) -> String {
+        """
+        # \(name)
+
+        A Skynet service in Python (standard library only; `pip install pymongo` for a MongoDB
+        registry). Edit `handle()` in `\(module).py`.
+
+        ```sh
+        python3 -m unittest -v test_\(module)
+        python3 \(module).py --registry sqlite:PATH/TO/.skynet/registry.sqlite --port 0
+        ```
+
+        Flags, as `sky service`: `--registry` (or `SKYNET_REGISTRY`), `--host`, `--port`,
+        `--version`, `--region`, `--ttl`, `--heartbeat`; `SKYNET_TOKEN` when the cluster uses one.
+        On SIGTERM it marks itself draining, finishes in-flight calls, deregisters and exits 0.
+        Put it in a route with `- service: \(name)` (see `routes/\(name).yaml`).
+
+        """
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import SkyLib
+import Testing
+
+/// `sky generate`: a Swift and a Python service, generated into a temporary folder, each
+/// passes its own tests, runs as its own process on one registry, and serves in one route.
+@Suite(.timeLimit(.minutes(20)))
+struct GenerateTests {
+    /// Runs a command to the end, its output kept in a log file for failure messages.
+    func run(_ executable: String, _ arguments: [String], in directory: String, timeout: Double = 900) async throws -> (status: Int32, log: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let logPath = directory + "/.\(UUID().uuidString.prefix(6)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: logPath)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+        let status = try await process.exitStatus(timeout: timeout)
+        return (status, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts a generated service and answers it with its address.
+    func start(_ executable: String, _ arguments: [String], name: String, in directory: String) async throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let outPath = directory + "/.\(name).out"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: directory + "/.\(name).err")
+        try process.run()
+        var address: String?
+        _ = await eventually(within: 60) {
+            let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+            if let range = text.range(of: " ready at ") { address = text[range.upperBound...].split(separator: " ").first.map(String.init) }
+            return address != nil
+        }
+        guard let address else { throw E2EError("\(name) did not say it was ready: \((try? String(contentsOfFile: directory + "/.\(name).err", encoding: .utf8)) ?? "")") }
+        return (process, address)
+    }
+
+    @Test func generatedSwiftAndPythonServicesWorkTogetherInOneRoute() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let sky = SkyProcess.binary
+        let environment = ["SKYNET_HOME": URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path]
+
+        // Generate both; names are checked and folders never overwritten silently.
+        var generate = try SkyProcess(["generate", "service", "greet-py", "--lang", "python"], name: "gen-py", directory: scratch.path, environment: environment)
+        #expect(try await generate.waitForExit() == 0)
+        generate = try SkyProcess(["generate", "service", "greet-swift", "--lang", "swift"], name: "gen-swift", directory: scratch.path, environment: environment)
+        #expect(try await generate.waitForExit() == 0)
+        let again = try SkyProcess(["generate", "service", "greet-py", "--lang", "python"], name: "gen-again", directory: scratch.path)
+        #expect(try await again.waitForExit() != 0)
+        let keyword = try SkyProcess(["generate", "service", "struct"], name: "gen-keyword", directory: scratch.path)
+        #expect(try await keyword.waitForExit() != 0)
+        let route = try SkyProcess(["generate", "route", "both", "--steps", "greet-swift,greet-py"], name: "gen-route", directory: scratch.path)
+        #expect(try await route.waitForExit() == 0)
+        let check = try SkyProcess(["route", "check", "Routes/both.yaml"], name: "check", directory: scratch.path)
+        #expect(try await check.waitForExit() == 0)
+
+        // Each passes its own tests.
+        let python = "/usr/bin/python3"
+        let pyTests = try await self.run(python, ["-m", "unittest", "test_greet_py"], in: scratch.path + "/greet-py")
+        #expect(pyTests.status == 0, "python tests: \(pyTests.log.suffix(2000))")
+        let swiftFolder = scratch.path + "/greet-swift"
+        let build = try await self.run("/usr/bin/env", ["swift", "build", "--build-tests"], in: swiftFolder)
+        try #require(build.status == 0, "swift build: \(build.log.suffix(3000))")
+        let swiftTests = try await self.run("/usr/bin/env", ["swift", "test", "--skip-build"], in: swiftFolder)
+        #expect(swiftTests.status == 0, "swift tests: \(swiftTests.log.suffix(3000))")
+
+        // Both run as processes on one registry, and one route goes through both.
+        let (swiftService, swiftAddress) = try await self.start(
+            swiftFolder + "/.build/debug/greet-swift", ["--registry", scratch.registry, "--port", "0"], name: "greet-swift", in: swiftFolder
+        )
+        let (pyService, _) = try await self.start(
+            python, ["greet_py.py", "--registry", scratch.registry, "--port", "0"], name: "greet-py", in: scratch.path + "/greet-py"
+        )
+        let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router", directory: scratch.path)
+        let base = try await router.waitForWord(after: "router ready at ")
+        let answer = try await HTTP.post("\(base)/routes/both", #"{"text":"hi"}"#)
+        #expect(answer.status == 200)
+        #expect(answer.json == ["text": "hi", "handledBy": "greet-py"])
+        #expect(try await HTTP.get("http://\(swiftAddress)/debug/vars").json["greet-swift-processed"] == 1)
+        let registry = try await scratch.openRegistry()
+        #expect(Set(try await registry.nodes(matching: NodeQuery(kind: .service)).map(\.service)) == ["greet-swift", "greet-py"])
+
+        // Both drain and deregister on SIGTERM.
+        for process in [swiftService, pyService] { kill(process.processIdentifier, SIGTERM) }
+        for process in [swiftService, pyService] { #expect(try await process.exitStatus(timeout: 20) == 0) }
+        router.signal(SIGTERM)
+        #expect(try await router.waitForExit() == 0)
+        #expect(try await registry.nodes(matching: NodeQuery(kind: .service)).isEmpty)
+        _ = sky
+    }
+}
