@@ -303,9 +303,12 @@ enum PythonTemplate {
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
+            # A supervisor may have started us with these blocked; we want them.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
             service.start()
             print("service %s %s ready at %s node %s" % (NAME, args.version, service.address, service.node["id"]), flush=True)
-            stop.wait()
+            while not stop.wait(0.2):  # a wait with a timeout lets the signal handler run
+                pass
             service.drain()
             return 0
 
