@@ -64,8 +64,15 @@ public final class CSVInitiator: Initiator, Sendable {
         switch item {
         case .claimed(let claimed): stem = claimed
         case .fresh(let name):
-            guard let claimed = try? await NIOThreadPool.singleton.runIfActive({ folder.escapes(name) ? nil : try folder.claim(name) }) else { return }
+            guard let (claimed, escapes) = try? await NIOThreadPool.singleton.runIfActive({ () throws -> (String, Bool)? in
+                let escapes = folder.escapes(name)
+                return try folder.claim(name).map { ($0, escapes) }
+            }) else { return }
             stem = claimed
+            if escapes {
+                await self.park(stem, in: folder, reason: "refused: symlink to a file outside \(folder.root)", code: "refused")
+                return
+            }
         }
         do {
             let finished = try await self.process(stem, in: folder, isStopping: isStopping)
@@ -76,14 +83,19 @@ public final class CSVInitiator: Initiator, Sendable {
             }
             self.counters.add("\(self.prefix)-files-done")
         } catch {
-            self.logger.error("CSV file failed", metadata: ["file": "\(stem)", "error": "\(error)"])
-            let data = Data(JSONWriter.string(["file": .string(stem), "route": .string(self.configuration.route), "code": "unreadable", "reason": .string("\(error)")]).utf8)
-            try? await NIOThreadPool.singleton.runIfActive {
-                try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json")
-                try folder.move(stem, to: folder.failed)
-            }
-            self.counters.add("\(self.prefix)-files-failed")
+            await self.park(stem, in: folder, reason: "\(error)", code: "unreadable")
         }
+    }
+
+    /// Moves a CSV file that could not be read at all to `.failed/` beside `NAME.error.json`.
+    private func park(_ stem: String, in folder: DropFolder, reason: String, code: String) async {
+        self.logger.error("CSV file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(reason)"])
+        let data = Data(JSONWriter.string(["file": .string(stem), "route": .string(self.configuration.route), "code": .string(code), "reason": .string(reason)]).utf8)
+        try? await NIOThreadPool.singleton.runIfActive {
+            try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json")
+            try folder.move(stem, to: folder.failed)
+        }
+        self.counters.add("\(self.prefix)-files-failed")
     }
 
     /// The outcome of one row.
