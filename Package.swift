@@ -69,19 +69,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by the test targets (polling with a deadline).
+        .target(name: "SkyTestSupport", path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", nioCore, log], swiftSettings: swiftSettings),
-        .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", nioCore, log, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
             dependencies: [
-                "Initiators", "SkyLib", hummingbird, httpTypes, log, nioCore,
+                "Initiators", "SkyLib", "SkyTestSupport", hummingbird, httpTypes, log, nioCore,
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
-        .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// The CSV initiator through the real `sky run`: exact results and rejects, and a crash in the

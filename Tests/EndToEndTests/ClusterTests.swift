@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// One role per process on a shared registry: services, a router and a reaper as real

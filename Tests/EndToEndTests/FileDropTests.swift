@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// The file initiator through the real `sky run`: dropped files end up done or parked, never

@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// `sky generate`: a Swift and a Python service, generated into a temporary folder, each

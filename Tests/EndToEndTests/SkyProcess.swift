@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// The real `sky` binary, run as a child process with its output captured.
@@ -179,15 +180,6 @@ struct Scratch {
     }
 }
 
-/// Polls `condition` until it holds or `seconds` pass.
-func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(25))
-    }
-    return try await condition()
-}
 
 extension Process {
     /// Waits for the process without blocking a thread of the test's cooperative pool.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// `sky run` as a user runs it: the real binary, the example routes, real HTTP.

@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import SkyTestSupport
 import Testing
 
 /// The STOMP initiator through the real `sky run` against the real RabbitMQ that

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SkyTestSupport
 import Testing
 
 @testable import Initiators
@@ -24,15 +25,6 @@ struct FileDropInitiatorTests {
         return FileDropInitiator(configuration: configuration, runner: runner, counters: self.counters, logger: Logger(label: "test"))
     }
 
-    func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
-    }
-
     func drop(_ name: String, _ text: String) throws {
         try text.write(toFile: self.folder + "/.\(name).tmp", atomically: false, encoding: .utf8)
         _ = rename(self.folder + "/.\(name).tmp", self.folder + "/" + name)
@@ -44,18 +36,18 @@ struct FileDropInitiatorTests {
         let initiator = self.initiator()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await initiator.run() }
-            #expect(await self.eventually { FileManager.default.fileExists(atPath: self.folder + "/.done") })
+            #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done") })
             // Make .done unusable: a plain file where the folder should be.
             try FileManager.default.removeItem(atPath: self.folder + "/.done")
             _ = FileManager.default.createFile(atPath: self.folder + "/.done", contents: Data())
             try self.drop("a.json", #"{"n":1}"#)
-            #expect(await self.eventually { self.counters.value("files.r-move-errors") == 1 })
+            #expect(await eventually(within: 10) { self.counters.value("files.r-move-errors") == 1 })
             #expect(FileManager.default.fileExists(atPath: self.folder + "/.out/a.json.json"))
             #expect(FileManager.default.fileExists(atPath: self.folder + "/.processing/a.json"))
             // The disk is fixed: the move succeeds at last; the route ran once.
             try FileManager.default.removeItem(atPath: self.folder + "/.done")
             try FileManager.default.createDirectory(atPath: self.folder + "/.done", withIntermediateDirectories: false)
-            #expect(await self.eventually { FileManager.default.fileExists(atPath: self.folder + "/.done/a.json") })
+            #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done/a.json") })
             #expect(self.calls.withLock { $0.count } == 1)
             #expect(self.counters.value("files.r-move-errors") == 1)
             group.cancelAll()
@@ -70,7 +62,7 @@ struct FileDropInitiatorTests {
         let initiator = self.initiator(format: "text")
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await initiator.run() }
-            #expect(await self.eventually { FileManager.default.fileExists(atPath: self.folder + "/.done/note.txt") })
+            #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done/note.txt") })
             let request = try #require(self.calls.withLock { $0.first })
             #expect(request.payload == "hello\nworld")
             #expect(request.meta["source"] == "files" && request.meta["file"] == "note.txt" && request.meta["size"] == "11")

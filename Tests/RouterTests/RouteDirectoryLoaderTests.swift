@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SkyTestSupport
 import Testing
 
 @testable import Router

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Synchronization
+import SkyTestSupport
 import Testing
 
 @testable import Router

@@ -98,15 +98,6 @@ struct RouterHarness {
     }
 }
 
-/// Polls `condition` until it holds or `seconds` pass: a deadline, not a sleep.
-func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
 
 /// Tests open a gate to let blocked work finish.
 typealias Gate = Latch

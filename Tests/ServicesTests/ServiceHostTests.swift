@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import SkyTestSupport
 import Testing
 
 @testable import Services
@@ -131,14 +132,6 @@ struct ClosureHandler: ServiceHandler {
     func handle(_ request: RequestEnvelope) async throws -> ServiceResponse { try await self.body(request) }
 }
 
-func eventually(within seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
 
 /// Tests open a gate to let blocked work finish.
 typealias Gate = Latch

@@ -3,29 +3,13 @@ import Testing
 
 @testable import SkyLib
 
-/// The conformance suite on the embedded backend, each test on its own file.
+/// What only the embedded backend has to show (the shared behaviour is in
+/// `RegistryConformanceTests`).
 struct SQLiteRegistryTests {
-    let folder: String
-
-    init() throws {
-        self.folder = NSTemporaryDirectory() + "sky-sqlite-\(UUID().uuidString)"
-    }
-
-    func registry() throws -> SQLiteRegistry {
-        try SQLiteRegistry(path: self.folder + "/nested/registry.sqlite")
-    }
-
-    @Test func registersListsAndDeregisters() async throws { try await RegistryConformance.registersListsAndDeregisters(self.registry()) }
-    @Test func heartbeats() async throws { try await RegistryConformance.heartbeatsUpdateAndReportMissingRecords(self.registry()) }
-    @Test func restartReplacesStaleRecord() async throws { try await RegistryConformance.aRestartOnTheSameAddressReplacesTheStaleRecord(self.registry()) }
-    @Test func reapIsConditional() async throws { try await RegistryConformance.reapRemovesOnlyStillExpiredNodes(self.registry()) }
-    @Test func events() async throws { try await RegistryConformance.eventsAreKeptNewestFirst(self.registry()) }
-    @Test func leases() async throws { try await RegistryConformance.leasesHaveOneHolderAtATime(self.registry()) }
-    @Test func routes() async throws { try await RegistryConformance.routesAreStoredWithRevisions(self.registry()) }
-
     /// Two handles on one file behave like two processes sharing the registry.
     @Test func twoHandlesShareOneFile() async throws {
-        try await RegistryConformance.concurrentWritersAllLand(self.registry(), self.registry())
+        let path = NSTemporaryDirectory() + "sky-sqlite-\(UUID().uuidString)/registry.sqlite"
+        try await RegistryConformance.concurrentWritersAllLand(SQLiteRegistry(path: path), SQLiteRegistry(path: path))
     }
 
     @Test func addressesParse() throws {
