@@ -60,7 +60,10 @@ public final class RouteDirectoryLoader: Service, Sendable {
                 try Self.readChanged(directory: directory, known: known)
             }
         } catch {
-            self.logger.error("cannot read routes folder", metadata: ["dir": "\(directory)", "error": "\(error)"])
+            // Shutting down is not a problem with the folder.
+            if !(error is CancellationError) && !Task.isCancelled {
+                self.logger.error("cannot read routes folder", metadata: ["dir": "\(directory)", "error": "\(error)"])
+            }
             return Changes()
         }
         return self.apply(snapshot)

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Fresh ids for requests, nodes and trace spans.
 public enum Identifiers {

@@ -98,7 +98,7 @@ struct RunCommand: AsyncParsableCommand {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: stack.services + hosts.map { $0 as any Service }
+                services: stack.services + [Concurrently(services: hosts)]
                     + [Reaper(registry: registry, counters: counters, logger: logger), presence, LogLevelSignals(logger: logger),
                        AfterReady(prepare: ready, service: supervisor), AfterReady(prepare: ready, service: initiator)],
                 gracefulShutdownSignals: [.sigterm, .sigint],

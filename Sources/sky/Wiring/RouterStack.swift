@@ -53,3 +53,17 @@ struct AfterReady: Service {
         try await self.service.run()
     }
 }
+
+/// Runs services side by side as one: graceful shutdown reaches all of them at once, so the
+/// services `sky run` hosts drain together instead of one after another.
+struct Concurrently: Service {
+    let services: [any Service]
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for service in self.services {
+                group.addTask { try await service.run() }
+            }
+        }
+    }
+}
