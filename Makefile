@@ -2,13 +2,16 @@
 #   make run    the main job: `sky run` with the example routes on 127.0.0.1:8080
 #   make test   every test (installs what it needs first)
 
-.PHONY: run test build clean
+.PHONY: run test bench build clean
 
 run:
 	scripts/run.sh $(ARGS)
 
 test:
 	scripts/test.sh $(ARGS)
+
+bench:
+	scripts/bench.sh
 
 build:
 	scripts/bootstrap.sh

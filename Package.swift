@@ -87,3 +87,17 @@ let package = Package(
         .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),
     ]
 )
+
+// Benchmarks are built only when asked for (`make bench` sets SKYNET_BENCHMARKS=1), so they
+// never slow the normal build. Peers built in the same run give the ratios in BENCHMARKS.md.
+if Context.environment["SKYNET_BENCHMARKS"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "HelloServer",
+            dependencies: [hummingbird],
+            path: "Benchmarks/HelloServer",
+            swiftSettings: swiftSettings
+        )
+    )
+    package.products.append(.executable(name: "hello-server", targets: ["HelloServer"]))
+}
