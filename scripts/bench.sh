@@ -87,6 +87,9 @@ Not measured yet (issue #6): the cross-process chain against plain HTTP hops and
 Celery and nameko; files against a plain rename-read-write loop; CSV against Python's csv
 module, with peak RSS; STOMP against a bare consumer/producer on the same RabbitMQ; failure
 detection under load; scaling with instances and routers.
+
 MD
+# The written analysis (profiles, what was changed and why) is kept across runs.
+cat Benchmarks/ANALYSIS.md >>BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md"
 cat BENCHMARKS.md
