@@ -71,4 +71,29 @@ struct FileDropInitiatorTests {
             group.cancelAll()
         }
     }
+
+    /// A file still being written is not taken, even when its writer pauses; it is taken
+    /// once closed.
+    @Test func aHalfWrittenFileWaitsForItsWriter() async throws {
+        let initiator = self.initiator()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await initiator.run() }
+            #expect(await eventually { FileManager.default.fileExists(atPath: self.folder + "/.done") })
+            // One open for the whole write, as a producer writes a file (a separate create
+            // and close would itself be a close-write of an empty file).
+            let fd = open(self.folder + "/slow.json", O_CREAT | O_WRONLY, 0o644)
+            try #require(fd >= 0)
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            try handle.write(contentsOf: Data(#"{"part": "#.utf8))
+            // The writer pauses for several scan intervals: the file must stay where it is.
+            try await Task.sleep(for: .seconds(2))
+            #expect(FileManager.default.fileExists(atPath: self.folder + "/slow.json"))
+            #expect(self.calls.withLock { $0.isEmpty })
+            try handle.write(contentsOf: Data(#""two"}"#.utf8))
+            try handle.close()
+            #expect(await eventually { FileManager.default.fileExists(atPath: self.folder + "/.done/slow.json") })
+            #expect(self.calls.withLock { $0.map(\.payload) } == [["part": "two"]])
+            group.cancelAll()
+        }
+    }
 }

@@ -6,7 +6,8 @@ import SkyLib
 /// Finds complete files in a drop folder and queues their names: inotify close-write and
 /// moved-to events as they happen, plus a periodic scan as fallback (for missed events, an
 /// overflowed event queue, or file systems without inotify) that takes a file only once its
-/// size and time have not changed for a whole scan interval.
+/// size and time have not changed for a whole scan interval and it has been quiet for 5 s
+/// (1 s without inotify, where the scan is all there is).
 struct FolderWatcher: Sendable {
     let folder: DropFolder
     let pattern: String
@@ -45,7 +46,9 @@ struct FolderWatcher: Sendable {
             let folder = self.folder
             let pattern = self.pattern
             let entries = (try? await NIOThreadPool.singleton.runIfActive { folder.entries(pattern: pattern) }) ?? []
-            let settled = Date().timeIntervalSince1970 - 1
+            // With inotify, close-write is the signal; the scan is only a safety net for missed
+            // events, so it waits longer before trusting a quiet file (a writer may pause).
+            let settled = Date().timeIntervalSince1970 - (watcher == nil ? 1 : 5)
             var current: [String: DropFolder.Entry] = [:]
             for entry in entries {
                 current[entry.name] = entry
