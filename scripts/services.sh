@@ -10,13 +10,16 @@ CMD="${1:-up}"
 WORK="$(mkdir -p "${2:-.services}" && cd "${2:-.services}" && pwd)"
 MONGO_PORT="${MONGO_PORT:-27017}"
 STOMP_PORT="${STOMP_PORT:-61613}"
+# RabbitMQ drops root and runs as the rabbitmq user, which must reach its folders: keep them
+# under /tmp, not inside the checkout (whose parents may be private, e.g. under /root).
+RABBIT="${SKYNET_RABBIT_DIR:-/tmp/skynet-rabbitmq}"
 
 export RABBITMQ_NODENAME=rabbit@localhost
-export RABBITMQ_CONFIG_FILE="$WORK/rabbit/rabbitmq"          # .conf is appended
-export RABBITMQ_ENABLED_PLUGINS_FILE="$WORK/rabbit/enabled_plugins"
-export RABBITMQ_MNESIA_BASE="$WORK/rabbit/mnesia"
-export RABBITMQ_LOG_BASE="$WORK/rabbit/log"
-export RABBITMQ_PID_FILE="$WORK/rabbit/rabbit.pid"
+export RABBITMQ_CONFIG_FILE="$RABBIT/rabbitmq"          # .conf is appended
+export RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT/enabled_plugins"
+export RABBITMQ_MNESIA_BASE="$RABBIT/mnesia"
+export RABBITMQ_LOG_BASE="$RABBIT/log"
+export RABBITMQ_PID_FILE="$RABBIT/rabbit.pid"
 export ERL_EPMD_ADDRESS=127.0.0.1
 export HOME="${HOME:-/root}"
 
@@ -55,16 +58,16 @@ up() {
     echo $! >"$WORK/nx-27017.pid"
   fi
   wait_port "$MONGO_PORT" 30
-  mkdir -p "$WORK/rabbit/log" "$WORK/rabbit/mnesia"
-  cat >"$WORK/rabbit/rabbitmq.conf" <<CONF
+  mkdir -p "$RABBIT/log" "$RABBIT/mnesia"
+  cat >"$RABBIT/rabbitmq.conf" <<CONF
 listeners.tcp.1 = 127.0.0.1:5672
 stomp.listeners.tcp.1 = 127.0.0.1:$STOMP_PORT
 management.tcp.ip = 127.0.0.1
 loopback_users.guest = true
 CONF
-  echo '[rabbitmq_stomp].' >"$WORK/rabbit/enabled_plugins"
+  echo '[rabbitmq_stomp].' >"$RABBIT/enabled_plugins"
   # Debian's rabbitmq-server drops root and runs as the rabbitmq user: it must own its dirs.
-  if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$WORK/rabbit"; fi
+  if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
   if ! port_open "$STOMP_PORT"; then
     rabbitmq-server -detached >/dev/null 2>&1 || true
   fi
