@@ -35,6 +35,15 @@ struct CSVReaderTests {
         #expect(records[4].problem?.contains("not closed") == true)
     }
 
+    @Test func overLongRecordsAreCutAndReportedAndTheNextIsWhole() {
+        var reader = CSVReader(maxRecordBytes: 4)
+        var records: [CSVReader.Record] = []
+        reader.feed(Array("abcdefg\nok\n".utf8), into: &records)
+        #expect(records.map(\.problem) == ["record longer than 4 bytes", nil])
+        #expect(records.map { String(decoding: $0.raw, as: UTF8.self) } == ["abcd", "ok"])
+        #expect(records.map(\.line) == [1, 2])
+    }
+
     @Test func chunkBoundariesDoNotMatter() {
         let text = "h1;h2\n\"a;\"\"b\";c\r\n\"multi\r\nline\";d\n"
         let whole = self.read(text, delimiter: ";")

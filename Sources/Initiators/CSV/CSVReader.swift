@@ -86,7 +86,7 @@ public struct CSVReader: Sendable {
         default:
             break
         }
-        self.endRecord(into: &records, lineEnd: false)
+        self.endRecord(into: &records)
     }
 
     private mutating func step(_ byte: UInt8, into records: inout [Record]) {
@@ -104,7 +104,8 @@ public struct CSVReader: Sendable {
                 return
             }
         }
-        if self.raw.count < self.maxRecordBytes {
+        let kept = self.raw.count < self.maxRecordBytes
+        if kept {
             self.raw.append(byte)
         } else if self.problem == nil {
             self.problem = "record longer than \(self.maxRecordBytes) bytes"
@@ -114,10 +115,7 @@ public struct CSVReader: Sendable {
             if byte == self.delimiter {
                 self.endField()
             } else if byte == newline || byte == carriage {
-                self.raw.removeLast()
-                self.line += 1
-                self.endRecord(into: &records, lineEnd: true)
-                if byte == carriage { self.state = .afterCR }
+                self.endLine(byte, kept: kept, into: &records)
             } else if byte == quote {
                 if self.state == .fieldStart {
                     self.state = .quoted
@@ -143,10 +141,7 @@ public struct CSVReader: Sendable {
             } else if byte == self.delimiter {
                 self.endField()
             } else if byte == newline || byte == carriage {
-                self.raw.removeLast()
-                self.line += 1
-                self.endRecord(into: &records, lineEnd: true)
-                if byte == carriage { self.state = .afterCR }
+                self.endLine(byte, kept: kept, into: &records)
             } else {
                 self.problem = self.problem ?? "text after a closing quote"
                 self.field.append(byte)
@@ -157,13 +152,21 @@ public struct CSVReader: Sendable {
         }
     }
 
+    /// A line end outside quotes: it ends the record (and is not part of its raw text).
+    private mutating func endLine(_ byte: UInt8, kept: Bool, into records: inout [Record]) {
+        if kept { self.raw.removeLast() }
+        self.line += 1
+        self.endRecord(into: &records)
+        if byte == UInt8(ascii: "\r") { self.state = .afterCR }
+    }
+
     private mutating func endField() {
         self.fields.append(String(decoding: self.field, as: UTF8.self))
         self.field.removeAll(keepingCapacity: true)
         self.state = .fieldStart
     }
 
-    private mutating func endRecord(into records: inout [Record], lineEnd: Bool) {
+    private mutating func endRecord(into records: inout [Record]) {
         self.endField()
         // A blank line is no record (as Python's csv reads it).
         if self.raw.isEmpty && self.fields == [""] && self.problem == nil {

@@ -4,7 +4,6 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 public import SkyLib
-import Synchronization
 
 /// Hosts one service: serves the wire protocol (`POST /call`, `GET /health`, `GET /debug/vars`),
 /// registers the node in the registry, heartbeats, and drains on shutdown.
