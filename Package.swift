@@ -39,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // libmongoc/libbson from Debian (libmongoc-dev libbson-dev), found with pkg-config.
@@ -51,10 +54,13 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: swiftSettings),
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Reaper", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
@@ -71,7 +77,7 @@ let package = Package(
         ),
         // Helpers shared by the test targets (polling with a deadline).
         .target(name: "SkyTestSupport", path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
-        .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", nioCore, log], swiftSettings: swiftSettings),
+        .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", "SkyTestSupport", nioCore, nioPosix, log], swiftSettings: swiftSettings),
         .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
@@ -99,5 +105,14 @@ if Context.environment["SKYNET_BENCHMARKS"] == "1" {
             swiftSettings: swiftSettings
         )
     )
+    package.targets.append(
+        .executableTarget(
+            name: "PlainHops",
+            dependencies: ["SkyLib", hummingbird, httpClient, nioCore, nioHTTP1, nioPosix],
+            path: "Benchmarks/PlainHops",
+            swiftSettings: swiftSettings
+        )
+    )
     package.products.append(.executable(name: "hello-server", targets: ["HelloServer"]))
+    package.products.append(.executable(name: "plain-hops", targets: ["PlainHops"]))
 }

@@ -15,7 +15,7 @@ struct Sky: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, RouterCommand.self, ServiceCommand.self, InitiatorCommand.self, ReaperCommand.self,
-            RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, GenerateCommand.self,
+            RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, TraceCommand.self, GenerateCommand.self,
         ]
     )
 
@@ -36,7 +36,7 @@ struct Sky: AsyncParsableCommand {
 /// What `sky` prints for people (tables, summaries), written straight to standard output so it
 /// reaches pipes (supervisors, tests) at once. Logs go to standard error through swift-log.
 enum Output {
-    static func line(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    static func line(_ text: String, terminator: String = "\n") {
+        FileHandle.standardOutput.write(Data((text + terminator).utf8))
     }
 }

@@ -72,6 +72,28 @@ struct RouteExecutorTests {
         }
     }
 
+    @Test func promptInProcessAsyncStepsRunInlineAndRetriesGoToTheQueue() async throws {
+        let calls = Locked<[Int]>([])
+        let audit = ClosureHandler(completesPromptly: true) { request in
+            calls.withLock { $0.append(request.attempt) }
+            // The first attempt fails retryably: the retry must happen, from the queue.
+            if request.attempt == 1 { throw SkyError(.serviceError, "not yet", retryable: true) }
+            return ServiceResponse(payload: nil)
+        }
+        let harness = try RouterHarness(client: ScriptedClient(["upper": Self.upper]), local: LocalHandlers(handlers: ["audit-1": audit]))
+        try await harness.addInstance("upper")
+        try await harness.addInstance("audit", id: "audit-1")
+        try harness.install("name: r\nsteps:\n  - service: audit\n    async: true\n    retry: { attempts: 2, backoff: 1ms }\n  - service: upper\n")
+        // Without the queue running, the inline first attempt has happened when run returns.
+        #expect(try await harness.run("r", ["text": "x"]).payload == ["text": "X"])
+        #expect(calls.withLock { $0 } == [1])
+        #expect(harness.asyncSteps.count == 1)
+        try await harness.withRunning { () async throws in
+            #expect(await eventually { harness.counters.value("route.r-async-processed") == 1 })
+        }
+        #expect(calls.withLock { $0 } == [1, 2])
+    }
+
     @Test func asyncStepsAreBoundedAndExtraOnesDroppedAndCounted() async throws {
         let gate = Gate()
         let client = ScriptedClient([
@@ -195,8 +217,24 @@ struct RouteExecutorTests {
         await #expect {
             try await harness.run("r", [:])
         } throws: { error in
-            (error as? SkyError)?.code == .deadlineExceeded
+            // 80 ms per step: the 100 ms deadline passes during the second one.
+            guard let error = error as? SkyError else { return false }
+            return error.code == .deadlineExceeded && error.step == 2 && error.message.contains("route deadline")
         }
+    }
+
+    @Test func aStuckInProcessStepIsCancelledAtTheRouteDeadline() async throws {
+        let stuck = ClosureHandler { request in
+            try await Task.sleep(for: .seconds(60))
+            return ServiceResponse(payload: request.payload)
+        }
+        let harness = try RouterHarness(client: ScriptedClient([:]), local: LocalHandlers(handlers: ["stuck-1": stuck]))
+        try await harness.addInstance("stuck", id: "stuck-1")
+        try harness.install("name: r\ntimeout: 50ms\nsteps:\n  - service: stuck\n")
+        let started = ContinuousClock.now
+        await #expect(throws: SkyError.self) { try await harness.run("r", [:]) }
+        // Answered at the deadline, not after the handler's minute.
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test func localInstancesAreCalledWithoutTheWire() async throws {

@@ -46,6 +46,7 @@ struct LocalHandlers: LocalServiceDirectory {
 }
 
 struct ClosureHandler: ServiceHandler {
+    var completesPromptly = false
     let body: @Sendable (RequestEnvelope) async throws -> ServiceResponse
     func handle(_ request: RequestEnvelope) async throws -> ServiceResponse { try await self.body(request) }
 }

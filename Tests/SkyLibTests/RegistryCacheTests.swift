@@ -74,6 +74,8 @@ final class SwitchableRegistry: Registry {
         try self.check()
         return try await self.base.acquireLease(name, holder: holder, duration: duration, now: now)
     }
+    func recordSpans(_ spans: [Span]) async throws { try self.check(); try await self.base.recordSpans(spans) }
+    func spans(traceID: String) async throws -> [Span] { try self.check(); return try await self.base.spans(traceID: traceID) }
     func storedRoutes() async throws -> [StoredRoute] { try self.check(); return try await self.base.storedRoutes() }
     func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
         try self.check()

@@ -71,6 +71,28 @@ enum RegistryConformance {
         #expect(events[0].kind == "reaped" && events[0].nodeID == "n3" && events[0].service == "alpha")
     }
 
+    static func spansAreStoredAndReadByTrace(_ registry: any Registry) async throws {
+        // Recent: MongoDB expires spans a day after they started.
+        let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded() + 0.25)
+        let root = Span(traceID: "t1", spanID: "a", parentID: nil, kind: .route, name: "text", route: "text", recorder: "router-1", host: "h", start: start, duration: 0.012)
+        let call = Span(
+            traceID: "t1", spanID: "b", parentID: "a", kind: .call, name: "uppercase", route: "text", recorder: "router-1", host: "h",
+            instance: "node-9", address: "127.0.0.1:4001", attempt: 2, start: start.addingTimeInterval(0.001), duration: 0.003, error: "boom"
+        )
+        let other = Span(traceID: "t2", spanID: "c", parentID: nil, kind: .route, name: "x", route: "x", recorder: "r", host: "h", start: start, duration: 1)
+        try await registry.recordSpans([call, other])
+        try await registry.recordSpans([root])
+        // Dates go through a Double of seconds since 1970: equal to the microsecond.
+        func normalised(_ span: Span) -> Span {
+            var span = span
+            span.start = Date(timeIntervalSince1970: (span.start.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
+            return span
+        }
+        let spans = try await registry.spans(traceID: "t1")
+        #expect(spans.map(normalised) == [root, call].map(normalised))
+        #expect(try await registry.spans(traceID: "nope").isEmpty)
+    }
+
     static func concurrentWritersAllLand(_ first: any Registry, _ second: any Registry) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<40 {

@@ -36,6 +36,11 @@ struct RegistryConformanceTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func spans(_ backend: Backend) async throws {
+        try await RegistryConformance.spansAreStoredAndReadByTrace(backend.registry())
+    }
+
+    @Test(arguments: Backend.allCases)
     func heartbeats(_ backend: Backend) async throws {
         try await RegistryConformance.heartbeatsUpdateAndReportMissingRecords(backend.registry())
     }

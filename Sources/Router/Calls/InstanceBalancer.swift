@@ -35,6 +35,8 @@ public final class InstanceBalancer: Sendable {
         isLocal: (String) -> Bool = { _ in false }
     ) -> NodeRecord? {
         guard !instances.isEmpty else { return nil }
+        // One instance: every narrowing below would keep it anyway ("never to nothing").
+        if instances.count == 1 { return instances[0] }
         return self.state.withLock { state in
             func usable(_ pool: [NodeRecord]) -> [NodeRecord] {
                 pool.filter { (state.quarantinedUntil[$0.id].map { $0 <= now } ?? true) }

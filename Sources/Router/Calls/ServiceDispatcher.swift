@@ -9,6 +9,8 @@ public final class ServiceDispatcher: Sendable {
     public struct Failure: Error, Sendable {
         public var error: SkyError
         public var nodeID: String?
+        /// Where the instance listens, when one was chosen.
+        public var address: String?
     }
 
     public let cache: RegistryCache
@@ -24,13 +26,15 @@ public final class ServiceDispatcher: Sendable {
     }
 
     /// Calls `step.service` once.
-    /// - Returns: the response and the node id that answered it.
+    /// - Parameters:
+    ///   - deadline: when the call must have answered; travels with remote calls.
+    /// - Returns: the response and the instance that answered it.
     public func call(
         _ step: RouteStep,
         request: RequestEnvelope,
         deadline: NIODeadline?,
         excluding: Set<String>
-    ) async throws(Failure) -> (response: ServiceResponse, nodeID: String) {
+    ) async throws(Failure) -> (response: ServiceResponse, instance: NodeRecord) {
         let instances = self.cache.instances(of: step.service, version: step.version)
         let local = self.local
         guard
@@ -50,17 +54,31 @@ public final class ServiceDispatcher: Sendable {
         defer { self.balancer.finished(instance.id) }
         do {
             if let handler = local?.handler(forNode: instance.id) {
-                return (try await Self.callLocal(handler, request: request, deadline: deadline, service: step.service), instance.id)
+                return (try await Self.callLocal(handler, request: request, deadline: deadline, service: step.service), instance)
             }
-            return (try await self.client.call(request, instance: instance, deadline: deadline), instance.id)
+            return (try await self.client.call(request, instance: instance, deadline: deadline), instance)
         } catch {
             if error.code == .connectionFailed { self.balancer.markUnreachable(instance.id) }
-            throw Failure(error: error, nodeID: instance.id)
+            throw Failure(error: error, nodeID: instance.id, address: instance.address)
         }
     }
 
-    /// Runs an in-process handler under the deadline; its errors become ``SkyError``s as they
-    /// would over the wire.
+    /// Whether a call of `step` would go to an in-process handler that completes promptly:
+    /// the balancer prefers in-process instances, so this holds when there is at least one
+    /// and every one of them completes promptly.
+    public func runsPromptlyInProcess(_ step: RouteStep) -> Bool {
+        guard let local = self.local else { return false }
+        var found = false
+        for instance in self.cache.instances(of: step.service, version: step.version) {
+            guard let handler = local.handler(forNode: instance.id) else { continue }
+            guard handler.completesPromptly else { return false }
+            found = true
+        }
+        return found
+    }
+
+    /// Runs an in-process handler under the deadline (directly when it completes promptly);
+    /// its errors become ``SkyError``s as they would over the wire.
     static func callLocal(
         _ handler: any ServiceHandler,
         request: RequestEnvelope,
@@ -68,6 +86,7 @@ public final class ServiceDispatcher: Sendable {
         service: String
     ) async throws(SkyError) -> ServiceResponse {
         do {
+            if handler.completesPromptly { return try await handler.handle(request) }
             return try await withDeadline(deadline) { try await handler.handle(request) }
         } catch let error as SkyError {
             var error = error

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 import NIOCore
 public import SkyLib
@@ -15,7 +16,9 @@ public final class RouteExecutor: RouteRunner, Sendable {
     public let table: RouteTable
     private let dispatcher: ServiceDispatcher
     private let asyncSteps: AsyncStepQueue
-    private let counters: Counters
+    private let instruments: RouteInstrumentsCache
+    /// Where spans of sampled requests go; `nil` records none.
+    private let spans: SpanRecorder?
     private let logger: Logger
     /// Deadline of routes that set no `timeout`.
     public let defaultTimeout: Duration
@@ -26,12 +29,14 @@ public final class RouteExecutor: RouteRunner, Sendable {
         asyncSteps: AsyncStepQueue,
         counters: Counters,
         defaultTimeout: Duration = .seconds(30),
+        spans: SpanRecorder? = nil,
         logger: Logger
     ) {
+        self.spans = spans
         self.table = table
         self.dispatcher = dispatcher
         self.asyncSteps = asyncSteps
-        self.counters = counters
+        self.instruments = RouteInstrumentsCache(counters: counters)
         self.defaultTimeout = defaultTimeout
         self.logger = logger
     }
@@ -44,20 +49,51 @@ public final class RouteExecutor: RouteRunner, Sendable {
         guard let route = self.table.route(named: request.route) else {
             throw SkyError(.routeNotFound, "no route named '\(request.route)'", route: request.route)
         }
-        let name = route.name
-        self.counters.add("route.\(name)-inflight")
-        defer { self.counters.add("route.\(name)-inflight", -1) }
+        let instruments = self.instruments.instruments(for: route)
+        instruments.started()
+        let started = ContinuousClock.now
+        let startDate = request.trace.sampled ? Date() : nil
         do {
-            let result = try await self.execute(route, request: request)
-            self.counters.add("route.\(name)-processed")
+            let result = try await self.execute(route, instruments: instruments, request: request)
+            let elapsed = ContinuousClock.now - started
+            instruments.finished(after: elapsed, succeeded: true)
+            self.recordRouteSpan(route, request: request, start: startDate, elapsed: elapsed, error: nil)
             return result
         } catch {
-            self.counters.add("route.\(name)-errors")
+            let elapsed = ContinuousClock.now - started
+            instruments.finished(after: elapsed, succeeded: false)
+            self.recordRouteSpan(route, request: request, start: startDate, elapsed: elapsed, error: error)
             throw error
         }
     }
 
-    private func execute(_ route: Route, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
+    /// The route's span is the trace's root span of this request (the initiator's span id).
+    private func recordRouteSpan(_ route: Route, request: RequestEnvelope, start: Date?, elapsed: Duration, error: SkyError?) {
+        guard let spans = self.spans, let start else { return }
+        spans.record(Span(
+            traceID: request.trace.traceID, spanID: request.trace.spanID, parentID: request.trace.parentID, kind: .route,
+            name: route.name, route: route.name, recorder: spans.recorder, host: spans.host,
+            start: start, duration: elapsed.seconds, error: error?.message
+        ))
+    }
+
+    private func recordCallSpan(
+        _ step: RouteStep, call: RequestEnvelope, parent: TraceContext, start: Date?, elapsed: Duration,
+        instance: String?, address: String?, error: SkyError?
+    ) {
+        guard let spans = self.spans, let start else { return }
+        spans.record(Span(
+            traceID: call.trace.traceID, spanID: call.trace.spanID, parentID: parent.spanID, kind: .call,
+            name: step.service, route: call.route, recorder: spans.recorder, host: spans.host,
+            instance: instance, address: address, attempt: call.attempt, start: start, duration: elapsed.seconds, error: error?.message
+        ))
+    }
+
+    /// Runs the steps. There is no race around the whole route: every call that can wait
+    /// carries the deadline itself (remote calls in the HTTP client, in-process handlers that
+    /// do not complete promptly in a race of their own, retry back-off checked against it), so
+    /// a request costs no extra tasks or timers for its deadline (BENCHMARKS.md).
+    private func execute(_ route: Route, instruments: RouteInstruments, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
         // The route's deadline: its timeout, or the caller's deadline when that is sooner.
         var deadline = NIODeadline.now() + TimeAmount(route.timeout ?? self.defaultTimeout)
         if let remaining = request.remainingMilliseconds {
@@ -66,9 +102,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
         var document = request.payload
         var meta = request.meta
         var errors: [StepError] = []
-        var logger = self.logger
-        logger[metadataKey: "request"] = "\(request.id)"
-        logger[metadataKey: "route"] = "\(route.name)"
+        let logger = RequestLogger(base: self.logger, requestID: request.id, route: route.name)
 
         for (index, step) in route.steps.enumerated() {
             let number = index + 1
@@ -76,7 +110,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
             stepRequest.payload = document
             stepRequest.meta = meta
             if step.isAsync {
-                self.fireAsync(step, number: number, route: route, request: stepRequest, logger: logger)
+                await self.fireAsync(step, number: number, route: route, instruments: instruments, request: stepRequest, logger: logger)
                 continue
             }
             guard deadline > .now() else {
@@ -89,7 +123,9 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 )
             }
             do throws(SkyError) {
-                let response = try await self.callWithRetries(step, request: stepRequest, routeDeadline: deadline, logger: logger)
+                let response = try await self.callWithRetries(
+                    step, instruments: instruments.steps[index], request: stepRequest, routeDeadline: deadline, logger: logger
+                )
                 for (key, value) in response.meta { meta[key] = value }
                 errors.append(contentsOf: response.errors)
                 if step.merge {
@@ -107,15 +143,18 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 }
             } catch {
                 var failure = error
+                if failure.code == .deadlineExceeded, !failure.message.contains("step \(number)") {
+                    failure.message += " (step \(number), \(step.service))"
+                }
                 failure.route = route.name
                 failure.step = number
                 failure.service = step.service
                 if !step.errOnFail {
-                    logger.warning("step failed; recorded and going on (errOnFail: false)", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(error.message)"])
-                    errors.append(StepError(service: step.service, message: error.message, code: error.code.description))
+                    logger.warning("step failed; recorded and going on (errOnFail: false)", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
+                    errors.append(StepError(service: step.service, message: failure.message, code: failure.code.description))
                     continue
                 }
-                logger.warning("step failed; route stopped", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(error.message)"])
+                logger.warning("step failed; route stopped", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
                 if failure.code != .deadlineExceeded { failure.code = .stepFailed }
                 failure.isRetryable = false
                 throw failure
@@ -125,14 +164,20 @@ public final class RouteExecutor: RouteRunner, Sendable {
     }
 
     /// Calls a step, retrying retryable failures within its policy and the route's deadline.
+    /// - Parameters:
+    ///   - firstAttempt: the attempt to start with (an async step tried once inline goes on at 2).
+    ///   - lastAttempt: stop after this attempt even if the policy allows more.
     private func callWithRetries(
         _ step: RouteStep,
+        instruments: StepInstruments,
         request: RequestEnvelope,
         routeDeadline: NIODeadline,
-        logger: Logger
+        firstAttempt: Int = 1,
+        lastAttempt: Int = .max,
+        logger: RequestLogger
     ) async throws(SkyError) -> ServiceResponse {
         var tried: Set<String> = []
-        var attempt = 1
+        var attempt = firstAttempt
         while true {
             let stepDeadline = step.timeout.map { min(routeDeadline, .now() + TimeAmount($0)) } ?? routeDeadline
             var call = request
@@ -140,18 +185,31 @@ public final class RouteExecutor: RouteRunner, Sendable {
             call.attempt = attempt
             call.trace = request.trace.child()
             call.deadline = Clock.epochMilliseconds() + max(0, (stepDeadline - .now()).nanoseconds / 1_000_000)
-            self.counters.add("step.\(step.service)-calls")
+            instruments.started()
+            let started = ContinuousClock.now
+            let startDate = call.trace.sampled ? Date() : nil
             do throws(ServiceDispatcher.Failure) {
-                return try await self.dispatcher.call(step, request: call, deadline: stepDeadline, excluding: tried).response
+                let (response, instance) = try await self.dispatcher.call(
+                    step,
+                    request: call,
+                    deadline: stepDeadline,
+                    excluding: tried
+                )
+                let elapsed = ContinuousClock.now - started
+                instruments.finished(after: elapsed, succeeded: true)
+                self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: instance.id, address: instance.address, error: nil)
+                return response
             } catch {
-                self.counters.add("step.\(step.service)-errors")
+                let elapsed = ContinuousClock.now - started
+                instruments.finished(after: elapsed, succeeded: false)
+                self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
                 var failure = error.error
                 if let nodeID = error.nodeID { tried.insert(nodeID) }
                 if failure.code == .deadlineExceeded {
                     let which = stepDeadline < routeDeadline ? "step timeout (\(step.timeout.map(DurationParser.format) ?? ""))" : "route deadline"
                     failure.message = "timed out: \(failure.message) within the \(which)"
                 }
-                guard failure.isRetryable, attempt < step.retry.attempts else {
+                guard failure.isRetryable, attempt < step.retry.attempts, attempt < lastAttempt, !Task.isCancelled else {
                     if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
                     throw failure
                 }
@@ -164,29 +222,61 @@ public final class RouteExecutor: RouteRunner, Sendable {
                     "retrying step",
                     metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
                 )
-                self.counters.add("step.\(step.service)-retries")
+                instruments.retrying()
                 try? await Task.sleep(for: delay)
                 attempt += 1
             }
         }
     }
 
-    private func fireAsync(_ step: RouteStep, number: Int, route: Route, request: RequestEnvelope, logger: Logger) {
+    /// Fires an out-of-band step. When every instance of its service that this router would
+    /// pick is in-process and completes promptly, the first attempt runs inline: it costs less
+    /// than queuing a task, and the route's answer waits only for that computation. Otherwise,
+    /// or for the retries of a failed inline attempt, the call goes to the bounded
+    /// ``AsyncStepQueue`` and the route never waits.
+    private func fireAsync(
+        _ step: RouteStep,
+        number: Int,
+        route: Route,
+        instruments: RouteInstruments,
+        request: RequestEnvelope,
+        logger: RequestLogger
+    ) async {
         // Out-of-band steps get their own deadline: the route's own answer must not wait, and
         // the async call must not be cut short when the route returns.
         let timeout = step.timeout ?? route.timeout ?? self.defaultTimeout
-        let accepted = self.asyncSteps.submit { [self] in
+        let stepInstruments = instruments.steps[number - 1]
+        var firstAttempt = 1
+        if self.dispatcher.runsPromptlyInProcess(step) {
+            do throws(SkyError) {
+                _ = try await self.callWithRetries(
+                    step, instruments: stepInstruments, request: request, routeDeadline: .now() + TimeAmount(timeout), lastAttempt: 1, logger: logger
+                )
+                instruments.asyncProcessed.add()
+                return
+            } catch {
+                guard error.isRetryable, step.retry.attempts > 1 else {
+                    instruments.asyncErrors.add()
+                    logger.warning("async step failed", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(error)"])
+                    return
+                }
+                firstAttempt = 2
+            }
+        }
+        let accepted = self.asyncSteps.submit { [self, firstAttempt] in
             let deadline = NIODeadline.now() + TimeAmount(timeout)
             do {
-                _ = try await self.callWithRetries(step, request: request, routeDeadline: deadline, logger: logger)
-                self.counters.add("route.\(route.name)-async-processed")
+                _ = try await self.callWithRetries(
+                    step, instruments: stepInstruments, request: request, routeDeadline: deadline, firstAttempt: firstAttempt, logger: logger
+                )
+                instruments.asyncProcessed.add()
             } catch {
-                self.counters.add("route.\(route.name)-async-errors")
+                instruments.asyncErrors.add()
                 logger.warning("async step failed", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(error)"])
             }
         }
         if !accepted {
-            self.counters.add("route.\(route.name)-async-dropped")
+            instruments.asyncDroppedOne()
             logger.debug("async step dropped: too many in flight", metadata: ["step": "\(number)", "service": "\(step.service)"])
         }
     }

@@ -10,6 +10,9 @@ public struct Audit: ServiceHandler {
         self.logger = logger
     }
 
+    /// Computes only; run directly, without a deadline race.
+    public var completesPromptly: Bool { true }
+
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         self.logger.info(
             "audit",

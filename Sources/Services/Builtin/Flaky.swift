@@ -27,6 +27,9 @@ public struct Flaky: ServiceHandler {
         self.failTimes = failTimes
     }
 
+    /// Computes only; run directly, without a deadline race.
+    public var completesPromptly: Bool { true }
+
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         let failTimes = request.payload["failTimes"]?.looseInt ?? self.failTimes
         let call = self.calls.next(request.id)

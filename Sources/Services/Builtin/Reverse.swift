@@ -4,6 +4,9 @@ public import SkyLib
 public struct Reverse: ServiceHandler {
     public init() {}
 
+    /// Computes only; run directly, without a deadline race.
+    public var completesPromptly: Bool { true }
+
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         ServiceResponse(payload: request.payload.mappingStrings { String($0.reversed()) })
     }

@@ -5,6 +5,9 @@ public import SkyLib
 public struct Uppercase: ServiceHandler {
     public init() {}
 
+    /// Computes only; run directly, without a deadline race.
+    public var completesPromptly: Bool { true }
+
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         ServiceResponse(payload: request.payload.mappingStrings { $0.uppercased() })
     }

@@ -4,6 +4,9 @@ public import SkyLib
 public struct WordCount: ServiceHandler {
     public init() {}
 
+    /// Computes only; run directly, without a deadline race.
+    public var completesPromptly: Bool { true }
+
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         guard case .object(var fields) = request.payload, let text = fields["text"]?.stringValue else {
             throw SkyError(.badRequest, "wordcount needs an object with a string field \"text\"", service: "wordcount")

@@ -52,6 +52,9 @@ public final class ServiceHost: Service, Sendable {
     public let configuration: Configuration
     private let presence: NodePresence?
     private let counters: Counters
+    private let cells: (processed: CounterCell, errors: CounterCell, inflight: CounterCell)
+    /// Where spans of sampled requests go; `nil` records none.
+    private let spans: SpanRecorder?
     private let logger: Logger
     private let state: Locked<State>
 
@@ -60,12 +63,18 @@ public final class ServiceHost: Service, Sendable {
         configuration: Configuration = Configuration(),
         registry: (any Registry)?,
         counters: Counters = Counters(),
+        nodeID: String = Identifiers.nodeID(),
+        spans: SpanRecorder? = nil,
         logger: Logger
     ) {
         self.definition = definition
-        self.nodeID = Identifiers.nodeID()
+        self.nodeID = nodeID
         self.configuration = configuration
         self.counters = counters
+        self.cells = (
+            counters.cell("\(definition.name)-processed"), counters.cell("\(definition.name)-errors"), counters.cell("\(definition.name)-inflight")
+        )
+        self.spans = spans
         var logger = logger
         logger[metadataKey: "service"] = "\(definition.name)"
         self.logger = logger
@@ -197,29 +206,49 @@ public final class ServiceHost: Service, Sendable {
             let json = try await request.jsonBody(limit: self.configuration.maxBodyBytes)
             envelope = try RequestEnvelope(json: json)
         } catch {
-            self.counters.add("\(name)-errors")
+            self.cells.errors.add()
             return .error(error)
         }
-        self.counters.add("\(name)-inflight")
-        defer { self.counters.add("\(name)-inflight", -1) }
+        self.cells.inflight.add()
+        defer { self.cells.inflight.add(-1) }
         let timeout = request.headers[SkynetHeaders.timeout].flatMap { Int64($0) }
         let handler = self.definition.handler
+        let started = ContinuousClock.now
+        let startDate = envelope.trace.sampled ? Date() : nil
+        var failure: SkyError?
+        defer { self.recordSpan(envelope, start: startDate, elapsed: ContinuousClock.now - started, error: failure) }
         do {
-            let response = try await withDeadline(envelope.monotonicDeadline(timeoutMilliseconds: timeout)) {
-                try await handler.handle(envelope)
+            let response: ServiceResponse
+            if handler.completesPromptly {
+                response = try await handler.handle(envelope)
+            } else {
+                response = try await withDeadline(envelope.monotonicDeadline(timeoutMilliseconds: timeout)) {
+                    try await handler.handle(envelope)
+                }
             }
-            self.counters.add("\(name)-processed")
+            self.cells.processed.add()
             return .json(response.json)
         } catch {
-            self.counters.add("\(name)-errors")
+            self.cells.errors.add()
             switch error {
             case let error as SkyError:
-                return .error(error)
+                failure = error
             case is DeadlineExceeded:
-                return .error(SkyError(.deadlineExceeded, "\(name) did not finish before the deadline", retryable: true, service: name))
+                failure = SkyError(.deadlineExceeded, "\(name) did not finish before the deadline", retryable: true, service: name)
             default:
-                return .error(SkyError(.serviceError, "\(error)", service: name))
+                failure = SkyError(.serviceError, "\(error)", service: name)
             }
+            return .error(failure!)
         }
+    }
+
+    /// The service's own span, under the router's call span: time spent in this process.
+    private func recordSpan(_ envelope: RequestEnvelope, start: Date?, elapsed: Duration, error: SkyError?) {
+        guard let spans = self.spans, let start else { return }
+        spans.record(Span(
+            traceID: envelope.trace.traceID, spanID: Identifiers.spanID(), parentID: envelope.trace.spanID, kind: .service,
+            name: self.definition.name, route: envelope.route, recorder: self.nodeID, host: spans.host,
+            address: self.address, attempt: envelope.attempt, start: start, duration: elapsed.seconds, error: error?.message
+        ))
     }
 }

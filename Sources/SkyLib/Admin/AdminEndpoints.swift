@@ -1,6 +1,7 @@
 public import Hummingbird
 
-/// The endpoints every Skynet process serves: `GET /health` and `GET /debug/vars`.
+/// The endpoints every Skynet process serves: `GET /health`, `GET /debug/vars` (JSON counters)
+/// and `GET /metrics` (Prometheus text format).
 public struct AdminEndpoints: Sendable {
     /// Counters shown at `/debug/vars`.
     public var counters: Counters
@@ -27,6 +28,15 @@ public struct AdminEndpoints: Sendable {
         }
         router.get("debug/vars") { _, _ -> Response in
             .json(self.counters.debugVars(extra: self.extraVars()))
+        }
+        router.get("metrics") { _, _ -> Response in
+            var buffer = ByteBuffer()
+            buffer.writeBytes(self.counters.prometheusText(extra: self.extraVars()))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: buffer)
+            )
         }
     }
 }

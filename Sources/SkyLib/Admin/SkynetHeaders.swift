@@ -8,6 +8,8 @@ public enum SkynetHeaders {
     public static let requestID = HTTPField.Name("Skynet-Request-Id")!
     /// The request's trace id.
     public static let traceID = HTTPField.Name("Skynet-Trace-Id")!
+    /// `1` asks for this request's trace to be recorded whatever the sampling rate.
+    public static let trace = HTTPField.Name("Skynet-Trace")!
     /// Step errors recorded under `errOnFail: false`, as a JSON array (ASCII only).
     public static let errors = HTTPField.Name("Skynet-Errors")!
 }

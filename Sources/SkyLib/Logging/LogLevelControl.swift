@@ -40,19 +40,20 @@ public final class LogLevelControl: Sendable {
 
 /// Writes log lines to standard error like `StreamLogHandler`, with the level taken from a
 /// ``LogLevelControl`` so signals can change it for every logger at once.
+///
+/// Metadata is kept here and handed to the stream only when a line is written:
+/// `StreamLogHandler` formats its metadata on every change, and frameworks set metadata on a
+/// logger per request (Hummingbird's request id), which showed in the router's profile.
 public struct SkyLogHandler: LogHandler {
     private var stream: StreamLogHandler
     private let control: LogLevelControl
+    public var metadata: Logger.Metadata = [:]
 
     public init(label: String, control: LogLevelControl = .shared) {
-        self.stream = StreamLogHandler.standardError(label: label)
+        var stream = StreamLogHandler.standardError(label: label)
+        stream.logLevel = .trace
+        self.stream = stream
         self.control = control
-        self.stream.logLevel = .trace
-    }
-
-    public var metadata: Logger.Metadata {
-        get { self.stream.metadata }
-        set { self.stream.metadata = newValue }
     }
 
     public var metadataProvider: Logger.MetadataProvider? {
@@ -67,11 +68,15 @@ public struct SkyLogHandler: LogHandler {
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.stream[metadataKey: key] }
-        set { self.stream[metadataKey: key] = newValue }
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
     }
 
     public func log(event: LogEvent) {
+        var event = event
+        if !self.metadata.isEmpty {
+            event.metadata = self.metadata.merging(event.metadata ?? [:]) { _, explicit in explicit }
+        }
         self.stream.log(event: event)
     }
 }

@@ -34,6 +34,13 @@ public protocol Registry: Sendable {
     /// The most recent events, newest first.
     func events(limit: Int) async throws -> [RegistryEvent]
 
+    /// Stores trace spans (written in batches by ``SpanRecorder``). Old spans are pruned by
+    /// the backend: the newest 100,000 are kept (SQLite), or a day's worth (MongoDB).
+    func recordSpans(_ spans: [Span]) async throws
+
+    /// Every stored span of one trace, oldest first.
+    func spans(traceID: String) async throws -> [Span]
+
     /// Takes or renews lease `name` for `holder` until `now + duration`.
     /// - Returns: `false` when another holder has the lease and it has not expired.
     func acquireLease(_ name: String, holder: String, duration: TimeInterval, now: Date) async throws -> Bool

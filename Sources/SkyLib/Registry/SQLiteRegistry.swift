@@ -54,6 +54,13 @@ public final class SQLiteRegistry: Registry {
                         revision INTEGER NOT NULL,
                         updatedAt REAL NOT NULL
                     );
+                    CREATE TABLE IF NOT EXISTS spans (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        traceId TEXT NOT NULL,
+                        start REAL NOT NULL,
+                        span TEXT NOT NULL
+                    );
+                    CREATE INDEX IF NOT EXISTS spans_trace ON spans(traceId);
                     CREATE TABLE IF NOT EXISTS events (
                         seq INTEGER PRIMARY KEY AUTOINCREMENT,
                         at REAL NOT NULL,
@@ -154,6 +161,31 @@ public final class SQLiteRegistry: Registry {
             }
         } catch {
             throw SkyError(.registry, "reading events from \(self.displayName) failed: \(error)", retryable: true)
+        }
+    }
+
+    /// Spans kept; older ones are deleted as new ones arrive.
+    static let spansKept = 100_000
+
+    public func recordSpans(_ spans: [Span]) async throws {
+        guard !spans.isEmpty else { return }
+        try await self.write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO spans (traceId, start, span) VALUES (?, ?, ?)")
+            for span in spans {
+                try statement.execute(arguments: [span.traceID, span.start.timeIntervalSince1970, JSONWriter.string(span.json)])
+            }
+            try db.execute(sql: "DELETE FROM spans WHERE seq <= (SELECT MAX(seq) FROM spans) - ?", arguments: [Self.spansKept])
+        }
+    }
+
+    public func spans(traceID: String) async throws -> [Span] {
+        do {
+            return try await self.pool.read { db in
+                try String.fetchAll(db, sql: "SELECT span FROM spans WHERE traceId = ? ORDER BY start, seq", arguments: [traceID])
+                    .compactMap { text in (try? JSONParser.parse(text)).flatMap(Span.init(json:)) }
+            }
+        } catch {
+            throw SkyError(.registry, "reading spans from \(self.displayName) failed: \(error)", retryable: true)
         }
     }
 

@@ -16,6 +16,16 @@
 public protocol ServiceHandler: Sendable {
     /// Handles one request and answers the output document.
     func handle(_ request: RequestEnvelope) async throws -> ServiceResponse
+
+    /// `true` when `handle` only computes and never waits (no I/O, no sleeping): an
+    /// in-process call is then run directly instead of being raced against its deadline,
+    /// which could not interrupt pure computation anyway and costs two tasks per call.
+    /// Defaults to `false`.
+    var completesPromptly: Bool { get }
+}
+
+extension ServiceHandler {
+    public var completesPromptly: Bool { false }
 }
 
 /// A service as the engine knows it: a name, a version and its handler.

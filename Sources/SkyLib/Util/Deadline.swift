@@ -6,18 +6,19 @@ public struct DeadlineExceeded: Error, Sendable {
 }
 
 /// Runs `operation`, cancelling it and throwing ``DeadlineExceeded`` if `deadline` passes first.
-/// With no deadline it simply runs `operation`.
+/// With no deadline it simply runs `operation`. The timer is the process-wide
+/// ``DeadlineWatchdog``, not a `Task.sleep` per call.
 public func withDeadline<T: Sendable>(
     _ deadline: NIODeadline?,
+    watchdog: DeadlineWatchdog = .shared,
     operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     guard let deadline else { return try await operation() }
-    let remaining = deadline - .now()
-    guard remaining > .zero else { throw DeadlineExceeded() }
+    guard deadline > .now() else { throw DeadlineExceeded() }
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await operation() }
         group.addTask {
-            try await Task.sleep(for: .nanoseconds(remaining.nanoseconds))
+            try await watchdog.sleep(until: deadline)
             return nil
         }
         defer { group.cancelAll() }
@@ -33,5 +34,12 @@ extension RequestEnvelope {
         let candidates = [self.remainingMilliseconds, timeoutMilliseconds].compactMap { $0 }
         guard let remaining = candidates.min() else { return nil }
         return .now() + .milliseconds(remaining)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    public var seconds: Double {
+        Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
     }
 }

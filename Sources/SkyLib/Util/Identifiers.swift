@@ -1,21 +1,75 @@
 import Foundation
+import Synchronization
 
 /// Fresh ids for requests, nodes and trace spans.
 public enum Identifiers {
-    /// A new request id (UUID, lower case).
-    public static func requestID() -> String { UUID().uuidString.lowercased() }
-    /// A new node id (UUID, lower case).
-    public static func nodeID() -> String { UUID().uuidString.lowercased() }
+    /// A new request id (a version-4 UUID, lower case).
+    public static func requestID() -> String { Self.uuid() }
+    /// A new node id (a version-4 UUID, lower case).
+    public static func nodeID() -> String { Self.uuid() }
     /// A new 128-bit trace id in hex, as W3C trace context spells it.
     public static func traceID() -> String {
-        Self.hex(UInt64.random(in: 1...UInt64.max)) + Self.hex(UInt64.random(in: 0...UInt64.max))
+        Self.hex([Self.nonZero(), FastRandom.next()])
     }
     /// A new 64-bit span id in hex.
-    public static func spanID() -> String { Self.hex(UInt64.random(in: 1...UInt64.max)) }
+    public static func spanID() -> String { Self.hex([Self.nonZero()]) }
 
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+    private static func nonZero() -> UInt64 {
+        while true {
+            let value = FastRandom.next()
+            if value != 0 { return value }
+        }
+    }
+
+    private static func uuid() -> String {
+        var high = FastRandom.next()
+        var low = FastRandom.next()
+        high = (high & ~0xF000) | 0x4000                      // version 4
+        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)         // RFC 4122 variant
+        let digits = Self.hex([high, low])
+        var uuid = ""
+        uuid.reserveCapacity(36)
+        for (index, character) in digits.enumerated() {
+            if index == 8 || index == 12 || index == 16 || index == 20 { uuid.append("-") }
+            uuid.append(character)
+        }
+        return uuid
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Fixed-width lower-case hex of `words`, 16 digits each.
+    private static func hex(_ words: [UInt64]) -> String {
+        String(unsafeUninitializedCapacity: words.count * 16) { buffer in
+            var index = 0
+            for word in words {
+                var shift = 60
+                while shift >= 0 {
+                    buffer[index] = Self.digits[Int((word >> UInt64(shift)) & 0xF)]
+                    index += 1
+                    shift -= 4
+                }
+            }
+            return index
+        }
+    }
+}
+
+/// Fast, lock-free, non-cryptographic random numbers for ids.
+///
+/// `UInt64.random` and `UUID()` ask the kernel (`getrandom`) on every call; with a request id
+/// and several span ids per request that showed in the router's profile. Ids need to be
+/// unique and well spread, not secret: SplitMix64 over an atomic counter seeded once from the
+/// system generator gives that without a system call.
+public enum FastRandom {
+    private static let state = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))
+
+    /// The next 64 random bits.
+    public static func next() -> UInt64 {
+        var z = Self.state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

@@ -36,7 +36,7 @@ struct InitiatorCommand: AsyncParsableCommand {
             logger: logger
         )
         let region = self.common.region
-        let presence = NodePresence(registry: registry, logger: logger) { status in
+        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
             NodeRecord(kind: .initiator, service: "initiator", region: region, address: "-", status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }

@@ -56,7 +56,7 @@ struct RouterCommand: AsyncParsableCommand {
         )
         let region = self.common.region
         let fallback = self.http.description
-        let presence = NodePresence(registry: registry, logger: logger) { status in
+        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
             NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }

@@ -50,6 +50,7 @@ struct ServiceCommand: AsyncParsableCommand {
         if let port { address.port = port }
         HostPort.warnIfExposed(address, token: token, logger: logger)
         let registry = try await self.common.openRegistry()
+        let counters = Counters()
         guard let definition = BuiltinServices.definition(named: self.name, version: self.version, logger: logger) else { return }
         var configuration = ServiceHost.Configuration()
         configuration.host = address.host
@@ -58,14 +59,18 @@ struct ServiceCommand: AsyncParsableCommand {
         configuration.ttl = self.ttl
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
         configuration.token = token
-        let host = ServiceHost(definition: definition, configuration: configuration, registry: registry, logger: logger)
+        let nodeID = Identifiers.nodeID()
+        let spans = SpanRecorder(registry: registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, logger: logger)
+        let host = ServiceHost(
+            definition: definition, configuration: configuration, registry: registry, counters: counters, nodeID: nodeID, spans: spans, logger: logger
+        )
         let announce = Announce {
             let address = try await host.waitUntilReady()
             Output.line("service \(definition.name) \(definition.version) ready at \(address) node \(host.nodeID)")
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [host, LogLevelSignals(logger: logger), announce],
+                services: [spans, host, LogLevelSignals(logger: logger), announce],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -12,6 +12,9 @@ struct RouterStack {
     let client: HTTPServiceClient
     let asyncSteps: AsyncStepQueue
     let executor: RouteExecutor
+    /// This process's node id, shared by its registry record and the spans it records.
+    let nodeID: String
+    let spans: SpanRecorder
 
     /// - Parameter routes: a folder of route files, or `registry` for routes pushed there.
     init(routes: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?, logger: Logger) {
@@ -24,13 +27,17 @@ struct RouterStack {
         self.cache = RegistryCache(registry: registry, logger: logger)
         self.client = HTTPServiceClient(token: token, logger: logger)
         self.asyncSteps = AsyncStepQueue(logger: logger)
+        self.nodeID = Identifiers.nodeID()
+        self.spans = SpanRecorder(registry: registry, recorder: self.nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, logger: logger)
         let dispatcher = ServiceDispatcher(cache: self.cache, balancer: InstanceBalancer(region: region), client: self.client, local: local)
-        self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: counters, logger: logger)
+        self.executor = RouteExecutor(
+            table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: counters, spans: self.spans, logger: logger
+        )
     }
 
     /// Long-running parts, in start order; the `ServiceGroup` stops them in reverse, so the
     /// client pool and cache outlive everything that calls through them.
-    var services: [any Service] { [self.cache, self.client, self.asyncSteps, self.loader] }
+    var services: [any Service] { [self.spans, self.cache, self.client, self.asyncSteps, self.loader] }
 }
 
 /// Handlers hosted in this process, by node id: the router calls them without a socket.

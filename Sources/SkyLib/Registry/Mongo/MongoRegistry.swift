@@ -43,6 +43,13 @@ public final class MongoRegistry: Registry {
                     .document([("key", .document([("atDate", 1)])), ("name", "atDate_ttl"), ("expireAfterSeconds", .json(.int(7 * 86400)))]),
                 ])),
             ])
+        _ = try await self.pool.command([
+                ("createIndexes", "spans"),
+                ("indexes", .array([
+                    .document([("key", .document([("traceId", 1)])), ("name", "traceId")]),
+                    .document([("key", .document([("startDate", 1)])), ("name", "startDate_ttl"), ("expireAfterSeconds", .json(.int(86400)))]),
+                ])),
+            ])
         self.indexesReady.withLock { $0 = true }
     }
 
@@ -148,6 +155,28 @@ public final class MongoRegistry: Registry {
                     message: document["message"]?.stringValue ?? ""
                 )
             }
+        }
+    }
+
+    public func recordSpans(_ spans: [Span]) async throws {
+        guard !spans.isEmpty else { return }
+        try await self.run("recording spans") {
+            let documents: [MongoValue] = spans.map { span in
+                var fields: [(String, MongoValue)] = [("_id", .json(.string(span.traceID + "-" + span.spanID + "-" + span.kind.rawValue)))]
+                if case .object(let values) = span.json {
+                    for key in values.keys.sorted() { fields.append((key, .json(values[key]!))) }
+                }
+                fields.append(("startDate", .date(Int64(span.start.timeIntervalSince1970 * 1000))))
+                return .document(MongoDocument(fields))
+            }
+            // Unordered: a span written twice (a retried flush) does not stop the others.
+            _ = try await self.pool.command([("insert", "spans"), ("documents", .array(documents)), ("ordered", false)])
+        }
+    }
+
+    public func spans(traceID: String) async throws -> [Span] {
+        try await self.run("reading spans") {
+            try await self.find("spans", filter: [("traceId", .json(.string(traceID)))], sort: [("start", 1)]).compactMap(Span.init(json:))
         }
     }
 

@@ -6,21 +6,25 @@ public struct TraceContext: Sendable, Hashable {
     public var spanID: String
     /// The span that caused this one, if any.
     public var parentID: String?
+    /// Whether the spans of this trace are recorded (decided once, at the initiator, by
+    /// ``TraceSampler``; every hop follows the decision).
+    public var sampled: Bool
 
-    public init(traceID: String, spanID: String, parentID: String? = nil) {
+    public init(traceID: String, spanID: String, parentID: String? = nil, sampled: Bool = false) {
         self.traceID = traceID
         self.spanID = spanID
         self.parentID = parentID
+        self.sampled = sampled
     }
 
     /// A new root trace with fresh ids.
-    public static func root() -> TraceContext {
-        TraceContext(traceID: Identifiers.traceID(), spanID: Identifiers.spanID())
+    public static func root(sampled: Bool = false) -> TraceContext {
+        TraceContext(traceID: Identifiers.traceID(), spanID: Identifiers.spanID(), sampled: sampled)
     }
 
-    /// A child span of this one: same trace, fresh span id, this span as parent.
+    /// A child span of this one: same trace and sampling, fresh span id, this span as parent.
     public func child() -> TraceContext {
-        TraceContext(traceID: self.traceID, spanID: Identifiers.spanID(), parentID: self.spanID)
+        TraceContext(traceID: self.traceID, spanID: Identifiers.spanID(), parentID: self.spanID, sampled: self.sampled)
     }
 }
 
@@ -28,11 +32,12 @@ extension TraceContext {
     var json: JSONValue {
         var fields: [String: JSONValue] = ["traceId": .string(self.traceID), "spanId": .string(self.spanID)]
         if let parentID { fields["parentId"] = .string(parentID) }
+        if self.sampled { fields["sampled"] = true }
         return .object(fields)
     }
 
     init?(json: JSONValue?) {
         guard let traceID = json?["traceId"]?.stringValue, let spanID = json?["spanId"]?.stringValue else { return nil }
-        self.init(traceID: traceID, spanID: spanID, parentID: json?["parentId"]?.stringValue)
+        self.init(traceID: traceID, spanID: spanID, parentID: json?["parentId"]?.stringValue, sampled: json?["sampled"]?.boolValue ?? false)
     }
 }

@@ -1,0 +1,28 @@
+import Logging
+
+/// A logger for one request that adds `request` and `route` metadata only when a message is
+/// actually written.
+///
+/// Setting metadata on a `Logger` copies the handler's metadata for every request, and the
+/// router's profile showed it; almost no request logs anything, so the metadata is attached
+/// inside the message's (lazy) metadata instead.
+struct RequestLogger: Sendable {
+    let base: Logger
+    let requestID: String
+    let route: String
+
+    func warning(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        self.base.warning(message(), metadata: self.with(metadata()))
+    }
+
+    func debug(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        self.base.debug(message(), metadata: self.with(metadata()))
+    }
+
+    private func with(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        var metadata = metadata
+        metadata["request"] = "\(self.requestID)"
+        metadata["route"] = "\(self.route)"
+        return metadata
+    }
+}

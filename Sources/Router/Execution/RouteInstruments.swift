@@ -1,0 +1,193 @@
+import Prometheus
+import SkyLib
+import Synchronization
+
+/// The counters and latency histograms of one route and its steps, made once per route and
+/// kept, so a request counts with atomic adds and histogram records only: no counter names
+/// built, no global lookup per request.
+///
+/// `/debug/vars` (original Skynet names): `route.NAME-processed`, `-errors`, `-inflight`,
+/// `-async-processed`, `-async-errors`, `-async-dropped`; `step.SERVICE-calls`, `-processed`,
+/// `-errors`, `-retries`, `-inflight` (a service's counters are shared by every route calling it).
+///
+/// `/metrics` (Prometheus): `skynet_route_requests_total{route,outcome}`,
+/// `skynet_route_duration_seconds{route}`, `skynet_route_inflight{route}`,
+/// `skynet_step_calls_total{route,service,outcome}`, `skynet_step_retries_total{route,service}`,
+/// `skynet_step_duration_seconds{route,service}` (one attempt), `skynet_async_dropped_total{route}`.
+final class RouteInstruments: Sendable {
+    /// Histogram buckets for route and step latency.
+    static let buckets: [Duration] = [
+        .microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+    ]
+
+    let route: String
+    let processed: CounterCell
+    let errors: CounterCell
+    let inflight: CounterCell
+    let asyncProcessed: CounterCell
+    let asyncErrors: CounterCell
+    let asyncDropped: CounterCell
+    let succeeded: Prometheus.Counter
+    let failed: Prometheus.Counter
+    let dropped: Prometheus.Counter
+    let inflightGauge: Gauge
+    let duration: DurationHistogram
+    /// One per step, in route order.
+    let steps: [StepInstruments]
+
+    init(route: Route, counters: Counters) {
+        let name = route.name
+        let registry = counters.prometheus
+        self.route = name
+        self.processed = counters.cell("route.\(name)-processed")
+        self.errors = counters.cell("route.\(name)-errors")
+        self.inflight = counters.cell("route.\(name)-inflight")
+        self.asyncProcessed = counters.cell("route.\(name)-async-processed")
+        self.asyncErrors = counters.cell("route.\(name)-async-errors")
+        self.asyncDropped = counters.cell("route.\(name)-async-dropped")
+        self.succeeded = registry.makeCounter(descriptor: Descriptors.routeRequests, labels: [("route", name), ("outcome", "ok")])
+        self.failed = registry.makeCounter(descriptor: Descriptors.routeRequests, labels: [("route", name), ("outcome", "error")])
+        self.dropped = registry.makeCounter(descriptor: Descriptors.asyncDropped, labels: [("route", name)])
+        self.inflightGauge = registry.makeGauge(descriptor: Descriptors.routeInflight, labels: [("route", name)])
+        self.duration = registry.makeDurationHistogram(descriptor: Descriptors.routeDuration, labels: [("route", name)], buckets: Self.buckets)
+        self.steps = route.steps.map { StepInstruments(route: name, service: $0.service, counters: counters) }
+    }
+
+    /// Whether these instruments still fit `route` (a reloaded route may have other steps).
+    func fits(_ route: Route) -> Bool {
+        route.steps.count == self.steps.count && zip(route.steps, self.steps).allSatisfy { $0.service == $1.service }
+    }
+
+    func started() {
+        self.inflight.add(1)
+        self.inflightGauge.increment()
+    }
+
+    func finished(after duration: Duration, succeeded: Bool) {
+        self.inflight.add(-1)
+        self.inflightGauge.decrement()
+        self.duration.record(duration)
+        if succeeded {
+            self.processed.add()
+            self.succeeded.increment()
+        } else {
+            self.errors.add()
+            self.failed.increment()
+        }
+    }
+
+    func asyncDroppedOne() {
+        self.asyncDropped.add()
+        self.dropped.increment()
+    }
+}
+
+/// The counters and latency histogram of one step of one route.
+final class StepInstruments: Sendable {
+    let service: String
+    let calls: CounterCell
+    let processed: CounterCell
+    let errors: CounterCell
+    let retries: CounterCell
+    let inflight: CounterCell
+    let succeeded: Prometheus.Counter
+    let failed: Prometheus.Counter
+    let retried: Prometheus.Counter
+    let duration: DurationHistogram
+
+    init(route: String, service: String, counters: Counters) {
+        let registry = counters.prometheus
+        let labels = [("route", route), ("service", service)]
+        self.service = service
+        self.calls = counters.cell("step.\(service)-calls")
+        self.processed = counters.cell("step.\(service)-processed")
+        self.errors = counters.cell("step.\(service)-errors")
+        self.retries = counters.cell("step.\(service)-retries")
+        self.inflight = counters.cell("step.\(service)-inflight")
+        self.succeeded = registry.makeCounter(descriptor: Descriptors.stepCalls, labels: labels + [("outcome", "ok")])
+        self.failed = registry.makeCounter(descriptor: Descriptors.stepCalls, labels: labels + [("outcome", "error")])
+        self.retried = registry.makeCounter(descriptor: Descriptors.stepRetries, labels: labels)
+        self.duration = registry.makeDurationHistogram(descriptor: Descriptors.stepDuration, labels: labels, buckets: RouteInstruments.buckets)
+    }
+
+    func started() {
+        self.calls.add()
+        self.inflight.add()
+    }
+
+    func finished(after duration: Duration, succeeded: Bool) {
+        self.inflight.add(-1)
+        self.duration.record(duration)
+        if succeeded {
+            self.processed.add()
+            self.succeeded.increment()
+        } else {
+            self.errors.add()
+            self.failed.increment()
+        }
+    }
+
+    func retrying() {
+        self.retries.add()
+        self.retried.increment()
+    }
+}
+
+/// The names and help texts of the router's Prometheus metrics (computed: the descriptor type
+/// is not `Sendable`, and they are read only when a route's instruments are made).
+private enum Descriptors {
+    static var routeRequests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "route_requests", unitName: "total", helpText: "Requests a route finished, by outcome."
+        )
+    }
+    static var routeInflight: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "route_inflight", unitName: "", helpText: "Requests of a route running now."
+        )
+    }
+    static var routeDuration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "route_duration", unitName: "seconds", helpText: "Time from a request's start to its answer."
+        )
+    }
+    static var asyncDropped: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "async_dropped", unitName: "total", helpText: "Out-of-band steps dropped because too many were in flight."
+        )
+    }
+    static var stepCalls: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "step_calls", unitName: "total", helpText: "Attempts at a step, by outcome."
+        )
+    }
+    static var stepRetries: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "step_retries", unitName: "total", helpText: "Retries of a step."
+        )
+    }
+    static var stepDuration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "skynet", metricName: "step_duration", unitName: "seconds", helpText: "Time of one attempt at a step."
+        )
+    }
+}
+
+/// Route instruments by route name, rebuilt when a route's steps change.
+final class RouteInstrumentsCache: Sendable {
+    private let counters: Counters
+    private let byRoute = Mutex<[String: RouteInstruments]>([:])
+
+    init(counters: Counters) {
+        self.counters = counters
+    }
+
+    func instruments(for route: Route) -> RouteInstruments {
+        if let existing = self.byRoute.withLock({ $0[route.name] }), existing.fits(route) { return existing }
+        let made = RouteInstruments(route: route, counters: self.counters)
+        self.byRoute.withLock { $0[route.name] = made }
+        return made
+    }
+}
