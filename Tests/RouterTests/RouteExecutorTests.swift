@@ -207,17 +207,19 @@ struct RouteExecutorTests {
     }
 
     @Test func theRouteDeadlineBoundsEveryStep() async throws {
+        let quick = ClosureHandler(completesPromptly: true) { request in ServiceResponse(payload: request.payload) }
         let slow = ClosureHandler { request in
-            try await Task.sleep(for: .milliseconds(80))
+            try await Task.sleep(for: .seconds(30))
             return ServiceResponse(payload: request.payload)
         }
-        let harness = try RouterHarness(client: ScriptedClient([:]), local: LocalHandlers(handlers: ["slow-1": slow]))
+        let harness = try RouterHarness(client: ScriptedClient([:]), local: LocalHandlers(handlers: ["quick-1": quick, "slow-1": slow]))
+        try await harness.addInstance("quick", id: "quick-1")
         try await harness.addInstance("slow", id: "slow-1")
-        try harness.install("name: r\ntimeout: 100ms\nsteps:\n  - service: slow\n  - service: slow\n  - service: slow\n")
+        try harness.install("name: r\ntimeout: 300ms\nsteps:\n  - service: quick\n  - service: slow\n  - service: quick\n")
         await #expect {
             try await harness.run("r", [:])
         } throws: { error in
-            // 80 ms per step: the 100 ms deadline passes during the second one.
+            // The second step sleeps past the route's deadline: it is cut there, and named.
             guard let error = error as? SkyError else { return false }
             return error.code == .deadlineExceeded && error.step == 2 && error.message.contains("route deadline")
         }
