@@ -63,12 +63,17 @@ let package = Package(
         .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: swiftSettings),
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(
+            name: "Dashboard",
+            dependencies: ["SkyLib", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Reaper", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         // The one tool: parses arguments and wires the modules into a ServiceGroup.
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "Router", "Initiators", "Services", "Reaper",
+                "SkyLib", "Router", "Initiators", "Services", "Reaper", "Dashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 hummingbird, log, nioCore, nioPosix, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/bootstrap.sh
+# Headless Chromium (and a font) for the dashboard's browser test.
+scripts/bootstrap.sh chromium fonts-dejavu-core
 # The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
 scripts/services.sh up
 

@@ -134,15 +134,3 @@ public struct HTTPInitiator: Service {
         }
     }
 }
-
-/// Requires `Authorization: Bearer TOKEN` on every request but `GET /health`.
-struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/health" || BearerToken.matches(request.headers[.authorization], token: self.token) {
-            return try await next(request, context)
-        }
-        return .error(SkyError(.unauthorized, "missing or wrong token: send Authorization: Bearer <SKYNET_TOKEN>"))
-    }
-}

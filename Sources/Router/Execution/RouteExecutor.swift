@@ -43,6 +43,12 @@ public final class RouteExecutor: RouteRunner, Sendable {
 
     public func routeSummaries() -> [RouteSummary] { self.table.summaries }
 
+    /// Cumulative per-route and per-step counts and latency histograms (`GET /debug/stats`):
+    /// `{"routes": [{"route", "processed", "errors", "inflight", "asyncDropped", "latency",
+    /// "steps": [{"service", "calls", "errors", "retries", "latency"}]}], "bucketsMicroseconds"}`,
+    /// each `latency` sparse `[[bucket, count], …]` over ``LatencyHistogram/bounds``.
+    public func stats() -> JSONValue { self.instruments.stats() }
+
     public func route(named name: String) -> Route? { self.table.route(named: name) }
 
     public func run(_ request: RequestEnvelope) async throws(SkyError) -> RouteResult {

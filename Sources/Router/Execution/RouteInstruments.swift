@@ -34,6 +34,7 @@ final class RouteInstruments: Sendable {
     let dropped: Prometheus.Counter
     let inflightGauge: Gauge
     let duration: DurationHistogram
+    let latency = LatencyHistogram()
     /// One per step, in route order.
     let steps: [StepInstruments]
 
@@ -69,6 +70,7 @@ final class RouteInstruments: Sendable {
         self.inflight.add(-1)
         self.inflightGauge.decrement()
         self.duration.record(duration)
+        self.latency.record(duration)
         if succeeded {
             self.processed.add()
             self.succeeded.increment()
@@ -76,6 +78,19 @@ final class RouteInstruments: Sendable {
             self.errors.add()
             self.failed.increment()
         }
+    }
+
+    /// Cumulative counts and latency, for `/debug/stats` (the dashboard subtracts snapshots).
+    var stats: JSONValue {
+        [
+            "route": .string(self.route),
+            "processed": .int(self.processed.value),
+            "errors": .int(self.errors.value),
+            "inflight": .int(self.inflight.value),
+            "asyncDropped": .int(self.asyncDropped.value),
+            "latency": LatencyHistogram.sparse(self.latency.snapshot()),
+            "steps": .array(self.steps.map(\.stats)),
+        ]
     }
 
     func asyncDroppedOne() {
@@ -96,6 +111,11 @@ final class StepInstruments: Sendable {
     let failed: Prometheus.Counter
     let retried: Prometheus.Counter
     let duration: DurationHistogram
+    let latency = LatencyHistogram()
+    /// This step's own counts (the cells above are shared by every route calling the service).
+    let ownCalls = CounterCell()
+    let ownErrors = CounterCell()
+    let ownRetries = CounterCell()
 
     init(route: String, service: String, counters: Counters) {
         let registry = counters.prometheus
@@ -114,24 +134,38 @@ final class StepInstruments: Sendable {
 
     func started() {
         self.calls.add()
+        self.ownCalls.add()
         self.inflight.add()
     }
 
     func finished(after duration: Duration, succeeded: Bool) {
         self.inflight.add(-1)
         self.duration.record(duration)
+        self.latency.record(duration)
         if succeeded {
             self.processed.add()
             self.succeeded.increment()
         } else {
             self.errors.add()
+            self.ownErrors.add()
             self.failed.increment()
         }
     }
 
     func retrying() {
         self.retries.add()
+        self.ownRetries.add()
         self.retried.increment()
+    }
+
+    var stats: JSONValue {
+        [
+            "service": .string(self.service),
+            "calls": .int(self.ownCalls.value),
+            "errors": .int(self.ownErrors.value),
+            "retries": .int(self.ownRetries.value),
+            "latency": LatencyHistogram.sparse(self.latency.snapshot()),
+        ]
     }
 }
 
@@ -182,6 +216,12 @@ final class RouteInstrumentsCache: Sendable {
 
     init(counters: Counters) {
         self.counters = counters
+    }
+
+    /// Every route's cumulative stats: the `/debug/stats` document.
+    func stats() -> JSONValue {
+        let all = self.byRoute.withLock { Array($0.values) }.sorted { $0.route < $1.route }
+        return ["routes": .array(all.map(\.stats)), "bucketsMicroseconds": .array(LatencyHistogram.bounds.map { .double($0) })]
     }
 
     func instruments(for route: Route) -> RouteInstruments {

@@ -9,15 +9,19 @@ public struct AdminEndpoints: Sendable {
     public var health: @Sendable () -> (healthy: Bool, document: JSONValue)
     /// Extra fields for `/debug/vars` (live gauges).
     public var extraVars: @Sendable () -> [String: JSONValue]
+    /// The `/debug/stats` document (routers: per-route and per-step latency), when there is one.
+    public var stats: (@Sendable () -> JSONValue)?
 
     public init(
         counters: Counters,
         health: @escaping @Sendable () -> (healthy: Bool, document: JSONValue) = { (true, ["status": "ok"]) },
-        extraVars: @escaping @Sendable () -> [String: JSONValue] = { [:] }
+        extraVars: @escaping @Sendable () -> [String: JSONValue] = { [:] },
+        stats: (@Sendable () -> JSONValue)? = nil
     ) {
         self.counters = counters
         self.health = health
         self.extraVars = extraVars
+        self.stats = stats
     }
 
     /// Adds the endpoints to `router`.
@@ -28,6 +32,9 @@ public struct AdminEndpoints: Sendable {
         }
         router.get("debug/vars") { _, _ -> Response in
             .json(self.counters.debugVars(extra: self.extraVars()))
+        }
+        if let stats = self.stats {
+            router.get("debug/stats") { _, _ -> Response in .json(stats()) }
         }
         router.get("metrics") { _, _ -> Response in
             var buffer = ByteBuffer()

@@ -63,6 +63,16 @@ public final class NodePresence: Service, Sendable {
         }
     }
 
+    /// Writes the record again, without an event: for facts learnt after registering (the
+    /// port a server bound when asked for port 0).
+    public func rewrite() async {
+        do {
+            try await self.registry.register(self.makeRecord(self.status))
+        } catch {
+            self.logger.error("cannot update the record; the heartbeat will keep trying", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Heartbeats until the status is `draining` or the task is cancelled.
     public func heartbeatLoop() async {
         var failing = false

@@ -1,11 +1,25 @@
+import Foundation
+
 /// Checks `Authorization: Bearer TOKEN` headers in constant time.
 public enum BearerToken {
     /// Whether `header` is `Bearer <token>`; compares every byte whatever the first difference,
     /// so timing does not reveal how much of a guess was right.
     public static func matches(_ header: String?, token: String) -> Bool {
         guard let header, header.hasPrefix("Bearer ") else { return false }
-        let given = Array(header.utf8.dropFirst("Bearer ".count))
-        let expected = Array(token.utf8)
+        return Self.equal(Array(header.utf8.dropFirst("Bearer ".count)), Array(token.utf8))
+    }
+
+    /// Whether `header` is `Basic base64(user:token)` (any user): browsers can send that
+    /// after their own login prompt, so the dashboard works with a token set.
+    public static func matchesBasic(_ header: String?, token: String) -> Bool {
+        guard let header, header.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst("Basic ".count))).map(Array.init),
+              let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
+        else { return false }
+        return Self.equal(Array(decoded[decoded.index(after: colon)...]), Array(token.utf8))
+    }
+
+    private static func equal(_ given: [UInt8], _ expected: [UInt8]) -> Bool {
         var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
         for index in 0..<expected.count {
             difference |= expected[index] ^ (index < given.count ? given[index] : 0)
@@ -13,3 +27,4 @@ public enum BearerToken {
         return difference == 0
     }
 }
+

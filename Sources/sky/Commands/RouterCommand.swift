@@ -44,22 +44,28 @@ struct RouterCommand: AsyncParsableCommand {
         configuration.port = self.http.port
         configuration.token = token
         let boundAddress = Locked<String?>(nil)
-        let initiator = HTTPInitiator(
-            configuration: configuration,
-            runner: stack.executor,
-            admin: AdminEndpoints(counters: counters, extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] }),
-            logger: logger,
-            onServerRunning: { address in
-                boundAddress.withLock { $0 = address }
-                Output.line("router ready at http://\(address) with \(stack.table.summaries.count) routes")
-            }
-        )
         let region = self.common.region
         let fallback = self.http.description
         let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
             NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }
+        let initiator = HTTPInitiator(
+            configuration: configuration,
+            runner: stack.executor,
+            admin: AdminEndpoints(
+                counters: counters,
+                extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] },
+                stats: { stack.executor.stats() }
+            ),
+            logger: logger,
+            onServerRunning: { address in
+                boundAddress.withLock { $0 = address }
+                // Asked for port 0, the record said :0 until now: write the real address.
+                if address != fallback { await presence.rewrite() }
+                Output.line("router ready at http://\(address) with \(stack.table.summaries.count) routes")
+            }
+        )
         let group = ServiceGroup(
             configuration: .init(
                 services: stack.services + [presence, LogLevelSignals(logger: logger), initiator],

@@ -67,25 +67,31 @@ struct RunCommand: AsyncParsableCommand {
         let routesDirectory = self.routes
         let registryName = registry.displayName
         let boundAddress = Locked<String?>(nil)
-        let initiator = HTTPInitiator(
-            configuration: initiatorConfiguration,
-            runner: stack.executor,
-            admin: AdminEndpoints(counters: counters, extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] }),
-            logger: logger,
-            onServerRunning: { address in
-                boundAddress.withLock { $0 = address }
-                Output.line(StartupSummary.text(
-                    address: address, routes: stack.table.summaries, routesDirectory: routesDirectory,
-                    services: hosts.map { ($0.definition.name, $0.address ?? "?") }, registry: registryName
-                ))
-            }
-        )
         let region = self.common.region
         let fallback = self.http.description
         let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
             NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }
+        let initiator = HTTPInitiator(
+            configuration: initiatorConfiguration,
+            runner: stack.executor,
+            admin: AdminEndpoints(
+                counters: counters,
+                extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] },
+                stats: { stack.executor.stats() }
+            ),
+            logger: logger,
+            onServerRunning: { address in
+                boundAddress.withLock { $0 = address }
+                // Asked for port 0, the record said :0 until now: write the real address.
+                if address != fallback { await presence.rewrite() }
+                Output.line(StartupSummary.text(
+                    address: address, routes: stack.table.summaries, routesDirectory: routesDirectory,
+                    services: hosts.map { ($0.definition.name, $0.address ?? "?") }, registry: registryName
+                ))
+            }
+        )
         // Initiators start once the local services are registered and in the router's cache.
         let ready: @Sendable () async throws -> Void = {
             for host in hosts { _ = try await host.waitUntilReady() }

@@ -1,0 +1,113 @@
+import AsyncHTTPClient
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+public import SkyLib
+
+/// Builds the dashboard's ``ClusterView`` every `interval`: nodes and reaper events from the
+/// registry, and each ready router's `/debug/stats`, subtracted from what it said about
+/// `window` ago, so rates and percentiles are those of the last few seconds, summed over
+/// every router.
+public final class ClusterWatcher: Service, Sendable {
+    public let interval: Duration
+    public let window: Duration
+    private let registry: any Registry
+    private let client: HTTPClient
+    private let token: String?
+    private let logger: Logger
+    private let view: Locked<ClusterView>
+    /// Each router's recent snapshots, oldest first, by node id.
+    private let history = Locked<[String: [(at: ContinuousClock.Instant, stats: RouterStats)]]>([:])
+
+    public init(registry: any Registry, token: String?, interval: Duration = .seconds(1), window: Duration = .seconds(10), logger: Logger) {
+        self.registry = registry
+        self.token = token
+        self.interval = interval
+        self.window = window
+        self.logger = logger
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.view = Locked(.empty(registry: registry.displayName))
+    }
+
+    /// The latest view.
+    public var current: ClusterView { self.view.withLock { $0 } }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            await self.refresh()
+            try? await Task.sleep(for: self.interval)
+        }
+        try await self.client.shutdown()
+    }
+
+    /// Reads everything once and replaces the view.
+    public func refresh() async {
+        var view = ClusterView.empty(registry: self.registry.displayName)
+        do {
+            view.nodes = try await self.registry.nodes().sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
+            view.events = try await self.registry.events(limit: 15)
+        } catch {
+            // Keep showing the last nodes we knew, and say the registry is unreachable.
+            view.nodes = self.current.nodes
+            view.events = self.current.events
+            view.registryError = "\(error)"
+        }
+        let routers = view.nodes.filter { $0.kind == .router && $0.status == .ready }
+        let now = ContinuousClock.now
+        let results = await withTaskGroup(of: (NodeRecord, Result<RouterStats, any Error>).self) { group in
+            for router in routers {
+                group.addTask {
+                    do {
+                        return (router, .success(try await self.fetchStats(router)))
+                    } catch {
+                        return (router, .failure(error))
+                    }
+                }
+            }
+            var results: [(NodeRecord, Result<RouterStats, any Error>)] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        var total = RouterStats()
+        var longest = 0.0
+        for (router, result) in results {
+            switch result {
+            case .success(let stats):
+                view.routers.append(.init(nodeID: router.id, address: router.address, error: nil))
+                let baseline = self.history.withLock { history -> (ContinuousClock.Instant, RouterStats)? in
+                    var snapshots = history[router.id, default: []]
+                    snapshots.append((now, stats))
+                    snapshots.removeAll { now - $0.at > self.window }
+                    history[router.id] = snapshots
+                    return snapshots.count > 1 ? (snapshots[0].at, snapshots[0].stats) : nil
+                }
+                if let (at, earlier) = baseline {
+                    total.add(stats.subtracting(earlier))
+                    longest = max(longest, (now - at).seconds)
+                } else {
+                    // First sight of this router: no interval yet, show its routes idle.
+                    total.add(stats.subtracting(stats))
+                }
+            case .failure(let error):
+                view.routers.append(.init(nodeID: router.id, address: router.address, error: "\(error)"))
+            }
+        }
+        let live = Set(routers.map(\.id))
+        self.history.withLock { history in history = history.filter { live.contains($0.key) } }
+        view.window = longest
+        view.routes = ClusterView.rows(total, seconds: longest)
+        view.updatedAt = Date()
+        self.view.withLock { $0 = view }
+    }
+
+    private func fetchStats(_ router: NodeRecord) async throws -> RouterStats {
+        var request = HTTPClientRequest(url: "http://\(router.address)/debug/stats")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response = try await self.client.execute(request, timeout: .seconds(2))
+        let body = try await response.body.collect(upTo: 4 << 20)
+        guard response.status == .ok else { throw SkyError(.badResponse, "GET /debug/stats answered \(response.status.code)") }
+        return RouterStats(json: try JSONParser.parse(Array(buffer: body)))
+    }
+}

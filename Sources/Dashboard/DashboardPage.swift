@@ -1,0 +1,131 @@
+import Foundation
+import SkyLib
+
+/// The dashboard's HTML: one server-rendered page. A few lines of JavaScript fetch the live
+/// part again every second (`?part=live`) and swap it in, so there is one renderer (this
+/// file) and no build step.
+enum DashboardPage {
+    static func page(_ view: ClusterView) -> String {
+        """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Skynet dashboard</title>
+        <style>
+        body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d2430; background: #f7f8fa; }
+        h1 { font-size: 1.3rem; margin: 0 0 .2rem; } h2 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
+        .meta { color: #5b6472; } .bad { color: #b3261e; font-weight: 600; } .ok { color: #1e7b34; }
+        table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px #0001; }
+        th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e6e8ec; white-space: nowrap; }
+        th { background: #eef1f5; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        tr.step td:first-child { padding-left: 1.6rem; color: #3b4452; }
+        .status-ready { color: #1e7b34; } .status-draining, .status-starting { color: #8a5a00; }
+        </style>
+        </head>
+        <body>
+        <h1>Skynet</h1>
+        <div id="live">\(Self.live(view))</div>
+        <script>
+        // Swap in the freshly rendered live part every second; keep the old one if a fetch fails.
+        async function refresh() {
+          try {
+            const answer = await fetch('?part=live', { cache: 'no-store' });
+            if (answer.ok) document.getElementById('live').innerHTML = await answer.text();
+          } catch (e) {}
+        }
+        setInterval(refresh, 1000);
+        </script>
+        </body>
+        </html>
+        """
+    }
+
+    /// The part that changes: topology, routes, events.
+    static func live(_ view: ClusterView) -> String {
+        var html = "<p class=\"meta\">registry \(Self.escape(view.registry)) · updated <span id=\"updated\">\(Self.time(view.updatedAt))</span>"
+        html += " · \(view.nodes.count) nodes · rates over the last \(String(format: "%.0f", view.window)) s</p>"
+        if let error = view.registryError {
+            html += "<p class=\"bad\">registry unreachable: \(Self.escape(error)) (showing the last nodes known)</p>"
+        }
+        for router in view.routers where router.error != nil {
+            html += "<p class=\"bad\">router \(Self.escape(router.address)) did not answer /debug/stats: \(Self.escape(router.error ?? ""))</p>"
+        }
+
+        html += "<h2>Nodes</h2><table id=\"nodes\"><tr><th>Kind</th><th>Service</th><th>Version</th><th>Region</th><th>Host</th>"
+        html += "<th>Address</th><th>Instance</th><th>Status</th><th>Heartbeat</th><th>Up</th></tr>"
+        for node in view.nodes {
+            html += "<tr class=\"node\" data-node=\"\(Self.escape(node.id))\"><td>\(node.kind.rawValue)</td><td>\(Self.escape(node.service))</td>"
+            html += "<td>\(Self.escape(node.version))</td><td>\(Self.escape(node.region))</td><td>\(Self.escape(node.host))</td>"
+            html += "<td>\(Self.escape(node.address))</td><td>\(Self.escape(String(node.id.prefix(8))))</td>"
+            html += "<td class=\"status-\(node.status.rawValue)\">\(node.status.rawValue)</td>"
+            html += "<td class=\"num\">\(String(format: "%.1f s ago", view.updatedAt.timeIntervalSince(node.heartbeatAt)))</td>"
+            html += "<td class=\"num\">\(Self.age(view.updatedAt.timeIntervalSince(node.startedAt)))</td></tr>"
+        }
+        html += "</table>"
+
+        html += "<h2>Routes</h2><table id=\"routes\"><tr><th>Route / step</th><th>Rate</th><th>Errors</th><th>p50</th><th>p99</th><th>In flight / retries</th></tr>"
+        if view.routes.isEmpty { html += "<tr><td colspan=\"6\" class=\"meta\">no router has served a route yet</td></tr>" }
+        for route in view.routes {
+            html += "<tr class=\"route\" data-route=\"\(Self.escape(route.route))\"><td><b>\(Self.escape(route.route))</b></td>\(Self.cells(route.rates))"
+            html += "<td class=\"num\">\(route.inflight) in flight</td></tr>"
+            for (index, step) in route.steps.enumerated() {
+                html += "<tr class=\"step\"><td>\(index + 1). \(Self.escape(step.service))</td>\(Self.cells(step.rates))"
+                html += "<td class=\"num\">\(String(format: "%.1f", step.retriesPerSecond)) retries/s</td></tr>"
+            }
+        }
+        html += "</table>"
+
+        html += "<h2>Recent events</h2><table id=\"events\"><tr><th>When</th><th>Kind</th><th>Service</th><th>Instance</th><th>Message</th></tr>"
+        if view.events.isEmpty { html += "<tr><td colspan=\"5\" class=\"meta\">none</td></tr>" }
+        for event in view.events {
+            html += "<tr><td>\(Self.time(event.at))</td><td class=\"\(event.kind == "reaped" ? "bad" : "")\">\(Self.escape(event.kind))</td>"
+            html += "<td>\(Self.escape(event.service))</td><td>\(Self.escape(String(event.nodeID.prefix(8))))</td><td>\(Self.escape(event.message))</td></tr>"
+        }
+        html += "</table>"
+        return html
+    }
+
+    private static func cells(_ rates: ClusterView.Rates) -> String {
+        let errors = String(format: "%.1f%%", rates.errorRate * 100)
+        return "<td class=\"num\">\(String(format: "%.1f/s", rates.perSecond))</td>"
+            + "<td class=\"num \(rates.errorRate > 0 ? "bad" : "")\">\(errors)</td>"
+            + "<td class=\"num\">\(Self.milliseconds(rates.p50Milliseconds))</td><td class=\"num\">\(Self.milliseconds(rates.p99Milliseconds))</td>"
+    }
+
+    private static func milliseconds(_ value: Double?) -> String {
+        guard let value else { return "–" }
+        return value < 10 ? String(format: "%.2f ms", value) : String(format: "%.0f ms", value)
+    }
+
+    private static func age(_ seconds: Double) -> String {
+        switch seconds {
+        case ..<120: return String(format: "%.0f s", seconds)
+        case ..<7200: return String(format: "%.0f min", seconds / 60)
+        default: return String(format: "%.1f h", seconds / 3600)
+        }
+    }
+
+    private static func time(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970)
+        let day = seconds % 86400
+        return String(format: "%02d:%02d:%02d UTC", day / 3600, (day % 3600) / 60, day % 60)
+    }
+
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}

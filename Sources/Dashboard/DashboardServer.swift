@@ -1,0 +1,64 @@
+public import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import SkyLib
+
+/// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and `/health`.
+public struct DashboardServer: Service {
+    public var host: String
+    public var port: Int
+    /// Shared secret required as `Authorization: Bearer …` when set (but for `/health`).
+    public var token: String?
+    private let watcher: ClusterWatcher
+    private let logger: Logger
+    private let onServerRunning: @Sendable (String) async -> Void
+
+    public init(
+        host: String,
+        port: Int,
+        token: String?,
+        watcher: ClusterWatcher,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.watcher = watcher
+        self.logger = logger
+        self.onServerRunning = onServerRunning
+    }
+
+    /// The router with every endpoint; tests drive it without sockets.
+    public func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        if let token = self.token {
+            router.add(middleware: TokenMiddleware(token: token, allowBasic: true))
+        }
+        router.get("/") { request, _ -> Response in
+            let view = self.watcher.current
+            let html = request.uri.queryParameters["part"] == "live" ? DashboardPage.live(view) : DashboardPage.page(view)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: html))
+            )
+        }
+        router.get("api/state") { _, _ -> Response in .json(self.watcher.current.json) }
+        router.get("health") { _, _ -> Response in .json(["status": "ok"]) }
+        return router
+    }
+
+    public func run() async throws {
+        let onServerRunning = self.onServerRunning
+        let host = self.host
+        let app = Application(
+            router: self.buildRouter(),
+            configuration: .init(address: .hostname(host, port: self.port), serverName: nil),
+            onServerRunning: { channel in await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)") },
+            logger: self.logger
+        )
+        try await app.run()
+    }
+}

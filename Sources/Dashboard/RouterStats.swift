@@ -1,0 +1,109 @@
+import SkyLib
+
+/// One router's cumulative `/debug/stats`, parsed; two of them subtract into an interval.
+struct RouterStats: Sendable {
+    struct Step: Sendable {
+        var service: String
+        var calls: Int64
+        var errors: Int64
+        var retries: Int64
+        var latency: [Int64]
+    }
+
+    struct Route: Sendable {
+        var route: String
+        var processed: Int64
+        var errors: Int64
+        var inflight: Int64
+        var asyncDropped: Int64
+        var latency: [Int64]
+        var steps: [Step]
+    }
+
+    var routes: [String: Route]
+
+    init(routes: [String: Route] = [:]) {
+        self.routes = routes
+    }
+
+    init(json: JSONValue) {
+        var routes: [String: Route] = [:]
+        for item in json["routes"]?.arrayValue ?? [] {
+            guard let name = item["route"]?.stringValue else { continue }
+            routes[name] = Route(
+                route: name,
+                processed: item["processed"]?.intValue ?? 0,
+                errors: item["errors"]?.intValue ?? 0,
+                inflight: item["inflight"]?.intValue ?? 0,
+                asyncDropped: item["asyncDropped"]?.intValue ?? 0,
+                latency: LatencyHistogram.dense(item["latency"]),
+                steps: (item["steps"]?.arrayValue ?? []).map { step in
+                    Step(
+                        service: step["service"]?.stringValue ?? "?",
+                        calls: step["calls"]?.intValue ?? 0,
+                        errors: step["errors"]?.intValue ?? 0,
+                        retries: step["retries"]?.intValue ?? 0,
+                        latency: LatencyHistogram.dense(step["latency"])
+                    )
+                }
+            )
+        }
+        self.routes = routes
+    }
+
+    /// What happened between `earlier` and this snapshot (a restarted router's counters start
+    /// again from zero: then this snapshot is the interval).
+    func subtracting(_ earlier: RouterStats) -> RouterStats {
+        var result = self
+        for (name, route) in self.routes {
+            guard let old = earlier.routes[name], old.processed + old.errors <= route.processed + route.errors else { continue }
+            var delta = route
+            delta.processed -= old.processed
+            delta.errors -= old.errors
+            delta.asyncDropped = max(0, route.asyncDropped - old.asyncDropped)
+            delta.latency = Self.minus(route.latency, old.latency)
+            if old.steps.count == route.steps.count {
+                for index in route.steps.indices where old.steps[index].service == route.steps[index].service {
+                    delta.steps[index].calls -= old.steps[index].calls
+                    delta.steps[index].errors -= old.steps[index].errors
+                    delta.steps[index].retries -= old.steps[index].retries
+                    delta.steps[index].latency = Self.minus(route.steps[index].latency, old.steps[index].latency)
+                }
+            }
+            result.routes[name] = delta
+        }
+        return result
+    }
+
+    /// Sums intervals of several routers.
+    mutating func add(_ other: RouterStats) {
+        for (name, route) in other.routes {
+            guard var mine = self.routes[name] else {
+                self.routes[name] = route
+                continue
+            }
+            mine.processed += route.processed
+            mine.errors += route.errors
+            mine.inflight += route.inflight
+            mine.asyncDropped += route.asyncDropped
+            mine.latency = Self.plus(mine.latency, route.latency)
+            if mine.steps.count == route.steps.count {
+                for index in mine.steps.indices {
+                    mine.steps[index].calls += route.steps[index].calls
+                    mine.steps[index].errors += route.steps[index].errors
+                    mine.steps[index].retries += route.steps[index].retries
+                    mine.steps[index].latency = Self.plus(mine.steps[index].latency, route.steps[index].latency)
+                }
+            }
+            self.routes[name] = mine
+        }
+    }
+
+    private static func minus(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        zip(a, b).map { max(0, $0 - $1) }
+    }
+
+    private static func plus(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        zip(a, b).map { $0 + $1 }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Dashboard
+import Foundation
+import ServiceLifecycle
+import SkyLib
+import UnixSignals
+
+/// `sky dashboard`: a live web page of the cluster.
+struct DashboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard",
+        abstract: "Serve a live web page of the cluster: nodes, routes with rates, errors and latency, reaper events.",
+        discussion: """
+            Nodes and events come from the registry; route and step figures from every ready \
+            router's /debug/stats, over the last 10 s. With SKYNET_TOKEN set, the page asks the \
+            browser to log in: any user name, the token as password.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "HOST:PORT to serve the page on.")
+    var http: HostPort = HostPort(host: "127.0.0.1", port: 8090)
+
+    func run() async throws {
+        let logger = self.common.bootstrapLogging()
+        let token = try CommonOptions.token()
+        HostPort.warnIfExposed(self.http, token: token, logger: logger)
+        let registry = try await self.common.openRegistry()
+        let watcher = ClusterWatcher(registry: registry, token: token, logger: logger)
+        await watcher.refresh()
+        let server = DashboardServer(
+            host: self.http.host, port: self.http.port, token: token, watcher: watcher, logger: logger,
+            onServerRunning: { address in Output.line("dashboard at http://\(address)/") }
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [watcher, LogLevelSignals(logger: logger), server],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
