@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import SkyLib
 import SkyTestSupport
 import Testing
@@ -81,9 +82,17 @@ struct GenerateTests {
         )
         let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router", directory: scratch.path)
         let base = try await router.waitForWord(after: "router ready at ")
-        let answer = try await HTTP.post("\(base)/routes/both", #"{"text":"hi"}"#)
+        let answer = try await HTTP.post("\(base)/routes/both", #"{"text":"hi"}"#, headers: [("Skynet-Trace", "1")])
         #expect(answer.status == 200)
         #expect(answer.json == ["text": "hi", "handledBy": "greet-py"])
+        // The Python service's time joins the trace through its Server-Timing header.
+        let traceID = answer.headers.first(name: "Skynet-Trace-Id") ?? ""
+        let traced = await eventually(within: 10) {
+            let spans = (try? await scratch.openRegistry().spans(traceID: traceID)) ?? []
+            return spans.contains { $0.kind == .service && $0.name == "greet-py" && $0.duration > 0 }
+                && spans.filter { $0.kind == .call }.map(\.name).sorted() == ["greet-py", "greet-swift"]
+        }
+        #expect(traced, "trace \(traceID) lacks the Python service's span")
         #expect(try await HTTP.get("http://\(swiftAddress)/debug/vars").json["greet-swift-processed"] == 1)
         let registry = try await scratch.openRegistry()
         #expect(Set(try await registry.nodes(matching: NodeQuery(kind: .service)).map(\.service)) == ["greet-swift", "greet-py"])

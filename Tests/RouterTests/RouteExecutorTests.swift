@@ -287,3 +287,11 @@ struct RouteExecutorTests {
         }
     }
 }
+
+@Suite struct ServerTimingTests {
+    @Test func theDurationOfAServerTimingHeaderIsRead() {
+        #expect(HTTPServiceClient.duration(fromServerTiming: "handle;dur=12.5") == 0.0125)
+        #expect(HTTPServiceClient.duration(fromServerTiming: "db;desc=\"x\", handle; dur=3") == 0.003)
+        #expect(HTTPServiceClient.duration(fromServerTiming: "cache;desc=hit") == nil)
+    }
+}

@@ -87,7 +87,18 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
                 service: instance.service
             )
         }
-        return try ServiceResponse(json: json)
+        var answer = try ServiceResponse(json: json)
+        answer.serverDuration = response.headers.first(name: "Server-Timing").flatMap(Self.duration(fromServerTiming:))
+        return answer
+    }
+
+    /// The first `dur=MS` of a `Server-Timing` header, in seconds.
+    static func duration(fromServerTiming header: String) -> Double? {
+        for parameter in header.split(whereSeparator: { $0 == ";" || $0 == "," }) {
+            let part = parameter.trimmingCharacters(in: .whitespaces)
+            if part.hasPrefix("dur="), let milliseconds = Double(part.dropFirst(4)) { return milliseconds / 1000 }
+        }
+        return nil
     }
 
     /// Maps a transport error to a ``SkyError``: timeouts and connection failures are retryable.

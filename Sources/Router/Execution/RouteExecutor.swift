@@ -83,6 +83,18 @@ public final class RouteExecutor: RouteRunner, Sendable {
         ))
     }
 
+    /// A service that is not a Swift `ServiceHost` (which records its own span) can still
+    /// show its time in the trace with a `Server-Timing: …;dur=MS` header; the router records
+    /// that span on its behalf, under the call.
+    private func recordServiceSpan(_ step: RouteStep, call: RequestEnvelope, start: Date?, duration: Double, instance: NodeRecord) {
+        guard let spans = self.spans, let start else { return }
+        spans.record(Span(
+            traceID: call.trace.traceID, spanID: Identifiers.spanID(), parentID: call.trace.spanID, kind: .service,
+            name: step.service, route: call.route, recorder: instance.id, host: instance.host,
+            address: instance.address, attempt: call.attempt, start: start, duration: duration
+        ))
+    }
+
     private func recordCallSpan(
         _ step: RouteStep, call: RequestEnvelope, parent: TraceContext, start: Date?, elapsed: Duration,
         instance: String?, address: String?, error: SkyError?
@@ -204,6 +216,9 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 let elapsed = ContinuousClock.now - started
                 instruments.finished(after: elapsed, succeeded: true)
                 self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: instance.id, address: instance.address, error: nil)
+                if let serverDuration = response.serverDuration {
+                    self.recordServiceSpan(step, call: call, start: startDate, duration: serverDuration, instance: instance)
+                }
                 return response
             } catch {
                 let elapsed = ContinuousClock.now - started

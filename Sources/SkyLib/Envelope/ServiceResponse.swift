@@ -6,6 +6,9 @@ public struct ServiceResponse: Sendable, Hashable {
     public var meta: [String: String]
     /// Errors recorded without failing (the original Skynet's `Errors []string`).
     public var errors: [StepError]
+    /// Seconds the service says it spent on the call (its `Server-Timing: …;dur=MS` header),
+    /// when it says; not part of the JSON. Routers record it as the service's span.
+    public var serverDuration: Double?
 
     public init(payload: JSONValue, meta: [String: String] = [:], errors: [StepError] = []) {
         self.payload = payload

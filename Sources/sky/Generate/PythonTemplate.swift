@@ -60,14 +60,26 @@ enum PythonTemplate {
         def handle(document, envelope):
             """The service: takes the document (any JSON value), answers the output document.
 
-            envelope carries id, route, meta, trace (traceId, spanId, parentId), deadline (ms since
-            1970) and attempt. Raise ServiceError(..., code="bad_request", status=400) for bad input.
+            envelope carries id, route, meta, trace (traceId, spanId, parentId, sampled), deadline (ms
+            since 1970) and attempt. Raise ServiceError(..., code="bad_request", status=400) for bad
+            input. To call another service from here, send child_trace(envelope) as its "trace" so
+            the call joins this request's trace.
             """
             if not isinstance(document, dict):
                 raise ServiceError("%s expects a JSON object" % NAME, code="bad_request", status=400)
             result = dict(document)
             result["handledBy"] = NAME  # until edited: the input with one field added
             return result
+
+
+        def child_trace(envelope):
+            """The trace context for a call made while handling envelope: same trace, new span."""
+            trace = dict(envelope.get("trace") or {})
+            parent = trace.get("spanId")
+            trace.update(spanId=uuid.uuid4().hex[:16], traceId=trace.get("traceId") or uuid.uuid4().hex)
+            if parent:
+                trace["parentId"] = parent
+            return trace
 
 
         # ---------------------------------------------------------------- registry
@@ -227,16 +239,20 @@ enum PythonTemplate {
                     def log_message(self, *args):
                         pass
 
-                    def _answer(self, status, document):
+                    def _answer(self, status, document, started=None):
                         body = json.dumps(document, sort_keys=True).encode()
                         self.send_response(status)
                         self.send_header("Content-Type", "application/json")
                         self.send_header("Content-Length", str(len(body)))
+                        if started is not None:
+                            # Time spent in this process: the router records it as this service's
+                            # span in the request's trace (`sky trace`).
+                            self.send_header("Server-Timing", "handle;dur=%.3f" % ((time.perf_counter() - started) * 1000))
                         self.end_headers()
                         self.wfile.write(body)
 
-                    def _error(self, status, code, message, retryable=False):
-                        self._answer(status, {"error": {"code": code, "message": message, "retryable": retryable, "service": NAME}})
+                    def _error(self, status, code, message, retryable=False, started=None):
+                        self._answer(status, {"error": {"code": code, "message": message, "retryable": retryable, "service": NAME}}, started)
 
                     def do_GET(self):
                         if self.path == "/health":
@@ -268,19 +284,23 @@ enum PythonTemplate {
                             return self._error(504, "deadline_exceeded", "the deadline passed before the call started", True)
                         with service.lock:
                             service.counters["%s-inflight" % NAME] += 1
+                        started = time.perf_counter()
+                        trace_id = (envelope.get("trace") or {}).get("traceId", "-")
                         try:
                             output = handle(envelope.get("payload"), envelope)
                             with service.lock:
                                 service.counters["%s-processed" % NAME] += 1
-                            self._answer(200, {"payload": output})
+                            self._answer(200, {"payload": output}, started)
                         except ServiceError as error:
                             with service.lock:
                                 service.counters["%s-errors" % NAME] += 1
-                            self._error(error.status, error.code, str(error), error.retryable)
+                            print("trace %s: %s" % (trace_id, error), file=sys.stderr)
+                            self._error(error.status, error.code, str(error), error.retryable, started)
                         except Exception as error:  # a bug in handle(): report it, not retryable
                             with service.lock:
                                 service.counters["%s-errors" % NAME] += 1
-                            self._error(500, "service_error", "%s: %s" % (type(error).__name__, error))
+                            print("trace %s: %s: %s" % (trace_id, type(error).__name__, error), file=sys.stderr)
+                            self._error(500, "service_error", "%s: %s" % (type(error).__name__, error), started=started)
                         finally:
                             with service.idle:
                                 service.counters["%s-inflight" % NAME] -= 1
@@ -337,6 +357,12 @@ enum PythonTemplate {
                 with self.assertRaises(service_module.ServiceError):
                     service_module.handle([1, 2], {})
 
+            def test_calls_made_while_handling_join_the_trace(self):
+                trace = service_module.child_trace({"trace": {"traceId": "t" * 32, "spanId": "s" * 16, "sampled": True}})
+                self.assertEqual((trace["traceId"], trace["parentId"], trace["sampled"]), ("t" * 32, "s" * 16, True))
+                self.assertEqual(len(trace["spanId"]), 16)
+                self.assertNotEqual(trace["spanId"], "s" * 16)
+
 
         class LiveTest(unittest.TestCase):
             """The real server and a real SQLite registry: POST /call as a router would."""
@@ -351,6 +377,9 @@ enum PythonTemplate {
                 request = urllib.request.Request("http://%s%s" % (self.service.address, path), data=body, method="POST" if body else "GET")
                 try:
                     with urllib.request.urlopen(request, timeout=5) as response:
+                        if path == "/call":
+                            # The time spent here, for the router to put in the request's trace.
+                            self.assertRegex(response.headers.get("Server-Timing", ""), r"^handle;dur=[0-9.]+$")
                         return response.status, json.loads(response.read())
                 except urllib.error.HTTPError as error:
                     return error.code, json.loads(error.read())
