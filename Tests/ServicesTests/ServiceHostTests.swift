@@ -102,6 +102,11 @@ struct ServiceHostTests {
             #expect(try await self.post(address, body).status == 401)
             #expect(try await self.post(address, body, headers: [("Authorization", "Bearer wrong")]).status == 401)
             #expect(try await self.post(address, body, headers: [("Authorization", "Bearer s3cret")]).status == 200)
+            // The admin endpoints too, but /health, which the reaper probes without a token.
+            for (path, expected) in [("/debug/vars", 401), ("/metrics", 401), ("/health", 200)] {
+                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://\(address)\(path)"), timeout: .seconds(10))
+                #expect(Int(response.status.code) == expected, "GET \(path)")
+            }
         }
     }
 

@@ -142,6 +142,10 @@ public final class ServiceHost: Service, Sendable {
 
     public func run() async throws {
         let router = Hummingbird.Router(context: BasicRequestContext.self)
+        if let token = self.configuration.token {
+            // Every endpoint but /health (which the reaper probes): /call and the admin ones.
+            router.add(middleware: TokenMiddleware(token: token))
+        }
         router.post("call") { request, _ -> Response in
             await self.handleCall(request)
         }
@@ -198,9 +202,6 @@ public final class ServiceHost: Service, Sendable {
     private func handleCall(_ request: Request) async -> Response {
         let name = self.definition.name
         var request = request
-        if let token = self.configuration.token, !BearerToken.matches(request.headers[.authorization], token: token) {
-            return .error(SkyError(.unauthorized, "missing or wrong token", service: name))
-        }
         let envelope: RequestEnvelope
         do {
             let json = try await request.jsonBody(limit: self.configuration.maxBodyBytes)
