@@ -22,7 +22,7 @@ struct StompFrameCodecTests {
     }
 
     @Test func rejectsBrokenFrames() throws {
-        for text in ["MESSAGE\nbad header\n\n\0", "MESSAGE\ncontent-length:2\n\nabc\0", "MESSAGE\nk:\\t\n\n\0", "MESSAGE\ncontent-length:x\n\n\0"] {
+        for text in ["MESSAGE\nbad header\n\n\0", "MESSAGE\ncontent-length:2\n\nabc\0", "MESSAGE\nk:\\t\n\n\0", "MESSAGE\ncontent-length:x\n\n\0", "lo\rMESSAGE\n\n\0", "message\n\n\0"] {
             var decoder = StompFrameDecoder()
             var buffer = ByteBuffer(string: text)
             #expect(throws: StompProtocolError.self) { _ = try decoder.decode(buffer: &buffer) }

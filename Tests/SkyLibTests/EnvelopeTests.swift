@@ -37,3 +37,18 @@ struct EnvelopeTests {
         #expect(!BearerToken.matches(nil, token: "s3cret"))
     }
 }
+
+@Suite struct IdentifierTests {
+    @Test func idsHaveTheirShapesAndDoNotRepeat() {
+        let uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+        var seen = Set<String>()
+        for _ in 0..<10_000 {
+            let id = Identifiers.requestID()
+            #expect(id.wholeMatch(of: uuid) != nil, "\(id)")
+            seen.insert(id)
+        }
+        #expect(seen.count == 10_000)
+        #expect(Identifiers.traceID().wholeMatch(of: /^[0-9a-f]{32}$/) != nil)
+        #expect(Identifiers.spanID().wholeMatch(of: /^[0-9a-f]{16}$/) != nil && Identifiers.spanID() != "0000000000000000")
+    }
+}

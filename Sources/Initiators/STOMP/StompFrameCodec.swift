@@ -58,6 +58,11 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
         let command = lines.removeFirst()
         guard !command.isEmpty else { throw StompProtocolError(reason: "frame without a command") }
+        // STOMP commands are upper-case words; anything else is a broken stream (found by the
+        // fuzz tests: a stray NUL or CR would otherwise become part of a "command").
+        guard command.utf8.allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else {
+            throw StompProtocolError(reason: "malformed command \(String(reflecting: command))")
+        }
         let escaped = command != "CONNECT" && command != "CONNECTED"
         var headers: [(String, String)] = []
         for line in lines where !line.isEmpty {
