@@ -26,6 +26,16 @@ public struct ClusterView: Sendable {
         public var steps: [StepRow]
     }
 
+    public struct FailureRow: Sendable {
+        public var at: Date
+        public var route: String
+        public var step: Int?
+        public var service: String?
+        public var code: String
+        public var message: String
+        public var traceID: String
+    }
+
     public struct RouterStatus: Sendable {
         public var nodeID: String
         public var address: String
@@ -38,6 +48,8 @@ public struct ClusterView: Sendable {
     public var routes: [RouteRow]
     public var events: [RegistryEvent]
     public var routers: [RouterStatus]
+    /// Failed requests reported by the routers, newest first.
+    public var failures: [FailureRow] = []
     /// Why the registry could not be read, when it could not.
     public var registryError: String?
     /// Seconds the rates cover.
@@ -109,6 +121,13 @@ public struct ClusterView: Sendable {
                 [
                     "at": .double(event.at.timeIntervalSince1970), "kind": .string(event.kind), "nodeID": .string(event.nodeID),
                     "service": .string(event.service), "message": .string(event.message),
+                ]
+            }),
+            "failures": .array(self.failures.map { failure in
+                [
+                    "at": .double(failure.at.timeIntervalSince1970), "route": .string(failure.route),
+                    "step": failure.step.map { .int(Int64($0)) } ?? .null, "service": failure.service.map(JSONValue.string) ?? .null,
+                    "code": .string(failure.code), "message": .string(failure.message), "traceId": .string(failure.traceID),
                 ]
             }),
             "routers": .array(self.routers.map { router in

@@ -76,6 +76,11 @@ public final class ClusterWatcher: Service, Sendable {
             switch result {
             case .success(let stats):
                 view.routers.append(.init(nodeID: router.id, address: router.address, error: nil))
+                view.failures += stats.failures.map {
+                    ClusterView.FailureRow(
+                        at: $0.at, route: $0.route, step: $0.step, service: $0.service, code: $0.code, message: $0.message, traceID: $0.traceID
+                    )
+                }
                 let baseline = self.history.withLock { history -> (ContinuousClock.Instant, RouterStats)? in
                     var snapshots = history[router.id, default: []]
                     snapshots.append((now, stats))
@@ -96,6 +101,7 @@ public final class ClusterWatcher: Service, Sendable {
         }
         let live = Set(routers.map(\.id))
         self.history.withLock { history in history = history.filter { live.contains($0.key) } }
+        view.failures = Array(view.failures.sorted { $0.at > $1.at }.prefix(15))
         view.window = longest
         view.routes = ClusterView.rows(total, seconds: longest)
         view.updatedAt = Date()

@@ -77,6 +77,15 @@ enum DashboardPage {
         }
         html += "</table>"
 
+        html += "<h2>Recent failures</h2><table id=\"failures\"><tr><th>When</th><th>Route</th><th>Step</th><th>Code</th><th>Message</th><th>Trace</th></tr>"
+        if view.failures.isEmpty { html += "<tr><td colspan=\"6\" class=\"meta\">none</td></tr>" }
+        for failure in view.failures {
+            let step = failure.step.map { "\($0). \(failure.service ?? "")" } ?? (failure.service ?? "–")
+            html += "<tr class=\"failure\"><td>\(Self.time(failure.at))</td><td>\(Self.escape(failure.route))</td><td>\(Self.escape(step))</td>"
+            html += "<td class=\"bad\">\(Self.escape(failure.code))</td><td>\(Self.escape(failure.message))</td><td><code>\(Self.escape(failure.traceID))</code></td></tr>"
+        }
+        html += "</table>"
+
         html += "<h2>Recent events</h2><table id=\"events\"><tr><th>When</th><th>Kind</th><th>Service</th><th>Instance</th><th>Message</th></tr>"
         if view.events.isEmpty { html += "<tr><td colspan=\"5\" class=\"meta\">none</td></tr>" }
         for event in view.events {

@@ -1,3 +1,4 @@
+import Foundation
 import SkyLib
 
 /// One router's cumulative `/debug/stats`, parsed; two of them subtract into an interval.
@@ -20,7 +21,20 @@ struct RouterStats: Sendable {
         var steps: [Step]
     }
 
+    /// A failed request, as the router reported it.
+    struct Failure: Sendable {
+        var at: Date
+        var route: String
+        var step: Int?
+        var service: String?
+        var code: String
+        var message: String
+        var traceID: String
+    }
+
     var routes: [String: Route]
+    /// The router's recent failures, newest first (not subtracted: they are a list).
+    var failures: [Failure] = []
 
     init(routes: [String: Route] = [:]) {
         self.routes = routes
@@ -49,6 +63,17 @@ struct RouterStats: Sendable {
             )
         }
         self.routes = routes
+        self.failures = (json["failures"]?.arrayValue ?? []).map { item in
+            Failure(
+                at: Date(timeIntervalSince1970: item["at"]?.doubleValue ?? 0),
+                route: item["route"]?.stringValue ?? "?",
+                step: item["step"]?.intValue.map { Int($0) },
+                service: item["service"]?.stringValue,
+                code: item["code"]?.stringValue ?? "",
+                message: item["message"]?.stringValue ?? "",
+                traceID: item["traceId"]?.stringValue ?? ""
+            )
+        }
     }
 
     /// What happened between `earlier` and this snapshot (a restarted router's counters start

@@ -47,6 +47,8 @@ struct FaultTests {
         let outputPath = scratch.path + "/bad-\(mode).out"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        // Not the test's own stderr: a child left behind must not keep the runner's pipe open.
+        process.standardError = FileHandle.nullDevice
         try process.run()
         var port = ""
         let listening = await eventually(within: 10) {
@@ -78,7 +80,8 @@ struct FaultTests {
         )
         defer {
             router.signal(SIGKILL)
-            for process in [hang, garbage, slow] { process.terminate() }
+            // SIGKILL: children inherit the test runner's blocked SIGTERM.
+            for process in [hang, garbage, slow] { kill(process.processIdentifier, SIGKILL) }
         }
         let base = try await router.waitForWord(after: "router ready at ")
 

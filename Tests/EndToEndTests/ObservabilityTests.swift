@@ -56,6 +56,12 @@ struct ObservabilityTests {
             if index == 0 { traceID = answer.headers.first(name: "Skynet-Trace-Id") ?? "" }
         }
         #expect(traceID.count == 32)
+        // One request that fails: a route whose service does not exist.
+        try scratch.writeRoute("broken.yaml", "name: broken\nsteps:\n  - service: nowhere\n")
+        let brokenAnswered = await eventually(within: 10) {
+            (try? await HTTP.post("\(base)/routes/broken", "{}"))?.status == 502
+        }
+        #expect(brokenAnswered)
 
         // /debug/vars: the original names and the per-step counters.
         let vars = try await HTTP.get("\(base)/debug/vars").json
@@ -112,6 +118,8 @@ struct ObservabilityTests {
         #expect(dom.contains(#"data-route="pair""#))
         for node in [upper.node, reverse.node] { #expect(dom.contains(#"data-node="\#(node)""#)) }
         #expect(dom.contains("registered"))
+        // The failed request is listed with its route, step and reason.
+        #expect(dom.contains("<td>broken</td><td>1. nowhere</td>") && dom.contains("no ready instance of service"))
         try await browser.screenshot(of: page, to: Chromium.artifacts + "/dashboard.png")
         #expect(FileManager.default.fileExists(atPath: Chromium.artifacts + "/dashboard.png"))
 

@@ -137,8 +137,9 @@ public final class StompInitiator: Initiator, Sendable {
             let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
+                    // A message's reply and ACK go out in one write and one flush.
                     for await batch in writes {
-                        for frame in batch { try await outbound.write(frame) }
+                        try await outbound.write(contentsOf: batch)
                     }
                 }
                 try await withThrowingDiscardingTaskGroup { handlers in

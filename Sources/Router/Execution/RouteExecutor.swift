@@ -17,6 +17,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
     private let dispatcher: ServiceDispatcher
     private let asyncSteps: AsyncStepQueue
     private let instruments: RouteInstrumentsCache
+    private let failures = RecentFailures()
     /// Where spans of sampled requests go; `nil` records none.
     private let spans: SpanRecorder?
     private let logger: Logger
@@ -46,8 +47,14 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// Cumulative per-route and per-step counts and latency histograms (`GET /debug/stats`):
     /// `{"routes": [{"route", "processed", "errors", "inflight", "asyncDropped", "latency",
     /// "steps": [{"service", "calls", "errors", "retries", "latency"}]}], "bucketsMicroseconds"}`,
-    /// each `latency` sparse `[[bucket, count], …]` over ``LatencyHistogram/bounds``.
-    public func stats() -> JSONValue { self.instruments.stats() }
+    /// each `latency` sparse `[[bucket, count], …]` over ``LatencyHistogram/bounds``; and
+    /// `"failures"`: the last 20 failed requests, newest first (`at`, `route`, `step`,
+    /// `service`, `code`, `message`, `traceId`).
+    public func stats() -> JSONValue {
+        guard case .object(var fields) = self.instruments.stats() else { return .null }
+        fields["failures"] = self.failures.json
+        return .object(fields)
+    }
 
     public func route(named name: String) -> Route? { self.table.route(named: name) }
 
@@ -69,6 +76,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
             let elapsed = ContinuousClock.now - started
             instruments.finished(after: elapsed, succeeded: false)
             self.recordRouteSpan(route, request: request, start: startDate, elapsed: elapsed, error: error)
+            self.failures.add(.init(at: Date(), route: route.name, error: error, traceID: request.trace.traceID))
             throw error
         }
     }
