@@ -13,7 +13,8 @@
 #
 # Knobs (environment): BENCH_DURATION (s per wrk side, 10), BENCH_CONNECTIONS (32),
 # BENCH_FILES (20000), BENCH_ROWS (1000000), BENCH_MESSAGES (100000), BENCH_PEER_CHAINS (1000),
-# BENCH_INSTANCES (instances of each service in benchmark 2, 1), BENCH_ONLY (e.g. "1 4").
+# BENCH_INSTANCES (instances of each service in benchmark 2, 1), BENCH_ROUTERS (routers sharing
+# benchmark 2's load, 1), BENCH_ONLY (e.g. "1 4").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -57,6 +58,7 @@ ROWS="${BENCH_ROWS:-1000000}"
 MESSAGES="${BENCH_MESSAGES:-100000}"
 PEER_CHAINS="${BENCH_PEER_CHAINS:-1000}"
 INSTANCES="${BENCH_INSTANCES:-1}"
+ROUTERS="${BENCH_ROUTERS:-1}"
 ONLY="${BENCH_ONLY:-1 2 3 4 5 6}"
 ROWS_MD=()
 
@@ -106,6 +108,24 @@ measure() {
   echo "$rps $p50 $p99 ${errors:-0}"
 }
 
+# measure_all URL...: the same load split over several routers at once; prints the summed
+# req/s and the first router's p50/p99 and errors (BENCH_ROUTERS > 1).
+measure_all() {
+  if [ "$#" -eq 1 ]; then measure "$1"; return; fi
+  local share=$(( CONNECTIONS / $# )) index=0
+  for url in "$@"; do
+    wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$url" >/dev/null
+  done
+  for url in "$@"; do
+    index=$((index + 1))
+    wrk -t1 -c"$share" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$url" >"$WORK/wrk-all-$index.txt" &
+  done
+  wait
+  awk '/Requests\/sec/ {sum += $2} END {printf "%.2f ", sum}' "$WORK"/wrk-all-*.txt
+  awk '$1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2} END {printf "%s %s ", p50, p99}' "$WORK/wrk-all-1.txt"
+  awk '/Non-2xx/ {n += $NF} END {print n + 0}' "$WORK"/wrk-all-*.txt
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
 # peak_rss PID: the process's high-water resident set, in MiB.
@@ -136,7 +156,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 if wants 2; then
-  echo "bench 2: cross-process chain ($INSTANCES instance(s) of each service)"
+  echo "bench 2: cross-process chain ($INSTANCES instance(s) of each service, $ROUTERS router(s))"
   REG="sqlite:$WORK/chain.sqlite"
   hops=()
   port=18200
@@ -161,14 +181,19 @@ steps:
     merge: true
     retry: { attempts: 3, backoff: 20ms, max: 200ms }
 YAML
-  start router "$BIN/sky" router --routes "$WORK/r2" --http 127.0.0.1:18210 --registry "$REG" --log-level warning
-  wait_port 18210
-  until_true 10 sh -c "curl -sf -X POST http://127.0.0.1:18210/routes/chain -d '{\"text\":\"a\"}' >/dev/null"
+  router_urls=()
+  for index in $(seq 1 "$ROUTERS"); do
+    port=$((18220 + index))
+    start "router$index" "$BIN/sky" router --routes "$WORK/r2" --http "127.0.0.1:$port" --registry "$REG" --log-level warning
+    wait_port "$port"
+    until_true 10 sh -c "curl -sf -X POST http://127.0.0.1:$port/routes/chain -d '{\"text\":\"a\"}' >/dev/null"
+    router_urls+=("http://127.0.0.1:$port/routes/chain")
+  done
   start plain "$BIN/plain-hops" 18211 "${hops[@]}"
   wait_port 18211
   read -r limit_rps limit_p50 limit_p99 limit_err <<<"$(measure http://127.0.0.1:18211/chain)"
-  read -r chain_rps chain_p50 chain_p99 chain_err <<<"$(measure http://127.0.0.1:18210/routes/chain)"
-  ANSWER2=$(curl -s -X POST http://127.0.0.1:18210/routes/chain -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
+  read -r chain_rps chain_p50 chain_p99 chain_err <<<"$(measure_all "${router_urls[@]}")"
+  ANSWER2=$(curl -s -X POST "${router_urls[0]}" -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
   stop_all
 
   echo "bench 2: Celery chain over RabbitMQ"
@@ -181,7 +206,7 @@ YAML
   until_true 30 grep -q "Connected to" "$WORK/nameko.log"
   read -r nameko_rps nameko_p50 nameko_p99 nameko_err <<<"$(cd Benchmarks/peers && "$PEERS/bin/python" nameko_chain.py drive "$PEER_CHAINS" 8 2>/dev/null)"
   stop_all
-  ROWS_MD+=("| 2a. Cross-process chain: \`sky router\` + 3 \`sky service\` processes (uppercase → reverse → wordcount), vs the same 3 processes called in turn by a plain forwarder (the limit) | $chain_rps req/s, p50 $chain_p50, p99 $chain_p99 (non-2xx: $chain_err) | $limit_rps req/s, p50 $limit_p50, p99 $limit_p99 (non-2xx: $limit_err) | **$(ratio "$chain_rps" "$limit_rps")** of the limit | ≥ 0.7 |")
+  ROWS_MD+=("| 2a. Cross-process chain: $ROUTERS \`sky router\` + $INSTANCES × 3 \`sky service\` processes (uppercase → reverse → wordcount), vs the same 3 processes called in turn by a plain forwarder (the limit) | $chain_rps req/s, p50 $chain_p50, p99 $chain_p99 (non-2xx: $chain_err) | $limit_rps req/s, p50 $limit_p50, p99 $limit_p99 (non-2xx: $limit_err) | **$(ratio "$chain_rps" "$limit_rps")** of the limit | ≥ 0.7 |")
   ROWS_MD+=("| 2b. Same pipeline vs Celery 5 (\`chain\` of 3 tasks, retries on, RabbitMQ broker, rpc results, prefork workers; $PEER_CHAINS chains, 8 clients) | $chain_rps req/s, p99 $chain_p99 | $celery_rps chains/s, p50 $celery_p50, p99 $celery_p99 (errors: $celery_err) | **$(ratio "$chain_rps" "$celery_rps")×** throughput | ≥ 10×, lower p99 |")
   ROWS_MD+=("| 2c. Same pipeline vs nameko 2.14 (RPC service calling 3 RPC services over RabbitMQ; $PEER_CHAINS calls, 8 clients) | $chain_rps req/s, p99 $chain_p99 | $nameko_rps calls/s, p50 $nameko_p50, p99 $nameko_p99 (errors: $nameko_err) | **$(ratio "$chain_rps" "$nameko_rps")×** throughput | ≥ 10×, lower p99 |")
 fi

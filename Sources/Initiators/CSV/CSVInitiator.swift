@@ -127,7 +127,7 @@ public final class CSVInitiator: Initiator, Sendable {
         let concurrency = max(1, source.concurrency)
         var sequence = 0
         var nextToWrite = 0
-        var pending: [Int: (CSVReader.Record, Outcome)] = [:]
+        var pending: [Int: [(CSVReader.Record, Outcome)]] = [:]
         var committed = checkpoint
         var rowsSinceCheckpoint = 0
         var rowsDone = 0
@@ -135,18 +135,25 @@ public final class CSVInitiator: Initiator, Sendable {
         var lastProgress = started
         var stopped = false
 
-        await withTaskGroup(of: (Int, CSVReader.Record, Outcome).self) { group in
+        // Rows go out in batches: a task per row cost more than a row's work in a fast route
+        // (BENCHMARKS.md). Within a batch rows run one after another, so at most `concurrency`
+        // rows still run at once; answers are written in input order whatever finishes first.
+        let batchSize = 32
+        await withTaskGroup(of: (Int, [(CSVReader.Record, Outcome)]).self) { group in
             var inFlight = 0
-            func collect(_ done: (Int, CSVReader.Record, Outcome)) async {
+            var batch: [CSVReader.Record] = []
+            func collect(_ done: (Int, [(CSVReader.Record, Outcome)])) {
                 inFlight -= 1
-                pending[done.0] = (done.1, done.2)
-                while let (record, outcome) = pending.removeValue(forKey: nextToWrite) {
-                    output.append(record: record, outcome: outcome)
-                    committed.offset = record.endOffset
-                    committed.line = record.nextLine
+                pending[done.0] = done.1
+                while let rows = pending.removeValue(forKey: nextToWrite) {
+                    for (record, outcome) in rows {
+                        output.append(record: record, outcome: outcome)
+                        committed.offset = record.endOffset
+                        committed.line = record.nextLine
+                        rowsSinceCheckpoint += 1
+                        rowsDone += 1
+                    }
                     nextToWrite += 1
-                    rowsSinceCheckpoint += 1
-                    rowsDone += 1
                 }
             }
             reading: while true {
@@ -157,20 +164,36 @@ public final class CSVInitiator: Initiator, Sendable {
                 } else {
                     reader.feed(chunk, into: &records)
                 }
-                for record in records {
-                    if source.header && header == nil && record.problem == nil {
-                        header = record.fields
-                        committed.header = record.fields
-                        committed.offset = record.endOffset
-                        committed.line = record.nextLine
-                        continue
+                var index = 0
+                var stopRequested = false
+                while index < records.count || !batch.isEmpty {
+                    // Fill a batch from this chunk; a chunk's last, short batch goes out too.
+                    while index < records.count && batch.count < batchSize {
+                        let record = records[index]
+                        index += 1
+                        if source.header && header == nil && record.problem == nil {
+                            header = record.fields
+                            committed.header = record.fields
+                            committed.offset = record.endOffset
+                            committed.line = record.nextLine
+                            continue
+                        }
+                        batch.append(record)
                     }
-                    while inFlight >= concurrency, let done = await group.next() { await collect(done) }
+                    guard !batch.isEmpty else { break }
+                    while inFlight >= concurrency, let done = await group.next() { collect(done) }
                     let number = sequence
                     sequence += 1
                     inFlight += 1
+                    let rows = batch
+                    batch.removeAll(keepingCapacity: true)
                     let header = header
-                    group.addTask { (number, record, await self.run(record, header: header, file: stem)) }
+                    group.addTask {
+                        var outcomes: [(CSVReader.Record, Outcome)] = []
+                        outcomes.reserveCapacity(rows.count)
+                        for record in rows { outcomes.append((record, await self.run(record, header: header, file: stem))) }
+                        return (number, outcomes)
+                    }
                     if rowsSinceCheckpoint >= self.configuration.checkpointRows {
                         committed.resultsBytes = output.resultsBytes
                         committed.rejectsBytes = output.rejectsBytes
@@ -178,7 +201,10 @@ public final class CSVInitiator: Initiator, Sendable {
                         try? await NIOThreadPool.singleton.runIfActive { try output.flush(checkpoint: snapshot) }
                         rowsSinceCheckpoint = 0
                     }
-                    if isStopping() { break }
+                    if isStopping() {
+                        stopRequested = true
+                        break
+                    }
                 }
                 if ContinuousClock.now - lastProgress >= self.configuration.progressInterval {
                     lastProgress = ContinuousClock.now
@@ -189,12 +215,12 @@ public final class CSVInitiator: Initiator, Sendable {
                     )
                 }
                 if chunk.isEmpty { break reading }
-                if isStopping() {
+                if stopRequested || isStopping() {
                     stopped = true
                     break reading
                 }
             }
-            while let done = await group.next() { await collect(done) }
+            while let done = await group.next() { collect(done) }
         }
         committed.resultsBytes = output.resultsBytes
         committed.rejectsBytes = output.rejectsBytes
