@@ -66,6 +66,7 @@ struct RegistryOutageTests {
         #expect(recovered, "the instances did not come back to the registry after the outage")
         let reaped = try await registry.events(limit: 100).filter { $0.kind == "reaped" && $0.service == "uppercase" }
         #expect(reaped.isEmpty, "live instances were reaped because of the outage: \(reaped.map(\.message))")
-        #expect(try await HTTP.post("\(base)/routes/up", #"{"text":"after"}"#).status == 200)
+        let after = try await HTTP.post("\(base)/routes/up", #"{"text":"after"}"#)
+        #expect(after.status == 200, "after the outage: \(after.text)")
     }
 }

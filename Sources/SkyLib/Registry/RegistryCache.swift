@@ -15,7 +15,15 @@ public final class RegistryCache: Service, Sendable {
         var generation: Int = 0
         var lastRefresh: Date?
         var failing = false
+        /// After an outage, until this time expiry is judged at `graceReference` (the last
+        /// answer before the outage): the nodes' heartbeats are landing again but the first
+        /// copies still hold the stale ones.
+        var graceUntil: Date?
+        var graceReference: Date?
     }
+
+    /// How long after an outage expiry is still judged by the last copy before it.
+    static let recoveryGrace: TimeInterval = 5
 
     /// The registry read from.
     public let registry: any Registry
@@ -43,11 +51,24 @@ public final class RegistryCache: Service, Sendable {
     public var isStale: Bool { self.state.withLock { $0.failing } }
 
     /// Ready, unexpired service instances of `service`, filtered by a version selector.
+    ///
+    /// Expiry is judged at the time the registry last answered (plus a second), not at `now`:
+    /// while the registry is down or hung no node can heartbeat, so by the wall clock every
+    /// node would soon look dead. The last good copy is the best knowledge there is; an
+    /// instance that really died meanwhile refuses connections and the balancer leaves it out.
+    /// For a few seconds after an outage the same holds, judged at the last copy before it,
+    /// while the nodes' delayed heartbeats land.
     public func instances(of service: String, version: String? = nil, now: Date = Date()) -> [NodeRecord] {
-        let candidates = self.state.withLock { $0.byService[service] ?? [] }
+        let (candidates, reference) = self.state.withLock { state -> ([NodeRecord], Date) in
+            let candidates = state.byService[service] ?? []
+            if let until = state.graceUntil, let before = state.graceReference, now < until {
+                return (candidates, before.addingTimeInterval(1))
+            }
+            return (candidates, state.lastRefresh.map { min(now, $0.addingTimeInterval(1)) } ?? now)
+        }
         let selector = version.flatMap(VersionSelector.init)
         return candidates.filter { node in
-            node.status == .ready && !node.isExpired(at: now) && (selector?.matches(node.version) ?? true)
+            node.status == .ready && !node.isExpired(at: reference) && (selector?.matches(node.version) ?? true)
         }
     }
 
@@ -68,7 +89,13 @@ public final class RegistryCache: Service, Sendable {
                     state.byService = Dictionary(grouping: nodes.filter { $0.kind == .service }, by: \.service)
                     state.generation += 1
                 }
-                state.lastRefresh = Date()
+                let now = Date()
+                // A long gap since the last good copy was an outage (failed or hung reads).
+                if let previous = state.lastRefresh, now.timeIntervalSince(previous) > max(2, 8 * self.interval.seconds) {
+                    state.graceReference = previous
+                    state.graceUntil = now.addingTimeInterval(Self.recoveryGrace)
+                }
+                state.lastRefresh = now
                 defer { state.failing = false }
                 return state.failing
             }
