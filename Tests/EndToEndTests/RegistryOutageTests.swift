@@ -9,12 +9,22 @@ import Testing
 /// because of the outage.
 @Suite(.timeLimit(.minutes(2)))
 struct RegistryOutageTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-    /// The pid `scripts/services.sh up` wrote for nx-27017.
-    static func registryServerPID() throws -> Int32 {
-        let text = try String(contentsOfFile: Self.root + "/.services/nx-27017.pid", encoding: .utf8)
-        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw E2EError("no nx-27017 pid") }
+    /// The pid of the MongoDB-wire server the tests use (`scripts/services.sh up` started it,
+    /// maybe from another checkout): found by its command line.
+    static func registryServerPID() async throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        process.arguments = ["-o", "-f", "nx-27017 .*-p 27017"]
+        let outputPath = NSTemporaryDirectory() + "pgrep-\(UUID().uuidString.prefix(8)).out"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        try process.run()
+        _ = try await process.exitStatus(timeout: 10)
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw E2EError("no nx-27017 process on port 27017: start it with scripts/services.sh up")
+        }
         return pid
     }
 
@@ -35,7 +45,7 @@ struct RegistryOutageTests {
         )
         let base = try await router.waitForWord(after: "router ready at ")
         let registry = try await scratch.openRegistry()
-        let serverPID = try Self.registryServerPID()
+        let serverPID = try await Self.registryServerPID()
         defer {
             kill(serverPID, SIGCONT)
             for process in services + [reaper, router] { process.signal(SIGKILL) }
