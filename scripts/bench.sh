@@ -150,7 +150,7 @@ if wants 1; then
   read -r peer_rps peer_p50 peer_p99 peer_err <<<"$(measure http://127.0.0.1:18182/routes/text)"
   read -r sky_rps sky_p50 sky_p99 sky_err <<<"$(measure http://127.0.0.1:18181/routes/text)"
   ANSWER1=$(curl -s -X POST http://127.0.0.1:18181/routes/text -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
-  ROWS_MD+=("| 1. HTTP route overhead: \`sky run\` route \`text\` (uppercase → wordcount merge → audit async, in-process) vs bare Hummingbird answering the same POST | $sky_rps req/s, p50 $sky_p50, p99 $sky_p99 (non-2xx: $sky_err) | $peer_rps req/s, p50 $peer_p50, p99 $peer_p99 (non-2xx: $peer_err) | **$(ratio "$sky_rps" "$peer_rps")** of throughput | ≥ 0.8 |")
+  ROWS_MD+=("| 1. HTTP route overhead: \`sky run\` route \`text\` (uppercase → wordcount merge → audit async, in-process) vs bare Hummingbird answering the same POST | \`BENCH_ONLY=1 make bench\` | $sky_rps req/s, p50 $sky_p50, p99 $sky_p99 (non-2xx: $sky_err) | $peer_rps req/s, p50 $peer_p50, p99 $peer_p99 (non-2xx: $peer_err) | **$(ratio "$sky_rps" "$peer_rps")** of throughput | ≥ 0.8 |")
   stop_all
 fi
 
@@ -206,9 +206,9 @@ YAML
   until_true 30 grep -q "Connected to" "$WORK/nameko.log"
   read -r nameko_rps nameko_p50 nameko_p99 nameko_err <<<"$(cd Benchmarks/peers && "$PEERS/bin/python" nameko_chain.py drive "$PEER_CHAINS" 8 2>/dev/null)"
   stop_all
-  ROWS_MD+=("| 2a. Cross-process chain: $ROUTERS \`sky router\` + $INSTANCES × 3 \`sky service\` processes (uppercase → reverse → wordcount), vs the same 3 processes called in turn by a plain forwarder (the limit) | $chain_rps req/s, p50 $chain_p50, p99 $chain_p99 (non-2xx: $chain_err) | $limit_rps req/s, p50 $limit_p50, p99 $limit_p99 (non-2xx: $limit_err) | **$(ratio "$chain_rps" "$limit_rps")** of the limit | ≥ 0.7 |")
-  ROWS_MD+=("| 2b. Same pipeline vs Celery 5 (\`chain\` of 3 tasks, retries on, RabbitMQ broker, rpc results, prefork workers; $PEER_CHAINS chains, 8 clients) | $chain_rps req/s, p99 $chain_p99 | $celery_rps chains/s, p50 $celery_p50, p99 $celery_p99 (errors: $celery_err) | **$(ratio "$chain_rps" "$celery_rps")×** throughput | ≥ 10×, lower p99 |")
-  ROWS_MD+=("| 2c. Same pipeline vs nameko 2.14 (RPC service calling 3 RPC services over RabbitMQ; $PEER_CHAINS calls, 8 clients) | $chain_rps req/s, p99 $chain_p99 | $nameko_rps calls/s, p50 $nameko_p50, p99 $nameko_p99 (errors: $nameko_err) | **$(ratio "$chain_rps" "$nameko_rps")×** throughput | ≥ 10×, lower p99 |")
+  ROWS_MD+=("| 2a. Cross-process chain: $ROUTERS \`sky router\` + $INSTANCES × 3 \`sky service\` processes (uppercase → reverse → wordcount), vs the same 3 processes called in turn by a plain forwarder (the limit) | \`BENCH_ONLY=2 make bench\` | $chain_rps req/s, p50 $chain_p50, p99 $chain_p99 (non-2xx: $chain_err) | $limit_rps req/s, p50 $limit_p50, p99 $limit_p99 (non-2xx: $limit_err) | **$(ratio "$chain_rps" "$limit_rps")** of the limit | ≥ 0.7 |")
+  ROWS_MD+=("| 2b. Same pipeline vs Celery 5 (\`chain\` of 3 tasks, retries on, RabbitMQ broker, rpc results, prefork workers; $PEER_CHAINS chains, 8 clients) | \`BENCH_ONLY=2 make bench\` | $chain_rps req/s, p99 $chain_p99 | $celery_rps chains/s, p50 $celery_p50, p99 $celery_p99 (errors: $celery_err) | **$(ratio "$chain_rps" "$celery_rps")×** throughput | ≥ 10×, lower p99 |")
+  ROWS_MD+=("| 2c. Same pipeline vs nameko 2.14 (RPC service calling 3 RPC services over RabbitMQ; $PEER_CHAINS calls, 8 clients) | \`BENCH_ONLY=2 make bench\` | $chain_rps req/s, p99 $chain_p99 | $nameko_rps calls/s, p50 $nameko_p50, p99 $nameko_p99 (errors: $nameko_err) | **$(ratio "$chain_rps" "$nameko_rps")×** throughput | ≥ 10×, lower p99 |")
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ YAML
   make_files "$WORK/loop3"
   read -r loop_rate loop_elapsed loop_count <<<"$("$VENV_PY" Benchmarks/peers/files_loop.py "$WORK/loop3")"
   lost=$(( FILES - sky_files_done ))
-  ROWS_MD+=("| 3. Files: $FILES small JSON files moved into a watched folder at once, one-step route (uppercase, in-process, 8 at a time) vs a plain rename-read-parse-write loop over the same files (Python, one at a time) | $sky_files_rate files/s; done $sky_files_done, answers $sky_files_out, failed $sky_files_failed, **lost $lost** | $loop_rate files/s ($loop_count files) | **$(ratio "$sky_files_rate" "$loop_rate")** of the loop | zero lost |")
+  ROWS_MD+=("| 3. Files: $FILES small JSON files moved into a watched folder at once, one-step route (uppercase, in-process, 8 at a time) vs a plain rename-read-parse-write loop over the same files (Python, one at a time) | \`BENCH_ONLY=3 make bench\` | $sky_files_rate files/s; done $sky_files_done, answers $sky_files_out, failed $sky_files_failed, **lost $lost** | $loop_rate files/s ($loop_count files) | **$(ratio "$sky_files_rate" "$loop_rate")** of the loop | zero lost |")
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ YAML
   read -r sky_rows_rate sky_rows_rss sky_rows_out sky_rows_rej <<<"$(csv_through_sky "$WORK/big.csv" "$ROWS" big 18242)"
   read -r py_rate py_elapsed py_rows py_rss_kib <<<"$("$VENV_PY" Benchmarks/peers/csv_python.py "$WORK/big-python.csv" "$WORK/big-python.out.csv")"
   py_rss=$(( py_rss_kib / 1024 ))
-  ROWS_MD+=("| 4. CSV: $ROWS rows (4 columns, some quoted) through a one-step route (uppercase, in-process, 8 rows at a time), answers to JSON lines, vs Python's csv module reading and writing the same rows | $sky_rows_rate rows/s; $sky_rows_out answers, $sky_rows_rej rejects; peak RSS $sky_rows_rss MiB (the whole \`sky run\`; $sky_small_rss MiB for $small rows) | $py_rate rows/s; peak RSS $py_rss MiB | **$(ratio "$sky_rows_rate" "$py_rate")** of Python's csv | flat RSS < 100 MB |")
+  ROWS_MD+=("| 4. CSV: $ROWS rows (4 columns, some quoted) through a one-step route (uppercase, in-process, 8 rows at a time), answers to JSON lines, vs Python's csv module reading and writing the same rows | \`BENCH_ONLY=4 make bench\` | $sky_rows_rate rows/s; $sky_rows_out answers, $sky_rows_rej rejects; peak RSS $sky_rows_rss MiB (the whole \`sky run\`; $sky_small_rss MiB for $small rows) | $py_rate rows/s; peak RSS $py_rss MiB | **$(ratio "$sky_rows_rate" "$py_rate")** of Python's csv | flat RSS < 100 MB |")
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ YAML
   sleep 1   # the STOMP subscription starts after the HTTP port opens
   read -r sky_mps sky_s sky_n <<<"$("$VENV_PY" Benchmarks/peers/stomp_bench.py engine "$MESSAGES")"
   stop_all
-  ROWS_MD+=("| 5. STOMP: $MESSAGES messages sent by stomp.py to RabbitMQ, each run through a one-step route (uppercase) by \`sky run\` and answered to a reply queue, vs the same producer and a bare consumer on one queue of the same broker | $sky_mps msg/s end to end; $sky_n of $MESSAGES replies | $limit_mps msg/s; $limit_n of $MESSAGES received | **$(ratio "$sky_mps" "$limit_mps")** of the broker pair | ≥ 0.7 |")
+  ROWS_MD+=("| 5. STOMP: $MESSAGES messages sent by stomp.py to RabbitMQ, each run through a one-step route (uppercase) by \`sky run\` and answered to a reply queue, vs the same producer and a bare consumer on one queue of the same broker | \`BENCH_ONLY=5 make bench\` | $sky_mps msg/s end to end; $sky_n of $MESSAGES replies | $limit_mps msg/s; $limit_n of $MESSAGES received | **$(ratio "$sky_mps" "$limit_mps")** of the broker pair | ≥ 0.7 |")
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ YAML
   fail_non2xx=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk6.txt"); fail_non2xx=${fail_non2xx:-0}
   fail_p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk6.txt")
   stop_all
-  ROWS_MD+=("| 6. Failure detection: SIGKILL one of two \`uppercase\` instances (TTL 2 s, heartbeat 0.5 s, reaper every 0.25 s) under load through \`sky router\` | removed from the registry after **${reaped_after} s**; last attempt at it ${last_attempt_after} s after the kill ($failed_attempts failed attempts, each retried elsewhere); **$fail_non2xx failed of $fail_total requests**, p99 $fail_p99 | the TTL: 2 s | $(ratio "$reaped_after" 2) of the TTL | 0 failed requests |")
+  ROWS_MD+=("| 6. Failure detection: SIGKILL one of two \`uppercase\` instances (TTL 2 s, heartbeat 0.5 s, reaper every 0.25 s) under load through \`sky router\` | \`BENCH_ONLY=6 make bench\` | removed from the registry after **${reaped_after} s**; last attempt at it ${last_attempt_after} s after the kill ($failed_attempts failed attempts, each retried elsewhere); **$fail_non2xx failed of $fail_total requests**, p99 $fail_p99 | the TTL: 2 s | $(ratio "$reaped_after" 2) of the TTL | 0 failed requests |")
 fi
 
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(swift --version 2>/dev/null | head -1)"
@@ -353,8 +353,8 @@ $CONNECTIONS connections, ${DURATION} s per side after a 2 s warm-up, POST of
 
 Machine: $machine.
 
-| Benchmark | Engine | Peer or limit | Ratio | Goal |
-|---|---|---|---|---|
+| Benchmark | Command | Engine | Peer or limit | Ratio | Goal |
+|---|---|---|---|---|---|
 MD
   printf '%s\n' "${ROWS_MD[@]}"
   echo
