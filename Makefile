@@ -2,7 +2,7 @@
 #   make run    the main job: `sky run` with the example routes on 127.0.0.1:8080
 #   make test   every test (installs what it needs first)
 
-.PHONY: run test bench build clean
+.PHONY: run test bench soak build clean
 
 run:
 	scripts/run.sh $(ARGS)
@@ -12,6 +12,9 @@ test:
 
 bench:
 	scripts/bench.sh
+
+soak:
+	scripts/soak.sh
 
 build:
 	scripts/bootstrap.sh
