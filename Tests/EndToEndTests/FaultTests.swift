@@ -122,4 +122,48 @@ struct FaultTests {
         #expect(vars["step.hang-inflight"]?.intValue == 0)
         #expect(vars["route.slow-processed"]?.intValue == 20)
     }
+
+    /// A router is SIGKILLed while clients send: each in-flight request ends at once with a
+    /// connection error (no hang), and a router started again on the same port serves.
+    @Test func aKilledRouterLeavesNoRequestHangingAndARestartServes() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("up.yaml", "name: up\ntimeout: 3s\nsteps:\n  - service: slow\n")
+        let service = try SkyProcess(["service", "slow", "--registry", scratch.registry], name: "slow", directory: scratch.path)
+        _ = try await service.waitForWord(after: "ready at ")
+        let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router", directory: scratch.path)
+        let base = try await router.waitForWord(after: "router ready at ")
+        defer { service.signal(SIGKILL) }
+        #expect(try await HTTP.post("\(base)/routes/up", #"{"sleepMs":"1"}"#).status == 200)
+
+        // Calls that take 800 ms each are in flight when the router dies.
+        let outcomes = Locked<[String]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let started = ContinuousClock.now
+                    do {
+                        let answer = try await HTTP.post("\(base)/routes/up", #"{"sleepMs":"800"}"#)
+                        outcomes.withLock { $0.append("status \(answer.status)") }
+                    } catch {
+                        outcomes.withLock { $0.append("error") }
+                    }
+                    // Ended by the kill, not by a client timeout (10 s).
+                    #expect(ContinuousClock.now - started < .seconds(5))
+                }
+            }
+            // Kill it once all six are inside the router.
+            #expect(await eventually { ((try? await HTTP.get("\(base)/debug/vars").json["route.up-inflight"]?.intValue) ?? 0) == 6 })
+            router.signal(SIGKILL)
+            try await group.waitForAll()
+        }
+        #expect(outcomes.withLock { $0.count } == 6)
+
+        let port = String(base.split(separator: ":").last ?? "0")
+        let again = try SkyProcess(
+            ["router", "--routes", "Routes", "--http", "127.0.0.1:\(port)", "--registry", scratch.registry], name: "router-2", directory: scratch.path
+        )
+        defer { again.signal(SIGKILL) }
+        _ = try await again.waitForWord(after: "router ready at ")
+        #expect(try await HTTP.post("\(base)/routes/up", #"{"sleepMs":"1"}"#).status == 200)
+    }
 }

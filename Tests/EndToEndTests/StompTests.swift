@@ -112,4 +112,46 @@ struct StompTests {
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
     }
+
+    /// The initiator process is SIGKILLed while messages flow and started again: every message
+    /// is answered or dead-lettered (at least once; unacked ones come back from the broker).
+    @Test func anInitiatorKilledMidStreamLosesNoMessage() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let queue = "/queue/sky-\(UUID().uuidString.prefix(8).lowercased())"
+        try scratch.writeRoute("queue.yaml", """
+            name: queue
+            from:
+              - stomp: { destination: \(queue), deadLetter: \(queue).dead, prefetch: 16 }
+            steps:
+              - service: slow
+              - service: wordcount
+                merge: true
+            """)
+        let first = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        let base = try await first.waitForWord(after: "HTTP       ")
+        #expect(await eventually(within: 20) { first.stderr.contains("subscribed") })
+        let total = 600
+        let publish = try self.python(["publish", queue, queue + ".out", "\(total)"], in: scratch)
+        try publish.run()
+        #expect(try await publish.exitStatus() == 0)
+        #expect(await eventually(within: 60) { ((try? await HTTP.get("\(base)/debug/vars").json["stomp.queue-done"]?.intValue) ?? 0) >= 100 })
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit()
+
+        let second = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        defer { second.signal(SIGKILL) }
+        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
+        let outputPath = scratch.path + "/drain.json"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        try drain.run()
+        #expect(try await drain.exitStatus() == 0)
+        let summary = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
+        let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let expectedDead = Set(stride(from: 50, to: total, by: 100).map(String.init))
+        #expect(dead == expectedDead)
+        #expect(replies == Set((0..<total).map(String.init)).subtracting(expectedDead), "missing: \(Set((0..<total).map(String.init)).subtracting(expectedDead).subtracting(replies).count)")
+        #expect(summary["bad"] == [])
+    }
 }
