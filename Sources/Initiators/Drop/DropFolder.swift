@@ -149,6 +149,8 @@ struct DropFolder: Sendable {
         do {
             try data.write(to: URL(fileURLWithPath: temporary))
         } catch {
+            // A half-written temporary (disk full) must not be left behind.
+            unlink(temporary)
             throw DropFolderError(path: folder + "/" + name, reason: "cannot write: \(error.localizedDescription)")
         }
         guard rename(temporary, folder + "/" + name) == 0 else {

@@ -110,19 +110,19 @@ public final class FileDropInitiator: Initiator, Sendable {
         do {
             let result = try await self.runner.run(request)
             let output = Data(JSONWriter.string(result.answerDocument).utf8)
-            try await NIOThreadPool.singleton.runIfActive { try folder.writeAtomically(output, to: folder.out, name: stem + ".json") }
+            // Writing the answer can fail for a while (disk full): keep the answer and try again
+            // with back-off rather than run the route again; at shutdown the input stays in
+            // .processing/ and is taken again at the next start.
+            guard await self.retrying("cannot write the answer; the input stays in .processing/ until it is written", file: stem, counter: "write-errors", {
+                try folder.writeAtomically(output, to: folder.out, name: stem + ".json")
+            }) else { return }
             await self.finish(stem, to: folder.done, in: folder)
             self.counters.add("\(self.counterPrefix)-done")
-        } catch let error as SkyError {
+        } catch {
             var details: [String: JSONValue] = ["code": .string(error.code.description), "reason": .string(error.message)]
             if let step = error.step { details["step"] = .int(Int64(step)) }
             if let service = error.service { details["service"] = .string(service) }
             await self.park(stem, in: folder, error: details, attempts: 1)
-        } catch {
-            // Writing the result failed (disk full, permissions): the input stays in
-            // .processing/ and is taken again at the next start.
-            self.counters.add("\(self.counterPrefix)-write-errors")
-            self.logger.error("cannot write the result; the input stays in .processing/", metadata: ["file": "\(stem)", "error": "\(error)"])
         }
     }
 
@@ -147,20 +147,34 @@ public final class FileDropInitiator: Initiator, Sendable {
     /// Moves the input out of `.processing/`; when that fails (permissions, disk), logs once
     /// and retries with backoff instead of processing the file again.
     private func finish(_ stem: String, to destination: String, in folder: DropFolder) async {
+        _ = await self.retrying("cannot move the input out of .processing/; retrying with backoff", file: stem, counter: "move-errors") {
+            try folder.move(stem, to: destination)
+        }
+    }
+
+    /// Runs `body` on the thread pool until it succeeds, with back-off (200 ms doubling to
+    /// 30 s), logging the first failure and the recovery.
+    /// - Returns: `false` when cancelled (shutdown) before it succeeded.
+    private func retrying(
+        _ message: @autoclosure () -> Logger.Message,
+        file stem: String,
+        counter: String,
+        _ body: @escaping @Sendable () throws -> Void
+    ) async -> Bool {
         var delay = Duration.milliseconds(200)
         var logged = false
         while true {
             do {
-                try await NIOThreadPool.singleton.runIfActive { try folder.move(stem, to: destination) }
-                if logged { self.logger.notice("moved at last", metadata: ["file": "\(stem)"]) }
-                return
+                try await NIOThreadPool.singleton.runIfActive(body)
+                if logged { self.logger.notice("done at last", metadata: ["file": "\(stem)"]) }
+                return true
             } catch {
                 if !logged {
-                    self.counters.add("\(self.counterPrefix)-move-errors")
-                    self.logger.error("cannot move the input out of .processing/; retrying with backoff", metadata: ["file": "\(stem)", "error": "\(error)"])
+                    self.counters.add("\(self.counterPrefix)-\(counter)")
+                    self.logger.error(message(), metadata: ["file": "\(stem)", "error": "\(error)"])
                     logged = true
                 }
-                if Task.isCancelled { return }
+                if Task.isCancelled { return false }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(30))
             }

@@ -6,7 +6,8 @@ import ServiceLifecycle
 import SkyLib
 
 /// Runs the initiators routes declare under `from:`, and follows the routes as they change:
-/// a source added to a route starts, a source removed (or its route deleted) stops.
+/// a source added to a route starts, a source removed (or its route deleted) stops, and one
+/// that fails is started again with back-off (1 s, doubling, at most 30 s).
 struct InitiatorSupervisor: Service {
     struct Key: Hashable, Sendable {
         var route: String
@@ -17,6 +18,8 @@ struct InitiatorSupervisor: Service {
     let makeInitiator: @Sendable (String, RouteSource) -> (any Initiator)?
     let logger: Logger
     var interval: Duration = .milliseconds(500)
+    /// Longest wait between restarts of an initiator that keeps failing.
+    var maxRestartDelay: Duration = .seconds(30)
 
     func run() async throws {
         var running: [Key: Latch] = [:]
@@ -36,10 +39,22 @@ struct InitiatorSupervisor: Service {
                         // The initiator runs until it ends, its route drops it, or shutdown.
                         await withTaskGroup(of: Void.self) { inner in
                             inner.addTask {
-                                do {
-                                    try await initiator.run()
-                                } catch {
-                                    self.logger.error("initiator failed: \(initiator.summary)", metadata: ["error": "\(error)"])
+                                // A failed initiator (folder not writable, broker refusing the
+                                // login …) is started again with back-off, so it resumes by
+                                // itself once the cause is fixed; the failure is logged each time.
+                                var delay = Duration.seconds(1)
+                                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                                    do {
+                                        try await initiator.run()
+                                        return
+                                    } catch {
+                                        self.logger.error(
+                                            "initiator failed: \(initiator.summary); starting it again in \(delay)",
+                                            metadata: ["error": "\(error)"]
+                                        )
+                                    }
+                                    try? await Task.sleep(for: delay)
+                                    delay = min(delay * 2, self.maxRestartDelay)
                                 }
                             }
                             inner.addTask { await stop.wait() }
