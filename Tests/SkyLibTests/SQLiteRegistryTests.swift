@@ -22,4 +22,20 @@ struct SQLiteRegistryTests {
         #expect(try RegistryAddress.resolve(flag: "sqlite:b", environment: ["SKYNET_REGISTRY": "sqlite:a"]) == .sqlite(path: "b"))
         #expect(RegistryAddress.mongodb(uri: "mongodb://user:secret@h:1/db").description == "mongodb://***@h:1/db")
     }
+
+    @Test func credentialsStayOffTheCommandLine() throws {
+        // On the command line: refused, saying where to put them instead.
+        #expect {
+            try RegistryAddress.resolve(flag: "mongodb://user:secret@h:1/db", environment: [:])
+        } throws: { error in
+            (error as? SkyError)?.message.contains("SKYNET_REGISTRY_FILE") == true
+        }
+        #expect(try RegistryAddress.resolve(flag: "mongodb://h:1/db?authSource=a@b", environment: [:]) == .mongodb(uri: "mongodb://h:1/db?authSource=a@b"))
+        // From the environment, or a file.
+        let uri = "mongodb://user:secret@h:1/db"
+        #expect(try RegistryAddress.resolve(flag: nil, environment: ["SKYNET_REGISTRY": uri]) == .mongodb(uri: uri))
+        let file = NSTemporaryDirectory() + "registry-\(UUID().uuidString).uri"
+        try (uri + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try RegistryAddress.resolve(flag: nil, environment: ["SKYNET_REGISTRY_FILE": file]) == .mongodb(uri: uri))
+    }
 }

@@ -24,10 +24,37 @@ public enum RegistryAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The address from an explicit flag, else `SKYNET_REGISTRY`, else the default.
+    ///
+    /// Credentials never need to be on a command line (where `ps` shows them): put the URI in
+    /// `SKYNET_REGISTRY`, or in a file named by `SKYNET_REGISTRY_FILE`; a `--registry` flag
+    /// with credentials in it is refused.
     public static func resolve(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SkyError) -> RegistryAddress {
-        if let flag { return try RegistryAddress(flag) }
+        if let flag {
+            let address = try RegistryAddress(flag)
+            if case .mongodb(let uri) = address, Self.hasCredentials(uri) {
+                throw SkyError(
+                    .configuration,
+                    "--registry carries credentials, which any user can read in the process list: put the URI in SKYNET_REGISTRY or in a file named by SKYNET_REGISTRY_FILE"
+                )
+            }
+            return address
+        }
         if let env = environment["SKYNET_REGISTRY"], !env.isEmpty { return try RegistryAddress(env) }
+        if let file = environment["SKYNET_REGISTRY_FILE"], !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw SkyError(.configuration, "SKYNET_REGISTRY_FILE \(file) cannot be read")
+            }
+            return try RegistryAddress(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         return .defaultAddress
+    }
+
+    /// Whether a MongoDB URI has `user[:password]@` before its hosts.
+    static func hasCredentials(_ uri: String) -> Bool {
+        guard let scheme = uri.range(of: "://") else { return false }
+        let rest = uri[scheme.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" }
+        return authority.contains("@")
     }
 
     /// The address without credentials, for logs.
