@@ -5,9 +5,9 @@
 
 Tasks retry on failure (autoretry, 3 attempts) as the engine's steps do.
 """
-import multiprocessing
 import sys
-import time
+
+import drive
 
 from celery import Celery, chain
 
@@ -34,29 +34,9 @@ def wordcount(doc):
 
 
 def _client(count):
-    latencies, errors = [], 0
-    for _ in range(count):
-        start = time.perf_counter()
-        try:
-            chain(uppercase.s({"text": "hello big world"}), reverse.s(), wordcount.s()).apply_async().get(timeout=30)
-            latencies.append(time.perf_counter() - start)
-        except Exception:  # noqa: BLE001 - counted, reported
-            errors += 1
-    return latencies, errors
-
-
-def drive(total, concurrency):
-    per = total // concurrency
-    start = time.perf_counter()
-    with multiprocessing.Pool(concurrency) as pool:
-        results = pool.map(_client, [per] * concurrency)
-    elapsed = time.perf_counter() - start
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-    print(f"{len(latencies) / elapsed:.1f} {pick(0.5):.2f}ms {pick(0.99):.2f}ms {errors}")
+    return drive._timed(lambda: chain(uppercase.s({"text": "hello big world"}), reverse.s(), wordcount.s()).apply_async().get(timeout=30), count)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "drive":
-        drive(int(sys.argv[2]), int(sys.argv[3]))
+        drive.drive(_client, int(sys.argv[2]), int(sys.argv[3]))

@@ -6,7 +6,8 @@
 The `pipeline` service calls uppercase → reverse → wordcount over RPC, as a router would.
 """
 import sys
-import time
+
+import drive
 
 from nameko.rpc import RpcProxy, rpc
 
@@ -51,32 +52,10 @@ class Pipeline:
 def _client(count):
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    latencies, errors = [], 0
     with ClusterRpcProxy({"AMQP_URI": BROKER}) as cluster:
-        for _ in range(count):
-            start = time.perf_counter()
-            try:
-                cluster.pipeline.run({"text": "hello big world"})
-                latencies.append(time.perf_counter() - start)
-            except Exception:  # noqa: BLE001 - counted, reported
-                errors += 1
-    return latencies, errors
-
-
-def drive(total, concurrency):
-    import multiprocessing
-
-    per = total // concurrency
-    start = time.perf_counter()
-    with multiprocessing.Pool(concurrency) as pool:
-        results = pool.map(_client, [per] * concurrency)
-    elapsed = time.perf_counter() - start
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-    print(f"{len(latencies) / elapsed:.1f} {pick(0.5):.2f}ms {pick(0.99):.2f}ms {errors}")
+        return drive._timed(lambda: cluster.pipeline.run({"text": "hello big world"}), count)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "drive":
-        drive(int(sys.argv[2]), int(sys.argv[3]))
+        drive.drive(_client, int(sys.argv[2]), int(sys.argv[3]))

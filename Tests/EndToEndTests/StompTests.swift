@@ -64,8 +64,8 @@ struct StompTests {
         return process
     }
 
-    @Test func aThousandMessagesGetAThousandAnswersThroughABrokerRestart() async throws {
-        let scratch = try Scratch(copyingRoutes: false)
+    /// Writes the test route (slow → wordcount merge) on a fresh queue; answers the queue.
+    func writeQueueRoute(_ scratch: Scratch) throws -> String {
         let queue = "/queue/sky-\(UUID().uuidString.prefix(8).lowercased())"
         try scratch.writeRoute("queue.yaml", """
             name: queue
@@ -76,6 +76,31 @@ struct StompTests {
               - service: wordcount
                 merge: true
             """)
+        return queue
+    }
+
+    /// Drains the replies and dead letters of `total` messages and checks that each message
+    /// was answered, or dead-lettered when it had no text (every hundredth, from 50).
+    func expectEveryMessageAnswered(_ queue: String, total: Int, scratch: Scratch) async throws {
+        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
+        let outputPath = scratch.path + "/drain.json"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        try drain.run()
+        #expect(try await drain.exitStatus() == 0)
+        let summary = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
+        let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let expectedDead = Set(stride(from: 50, to: total, by: 100).map(String.init))
+        let expectedReplies = Set((0..<total).map(String.init)).subtracting(expectedDead)
+        #expect(dead == expectedDead)
+        #expect(replies == expectedReplies, "missing: \(expectedReplies.subtracting(replies).count)")
+        #expect(summary["bad"] == [])
+    }
+
+    @Test func aThousandMessagesGetAThousandAnswersThroughABrokerRestart() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let queue = try self.writeQueueRoute(scratch)
         let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         let base = try await sky.waitForWord(after: "HTTP       ")
         #expect(await eventually(within: 20) { sky.stderr.contains("subscribed") })
@@ -95,20 +120,7 @@ struct StompTests {
         #expect(try await restart.exitStatus() == 0)
         #expect(await eventually(within: 30) { sky.stderr.contains("connected to the broker again") })
 
-        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
-        let outputPath = scratch.path + "/drain.json"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
-        try drain.run()
-        #expect(try await drain.exitStatus() == 0)
-        let output = try Data(contentsOf: URL(fileURLWithPath: outputPath))
-        let summary = try JSONParser.parse(output)
-        let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-        let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-        let expectedDead = Set(stride(from: 50, to: total, by: 100).map(String.init))
-        #expect(dead == expectedDead)
-        #expect(replies == Set((0..<total).map(String.init)).subtracting(expectedDead))
-        #expect(summary["bad"] == [])
+        try await self.expectEveryMessageAnswered(queue, total: total, scratch: scratch)
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
     }
@@ -117,16 +129,7 @@ struct StompTests {
     /// is answered or dead-lettered (at least once; unacked ones come back from the broker).
     @Test func anInitiatorKilledMidStreamLosesNoMessage() async throws {
         let scratch = try Scratch(copyingRoutes: false)
-        let queue = "/queue/sky-\(UUID().uuidString.prefix(8).lowercased())"
-        try scratch.writeRoute("queue.yaml", """
-            name: queue
-            from:
-              - stomp: { destination: \(queue), deadLetter: \(queue).dead, prefetch: 16 }
-            steps:
-              - service: slow
-              - service: wordcount
-                merge: true
-            """)
+        let queue = try self.writeQueueRoute(scratch)
         let first = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         let base = try await first.waitForWord(after: "HTTP       ")
         #expect(await eventually(within: 20) { first.stderr.contains("subscribed") })
@@ -140,18 +143,6 @@ struct StompTests {
 
         let second = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         defer { second.signal(SIGKILL) }
-        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
-        let outputPath = scratch.path + "/drain.json"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
-        try drain.run()
-        #expect(try await drain.exitStatus() == 0)
-        let summary = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
-        let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-        let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-        let expectedDead = Set(stride(from: 50, to: total, by: 100).map(String.init))
-        #expect(dead == expectedDead)
-        #expect(replies == Set((0..<total).map(String.init)).subtracting(expectedDead), "missing: \(Set((0..<total).map(String.init)).subtracting(expectedDead).subtracting(replies).count)")
-        #expect(summary["bad"] == [])
+        try await self.expectEveryMessageAnswered(queue, total: total, scratch: scratch)
     }
 }
