@@ -2,15 +2,17 @@ public import Hummingbird
 public import Logging
 import NIOCore
 public import ServiceLifecycle
-import SkyLib
+public import SkyLib
 
-/// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and `/health`.
+/// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and the admin endpoints.
 public struct DashboardServer: Service {
     public var host: String
     public var port: Int
     /// Shared secret required as `Authorization: Bearer …` when set (but for `/health`).
     public var token: String?
     private let watcher: ClusterWatcher
+    /// `/health`, `/debug/vars`, `/metrics` of the dashboard process itself.
+    private let admin: AdminEndpoints
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
 
@@ -19,6 +21,7 @@ public struct DashboardServer: Service {
         port: Int,
         token: String?,
         watcher: ClusterWatcher,
+        admin: AdminEndpoints,
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
@@ -26,6 +29,7 @@ public struct DashboardServer: Service {
         self.port = port
         self.token = token
         self.watcher = watcher
+        self.admin = admin
         self.logger = logger
         self.onServerRunning = onServerRunning
     }
@@ -46,7 +50,7 @@ public struct DashboardServer: Service {
             )
         }
         router.get("api/state") { _, _ -> Response in .json(self.watcher.current.json) }
-        router.get("health") { _, _ -> Response in .json(["status": "ok"]) }
+        self.admin.add(to: router)
         return router
     }
 

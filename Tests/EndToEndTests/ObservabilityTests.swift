@@ -84,6 +84,20 @@ struct ObservabilityTests {
         #expect(lines.contains(#"skynet_route_duration_seconds_count{route="pair"} 20"#))
         #expect(lines.contains(#"skynet_var{name="route.pair-processed"} 20.0"#))
 
+        // Every process serves the admin endpoints: the reaper registers its admin address,
+        // and the dashboard has them beside its page.
+        let registry = try await scratch.openRegistry()
+        var reaperAddress = ""
+        #expect(await eventually {
+            reaperAddress = (try? await registry.nodes(matching: NodeQuery(kind: .reaper)).first?.address) ?? ""
+            return reaperAddress.contains(":") && !reaperAddress.hasSuffix(":0")
+        })
+        for admin in ["http://\(reaperAddress)", page.hasSuffix("/") ? String(page.dropLast()) : page, "http://\(upper.address)"] {
+            #expect(try await HTTP.get("\(admin)/health").status == 200, "\(admin)/health")
+            #expect((try await HTTP.get("\(admin)/debug/vars").json["uptimeSeconds"]?.doubleValue ?? 0) > 0, "\(admin)/debug/vars")
+            #expect(try await HTTP.get("\(admin)/metrics").text.contains("skynet_uptime_seconds"), "\(admin)/metrics")
+        }
+
         // sky trace: the route span at the router, a call span per step, and each service's own
         // span under its call, recorded by three different processes.
         var spans: [Span] = []

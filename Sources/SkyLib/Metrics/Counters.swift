@@ -1,4 +1,5 @@
 public import Foundation
+import Metrics
 public import Prometheus
 import Synchronization
 
@@ -18,6 +19,13 @@ public final class Counters: Sendable {
 
     public init(prometheus: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.prometheus = prometheus
+    }
+
+    /// Makes this process's swift-metrics backend write into ``prometheus``, so metrics that
+    /// libraries record through swift-metrics appear at `/metrics` too. Once per process (the
+    /// `sky` commands call it; tests make many `Counters` and do not).
+    public func bootstrapMetricsSystem() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: self.prometheus))
     }
 
     /// The cell counting `name`, made on first use; keep it to count without a lookup.

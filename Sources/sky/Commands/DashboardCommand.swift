@@ -27,10 +27,12 @@ struct DashboardCommand: AsyncParsableCommand {
         let token = try CommonOptions.token()
         HostPort.warnIfExposed(self.http, token: token, logger: logger)
         let registry = try await self.common.openRegistry()
+        let counters = Counters()
+        counters.bootstrapMetricsSystem()
         let watcher = ClusterWatcher(registry: registry, token: token, logger: logger)
         await watcher.refresh()
         let server = DashboardServer(
-            host: self.http.host, port: self.http.port, token: token, watcher: watcher, logger: logger,
+            host: self.http.host, port: self.http.port, token: token, watcher: watcher, admin: AdminEndpoints(counters: counters), logger: logger,
             onServerRunning: { address in Output.line("dashboard at http://\(address)/") }
         )
         let group = ServiceGroup(

@@ -15,6 +15,9 @@ struct InitiatorCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
+    var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
+
     @Option(help: "Folder of route files (*.yaml), reloaded live; or 'registry' for the routes pushed with `sky routes push`.")
     var routes: String = "Routes"
 
@@ -27,6 +30,7 @@ struct InitiatorCommand: AsyncParsableCommand {
         let token = try CommonOptions.token()
         let registry = try await self.common.openRegistry()
         let counters = Counters()
+        counters.bootstrapMetricsSystem()
         let stack = RouterStack(routes: self.routes, registry: registry, region: self.common.region, local: nil, counters: counters, token: token, logger: logger)
         await stack.loader.reloadNow()
         await stack.cache.refresh()
@@ -35,15 +39,24 @@ struct InitiatorCommand: AsyncParsableCommand {
             makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: counters, logger: logger),
             logger: logger
         )
+        HostPort.warnIfExposed(self.admin, token: token, logger: logger)
+        let adminAddress = Locked<String?>(nil)
         let region = self.common.region
         let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
-            NodeRecord(kind: .initiator, service: "initiator", region: region, address: "-", status: status,
+            NodeRecord(kind: .initiator, service: "initiator", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }
+        let adminServer = AdminServer(
+            host: self.admin.host, port: self.admin.port, token: token, endpoints: AdminEndpoints(counters: counters), logger: logger,
+            onServerRunning: { address in
+                adminAddress.withLock { $0 = address }
+                await presence.rewrite()
+            }
+        )
         Output.line("initiator running with \(stack.table.summaries.count) routes from \(self.routes)")
         let group = ServiceGroup(
             configuration: .init(
-                services: stack.services + [presence, LogLevelSignals(logger: logger), supervisor],
+                services: stack.services + [presence, LogLevelSignals(logger: logger), supervisor, adminServer],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

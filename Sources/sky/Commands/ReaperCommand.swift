@@ -15,6 +15,9 @@ struct ReaperCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
+    var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
+
     @Option(help: "Seconds between passes.")
     var interval: Double = 0.5
 
@@ -27,15 +30,27 @@ struct ReaperCommand: AsyncParsableCommand {
         var configuration = Reaper.Configuration()
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
         configuration.leaseDuration = self.lease
-        let reaper = Reaper(registry: registry, configuration: configuration, counters: Counters(), logger: logger)
+        let counters = Counters()
+        counters.bootstrapMetricsSystem()
+        let reaper = Reaper(registry: registry, configuration: configuration, counters: counters, logger: logger)
+        let token = try CommonOptions.token()
+        HostPort.warnIfExposed(self.admin, token: token, logger: logger)
+        let adminAddress = Locked<String?>(nil)
         let region = self.common.region
         let presence = NodePresence(registry: registry, logger: logger) { status in
-            NodeRecord(kind: .reaper, service: "reaper", region: region, address: "-", status: status)
+            NodeRecord(kind: .reaper, service: "reaper", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status)
         }
+        let adminServer = AdminServer(
+            host: self.admin.host, port: self.admin.port, token: token, endpoints: AdminEndpoints(counters: counters), logger: logger,
+            onServerRunning: { address in
+                adminAddress.withLock { $0 = address }
+                await presence.rewrite()
+            }
+        )
         Output.line("reaper watching \(registry.displayName)")
         let group = ServiceGroup(
             configuration: .init(
-                services: [presence, LogLevelSignals(logger: logger), reaper],
+                services: [presence, LogLevelSignals(logger: logger), reaper, adminServer],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -32,6 +32,7 @@ struct RouterCommand: AsyncParsableCommand {
         HostPort.warnIfExposed(self.http, token: token, logger: logger)
         let registry = try await self.common.openRegistry()
         let counters = Counters()
+        counters.bootstrapMetricsSystem()
         let stack = RouterStack(
             routes: self.routes, registry: registry, region: self.common.region, local: nil,
             counters: counters, token: token, logger: logger

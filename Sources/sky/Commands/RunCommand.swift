@@ -44,6 +44,7 @@ struct RunCommand: AsyncParsableCommand {
         HostPort.warnIfExposed(self.http, token: token, logger: logger)
         let registry = try await self.common.openRegistry()
         let counters = Counters()
+        counters.bootstrapMetricsSystem()
 
         var hostConfiguration = ServiceHost.Configuration()
         hostConfiguration.region = self.common.region

@@ -51,6 +51,7 @@ struct ServiceCommand: AsyncParsableCommand {
         HostPort.warnIfExposed(address, token: token, logger: logger)
         let registry = try await self.common.openRegistry()
         let counters = Counters()
+        counters.bootstrapMetricsSystem()
         guard let definition = BuiltinServices.definition(named: self.name, version: self.version, logger: logger) else { return }
         var configuration = ServiceHost.Configuration()
         configuration.host = address.host

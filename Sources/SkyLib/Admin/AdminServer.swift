@@ -1,0 +1,46 @@
+import Hummingbird
+public import Logging
+public import ServiceLifecycle
+
+/// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) on their own address, for
+/// processes that serve nothing else over HTTP (the reaper, a standalone initiator).
+public struct AdminServer: Service {
+    public var host: String
+    public var port: Int
+    public var token: String?
+    public let endpoints: AdminEndpoints
+    private let logger: Logger
+    private let onServerRunning: @Sendable (String) async -> Void
+
+    /// - Parameter onServerRunning: called with `HOST:PORT` once the server listens.
+    public init(
+        host: String,
+        port: Int,
+        token: String?,
+        endpoints: AdminEndpoints,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.endpoints = endpoints
+        self.logger = logger
+        self.onServerRunning = onServerRunning
+    }
+
+    public func run() async throws {
+        let router = Router(context: BasicRequestContext.self)
+        if let token = self.token { router.add(middleware: TokenMiddleware(token: token)) }
+        self.endpoints.add(to: router)
+        let host = self.host
+        let onServerRunning = self.onServerRunning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: self.port), serverName: nil),
+            onServerRunning: { channel in await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)") },
+            logger: self.logger
+        )
+        try await app.run()
+    }
+}
