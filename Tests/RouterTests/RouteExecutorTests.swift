@@ -295,3 +295,30 @@ struct RouteExecutorTests {
         #expect(HTTPServiceClient.duration(fromServerTiming: "cache;desc=hit") == nil)
     }
 }
+
+@Suite struct ServiceCallerTests {
+    @Test func aServiceCallsAnotherWithinItsRequestAndRetriesElsewhere() async throws {
+        let client = ScriptedClient([
+            "flaky": { request, _, call throws(SkyError) in
+                if call == 1 { throw SkyError(.serviceError, "try later", retryable: true) }
+                return ServiceResponse(payload: ["echo": request.payload])
+            }
+        ])
+        let harness = try RouterHarness(client: client)
+        try await harness.addInstance("flaky")
+        try await harness.addInstance("flaky")
+        let incoming = RequestEnvelope(route: "outer", payload: nil, trace: .root(sampled: true), deadline: Clock.epochMilliseconds() + 2000)
+        let answer = try await harness.caller.call("flaky", payload: ["n": 1], within: incoming)
+        #expect(answer.payload == ["echo": ["n": 1]])
+        let calls = client.calls(to: "flaky")
+        #expect(calls.count == 2 && calls[0].instance.id != calls[1].instance.id)
+        // The call joins the request: same id, a child span of its trace, no later deadline.
+        for call in calls {
+            #expect(call.request.id == incoming.id && call.request.route == "outer")
+            #expect(call.request.trace.traceID == incoming.trace.traceID && call.request.trace.parentID == incoming.trace.spanID)
+            #expect(call.request.trace.sampled)
+            #expect((call.request.deadline ?? .max) <= incoming.deadline!)
+        }
+        await #expect(throws: SkyError.self) { try await harness.caller.call("missing", payload: nil) }
+    }
+}

@@ -59,6 +59,8 @@ struct RouterHarness {
     let table = RouteTable()
     let counters = Counters()
     let asyncSteps: AsyncStepQueue
+    /// Calls services directly, as a service composing others would.
+    let caller: ServiceCaller
     let executor: RouteExecutor
     let balancer = InstanceBalancer(region: "eu")
 
@@ -68,6 +70,7 @@ struct RouterHarness {
         self.cache = RegistryCache(registry: self.registry, logger: logger)
         self.asyncSteps = AsyncStepQueue(limit: asyncLimit, logger: logger)
         let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local)
+        self.caller = ServiceCaller(dispatcher: dispatcher)
         self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, logger: logger)
     }
 

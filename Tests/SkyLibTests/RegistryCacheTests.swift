@@ -85,3 +85,56 @@ final class SwitchableRegistry: Registry {
         return try await self.base.storeRoutes(routes, prune: prune)
     }
 }
+
+struct RegistryCacheChangesTests {
+    @Test func aQuerySeesItsNodesAddedChangedAndRemoved() async throws {
+        let registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-watch-\(UUID().uuidString)/r.sqlite")
+        let cache = RegistryCache(registry: registry, logger: Logger(label: "test"))
+        let a = RegistryConformance.node("upper", address: "127.0.0.1:1")
+        let other = RegistryConformance.node("lower", address: "127.0.0.1:2")
+        try await registry.register(a)
+        try await registry.register(other)
+        #expect(await cache.refresh())
+
+        var changes = cache.changes(matching: NodeQuery(service: "upper", status: .ready)).makeAsyncIterator()
+        // What matches now comes first.
+        #expect(Self.describe(await changes.next()) == "added \(a.id)")
+
+        // A heartbeat alone is no change; a new instance is.
+        _ = try await registry.heartbeat(nodeID: a.id, status: .ready, stats: ["processed": 5], at: Date())
+        let b = RegistryConformance.node("upper", address: "127.0.0.1:3")
+        try await registry.register(b)
+        #expect(await cache.refresh())
+        #expect(Self.describe(await changes.next()) == "added \(b.id)")
+
+        // Draining: it no longer matches a ready-only query.
+        _ = try await registry.heartbeat(nodeID: a.id, status: .draining, stats: [:], at: Date())
+        #expect(await cache.refresh())
+        #expect(Self.describe(await changes.next()) == "removed \(a.id)")
+
+        // Gone from the registry; the other service's node never showed up.
+        try await registry.deregister(nodeID: b.id)
+        #expect(await cache.refresh())
+        #expect(Self.describe(await changes.next()) == "removed \(b.id)")
+
+        // Without a status filter, a change of status is a `.changed`.
+        var all = cache.changes(matching: NodeQuery(service: "upper")).makeAsyncIterator()
+        #expect(Self.describe(await all.next()) == "added \(a.id)")
+        _ = try await registry.heartbeat(nodeID: a.id, status: .ready, stats: [:], at: Date())
+        #expect(await cache.refresh())
+        guard case .changed(let from, let to) = await all.next() else {
+            Issue.record("expected a change")
+            return
+        }
+        #expect(from.status == .draining && to.status == .ready)
+    }
+
+    static func describe(_ change: NodeChange?) -> String {
+        switch change {
+        case .added(let node): "added \(node.id)"
+        case .removed(let node): "removed \(node.id)"
+        case .changed(_, let node): "changed \(node.id)"
+        case nil: "none"
+        }
+    }
+}

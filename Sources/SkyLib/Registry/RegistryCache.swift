@@ -20,6 +20,13 @@ public final class RegistryCache: Service, Sendable {
         /// copies still hold the stale ones.
         var graceUntil: Date?
         var graceReference: Date?
+        var watchers: [UInt64: Watcher] = [:]
+        var nextWatcher: UInt64 = 0
+    }
+
+    private struct Watcher {
+        var query: NodeQuery
+        var continuation: AsyncStream<NodeChange>.Continuation
     }
 
     /// How long after an outage expiry is still judged by the last copy before it.
@@ -77,6 +84,52 @@ public final class RegistryCache: Service, Sendable {
         self.nodes.filter(query.matches)
     }
 
+    /// The nodes matching `query` now, then every change to that set as the copy refreshes:
+    /// `.added` for each current match first, then `.added`, `.removed` and `.changed` (status,
+    /// version, address, region or host; heartbeats alone are not changes). A node that stops
+    /// matching (say it starts draining under a `status: .ready` query) is `.removed`.
+    /// The sequence ends when the consumer stops iterating.
+    public func changes(matching query: NodeQuery) -> AsyncStream<NodeChange> {
+        let (stream, continuation) = AsyncStream.makeStream(of: NodeChange.self)
+        let id = self.state.withLock { state -> UInt64 in
+            let id = state.nextWatcher
+            state.nextWatcher += 1
+            for node in state.nodes where query.matches(node) { continuation.yield(.added(node)) }
+            state.watchers[id] = Watcher(query: query, continuation: continuation)
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Sends each watcher the changes between two copies that concern its query.
+    private static func notify(_ watchers: some Sequence<Watcher>, old: [NodeRecord], new: [NodeRecord]) {
+        let before = Dictionary(old.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let after = Dictionary(new.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for watcher in watchers {
+            let query = watcher.query
+            for node in new {
+                let now = query.matches(node)
+                guard let previous = before[node.id] else {
+                    if now { watcher.continuation.yield(.added(node)) }
+                    continue
+                }
+                let was = query.matches(previous)
+                switch (was, now) {
+                case (false, true): watcher.continuation.yield(.added(node))
+                case (true, false): watcher.continuation.yield(.removed(node))
+                case (true, true) where !previous.hasSameShape(as: node): watcher.continuation.yield(.changed(from: previous, to: node))
+                default: break
+                }
+            }
+            for node in old where after[node.id] == nil && query.matches(node) {
+                watcher.continuation.yield(.removed(node))
+            }
+        }
+    }
+
     /// Reads the registry once now.
     /// - Returns: whether the read succeeded.
     @discardableResult
@@ -85,6 +138,7 @@ public final class RegistryCache: Service, Sendable {
             let nodes = try await self.registry.nodes()
             let recovered = self.state.withLock { state -> Bool in
                 if state.nodes != nodes {
+                    if !state.watchers.isEmpty { Self.notify(state.watchers.values, old: state.nodes, new: nodes) }
                     state.nodes = nodes
                     state.byService = Dictionary(grouping: nodes.filter { $0.kind == .service }, by: \.service)
                     state.generation += 1
