@@ -63,6 +63,8 @@ let package = Package(
         .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: swiftSettings),
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        // `sky daemon`: keeps the programs of one host running.
+        .target(name: "Daemon", dependencies: ["SkyLib", log, lifecycle, .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
             dependencies: ["SkyLib", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
@@ -73,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "Router", "Initiators", "Services", "Reaper", "Dashboard",
+                "SkyLib", "Router", "Initiators", "Services", "Reaper", "Dashboard", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 hummingbird, log, nioCore, nioPosix, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -93,6 +95,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib"], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),

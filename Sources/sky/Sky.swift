@@ -15,7 +15,7 @@ struct Sky: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, RouterCommand.self, ServiceCommand.self, InitiatorCommand.self, ReaperCommand.self,
-            RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, TraceCommand.self, DashboardCommand.self, GenerateCommand.self,
+            RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, TraceCommand.self, DashboardCommand.self, DaemonCommand.self, GenerateCommand.self,
         ]
     )
 

@@ -57,6 +57,15 @@ public enum RegistryAddress: Sendable, Hashable, CustomStringConvertible {
         return authority.contains("@")
     }
 
+    /// The address as given, credentials included: for handing to a child process's
+    /// environment (`SKYNET_REGISTRY`), never for logs.
+    public var uri: String {
+        switch self {
+        case .sqlite(let path): "sqlite:\(path)"
+        case .mongodb(let uri): uri
+        }
+    }
+
     /// The address without credentials, for logs.
     public var description: String {
         switch self {

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Daemon
+import Foundation
+import ServiceLifecycle
+import SkyLib
+import UnixSignals
+
+/// `sky daemon`: keeps the services of this host running.
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run and supervise the services of this host from a YAML file: restart crashed ones with back-off, report crash loops, stop all on SIGTERM.",
+        discussion: """
+            The file lists `services:`, each with `name:`, `instances:` (default 1), and either \
+            `flags:` for a built-in service (run as `sky service NAME FLAGS…`) or `command:` for \
+            any program. The daemon registers itself as a node of kind `daemon`; the registry \
+            address reaches the programs in SKYNET_REGISTRY.
+            """
+    )
+
+    @Argument(help: "The daemon file (YAML).")
+    var file: String
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
+    var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
+
+    func run() async throws {
+        let logger = self.common.bootstrapLogging()
+        let configuration = try DaemonConfiguration.load(path: self.file)
+        let token = try CommonOptions.token()
+        let address = try RegistryAddress.resolve(flag: self.common.registry)
+        let registry = try await address.open()
+        let counters = Counters()
+        counters.bootstrapMetricsSystem()
+        var environment = ProcessInfo.processInfo.environment
+        environment["SKYNET_REGISTRY"] = address.uri
+        let region = self.common.region
+        let adminAddress = Locked<String?>(nil)
+        let presence = NodePresence(registry: registry, logger: logger) { status in
+            NodeRecord(kind: .daemon, service: "daemon", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status,
+                       stats: ["programs": Int64(configuration.programs.reduce(0) { $0 + $1.instances })])
+        }
+        let daemon = Daemon(
+            configuration: configuration,
+            executable: Self.executablePath,
+            environment: environment,
+            logger: logger,
+            onEvent: { program, kind, message in
+                counters.add("daemon.\(program)-\(kind)")
+                try? await registry.record(RegistryEvent(kind: kind, nodeID: presence.nodeID, service: program, message: message))
+            }
+        )
+        let adminServer = AdminServer(
+            host: self.admin.host, port: self.admin.port, token: token, endpoints: AdminEndpoints(counters: counters), logger: logger,
+            onServerRunning: { bound in
+                adminAddress.withLock { $0 = bound }
+                await presence.rewrite()
+            }
+        )
+        Output.line("daemon running \(daemon.supervisors.count) programs from \(self.file)")
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [presence, LogLevelSignals(logger: logger), adminServer, daemon],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+
+    /// This `sky` binary, to start built-in services with.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
