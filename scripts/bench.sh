@@ -361,6 +361,7 @@ MD
   [ -n "${ANSWER1:-}" ] && echo "Answers during the run: route \`text\` → \`$ANSWER1\`; route \`chain\` → \`${ANSWER2:-}\`."
   echo
   cat Benchmarks/ANALYSIS.md
+  if [ -f Benchmarks/SOAK.md ]; then echo; cat Benchmarks/SOAK.md; fi
 } >BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md"
 cat BENCHMARKS.md

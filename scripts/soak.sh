@@ -10,3 +10,6 @@ swift build -c release --product sky
 WORK="$(mktemp -d /tmp/skynet-soak.XXXXXX)"
 trap 'pkill -f "$WORK" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 .services/venv/bin/python Benchmarks/soak/soak.py "$(swift build -c release --show-bin-path)/sky" "$WORK" | tee .build/soak-report.md
+# Kept for BENCHMARKS.md (make bench appends it); edit the prose line by hand after a run.
+{ echo "## Soak (\`make soak\`, $(date -u +%Y-%m-%d))"; echo; cat .build/soak-report.md; } >Benchmarks/SOAK.md
+cat Benchmarks/SOAK.md >>BENCHMARKS.md
