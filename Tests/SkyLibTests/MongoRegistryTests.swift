@@ -22,3 +22,19 @@ struct MongoRegistryTests {
         }
     }
 }
+
+/// High availability: replica-set URIs (several hosts, options) are accepted as they are and
+/// handed to libmongoc, which follows the primary through failovers.
+struct MongoReplicaSetAddressTests {
+    @Test func severalHostsAndOptionsAreAccepted() throws {
+        let uri = "mongodb://db1.example:27017,db2.example:27017,db3.example:27018/skynet_prod?replicaSet=rs0&retryWrites=true&w=majority&readPreference=primaryPreferred"
+        #expect(try RegistryAddress(uri) == .mongodb(uri: uri))
+        let pool = try MongoClientPool(uriString: uri)
+        #expect(pool.database == "skynet_prod")
+        // Credentials in such a URI: kept off the command line and out of logs.
+        let secret = "mongodb://sky:s3cret@db1.example,db2.example/skynet?replicaSet=rs0"
+        #expect(RegistryAddress.mongodb(uri: secret).description == "mongodb://***@db1.example,db2.example/skynet?replicaSet=rs0")
+        #expect(throws: SkyError.self) { try RegistryAddress.resolve(flag: secret, environment: [:]) }
+        #expect(throws: (any Error).self) { try MongoClientPool(uriString: "mongodb://db1,/x?replicaSet=") }
+    }
+}
