@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Headless Chromium (and a font) for the dashboard's browser test.
-scripts/bootstrap.sh chromium fonts-dejavu-core
+scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri
 # The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
 scripts/services.sh up
 
