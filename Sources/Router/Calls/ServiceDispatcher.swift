@@ -86,8 +86,7 @@ public final class ServiceDispatcher: Sendable {
         service: String
     ) async throws(SkyError) -> ServiceResponse {
         do {
-            if handler.completesPromptly { return try await handler.handle(request) }
-            return try await withDeadline(deadline) { try await handler.handle(request) }
+            return try await handler.handle(request, before: deadline)
         } catch let error as SkyError {
             var error = error
             error.service = error.service ?? service

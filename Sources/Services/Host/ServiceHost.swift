@@ -219,14 +219,7 @@ public final class ServiceHost: Service, Sendable {
         var failure: SkyError?
         defer { self.recordSpan(envelope, start: startDate, elapsed: ContinuousClock.now - started, error: failure) }
         do {
-            let response: ServiceResponse
-            if handler.completesPromptly {
-                response = try await handler.handle(envelope)
-            } else {
-                response = try await withDeadline(envelope.monotonicDeadline(timeoutMilliseconds: timeout)) {
-                    try await handler.handle(envelope)
-                }
-            }
+            let response = try await handler.handle(envelope, before: envelope.monotonicDeadline(timeoutMilliseconds: timeout))
             self.cells.processed.add()
             return .json(response.json)
         } catch {

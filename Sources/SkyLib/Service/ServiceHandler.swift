@@ -1,3 +1,5 @@
+public import NIOCore
+
 /// What a service does with one request. Implement this to write a service in Swift.
 ///
 /// ```swift
@@ -26,6 +28,14 @@ public protocol ServiceHandler: Sendable {
 
 extension ServiceHandler {
     public var completesPromptly: Bool { false }
+
+    /// Handles `request` by `deadline`: raced against it (``withDeadline(_:watchdog:operation:)``,
+    /// which throws ``DeadlineExceeded``) unless the handler completes promptly, when a race
+    /// could not interrupt it anyway and would only cost two tasks.
+    public func handle(_ request: RequestEnvelope, before deadline: NIODeadline?) async throws -> ServiceResponse {
+        if self.completesPromptly { return try await self.handle(request) }
+        return try await withDeadline(deadline) { try await self.handle(request) }
+    }
 }
 
 /// A service as the engine knows it: a name, a version and its handler.
