@@ -83,7 +83,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the test targets (polling with a deadline).
-        .target(name: "SkyTestSupport", path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
+        .target(name: "SkyTestSupport", dependencies: ["SkyLib"], path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", "SkyTestSupport", nioCore, nioPosix, log], swiftSettings: swiftSettings),
         .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], swiftSettings: swiftSettings),
         .testTarget(

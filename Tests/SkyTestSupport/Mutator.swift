@@ -1,4 +1,5 @@
 import Foundation
+import SkyLib
 
 /// Bounded, reproducible fuzzing for CI: mutations of valid inputs (flipped, inserted, deleted,
 /// duplicated and truncated bytes) from a seeded generator, so a failure names its seed and
@@ -18,10 +19,7 @@ public struct Mutator {
 
     public mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        return FastRandom.mix(self.state)
     }
 
     public mutating func below(_ bound: Int) -> Int {

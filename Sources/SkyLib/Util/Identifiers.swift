@@ -9,10 +9,10 @@ public enum Identifiers {
     public static func nodeID() -> String { Self.uuid() }
     /// A new 128-bit trace id in hex, as W3C trace context spells it.
     public static func traceID() -> String {
-        Self.hex([Self.nonZero(), FastRandom.next()])
+        Self.hex(Self.nonZero(), FastRandom.next())
     }
     /// A new 64-bit span id in hex.
-    public static func spanID() -> String { Self.hex([Self.nonZero()]) }
+    public static func spanID() -> String { Self.hex(Self.nonZero()) }
 
     private static func nonZero() -> UInt64 {
         while true {
@@ -26,38 +26,30 @@ public enum Identifiers {
         var low = FastRandom.next()
         high = (high & ~0xF000) | 0x4000                      // version 4
         low = (low & ~(0xC000 << 48)) | (0x8000 << 48)         // RFC 4122 variant
-        // Written straight into the string's storage: building it a character at a time
-        // showed in the CSV initiator's profile (one id per row).
-        return String(unsafeUninitializedCapacity: 36) { buffer in
-            var index = 0
-            for word in [high, low] {
-                var shift = 60
-                while shift >= 0 {
-                    buffer[index] = Self.digits[Int((word >> UInt64(shift)) & 0xF)]
-                    index += 1
-                    shift -= 4
-                    if index == 8 || index == 13 || index == 18 || index == 23 {
-                        buffer[index] = UInt8(ascii: "-")
-                        index += 1
-                    }
-                }
-            }
-            return index
-        }
+        return Self.hex(high, low, dashesAfter: [8, 12, 16, 20])
     }
 
     private static let digits = Array("0123456789abcdef".utf8)
 
-    /// Fixed-width lower-case hex of `words`, 16 digits each.
-    private static func hex(_ words: [UInt64]) -> String {
-        String(unsafeUninitializedCapacity: words.count * 16) { buffer in
+    /// Fixed-width lower-case hex of `words` (16 digits each), with a dash after each of the
+    /// digit counts in `dashesAfter`. Written straight into the string's storage: building ids
+    /// a character at a time showed in the CSV initiator's profile (one id per row).
+    private static func hex(_ high: UInt64, _ low: UInt64? = nil, dashesAfter: [Int] = []) -> String {
+        let digitCount = low == nil ? 16 : 32
+        return String(unsafeUninitializedCapacity: digitCount + dashesAfter.count) { buffer in
             var index = 0
-            for word in words {
+            var written = 0
+            for word in low.map({ [high, $0] }) ?? [high] {
                 var shift = 60
                 while shift >= 0 {
                     buffer[index] = Self.digits[Int((word >> UInt64(shift)) & 0xF)]
                     index += 1
+                    written += 1
                     shift -= 4
+                    if dashesAfter.contains(written) {
+                        buffer[index] = UInt8(ascii: "-")
+                        index += 1
+                    }
                 }
             }
             return index
@@ -76,7 +68,13 @@ public enum FastRandom {
 
     /// The next 64 random bits.
     public static func next() -> UInt64 {
-        var z = Self.state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        Self.mix(Self.state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue)
+    }
+
+    /// SplitMix64's output function: spreads the bits of a counter value (the test fuzzer's
+    /// seeded generator uses it too).
+    public static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
