@@ -76,11 +76,7 @@ public final class ClusterWatcher: Service, Sendable {
             switch result {
             case .success(let stats):
                 view.routers.append(.init(nodeID: router.id, address: router.address, error: nil))
-                view.failures += stats.failures.map {
-                    ClusterView.FailureRow(
-                        at: $0.at, route: $0.route, step: $0.step, service: $0.service, code: $0.code, message: $0.message, traceID: $0.traceID
-                    )
-                }
+                view.failures += stats.failures
                 let baseline = self.history.withLock { history -> (ContinuousClock.Instant, RouterStats)? in
                     var snapshots = history[router.id, default: []]
                     snapshots.append((now, stats))

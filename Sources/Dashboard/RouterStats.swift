@@ -21,20 +21,9 @@ struct RouterStats: Sendable {
         var steps: [Step]
     }
 
-    /// A failed request, as the router reported it.
-    struct Failure: Sendable {
-        var at: Date
-        var route: String
-        var step: Int?
-        var service: String?
-        var code: String
-        var message: String
-        var traceID: String
-    }
-
     var routes: [String: Route]
     /// The router's recent failures, newest first (not subtracted: they are a list).
-    var failures: [Failure] = []
+    var failures: [ClusterView.FailureRow] = []
 
     init(routes: [String: Route] = [:]) {
         self.routes = routes
@@ -64,7 +53,7 @@ struct RouterStats: Sendable {
         }
         self.routes = routes
         self.failures = (json["failures"]?.arrayValue ?? []).map { item in
-            Failure(
+            ClusterView.FailureRow(
                 at: Date(timeIntervalSince1970: item["at"]?.doubleValue ?? 0),
                 route: item["route"]?.stringValue ?? "?",
                 step: item["step"]?.intValue.map { Int($0) },
