@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -34,12 +34,8 @@ public struct DashboardServer: Service {
         self.onServerRunning = onServerRunning
     }
 
-    /// The router with every endpoint; tests drive it without sockets.
-    public func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        if let token = self.token {
-            router.add(middleware: TokenMiddleware(token: token, allowBasic: true))
-        }
+    /// Adds the page and its JSON to `router`.
+    func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/") { request, _ -> Response in
             let view = self.watcher.current
             let html = request.uri.queryParameters["part"] == "live" ? DashboardPage.live(view) : DashboardPage.page(view)
@@ -50,19 +46,14 @@ public struct DashboardServer: Service {
             )
         }
         router.get("api/state") { _, _ -> Response in .json(self.watcher.current.json) }
-        self.admin.add(to: router)
-        return router
     }
 
+    /// Serves the page beside the admin endpoints; with a token, browsers log in with it as a
+    /// Basic password.
     public func run() async throws {
-        let onServerRunning = self.onServerRunning
-        let host = self.host
-        let app = Application(
-            router: self.buildRouter(),
-            configuration: .init(address: .hostname(host, port: self.port), serverName: nil),
-            onServerRunning: { channel in await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)") },
-            logger: self.logger
-        )
-        try await app.run()
+        try await AdminServer(
+            host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true,
+            routes: { router in self.addRoutes(to: router) }, logger: self.logger, onServerRunning: self.onServerRunning
+        ).run()
     }
 }

@@ -1,14 +1,18 @@
-import Hummingbird
+public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 
 /// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) on their own address, for
-/// processes that serve nothing else over HTTP (the reaper, a standalone initiator).
+/// processes that serve nothing else over HTTP (the reaper, a standalone initiator), or
+/// beside a few pages of their own (the dashboard, through `routes`).
 public struct AdminServer: Service {
     public var host: String
     public var port: Int
     public var token: String?
     public let endpoints: AdminEndpoints
+    /// Whether the token is also accepted as a Basic password (pages a browser opens).
+    public var allowBasic: Bool
+    private let routes: @Sendable (Router<BasicRequestContext>) -> Void
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
 
@@ -18,9 +22,13 @@ public struct AdminServer: Service {
         port: Int,
         token: String?,
         endpoints: AdminEndpoints,
+        allowBasic: Bool = false,
+        routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void = { _ in },
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
+        self.allowBasic = allowBasic
+        self.routes = routes
         self.host = host
         self.port = port
         self.token = token
@@ -31,7 +39,8 @@ public struct AdminServer: Service {
 
     public func run() async throws {
         let router = Router(context: BasicRequestContext.self)
-        if let token = self.token { router.add(middleware: TokenMiddleware(token: token)) }
+        if let token = self.token { router.add(middleware: TokenMiddleware(token: token, allowBasic: self.allowBasic)) }
+        self.routes(router)
         self.endpoints.add(to: router)
         let host = self.host
         let onServerRunning = self.onServerRunning
