@@ -169,7 +169,9 @@ public final class MongoRegistry: Registry {
                 fields.append(("startDate", .date(Int64(span.start.timeIntervalSince1970 * 1000))))
                 return .document(MongoDocument(fields))
             }
-            // Unordered: a span written twice (a retried flush) does not stop the others.
+            // Unordered: a span the server refuses (a duplicate id) does not stop the others
+            // being written; the command still reports the write error, so the recorder counts
+            // that batch as dropped although most of it landed.
             _ = try await self.pool.command([("insert", "spans"), ("documents", .array(documents)), ("ordered", false)])
         }
     }
