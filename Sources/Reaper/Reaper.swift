@@ -95,7 +95,13 @@ public final class Reaper: Service, Sendable {
             let cutoff = node.isExpired(at: now) ? now.addingTimeInterval(-node.ttl) : .distantFuture
             guard try await self.registry.reap(nodeID: node.id, heartbeatBefore: cutoff) else { continue }
             _ = self.failedProbes.withLock { $0.removeValue(forKey: node.id) }
-            try? await self.registry.record(RegistryEvent(at: now, kind: "reaped", nodeID: node.id, service: node.service, message: why))
+            do {
+                try await self.registry.record(RegistryEvent(at: now, kind: "reaped", nodeID: node.id, service: node.service, message: why))
+            } catch {
+                // The node is gone either way; say that its event is missing rather than lose it silently.
+                self.counters.add("reaper-event-errors")
+                self.logger.error("reaped a node but could not record the event", metadata: ["node": "\(node.id)", "error": "\(error)"])
+            }
             self.counters.add("reaper-reaped")
             self.logger.notice("reaped node", metadata: ["node": "\(node.id)", "service": "\(node.service)", "why": "\(why)"])
             pass.reaped.append(node.id)
