@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // libmongoc/libbson from Debian (libmongoc-dev libbson-dev), found with pkg-config.
@@ -64,7 +66,14 @@ let package = Package(
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         // `sky daemon`: keeps the programs of one host running.
-        .target(name: "Daemon", dependencies: ["SkyLib", log, lifecycle, .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "SkyLib", log, lifecycle, .product(name: "Yams", package: "Yams"),
+                .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Dashboard",
             dependencies: ["SkyLib", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
@@ -95,7 +104,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib"], swiftSettings: swiftSettings),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", log], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),

@@ -10,7 +10,7 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 need=()
-for package in libsqlite3-dev libmongoc-dev libbson-dev pkg-config curl "$@"; do
+for package in libsqlite3-dev libmongoc-dev libbson-dev libedit-dev pkg-config curl "$@"; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 if ((${#need[@]})); then

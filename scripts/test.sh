@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Headless Chromium (and a font) for the dashboard's browser test.
-scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri
+# Headless Chromium (and a font) for the dashboard's browser test; tmux drives `sky cli` in a real terminal.
+scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux
 # The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
 scripts/services.sh up
 

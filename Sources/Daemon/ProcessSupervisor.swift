@@ -2,21 +2,33 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import SkyLib
+import Subprocess
 import Synchronization
+import SystemPackage
 
 /// Keeps one process running: starts it, and when it exits for any reason but our own
 /// shutdown, starts it again after a back-off (100 ms, doubling to 30 s, back to 100 ms once
 /// it has run for 10 s). Five exits within a minute is a crash loop: it is reported (log and a
 /// registry event) and the back-off stays long, so a broken program is never spun.
 /// On graceful shutdown the process gets SIGTERM, and SIGKILL if it has not exited in 10 s.
+///
+/// ``stop()`` and ``restart()`` do the same for one program on a remote command: a stopped
+/// program stays stopped (``run()`` returns), a restarted one starts again at once, without
+/// back-off and without counting towards a crash loop.
 public final class ProcessSupervisor: Service, Sendable {
+    /// What the supervisor was asked to do with its running process.
+    private enum Request { case none, stop, restart }
+
     public let name: String
     public let executable: String
     public let arguments: [String]
     public let environment: [String: String]
     private let onEvent: @Sendable (_ kind: String, _ message: String) async -> Void
     private let logger: Logger
-    private let current = Mutex<Process?>(nil)
+    /// The running process and the latch its exit opens.
+    private let current = Mutex<(pid: Int32, exited: Latch)?>(nil)
+    private let request = Mutex(Request.none)
+    private let lastStatus = Mutex<TerminationStatus?>(nil)
     private let restartCount = Atomic<Int>(0)
 
     /// - Parameter onEvent: told of crash loops (`crash-loop`) and restarts (`restarted`).
@@ -39,7 +51,7 @@ public final class ProcessSupervisor: Service, Sendable {
     }
 
     /// The running process's id, if one is running.
-    public var pid: Int32? { self.current.withLock { $0.map(\.processIdentifier) } }
+    public var pid: Int32? { self.current.withLock { $0.map(\.pid) } }
 
     /// How many times the process was started again.
     public var restarts: Int { self.restartCount.load(ordering: .relaxed) }
@@ -48,77 +60,131 @@ public final class ProcessSupervisor: Service, Sendable {
         var delay = Duration.milliseconds(100)
         var exits: [ContinuousClock.Instant] = []
         var reportedLoop = false
-        await withGracefulShutdownHandler {
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let started = ContinuousClock.now
-                let status: Int32
-                do {
-                    status = try await self.runOnce()
-                } catch {
-                    self.logger.error("cannot start: \(error)")
-                    status = -1
-                }
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                if ContinuousClock.now - started > .seconds(10) { delay = .milliseconds(100) }
-                exits.append(ContinuousClock.now)
-                exits.removeAll { ContinuousClock.now - $0 > .seconds(60) }
-                if exits.count >= 5 {
-                    delay = .seconds(30)
-                    if !reportedLoop {
-                        reportedLoop = true
-                        let message = "\(self.name) exited \(exits.count) times in a minute (last status \(status)); restarting every 30 s"
-                        self.logger.error("crash loop: \(message)")
-                        await self.onEvent("crash-loop", message)
-                    }
-                } else {
-                    reportedLoop = false
-                }
-                self.logger.warning("exited with status \(status); starting it again in \(delay)")
-                try? await Task.sleep(for: delay)
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                self.restartCount.add(1, ordering: .relaxed)
-                await self.onEvent("restarted", "\(self.name) restarted after exit status \(status)")
-                delay = min(delay * 2, .seconds(30))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let started = ContinuousClock.now
+            let status: String
+            do {
+                status = Self.describe(try await self.runOnce())
+            } catch {
+                self.logger.error("cannot start: \(error)")
+                status = "not started: \(error)"
             }
-        } onGracefulShutdown: {
-            self.signal(SIGTERM)
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            switch self.request.withLock({ request in defer { request = .none }; return request }) {
+            case .stop:
+                self.logger.notice("stopped on request (\(status)); not starting it again")
+                return
+            case .restart:
+                self.logger.notice("restarting on request (\(status))")
+                self.restartCount.add(1, ordering: .relaxed)
+                continue
+            case .none:
+                break
+            }
+            if ContinuousClock.now - started > .seconds(10) { delay = .milliseconds(100) }
+            exits.append(ContinuousClock.now)
+            exits.removeAll { ContinuousClock.now - $0 > .seconds(60) }
+            if exits.count >= 5 {
+                delay = .seconds(30)
+                if !reportedLoop {
+                    reportedLoop = true
+                    let message = "\(self.name) exited \(exits.count) times in a minute (last: \(status)); restarting every 30 s"
+                    self.logger.error("crash loop: \(message)")
+                    await self.onEvent("crash-loop", message)
+                }
+            } else {
+                reportedLoop = false
+            }
+            self.logger.warning("\(status); starting it again in \(delay)")
+            try? await Task.sleep(for: delay)
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            // Stopped while waiting to start again: stay stopped.
+            if self.request.withLock({ $0 }) == .stop { return }
+            self.restartCount.add(1, ordering: .relaxed)
+            await self.onEvent("restarted", "\(self.name) restarted after it ended (\(status))")
+            delay = min(delay * 2, .seconds(30))
         }
     }
 
-    /// Starts the process and waits for it to exit; on cancellation it is killed.
-    private func runOnce() async throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: self.executable)
-        process.arguments = self.arguments
-        process.environment = self.environment
+    /// Starts the process and waits for it to end. Graceful shutdown, ``stop()`` and
+    /// ``restart()`` end it with SIGTERM, then SIGKILL if it has not exited 10 s later;
+    /// cancellation kills it at once.
+    ///
+    /// swift-subprocess starts it with a clean signal mask: the threads of a Swift process
+    /// block most signals, and a child started with Foundation's `Process` inherits that mask,
+    /// so a program that does not reset it (most do not) would never see the SIGTERM.
+    private func runOnce() async throws -> TerminationStatus {
         let exited = Latch()
-        process.terminationHandler = { _ in exited.open() }
-        try process.run()
-        self.current.withLock { $0 = process }
-        self.logger.info("started", metadata: ["pid": "\(process.processIdentifier)"])
-        await withTaskCancellationHandler {
-            await exited.wait()
-        } onCancel: {
-            kill(process.processIdentifier, SIGKILL)
+        defer {
+            self.current.withLock { $0 = nil }
+            exited.open()
         }
-        if Task.isShuttingDownGracefully { await self.waitAfterTerm(process, exited: exited) }
-        self.current.withLock { $0 = nil }
-        return process.terminationStatus
-    }
-
-    /// After SIGTERM: the process has 10 s to drain and exit, then it is killed.
-    private func waitAfterTerm(_ process: Process, exited: Latch) async {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !exited.isOpen && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+        let environment = Environment.custom(Dictionary(uniqueKeysWithValues: self.environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) }))
+        let result = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
+            group.addTask {
+                try await Subprocess.run(
+                    .path(FilePath(self.executable)), arguments: Arguments(self.arguments), environment: environment,
+                    input: .none, output: .currentStandardOutput, error: .currentStandardError
+                ) { execution in
+                    let pid = execution.processIdentifier.value
+                    self.current.withLock { $0 = (pid, exited) }
+                    self.logger.info("started", metadata: ["pid": "\(pid)"])
+                }.terminationStatus
+            }
+            group.addTask {
+                // Waits for a reason to end the process, then ends it; cancelled once it exited.
+                while !Task.isShuttingDownGracefully && self.request.withLock({ $0 }) == .none {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                self.signal(SIGTERM)
+                try await Task.sleep(for: .seconds(10))
+                self.logger.warning("still running 10 s after SIGTERM; killing it")
+                self.signal(SIGKILL)
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let status = next { return status }
+            }
+            throw CancellationError()
         }
-        if !exited.isOpen {
-            kill(process.processIdentifier, SIGKILL)
-            await exited.wait()
-        }
+        self.lastStatus.withLock { $0 = result }
+        return result
     }
 
     private func signal(_ signal: Int32) {
         if let pid = self.pid { kill(pid, signal) }
+    }
+
+    /// `exit status 0`, `killed by signal 9`.
+    static func describe(_ status: TerminationStatus) -> String {
+        switch status {
+        case .exited(let code): "exit status \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
+        }
+    }
+
+    /// Stops the program for good: SIGTERM, SIGKILL after 10 s; ``run()`` then returns.
+    /// - Returns: how it ended, for the command's acknowledgement.
+    public func stop() async -> String {
+        await self.end(.stop)
+    }
+
+    /// Stops the program as ``stop()`` does, and starts it again at once.
+    public func restart() async -> String {
+        await self.end(.restart)
+    }
+
+    private func end(_ request: Request) async -> String {
+        guard let (pid, exited) = self.current.withLock({ $0 }) else {
+            // Between an exit and the next start: a stop keeps it from starting again; a
+            // restart is what is about to happen anyway.
+            if request == .stop { self.request.withLock { $0 = .stop } }
+            return "was not running (it had exited and was waiting to start again)"
+        }
+        self.request.withLock { $0 = request }
+        await exited.wait()
+        let status = self.lastStatus.withLock { $0 }.map(Self.describe) ?? "ended"
+        return "pid \(pid) drained and exited (\(status))"
     }
 }

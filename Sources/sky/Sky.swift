@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SkyLib
 
 /// `sky`: runs every role of a Skynet cluster and inspects it.
 @main
@@ -15,7 +16,8 @@ struct Sky: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, RouterCommand.self, ServiceCommand.self, InitiatorCommand.self, ReaperCommand.self,
-            RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, TraceCommand.self, DashboardCommand.self, DaemonCommand.self, GenerateCommand.self,
+            RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, TraceCommand.self, DashboardCommand.self, DaemonCommand.self,
+            StopCommand.self, RestartCommand.self, RegisterCommand.self, UnregisterCommand.self, DeployCommand.self, GenerateCommand.self,
         ]
     )
 
@@ -27,6 +29,8 @@ struct Sky: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // `sky restart` of this node: it has drained and deregistered; run it again.
+            ProcessControl.restartIfRequested()
         } catch {
             Self.exit(withError: error)
         }

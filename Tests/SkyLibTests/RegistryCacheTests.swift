@@ -84,6 +84,16 @@ final class SwitchableRegistry: Registry {
         try self.check()
         return try await self.base.storeRoutes(routes, prune: prune)
     }
+    func sendCommands(_ commands: [NodeCommand]) async throws { try self.check(); try await self.base.sendCommands(commands) }
+    func claimCommands(targets: [String], actions: Set<NodeCommand.Action>, actor: String, now: Date) async throws -> [NodeCommand] {
+        try self.check()
+        return try await self.base.claimCommands(targets: targets, actions: actions, actor: actor, now: now)
+    }
+    func updateCommand(id: String, from: NodeCommand.State, to: NodeCommand.State, result: String, now: Date) async throws -> Bool {
+        try self.check()
+        return try await self.base.updateCommand(id: id, from: from, to: to, result: result, now: now)
+    }
+    func commands(ids: [String]) async throws -> [NodeCommand] { try self.check(); return try await self.base.commands(ids: ids) }
 }
 
 struct RegistryCacheChangesTests {

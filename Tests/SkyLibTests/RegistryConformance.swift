@@ -131,4 +131,65 @@ enum RegistryConformance {
         #expect(stored.map(\.name) == ["b"])
         #expect(try await registry.storedRoutes().map(\.name) == ["b"])
     }
+
+    static func commandsAreClaimedOnceAndFinishedOnce(_ registry: any Registry) async throws {
+        let now = Date()
+        let stop = NodeCommand(action: .stop, target: "node-a", issuedBy: "test", issuedAt: now)
+        let unregister = NodeCommand(action: .unregister, target: "node-a", issuedBy: "test", issuedAt: now)
+        let deploy = NodeCommand(action: .deploy, target: "daemon-1", arguments: ["service": "uppercase", "instances": "2"], issuedBy: "test", issuedAt: now)
+        let stale = NodeCommand(action: .stop, target: "node-a", issuedBy: "test", issuedAt: now.addingTimeInterval(-60), expiresIn: 30)
+        try await registry.sendCommands([stop, unregister, deploy, stale])
+
+        // Only the asked actions, only the asked targets, never an expired command.
+        let claimed = try await registry.claimCommands(targets: ["node-a"], actions: [.stop], actor: "node-a", now: now)
+        #expect(claimed.map(\.id) == [stop.id])
+        #expect(claimed.first?.state == .acknowledged && claimed.first?.actor == "node-a")
+        // Claimed once: a second claim gets nothing.
+        #expect(try await registry.claimCommands(targets: ["node-a"], actions: [.stop], actor: "other", now: now).isEmpty)
+
+        let forDaemon = try await registry.claimCommands(targets: ["daemon-1", "node-b"], actions: Set(NodeCommand.Action.allCases), actor: "daemon-1", now: now)
+        #expect(forDaemon.map(\.id) == [deploy.id])
+        #expect(forDaemon.first?.arguments == ["service": "uppercase", "instances": "2"])
+
+        // Finishing moves only from the expected state.
+        #expect(try await registry.updateCommand(id: stop.id, from: .acknowledged, to: .done, result: "drained", now: now))
+        #expect(try await registry.updateCommand(id: stop.id, from: .acknowledged, to: .failed, result: "again", now: now) == false)
+        // The issuer gives up on a pending command: it can no longer be claimed.
+        #expect(try await registry.updateCommand(id: unregister.id, from: .pending, to: .expired, result: "nobody", now: now))
+        #expect(try await registry.claimCommands(targets: ["node-a"], actions: [.unregister], actor: "node-a", now: now).isEmpty)
+
+        let stored = Dictionary(uniqueKeysWithValues: try await registry.commands(ids: [stop.id, unregister.id, stale.id, "nope"]).map { ($0.id, $0) })
+        #expect(stored.count == 3)
+        #expect(stored[stop.id]?.state == .done && stored[stop.id]?.result == "drained" && stored[stop.id]?.issuedBy == "test")
+        #expect(stored[unregister.id]?.state == .expired)
+        #expect(stored[stale.id]?.state == .pending)
+        #expect(abs((stored[stop.id]?.expiresAt.timeIntervalSince(now) ?? 0) - 30) < 0.01)
+    }
+
+    /// Several processes claim at once (two handles on one store): each command goes to
+    /// exactly one of them.
+    static func racingClaimersEachGetDistinctCommands(_ first: any Registry, _ second: any Registry) async throws {
+        let commands = (0..<40).map { index in NodeCommand(action: .stop, target: "node-\(index % 4)", issuedBy: "race") }
+        try await first.sendCommands(commands)
+        let targets = (0..<4).map { "node-\($0)" }
+        let claims = try await withThrowingTaskGroup(of: [NodeCommand].self) { group in
+            for (index, registry) in [first, second, first, second].enumerated() {
+                group.addTask {
+                    var mine: [NodeCommand] = []
+                    for _ in 0..<5 {
+                        mine += try await registry.claimCommands(targets: targets, actions: [.stop], actor: "claimer-\(index)", now: Date())
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claims.count == commands.count)
+        #expect(Set(claims.map(\.id)) == Set(commands.map(\.id)))
+        let stored = try await first.commands(ids: commands.map(\.id))
+        #expect(stored.allSatisfy { $0.state == .acknowledged })
+        // Every stored actor is the one whose claim returned that command.
+        let actors = Dictionary(uniqueKeysWithValues: claims.map { ($0.id, $0.actor) })
+        #expect(stored.allSatisfy { actors[$0.id] == $0.actor })
+    }
 }

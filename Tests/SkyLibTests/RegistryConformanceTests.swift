@@ -12,6 +12,15 @@ enum Backend: String, CaseIterable, Sendable {
         ProcessInfo.processInfo.environment["SKYNET_TEST_MONGODB"] ?? "mongodb://127.0.0.1:27017"
     }
 
+    /// Two handles on one fresh store, as two processes would have.
+    func twoHandles() async throws -> (any Registry, any Registry) {
+        let first = try await self.registry()
+        switch self {
+        case .sqlite: return (first, try SQLiteRegistry(path: (first as! SQLiteRegistry).path))
+        case .mongodb: return (first, try await MongoRegistry(uri: first.displayName))
+        }
+    }
+
     /// A fresh, empty registry of this backend.
     func registry() async throws -> any Registry {
         switch self {
@@ -68,5 +77,16 @@ struct RegistryConformanceTests {
     @Test(arguments: Backend.allCases)
     func routes(_ backend: Backend) async throws {
         try await RegistryConformance.routesAreStoredWithRevisions(backend.registry())
+    }
+
+    @Test(arguments: Backend.allCases)
+    func commands(_ backend: Backend) async throws {
+        try await RegistryConformance.commandsAreClaimedOnceAndFinishedOnce(backend.registry())
+    }
+
+    @Test(arguments: Backend.allCases)
+    func racingClaims(_ backend: Backend) async throws {
+        let (first, second) = try await backend.twoHandles()
+        try await RegistryConformance.racingClaimersEachGetDistinctCommands(first, second)
     }
 }

@@ -35,8 +35,21 @@ public final class ServiceHost: Service, Sendable {
         public var maxBodyBytes: Int = 4 * 1024 * 1024
         /// Shared secret callers must send as `Authorization: Bearer …`, when set.
         public var token: String?
+        /// Which remote commands (`sky stop`, `sky unregister` …) the host takes.
+        public var commands: RemoteCommands = .none
 
         public init() {}
+    }
+
+    /// How a host answers commands sent through the registry.
+    public enum RemoteCommands: Sendable, Hashable {
+        /// Takes none.
+        case none
+        /// The host is its process (`sky service`): stop and restart act on the whole process.
+        case process
+        /// The host is one part of a bigger process (named here, for messages, such as
+        /// "`sky run` pid 42"): stop drains and removes this host only; restart is refused.
+        case embedded(in: String)
     }
 
     private struct State {
@@ -57,6 +70,8 @@ public final class ServiceHost: Service, Sendable {
     private let spans: SpanRecorder?
     private let logger: Logger
     private let state: Locked<State>
+    /// Opened by graceful shutdown or by a remote stop: the host then drains and ends.
+    private let stopLatch = Latch()
 
     public init(
         definition: ServiceDefinition,
@@ -81,11 +96,36 @@ public final class ServiceHost: Service, Sendable {
         let state = Locked(State())
         self.state = state
         let nodeID = self.nodeID
+        let control = Self.control(configuration.commands, service: definition.name, stop: self.stopLatch)
         self.presence = registry.map { registry in
-            NodePresence(registry: registry, nodeID: nodeID, interval: configuration.heartbeatInterval, logger: logger) { status in
+            NodePresence(registry: registry, nodeID: nodeID, interval: configuration.heartbeatInterval, control: control, logger: logger) { status in
                 Self.record(nodeID: nodeID, definition: definition, configuration: configuration, address: state.withLock { $0.address }, status: status, counters: counters)
             }
         }
+    }
+
+    private static func control(_ commands: RemoteCommands, service: String, stop: Latch) -> NodeControl {
+        switch commands {
+        case .none:
+            return .none
+        case .process:
+            return .process
+        case .embedded(let process):
+            return NodeControl(handlers: [
+                .stop: { _ in
+                    stop.open()
+                    return .afterDeregistering("drained and deregistered; \(process) goes on without it")
+                },
+                .restart: { _ in
+                    throw SkyError(.configuration, "\(service) runs inside \(process), which restarts only as a whole; restart that process, or run the service on its own (`sky service \(service)`)")
+                },
+            ])
+        }
+    }
+
+    /// Drains and ends this host (as graceful shutdown does) without ending the process.
+    public func stop() {
+        self.stopLatch.open()
     }
 
     /// `HOST:PORT` once listening.
@@ -173,7 +213,8 @@ public final class ServiceHost: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             group.addTask { await self.presence?.heartbeatLoop() }
-            try? await gracefulShutdown()
+            let stop = self.stopLatch
+            await withGracefulShutdownHandler { await stop.wait() } onGracefulShutdown: { stop.open() }
             await self.drain()
             await server.triggerGracefulShutdown()
             try await group.waitForAll()

@@ -9,6 +9,9 @@ import Synchronization
 /// As a `Service` (for routers, reapers, initiators) it registers as ready, heartbeats until
 /// graceful shutdown, then deregisters. ``ServiceHost`` drives the same steps itself so it can
 /// drain between them.
+///
+/// With each heartbeat it also claims the commands addressed to the node (`sky stop`,
+/// `sky unregister` …) that its ``NodeControl`` handles, acts, and acknowledges them.
 public final class NodePresence: Service, Sendable {
     /// The registry written to.
     public let registry: any Registry
@@ -20,21 +23,27 @@ public final class NodePresence: Service, Sendable {
     private let buildRecord: @Sendable (NodeStatus) -> NodeRecord
     private let logger: Logger
     private let statusBox = Mutex(NodeStatus.starting)
+    private let control: NodeControl
+    /// A stop or restart being carried out: finished when the node deregisters.
+    private let exitCommand = Mutex<(command: NodeCommand, message: String)?>(nil)
 
     /// - Parameters:
     ///   - nodeID: the node's id; a new one unless the caller already has one.
+    ///   - control: which remote commands the node takes and how it acts on them.
     ///   - record: builds the node's record for a status (called for each write, so stats stay
     ///     current); its `id` and `startedAt` are replaced by the presence's own.
     public init(
         registry: any Registry,
         nodeID: String = Identifiers.nodeID(),
         interval: Duration = .seconds(1),
+        control: NodeControl = .none,
         logger: Logger,
         record: @escaping @Sendable (NodeStatus) -> NodeRecord
     ) {
         self.registry = registry
         self.nodeID = nodeID
         self.interval = interval
+        self.control = control
         self.buildRecord = record
         self.logger = logger
     }
@@ -92,7 +101,88 @@ public final class NodePresence: Service, Sendable {
             } catch {
                 if !failing { self.logger.error("heartbeat failed; will keep trying", metadata: ["error": "\(error)"]) }
                 failing = true
+                continue
             }
+            await self.takeCommands()
+        }
+    }
+
+    // MARK: remote commands
+
+    /// Claims the commands addressed to this node that it handles, and acts on each.
+    public func takeCommands() async {
+        let actions = self.control.actions
+        guard !actions.isEmpty else { return }
+        let commands: [NodeCommand]
+        do {
+            commands = try await self.registry.claimCommands(targets: [self.nodeID], actions: actions, actor: self.nodeID, now: Date())
+        } catch {
+            self.logger.debug("cannot read commands; will ask again with the next heartbeat", metadata: ["error": "\(error)"])
+            return
+        }
+        for command in commands { await self.act(on: command) }
+    }
+
+    private func act(on command: NodeCommand) async {
+        let record = self.makeRecord(self.status)
+        self.logger.notice("\(command.action.rawValue) asked", metadata: ["command": "\(command.shortID)", "by": "\(command.issuedBy)"])
+        await self.recordEvent("command-acknowledged", service: record.service, "\(command.action.rawValue) (command \(command.shortID), \(command.issuedBy)) acknowledged by \(record.kind.rawValue) \(record.service) at \(record.address)")
+        do {
+            switch command.action {
+            case .register, .unregister:
+                await self.finish(command, state: .done, try await self.changeRegistration(to: command.action == .register))
+            default:
+                guard let handler = self.control.handlers[command.action] else {
+                    throw SkyError(.configuration, "this node does not take \(command.action.rawValue)")
+                }
+                switch try await handler(command) {
+                case .done(let message):
+                    await self.finish(command, state: .done, message)
+                case .afterDeregistering(let message):
+                    self.exitCommand.withLock { $0 = (command, message) }
+                }
+            }
+        } catch {
+            let message = (error as? SkyError)?.message ?? "\(error)"
+            self.logger.warning("\(command.action.rawValue) refused: \(message)", metadata: ["command": "\(command.shortID)"])
+            await self.finish(command, state: .failed, message)
+        }
+    }
+
+    /// `unregister` takes the node out of rotation (status `unregistered`), `register` puts it
+    /// back; written at once so routers see it within one cache refresh.
+    private func changeRegistration(to registered: Bool) async throws -> String {
+        let (from, to) = registered ? (NodeStatus.unregistered, NodeStatus.ready) : (NodeStatus.ready, NodeStatus.unregistered)
+        let previous = self.statusBox.withLock { status in
+            defer { if status == from { status = to } }
+            return status
+        }
+        if previous == to { return "already \(to.rawValue)" }
+        guard previous == from else { throw SkyError(.configuration, "the node is \(previous.rawValue); only a \(from.rawValue) node can be \(registered ? "registered" : "unregistered")") }
+        let record = self.makeRecord(to)
+        _ = try await self.registry.heartbeat(nodeID: record.id, status: to, stats: record.stats, at: Date())
+        self.logger.notice(registered ? "registered again: taking work" : "unregistered: up, but routers no longer choose this node")
+        return registered ? "back in rotation (ready)" : "out of rotation (unregistered); still running"
+    }
+
+    /// Marks a claimed command finished and logs the outcome as an event.
+    private func finish(_ command: NodeCommand, state: NodeCommand.State, _ message: String) async {
+        do {
+            _ = try await self.registry.updateCommand(id: command.id, from: .acknowledged, to: state, result: message, now: Date())
+        } catch {
+            self.logger.error("cannot record the outcome of command \(command.shortID)", metadata: ["error": "\(error)"])
+        }
+        await self.recordEvent(
+            state == .done ? "command-done" : "command-failed", service: self.makeRecord(self.status).service,
+            "\(command.action.rawValue) (command \(command.shortID)): \(message)"
+        )
+    }
+
+    private func recordEvent(_ kind: String, service: String, _ message: String) async {
+        do {
+            try await self.registry.record(RegistryEvent(kind: kind, nodeID: self.nodeID, service: service, message: message))
+        } catch {
+            self.logger.error("cannot record event \(kind)", metadata: ["error": "\(error)", "message": "\(message)"])
         }
     }
 
@@ -103,9 +193,11 @@ public final class NodePresence: Service, Sendable {
         _ = try? await self.registry.heartbeat(nodeID: record.id, status: .draining, stats: record.stats, at: Date())
     }
 
-    /// Removes the record and logs why.
+    /// Removes the record and logs why; finishes the stop or restart command that caused it.
     public func deregister(reason: String = "stopped gracefully") async {
         let record = self.makeRecord(.draining)
+        let exit = self.exitCommand.withLock { $0 }
+        let reason = exit.map { "\($0.command.action.rawValue) by command \($0.command.shortID) (\($0.command.issuedBy))" } ?? reason
         do {
             try await self.registry.deregister(nodeID: record.id)
             try await self.registry.record(RegistryEvent(kind: "deregistered", nodeID: record.id, service: record.service, message: reason))
@@ -113,6 +205,7 @@ public final class NodePresence: Service, Sendable {
         } catch {
             self.logger.error("cannot deregister; the reaper will remove the record", metadata: ["error": "\(error)"])
         }
+        if let exit { await self.finish(exit.command, state: .done, exit.message) }
     }
 
     /// Registers as ready, heartbeats until graceful shutdown, then deregisters.

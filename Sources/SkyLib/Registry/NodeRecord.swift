@@ -8,6 +8,8 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable, Codable {
 /// Where a node is in its life: it takes work only when `ready`.
 public enum NodeStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case starting, ready, draining
+    /// Up and heartbeating, but taken out of rotation by `sky unregister` until `sky register`.
+    case unregistered
 }
 
 /// One process in the registry: who it is, where to reach it, and when it last said it was alive.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import Foundation
 import ServiceLifecycle
+import Services
 import SkyLib
 import UnixSignals
 
@@ -34,24 +35,35 @@ struct DaemonCommand: AsyncParsableCommand {
         let registry = try await address.open()
         let counters = Counters()
         counters.bootstrapMetricsSystem()
+        let nodeID = Identifiers.nodeID()
         var environment = ProcessInfo.processInfo.environment
         environment["SKYNET_REGISTRY"] = address.uri
-        let region = self.common.region
-        let adminAddress = Locked<String?>(nil)
-        let presence = NodePresence(registry: registry, logger: logger) { status in
-            NodeRecord(kind: .daemon, service: "daemon", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status,
-                       stats: ["programs": Int64(configuration.programs.reduce(0) { $0 + $1.instances })])
-        }
+        // Programs leave `sky stop` and `sky restart` to the daemon (``ProgramCommands``).
+        environment["SKYNET_SUPERVISOR"] = nodeID
         let daemon = Daemon(
             configuration: configuration,
             executable: Self.executablePath,
+            builtinServices: Set(BuiltinServices.names),
             environment: environment,
             logger: logger,
             onEvent: { program, kind, message in
                 counters.add("daemon.\(program)-\(kind)")
-                try? await registry.record(RegistryEvent(kind: kind, nodeID: presence.nodeID, service: program, message: message))
+                try? await registry.record(RegistryEvent(kind: kind, nodeID: nodeID, service: program, message: message))
             }
         )
+        var control = NodeControl.process
+        control.handlers[.deploy] = { command in
+            let service = command.arguments["service"] ?? ""
+            let instances = Int(command.arguments["instances"] ?? "1") ?? 0
+            let started = try daemon.deploy(service: service, instances: instances)
+            return .done("started \(started.joined(separator: ", "))")
+        }
+        let region = self.common.region
+        let adminAddress = Locked<String?>(nil)
+        let presence = NodePresence(registry: registry, nodeID: nodeID, control: control, logger: logger) { status in
+            NodeRecord(kind: .daemon, service: "daemon", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status,
+                       stats: ["programs": Int64(daemon.supervisors.count)])
+        }
         let adminServer = AdminServer(
             host: self.admin.host, port: self.admin.port, token: token, endpoints: AdminEndpoints(counters: counters), logger: logger,
             onServerRunning: { bound in
@@ -62,7 +74,10 @@ struct DaemonCommand: AsyncParsableCommand {
         Output.line("daemon running \(daemon.supervisors.count) programs from \(self.file)")
         let group = ServiceGroup(
             configuration: .init(
-                services: [presence, LogLevelSignals(logger: logger), adminServer, daemon],
+                services: [
+                    presence, LogLevelSignals(logger: logger), adminServer, daemon,
+                    ProgramCommands(daemon: daemon, registry: registry, daemonNodeID: nodeID, logger: logger),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

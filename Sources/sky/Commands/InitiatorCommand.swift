@@ -42,7 +42,7 @@ struct InitiatorCommand: AsyncParsableCommand {
         HostPort.warnIfExposed(self.admin, token: token, logger: logger)
         let adminAddress = Locked<String?>(nil)
         let region = self.common.region
-        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
+        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, control: .process, logger: logger) { status in
             NodeRecord(kind: .initiator, service: "initiator", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }

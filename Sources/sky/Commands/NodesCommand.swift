@@ -8,9 +8,21 @@ struct NodeFilterOptions: ParsableArguments {
     @Option(help: "Only these versions (1.2.0, 1.*, *).") var version: String?
     @Option(help: "Only this region.") var region: String?
     @Option(help: "Only this host.") var host: String?
+    @Option(name: .customLong("kind"), help: "Only nodes of this kind: \(NodeKind.allCases.map(\.rawValue).joined(separator: ", ")).") var kindName: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
-    var query: NodeQuery { NodeQuery(service: self.service, version: self.version, region: self.region, host: self.host) }
+    var kind: NodeKind? { self.kindName.flatMap(NodeKind.init(rawValue:)) }
+
+    func validate() throws {
+        if let kindName, self.kind == nil {
+            throw ValidationError("unknown --kind '\(kindName)' (kinds: \(NodeKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if let version, VersionSelector(version) == nil {
+            throw ValidationError("bad --version '\(version)' (use 1.2.0, 1.* or *)")
+        }
+    }
+
+    var query: NodeQuery { NodeQuery(kind: self.kind, service: self.service, version: self.version, region: self.region, host: self.host) }
 }
 
 /// `sky nodes`: every node in the registry; `add` and `remove` for nodes kept by hand.
@@ -36,12 +48,7 @@ struct NodesCommand: AsyncParsableCommand {
                 Output.line(JSONWriter.string(.array(nodes.map(\.json))))
                 return
             }
-            let now = Date()
-            let rows = nodes.map { node in
-                [String(node.id.prefix(8)), node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
-                 node.status.rawValue, String(format: "%.1fs", now.timeIntervalSince(node.heartbeatAt))]
-            }
-            Output.line(Table.render(header: ["ID", "KIND", "SERVICE", "VERSION", "REGION", "HOST", "ADDRESS", "STATUS", "HEARTBEAT"], rows: rows))
+            Output.line(Table.render(header: NodeTable.header, rows: nodes.map(NodeTable.row)))
         }
     }
 

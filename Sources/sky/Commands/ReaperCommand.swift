@@ -37,7 +37,7 @@ struct ReaperCommand: AsyncParsableCommand {
         HostPort.warnIfExposed(self.admin, token: token, logger: logger)
         let adminAddress = Locked<String?>(nil)
         let region = self.common.region
-        let presence = NodePresence(registry: registry, logger: logger) { status in
+        let presence = NodePresence(registry: registry, control: .process, logger: logger) { status in
             NodeRecord(kind: .reaper, service: "reaper", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status)
         }
         let adminServer = AdminServer(

@@ -47,7 +47,7 @@ struct RouterCommand: AsyncParsableCommand {
         let boundAddress = Locked<String?>(nil)
         let region = self.common.region
         let fallback = self.http.description
-        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
+        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, control: .process, logger: logger) { status in
             NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }

@@ -49,6 +49,9 @@ struct RunCommand: AsyncParsableCommand {
         var hostConfiguration = ServiceHost.Configuration()
         hostConfiguration.region = self.common.region
         hostConfiguration.token = token
+        // `sky stop` of one built-in service stops that host only; the whole process stops
+        // with its router node.
+        hostConfiguration.commands = .embedded(in: "`sky run` pid \(ProcessInfo.processInfo.processIdentifier)")
         let hosts = self.serviceNames.compactMap { name in
             BuiltinServices.definition(named: name, logger: logger).map {
                 ServiceHost(definition: $0, configuration: hostConfiguration, registry: registry, counters: counters, logger: logger)
@@ -70,7 +73,7 @@ struct RunCommand: AsyncParsableCommand {
         let boundAddress = Locked<String?>(nil)
         let region = self.common.region
         let fallback = self.http.description
-        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, logger: logger) { status in
+        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, control: .process, logger: logger) { status in
             NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
                        stats: ["routes": Int64(stack.table.summaries.count)])
         }

@@ -60,6 +60,7 @@ struct ServiceCommand: AsyncParsableCommand {
         configuration.ttl = self.ttl
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
         configuration.token = token
+        configuration.commands = .process
         let nodeID = Identifiers.nodeID()
         let spans = SpanRecorder(registry: registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, logger: logger)
         let host = ServiceHost(

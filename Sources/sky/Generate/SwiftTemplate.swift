@@ -152,12 +152,15 @@ enum SwiftTemplate {
                 configuration.ttl = self.ttl
                 configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
                 configuration.token = ProcessInfo.processInfo.environment["SKYNET_TOKEN"]
+                // `sky stop` / `sky restart` reach this process through the registry.
+                configuration.commands = .process
                 let definition = ServiceDefinition(name: "\(name)", version: self.version, handler: \(type)())
                 let host = ServiceHost(definition: definition, configuration: configuration, registry: registry, logger: logger)
                 let group = ServiceGroup(
                     configuration: .init(services: [host, Ready(host: host)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
                 )
                 try await group.run()
+                ProcessControl.restartIfRequested()
             }
         }
 

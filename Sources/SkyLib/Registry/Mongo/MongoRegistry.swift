@@ -4,7 +4,7 @@ import Synchronization
 /// The registry for clusters of more than one host: MongoDB through libmongoc.
 ///
 /// Collections: `nodes` (one document per node, `_id` = node id), `events`, `routes`,
-/// `leases`. Indexes are created at start: service+version+region lookups, address, and a TTL
+/// `leases`, `spans`, `commands`. Indexes are created at start: service+version+region lookups, address, and a TTL
 /// index on `expireAt` (heartbeat + 10 × TTL) as a backstop should every reaper be down.
 /// Every call runs on the client pool's own threads.
 public final class MongoRegistry: Registry {
@@ -48,6 +48,13 @@ public final class MongoRegistry: Registry {
                 ("indexes", .array([
                     .document([("key", .document([("traceId", 1)])), ("name", "traceId")]),
                     .document([("key", .document([("startDate", 1)])), ("name", "startDate_ttl"), ("expireAfterSeconds", .json(.int(86400)))]),
+                ])),
+            ])
+        _ = try await self.pool.command([
+                ("createIndexes", "commands"),
+                ("indexes", .array([
+                    .document([("key", .document([("target", 1), ("state", 1)])), ("name", "target_state")]),
+                    .document([("key", .document([("issuedDate", 1)])), ("name", "issuedDate_ttl"), ("expireAfterSeconds", .json(.int(86400)))]),
                 ])),
             ])
         self.indexesReady.withLock { $0 = true }
@@ -253,6 +260,76 @@ public final class MongoRegistry: Registry {
             }
         }
         return try await self.storedRoutes()
+    }
+
+    public func sendCommands(_ commands: [NodeCommand]) async throws {
+        guard !commands.isEmpty else { return }
+        try await self.run("sending commands") {
+            let documents: [MongoValue] = commands.map { command in
+                var fields: [(String, MongoValue)] = [("_id", .json(.string(command.id)))]
+                if case .object(let values) = command.json {
+                    for key in values.keys.sorted() where key != "id" { fields.append((key, .json(values[key]!))) }
+                }
+                // Pruned by the TTL index after a day.
+                fields.append(("issuedDate", .date(Int64(command.issuedAt.timeIntervalSince1970 * 1000))))
+                return .document(MongoDocument(fields))
+            }
+            _ = try await self.pool.command([("insert", "commands"), ("documents", .array(documents))])
+        }
+    }
+
+    public func claimCommands(targets: [String], actions: Set<NodeCommand.Action>, actor: String, now: Date) async throws -> [NodeCommand] {
+        guard !targets.isEmpty, !actions.isEmpty else { return [] }
+        return try await self.run("claiming commands") {
+            // findAndModify changes one document atomically, so of several claimers exactly one
+            // gets each command; loop until none is left.
+            var claimed: [NodeCommand] = []
+            while claimed.count < 100 {
+                let reply = try await self.pool.command([
+                    ("findAndModify", "commands"),
+                    ("query", .document([
+                        ("target", .document([("$in", .json(.array(targets.map { .string($0) })))])),
+                        ("action", .document([("$in", .json(.array(actions.map { .string($0.rawValue) })))])),
+                        ("state", .json(.string(NodeCommand.State.pending.rawValue))),
+                        ("expiresAt", .document([("$gt", .json(.double(now.timeIntervalSince1970)))])),
+                    ])),
+                    ("update", .document([("$set", .document([
+                        ("state", .json(.string(NodeCommand.State.acknowledged.rawValue))),
+                        ("actor", .json(.string(actor))),
+                        ("updatedAt", .json(.double(now.timeIntervalSince1970))),
+                    ]))])),
+                    ("new", true),
+                ])
+                guard let document = reply["value"], document != .null, let command = NodeCommand(json: document) else { break }
+                claimed.append(command)
+            }
+            return claimed
+        }
+    }
+
+    public func updateCommand(id: String, from: NodeCommand.State, to: NodeCommand.State, result: String, now: Date) async throws -> Bool {
+        try await self.run("updating a command") {
+            let reply = try await self.pool.command([
+                ("update", "commands"),
+                ("updates", .array([.document([
+                    ("q", .document([("_id", .json(.string(id))), ("state", .json(.string(from.rawValue)))])),
+                    ("u", .document([("$set", .document([
+                        ("state", .json(.string(to.rawValue))), ("result", .json(.string(result))),
+                        ("updatedAt", .json(.double(now.timeIntervalSince1970))),
+                    ]))])),
+                ])])),
+            ])
+            return (reply["nModified"]?.intValue ?? reply["n"]?.intValue ?? 0) > 0
+        }
+    }
+
+    public func commands(ids: [String]) async throws -> [NodeCommand] {
+        guard !ids.isEmpty else { return [] }
+        return try await self.run("reading commands") {
+            try await self.find(
+                "commands", filter: [("_id", .document([("$in", .json(.array(ids.map { .string($0) })))]))], sort: [("issuedAt", 1)]
+            ).compactMap(NodeCommand.init(json:))
+        }
     }
 
     // MARK: helpers
