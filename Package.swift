@@ -48,6 +48,8 @@ let package = Package(
     targets: [
         // libmongoc/libbson from Debian (libmongoc-dev libbson-dev), found with pkg-config.
         .systemLibrary(name: "CMongoc", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
+        // libedit from Debian (libedit-dev): line editing for `sky cli`.
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // Shared words: envelope, errors, routes, registry, admin HTTP, logging. Everything points here.
         .target(
             name: "SkyLib",
@@ -74,6 +76,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `sky cli`: the interactive shell's grammar, completion and line editing.
+        .target(name: "Shell", dependencies: ["CEditLine"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
             dependencies: ["SkyLib", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
@@ -84,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "Router", "Initiators", "Services", "Reaper", "Dashboard", "Daemon",
+                "SkyLib", "Router", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 hummingbird, log, nioCore, nioPosix, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -105,9 +109,14 @@ let package = Package(
         ),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", log], swiftSettings: swiftSettings),
+        .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
-        .testTarget(name: "EndToEndTests", dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1, .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
 

@@ -17,7 +17,7 @@ struct Sky: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, RouterCommand.self, ServiceCommand.self, InitiatorCommand.self, ReaperCommand.self,
             RouteCommand.self, RoutesCommand.self, NodesCommand.self, ServicesCommand.self, TraceCommand.self, DashboardCommand.self, DaemonCommand.self,
-            StopCommand.self, RestartCommand.self, RegisterCommand.self, UnregisterCommand.self, DeployCommand.self, GenerateCommand.self,
+            StopCommand.self, RestartCommand.self, RegisterCommand.self, UnregisterCommand.self, DeployCommand.self, CLICommand.self, GenerateCommand.self,
         ]
     )
 

@@ -13,7 +13,10 @@ final class SkyProcess: @unchecked Sendable {
     // @unchecked: `Process` is not Sendable; it is only touched through the lock-free calls
     // below (signal, isRunning, terminationStatus), which Foundation makes thread-safe.
     static var binary: String {
-        if let path = ProcessInfo.processInfo.environment["SKY_BIN"], !path.isEmpty { return path }
+        if let path = ProcessInfo.processInfo.environment["SKY_BIN"], !path.isEmpty {
+            // Absolute, so it also works from another directory (a tmux window, a scratch folder).
+            return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/")).standardizedFileURL.path
+        }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/sky").path
     }
