@@ -17,6 +17,7 @@ public struct ProgramCommands: Service {
     public let interval: Duration
     private let hostNames: Set<String>
     private let logger: Logger
+    private let reporter: CommandReporter
 
     public init(daemon: Daemon, registry: any Registry, daemonNodeID: String, interval: Duration = .milliseconds(500), logger: Logger) {
         self.daemon = daemon
@@ -24,6 +25,7 @@ public struct ProgramCommands: Service {
         self.daemonNodeID = daemonNodeID
         self.interval = interval
         self.logger = logger
+        self.reporter = CommandReporter(registry: registry, logger: logger)
         // Swift's and Python's spellings of this host's name can differ (short or full).
         var names: Set<String> = [ProcessInfo.processInfo.hostName]
         var buffer = [CChar](repeating: 0, count: 256)
@@ -65,7 +67,7 @@ public struct ProgramCommands: Service {
     }
 
     private func act(on command: NodeCommand, node: NodeRecord) async {
-        await self.record("command-acknowledged", node: node, "\(command.action.rawValue) (command \(command.shortID), \(command.issuedBy)) acknowledged by the daemon of \(node.service) at \(node.address)")
+        await self.reporter.acknowledged(command, nodeID: node.id, service: node.service, by: "the daemon of \(node.service) at \(node.address)")
         guard let supervisor = self.daemon.supervisor(pid: node.pid) else {
             await self.finish(command, node: node, .failed, "pid \(node.pid) is no longer one of this daemon's programs")
             return
@@ -79,19 +81,6 @@ public struct ProgramCommands: Service {
     }
 
     private func finish(_ command: NodeCommand, node: NodeRecord, _ state: NodeCommand.State, _ message: String) async {
-        do {
-            _ = try await self.registry.updateCommand(id: command.id, from: .acknowledged, to: state, result: message, now: Date())
-        } catch {
-            self.logger.error("cannot record the outcome of command \(command.shortID)", metadata: ["error": "\(error)"])
-        }
-        await self.record(state == .done ? "command-done" : "command-failed", node: node, "\(command.action.rawValue) (command \(command.shortID)): \(message)")
-    }
-
-    private func record(_ kind: String, node: NodeRecord, _ message: String) async {
-        do {
-            try await self.registry.record(RegistryEvent(kind: kind, nodeID: node.id, service: node.service, message: message))
-        } catch {
-            self.logger.error("cannot record event \(kind)", metadata: ["error": "\(error)", "message": "\(message)"])
-        }
+        await self.reporter.finish(command, state: state, message, nodeID: node.id, service: node.service)
     }
 }

@@ -18,6 +18,9 @@ public final class ClusterWatcher: Service, Sendable {
     private let token: String?
     private let logger: Logger
     private let view: Locked<ClusterView>
+    /// The nodes, through the same cache and query API routers use (refreshed here, once per
+    /// view, rather than by its own loop).
+    private let cache: RegistryCache
     /// Each router's recent snapshots, oldest first, by node id.
     private let history = Locked<[String: [(at: ContinuousClock.Instant, stats: RouterStats)]]>([:])
 
@@ -29,6 +32,7 @@ public final class ClusterWatcher: Service, Sendable {
         self.logger = logger
         self.client = HTTPClient(eventLoopGroupProvider: .singleton)
         self.view = Locked(.empty(registry: registry.displayName))
+        self.cache = RegistryCache(registry: registry, logger: logger)
     }
 
     /// The latest view.
@@ -46,7 +50,8 @@ public final class ClusterWatcher: Service, Sendable {
     public func refresh() async {
         var view = ClusterView.empty(registry: self.registry.displayName)
         do {
-            view.nodes = try await self.registry.nodes().sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
+            guard await self.cache.refresh() else { throw SkyError(.registry, "cannot read the nodes from \(self.registry.displayName)") }
+            view.nodes = self.cache.nodes(matching: .all).sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
             view.events = try await self.registry.events(limit: 15)
         } catch {
             // Keep showing the last nodes we knew, and say the registry is unreachable.

@@ -101,6 +101,13 @@ struct RemoteAdminTests {
         let register = try await Self.sky(["register", "--id", String(bystander.id.prefix(12))], in: scratch)
         #expect(register.status == 0, "\(register.output)")
         #expect(try await registry.nodes().first { $0.id == bystander.id }?.status == .ready)
+
+        // A daemon that dies takes its programs with it: they notice and drain, rather than
+        // run on unsupervised beside the copies its next start makes.
+        let programs = await Self.live(registry, NodeQuery(kind: .service)).map(\.pid)
+        #expect(!programs.isEmpty)
+        daemon.signal(SIGKILL)
+        #expect(await eventually(within: 15) { programs.allSatisfy { kill($0, 0) != 0 } }, "still running: \(programs.filter { kill($0, 0) == 0 })")
     }
 
     @Test(arguments: ["sqlite", "mongodb"])

@@ -79,7 +79,7 @@ struct NodePresenceCommandTests {
         let deploy = NodeCommand(action: .deploy, target: presence.nodeID, issuedBy: "test")
         try await registry.sendCommands([stop, restart, deploy])
         #expect(try await Self.waitForFinal(registry, restart)?.result == "not here")
-        #expect(try await eventually { calls.stops.load(ordering: .relaxed) == 1 })
+        #expect(await eventually { calls.stops.load(ordering: .relaxed) == 1 })
         #expect(try await registry.commands(ids: [stop.id]).first?.state == .acknowledged)
 
         await presence.announceDraining()

@@ -9,10 +9,29 @@ import Glibc
 /// SIGTERM, so the `ServiceGroup`'s graceful shutdown drains and deregisters every part.
 public enum ProcessControl {
     private static let restartRequested = Atomic<Bool>(false)
+    private static let orphanStop = Atomic<Bool>(false)
+    /// This process's parent when it started (read early: see ``watchSupervisor()``).
+    private static let parentAtStart = getppid()
 
     /// The daemon supervising this process, if one started it (`SKYNET_SUPERVISOR`, its node id).
     public static var supervisor: String? {
         ProcessInfo.processInfo.environment["SKYNET_SUPERVISOR"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Notes the parent now, so ``stopIfSupervisorIsGone()`` can tell when it has gone.
+    public static func watchSupervisor() {
+        _ = self.parentAtStart
+    }
+
+    /// Under a daemon, when the daemon has died (this process was handed to another parent),
+    /// starts a graceful shutdown: a new daemon starts its programs afresh, so one left running
+    /// would be a second copy nobody supervises.
+    /// - Returns: whether it did.
+    public static func stopIfSupervisorIsGone() -> Bool {
+        guard self.supervisor != nil, getppid() != self.parentAtStart else { return false }
+        guard !self.orphanStop.exchange(true, ordering: .sequentiallyConsistent) else { return false }
+        kill(getpid(), SIGTERM)
+        return true
     }
 
     /// Starts a graceful shutdown of this process.

@@ -24,6 +24,7 @@ public final class NodePresence: Service, Sendable {
     private let logger: Logger
     private let statusBox = Mutex(NodeStatus.starting)
     private let control: NodeControl
+    private let reporter: CommandReporter
     /// A stop or restart being carried out: finished when the node deregisters.
     private let exitCommand = Mutex<(command: NodeCommand, message: String)?>(nil)
 
@@ -44,8 +45,10 @@ public final class NodePresence: Service, Sendable {
         self.nodeID = nodeID
         self.interval = interval
         self.control = control
+        self.reporter = CommandReporter(registry: registry, logger: logger)
         self.buildRecord = record
         self.logger = logger
+        ProcessControl.watchSupervisor()
     }
 
     private func makeRecord(_ status: NodeStatus) -> NodeRecord {
@@ -89,6 +92,9 @@ public final class NodePresence: Service, Sendable {
             try? await Task.sleep(for: self.interval)
             let status = self.status
             guard status != .draining, !Task.isCancelled else { return }
+            if ProcessControl.stopIfSupervisorIsGone() {
+                self.logger.warning("the daemon that supervised this process is gone; stopping, so its next start does not find a second copy running")
+            }
             let record = self.makeRecord(status)
             do {
                 if try await !self.registry.heartbeat(nodeID: record.id, status: status, stats: record.stats, at: Date()) {
@@ -126,7 +132,7 @@ public final class NodePresence: Service, Sendable {
     private func act(on command: NodeCommand) async {
         let record = self.makeRecord(self.status)
         self.logger.notice("\(command.action.rawValue) asked", metadata: ["command": "\(command.shortID)", "by": "\(command.issuedBy)"])
-        await self.recordEvent("command-acknowledged", service: record.service, "\(command.action.rawValue) (command \(command.shortID), \(command.issuedBy)) acknowledged by \(record.kind.rawValue) \(record.service) at \(record.address)")
+        await self.reporter.acknowledged(command, nodeID: self.nodeID, service: record.service, by: "\(record.kind.rawValue) \(record.service) at \(record.address)")
         do {
             switch command.action {
             case .register, .unregister:
@@ -165,25 +171,8 @@ public final class NodePresence: Service, Sendable {
         return registered ? "back in rotation (ready)" : "out of rotation (unregistered); still running"
     }
 
-    /// Marks a claimed command finished and logs the outcome as an event.
     private func finish(_ command: NodeCommand, state: NodeCommand.State, _ message: String) async {
-        do {
-            _ = try await self.registry.updateCommand(id: command.id, from: .acknowledged, to: state, result: message, now: Date())
-        } catch {
-            self.logger.error("cannot record the outcome of command \(command.shortID)", metadata: ["error": "\(error)"])
-        }
-        await self.recordEvent(
-            state == .done ? "command-done" : "command-failed", service: self.makeRecord(self.status).service,
-            "\(command.action.rawValue) (command \(command.shortID)): \(message)"
-        )
-    }
-
-    private func recordEvent(_ kind: String, service: String, _ message: String) async {
-        do {
-            try await self.registry.record(RegistryEvent(kind: kind, nodeID: self.nodeID, service: service, message: message))
-        } catch {
-            self.logger.error("cannot record event \(kind)", metadata: ["error": "\(error)", "message": "\(message)"])
-        }
+        await self.reporter.finish(command, state: state, message, nodeID: self.nodeID, service: self.makeRecord(self.status).service)
     }
 
     /// Marks the node draining, locally and in the registry, so routers stop choosing it.
