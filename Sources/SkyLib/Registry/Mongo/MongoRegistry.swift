@@ -280,19 +280,23 @@ public final class MongoRegistry: Registry {
 
     public func claimCommands(targets: [String], actions: Set<NodeCommand.Action>, actor: String, now: Date) async throws -> [NodeCommand] {
         guard !targets.isEmpty, !actions.isEmpty else { return [] }
+        let pending: [(String, MongoValue)] = [
+            ("target", .document([("$in", .json(.array(targets.map { .string($0) })))])),
+            ("action", .document([("$in", .json(.array(actions.map { .string($0.rawValue) })))])),
+            ("state", .json(.string(NodeCommand.State.pending.rawValue))),
+            ("expiresAt", .document([("$gt", .json(.double(now.timeIntervalSince1970)))])),
+        ]
         return try await self.run("claiming commands") {
+            // Every node asks on every heartbeat and almost always there is nothing: a read
+            // first, so an idle cluster sends the server no writes for it.
+            guard try await !self.find("commands", filter: pending, sort: [], limit: 1).isEmpty else { return [] }
             // findAndModify changes one document atomically, so of several claimers exactly one
             // gets each command; loop until none is left.
             var claimed: [NodeCommand] = []
             while claimed.count < 100 {
                 let reply = try await self.pool.command([
                     ("findAndModify", "commands"),
-                    ("query", .document([
-                        ("target", .document([("$in", .json(.array(targets.map { .string($0) })))])),
-                        ("action", .document([("$in", .json(.array(actions.map { .string($0.rawValue) })))])),
-                        ("state", .json(.string(NodeCommand.State.pending.rawValue))),
-                        ("expiresAt", .document([("$gt", .json(.double(now.timeIntervalSince1970)))])),
-                    ])),
+                    ("query", .document(MongoDocument(pending))),
                     ("update", .document([("$set", .document([
                         ("state", .json(.string(NodeCommand.State.acknowledged.rawValue))),
                         ("actor", .json(.string(actor))),
