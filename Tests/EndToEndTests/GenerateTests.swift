@@ -97,9 +97,21 @@ struct GenerateTests {
         let registry = try await scratch.openRegistry()
         #expect(Set(try await registry.nodes(matching: NodeQuery(kind: .service)).map(\.service)) == ["greet-swift", "greet-py"])
 
-        // Both drain and deregister on SIGTERM.
-        for process in [swiftService, pyService] { kill(process.processIdentifier, SIGTERM) }
-        for process in [swiftService, pyService] { #expect(try await process.exitStatus(timeout: 20) == 0) }
+        // The Python service takes remote commands like a sky process: out of rotation and back,
+        // then a stop that drains and deregisters it.
+        for (verb, status) in [("unregister", NodeStatus.unregistered), ("register", .ready)] {
+            let command = try SkyProcess([verb, "--service", "greet-py", "--registry", scratch.registry], name: verb, directory: scratch.path)
+            #expect(try await command.waitForExit() == 0, "\(verb): \(command.stdoutLines)")
+            #expect(try await registry.nodes(matching: NodeQuery(service: "greet-py")).first?.status == status)
+        }
+        let stop = try SkyProcess(["stop", "--service", "greet-py", "--registry", scratch.registry], name: "stop", directory: scratch.path)
+        #expect(try await stop.waitForExit() == 0, "stop: \(stop.stdoutLines)")
+        #expect(try await pyService.exitStatus(timeout: 20) == 0)
+        #expect(try await registry.events(limit: 50).contains { $0.kind == "deregistered" && $0.service == "greet-py" && $0.message.contains("stop by command") })
+
+        // The Swift one drains and deregisters on SIGTERM.
+        kill(swiftService.processIdentifier, SIGTERM)
+        #expect(try await swiftService.exitStatus(timeout: 20) == 0)
         router.signal(SIGTERM)
         #expect(try await router.waitForExit() == 0)
         #expect(try await registry.nodes(matching: NodeQuery(kind: .service)).isEmpty)

@@ -32,7 +32,8 @@ enum PythonTemplate {
         It answers the Skynet protocol (POST /call, GET /health, GET /debug/vars), keeps its node
         record in the registry (SQLite file, or MongoDB when pymongo is installed) with a
         heartbeat, and on SIGTERM/SIGINT drains: marks itself draining, finishes the calls in
-        flight, deregisters and exits 0. Edit handle() below.
+        flight, deregisters and exits 0. It also acts on `sky stop|restart|register|unregister`
+        sent to it through the registry. Edit handle() below.
         """
         import argparse
         import json
@@ -122,11 +123,46 @@ enum PythonTemplate {
                                              (node["heartbeatAt"], node["status"], json.dumps(node["stats"]), node["id"]))
                     return cursor.rowcount > 0
 
-            def deregister(self, node):
+            def deregister(self, node, reason="stopped gracefully"):
                 with self.lock:
                     self.db.execute("DELETE FROM nodes WHERE id = ?", (node["id"],))
                     self.db.execute("INSERT INTO events (at, kind, nodeID, service, message) VALUES (?,?,?,?,?)",
-                                    (time.time(), "deregistered", node["id"], node["service"], "stopped gracefully"))
+                                    (time.time(), "deregistered", node["id"], node["service"], reason))
+
+            def record(self, kind, node, message):
+                with self.lock:
+                    self.db.execute("INSERT INTO events (at, kind, nodeID, service, message) VALUES (?,?,?,?,?)",
+                                    (time.time(), kind, node["id"], node["service"], message))
+
+            def claim_commands(self, node_id, actions):
+                """Claims this node's pending commands (sky stop, sky unregister …): [(id, action, issuedBy)]."""
+                marks = ",".join("?" * len(actions))
+                query = ("FROM commands WHERE target = ? AND state = 'pending' AND expiresAt > ? AND action IN (%s)" % marks)
+                arguments = (node_id, time.time()) + tuple(actions)
+                with self.lock:
+                    try:
+                        # A read first: there is almost never anything, and a read takes no write lock.
+                        if not self.db.execute("SELECT EXISTS (SELECT 1 " + query + ")", arguments).fetchone()[0]:
+                            return []
+                    except sqlite3.OperationalError:  # no commands table: no command was ever sent
+                        return []
+                    # One write transaction: of several claimers, exactly one gets each command.
+                    self.db.execute("BEGIN IMMEDIATE")
+                    try:
+                        rows = self.db.execute("SELECT id, action, issuedBy " + query, arguments).fetchall()
+                        for row in rows:
+                            self.db.execute("UPDATE commands SET state = 'acknowledged', actor = ?, updatedAt = ? WHERE id = ?",
+                                            (node_id, time.time(), row[0]))
+                        self.db.execute("COMMIT")
+                    except Exception:
+                        self.db.execute("ROLLBACK")
+                        raise
+                    return rows
+
+            def finish_command(self, command_id, state, result):
+                with self.lock:
+                    self.db.execute("UPDATE commands SET state = ?, result = ?, updatedAt = ? WHERE id = ? AND state = 'acknowledged'",
+                                    (state, result, time.time(), command_id))
 
 
         class MongoRegistry:
@@ -138,6 +174,7 @@ enum PythonTemplate {
                 database = pymongo.uri_parser.parse_uri(uri).get("database") or "skynet"
                 self.nodes = self.client[database]["nodes"]
                 self.events = self.client[database]["events"]
+                self.commands = self.client[database]["commands"]
 
             def _document(self, node):
                 document = {k: v for k, v in node.items() if k != "id"}
@@ -155,8 +192,32 @@ enum PythonTemplate {
                     "expireAt": self._document(node)["expireAt"]}})
                 return result.matched_count > 0
 
-            def deregister(self, node):
+            def deregister(self, node, reason="stopped gracefully"):
                 self.nodes.delete_one({"_id": node["id"]})
+                self.record("deregistered", node, reason)
+
+            def record(self, kind, node, message):
+                import datetime
+                at = time.time()
+                self.events.insert_one({"_id": "%016x%s" % (int(at * 1000000), uuid.uuid4().hex[:8]), "at": at,
+                                        "atDate": datetime.datetime.fromtimestamp(at, datetime.timezone.utc), "kind": kind,
+                                        "nodeID": node["id"], "service": node["service"], "message": message})
+
+            def claim_commands(self, node_id, actions):
+                query = {"target": node_id, "state": "pending", "expiresAt": {"$gt": time.time()}, "action": {"$in": list(actions)}}
+                if self.commands.find_one(query) is None:
+                    return []
+                rows = []
+                while True:  # find_one_and_update is atomic: of several claimers, exactly one gets each command
+                    document = self.commands.find_one_and_update(
+                        query, {"$set": {"state": "acknowledged", "actor": node_id, "updatedAt": time.time()}})
+                    if document is None:
+                        return rows
+                    rows.append((document["_id"], document["action"], document.get("issuedBy", "")))
+
+            def finish_command(self, command_id, state, result):
+                self.commands.update_one({"_id": command_id, "state": "acknowledged"},
+                                         {"$set": {"state": state, "result": result, "updatedAt": time.time()}})
 
 
         def open_registry(address):
@@ -178,6 +239,9 @@ enum PythonTemplate {
                 self.lock = threading.Lock()
                 self.idle = threading.Condition(self.lock)
                 self.stopping = threading.Event()
+                self.stop_requested = threading.Event()  # set by a `sky stop` or `sky restart` command
+                self.restart_requested = False
+                self.exit_command = None
                 self.server = ThreadingHTTPServer((host, port), self._handler_class())
                 self.server.daemon_threads = True
                 self.address = "%s:%d" % (host, self.server.server_address[1])
@@ -208,10 +272,39 @@ enum PythonTemplate {
                         if failing:
                             print("heartbeats reach the registry again", file=sys.stderr)
                         failing = False
+                        self._take_commands()
                     except Exception as error:  # keep trying; say so once
                         if not failing:
                             print("heartbeat failed: %s" % error, file=sys.stderr)
                         failing = True
+
+            def _take_commands(self):
+                """Acts on `sky register|unregister|stop|restart` sent to this node (see docs/PROTOCOL.md)."""
+                actions = ["register", "unregister"]
+                if not os.environ.get("SKYNET_SUPERVISOR"):  # under `sky daemon`, the daemon stops and restarts us
+                    actions += ["stop", "restart"]
+                for command_id, action, issued_by in self.registry.claim_commands(self.node["id"], actions):
+                    self.registry.record("command-acknowledged", self.node, "%s (command %s, %s) acknowledged by %s at %s"
+                                         % (action, command_id[:8], issued_by, NAME, self.address))
+                    if action in ("stop", "restart"):
+                        self.exit_command = (command_id, action, issued_by)
+                        self.restart_requested = action == "restart"
+                        self.stop_requested.set()
+                        continue
+                    old, new = ("unregistered", "ready") if action == "register" else ("ready", "unregistered")
+                    if self.status == new:
+                        state, result = "done", "already %s" % new
+                    elif self.status == old:
+                        self.status = new
+                        self.registry.heartbeat(self._record(new))
+                        state, result = "done", "back in rotation (ready)" if new == "ready" else "out of rotation (unregistered); still running"
+                    else:
+                        state, result = "failed", "the node is %s" % self.status
+                    self._finish(command_id, action, state, result)
+
+            def _finish(self, command_id, action, state, result):
+                self.registry.finish_command(command_id, state, result)
+                self.registry.record("command-" + state, self.node, "%s (command %s): %s" % (action, command_id[:8], result))
 
             def drain(self, delay=0.6):
                 """Stop taking work: announce draining, let routers notice, finish in-flight calls, deregister."""
@@ -227,7 +320,12 @@ enum PythonTemplate {
                 with self.idle:
                     self.idle.wait_for(lambda: self.counters["%s-inflight" % NAME] == 0, timeout=30)
                 if self.registry:
-                    self.registry.deregister(self.node)
+                    command = self.exit_command
+                    reason = "%s by command %s (%s)" % (command[1], command[0][:8], command[2]) if command else "stopped gracefully"
+                    self.registry.deregister(self.node, reason)
+                    if command:
+                        self._finish(command[0], command[1], "done", "drained and deregistered; " + (
+                            "the process starts again as a new node" if command[1] == "restart" else "the process exited"))
                 self.server.server_close()
 
             def _handler_class(self):
@@ -256,7 +354,7 @@ enum PythonTemplate {
 
                     def do_GET(self):
                         if self.path == "/health":
-                            self._answer(200 if service.status == "ready" else 503, {"status": service.status, "service": NAME, "node": service.node["id"]})
+                            self._answer(200 if service.status in ("ready", "unregistered") else 503, {"status": service.status, "service": NAME, "node": service.node["id"]})
                         elif self.path == "/debug/vars":
                             with service.lock:
                                 self._answer(200, dict(service.counters, pid=os.getpid()))
@@ -327,9 +425,11 @@ enum PythonTemplate {
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
             service.start()
             print("service %s %s ready at %s node %s" % (NAME, args.version, service.address, service.node["id"]), flush=True)
-            while not stop.wait(0.2):  # a wait with a timeout lets the signal handler run
+            while not stop.wait(0.2) and not service.stop_requested.is_set():  # a timed wait lets the signal handler run
                 pass
             service.drain()
+            if service.restart_requested:  # `sky restart`: the same command line, as a new node
+                os.execv(sys.executable, [sys.executable] + sys.argv)
             return 0
 
 
