@@ -104,9 +104,10 @@ private let commandsDiscussion = """
     The command travels through the registry: each matching node claims it on its next \
     heartbeat (exactly one claimer acts), does it, and acknowledges with an event \
     (`command-acknowledged`, then `command-done` or `command-failed`). A program run by \
-    `sky daemon` is stopped and restarted by its daemon. A node that is not a sky process \
-    and has no daemon (a service written to the protocol by hand) cannot act; the command \
-    then expires after --timeout and is reported as unanswered.
+    `sky daemon` is stopped and restarted by its daemon. A node that is neither a sky \
+    process nor a generated Python service, has no daemon, and does not take commands itself \
+    (docs/PROTOCOL.md) cannot act; the command then expires after --timeout and is reported \
+    as unanswered.
     """
 
 /// `sky stop`: drain and stop matching nodes.
