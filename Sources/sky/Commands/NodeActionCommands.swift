@@ -20,6 +20,12 @@ struct NodeActionOptions: ParsableArguments {
 
     /// The filter as a person wrote it: `service=uppercase host=h1`.
     var description: String {
+        self.parts.isEmpty ? "all nodes" : self.parts.joined(separator: " ")
+    }
+
+    var hasFilter: Bool { !self.parts.isEmpty }
+
+    private var parts: [String] {
         var parts: [String] = []
         if let kind = self.filter.kind { parts.append("kind=\(kind.rawValue)") }
         if let service = self.filter.service { parts.append("service=\(service)") }
@@ -27,10 +33,8 @@ struct NodeActionOptions: ParsableArguments {
         if let region = self.filter.region { parts.append("region=\(region)") }
         if let host = self.filter.host { parts.append("host=\(host)") }
         if let id { parts.append("id=\(id)") }
-        return parts.isEmpty ? "all nodes" : parts.joined(separator: " ")
+        return parts
     }
-
-    var hasFilter: Bool { self.description != "all nodes" }
 }
 
 /// Runs one remote action over the nodes the options match, and reports each outcome.
