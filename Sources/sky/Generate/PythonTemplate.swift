@@ -242,6 +242,7 @@ enum PythonTemplate {
                 self.stop_requested = threading.Event()  # set by a `sky stop` or `sky restart` command
                 self.restart_requested = False
                 self.exit_command = None
+                self.parent = os.getppid()  # under `sky daemon`: if it dies, we stop too
                 self.server = ThreadingHTTPServer((host, port), self._handler_class())
                 self.server.daemon_threads = True
                 self.address = "%s:%d" % (host, self.server.server_address[1])
@@ -280,6 +281,10 @@ enum PythonTemplate {
 
             def _take_commands(self):
                 """Acts on `sky register|unregister|stop|restart` sent to this node (see docs/PROTOCOL.md)."""
+                if os.environ.get("SKYNET_SUPERVISOR") and os.getppid() != self.parent and not self.stop_requested.is_set():
+                    # Our daemon died; its next start runs a fresh copy of us, so this one stops.
+                    print("the daemon that supervised this process is gone; stopping", file=sys.stderr)
+                    self.stop_requested.set()
                 actions = ["register", "unregister"]
                 if not os.environ.get("SKYNET_SUPERVISOR"):  # under `sky daemon`, the daemon stops and restarts us
                     actions += ["stop", "restart"]
