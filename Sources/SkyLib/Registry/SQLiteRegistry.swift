@@ -130,12 +130,8 @@ public final class SQLiteRegistry: Registry {
     }
 
     public func nodes() async throws -> [NodeRecord] {
-        do {
-            return try await self.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM nodes ORDER BY service, startedAt").map(Self.node(from:))
-            }
-        } catch {
-            throw SkyError(.registry, "reading nodes from \(self.displayName) failed: \(error)", retryable: true)
+        try await self.read("nodes") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM nodes ORDER BY service, startedAt").map(Self.node(from:))
         }
     }
 
@@ -161,20 +157,16 @@ public final class SQLiteRegistry: Registry {
     }
 
     public func events(limit: Int) async throws -> [RegistryEvent] {
-        do {
-            return try await self.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT ?", arguments: [limit]).map { row in
-                    RegistryEvent(
-                        at: Date(timeIntervalSince1970: row["at"]),
-                        kind: row["kind"],
-                        nodeID: row["nodeID"],
-                        service: row["service"],
-                        message: row["message"]
-                    )
-                }
+        try await self.read("events") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT ?", arguments: [limit]).map { row in
+                RegistryEvent(
+                    at: Date(timeIntervalSince1970: row["at"]),
+                    kind: row["kind"],
+                    nodeID: row["nodeID"],
+                    service: row["service"],
+                    message: row["message"]
+                )
             }
-        } catch {
-            throw SkyError(.registry, "reading events from \(self.displayName) failed: \(error)", retryable: true)
         }
     }
 
@@ -193,13 +185,9 @@ public final class SQLiteRegistry: Registry {
     }
 
     public func spans(traceID: String) async throws -> [Span] {
-        do {
-            return try await self.pool.read { db in
-                try String.fetchAll(db, sql: "SELECT span FROM spans WHERE traceId = ? ORDER BY start, seq", arguments: [traceID])
-                    .compactMap { text in (try? JSONParser.parse(text)).flatMap(Span.init(json:)) }
-            }
-        } catch {
-            throw SkyError(.registry, "reading spans from \(self.displayName) failed: \(error)", retryable: true)
+        try await self.read("spans") { db in
+            try String.fetchAll(db, sql: "SELECT span FROM spans WHERE traceId = ? ORDER BY start, seq", arguments: [traceID])
+                .compactMap { text in (try? JSONParser.parse(text)).flatMap(Span.init(json:)) }
         }
     }
 
@@ -219,14 +207,10 @@ public final class SQLiteRegistry: Registry {
     }
 
     public func storedRoutes() async throws -> [StoredRoute] {
-        do {
-            return try await self.pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM routes ORDER BY name").map { row in
-                    StoredRoute(name: row["name"], yaml: row["yaml"], file: row["file"], revision: row["revision"], updatedAt: Date(timeIntervalSince1970: row["updatedAt"]))
-                }
+        try await self.read("routes") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM routes ORDER BY name").map { row in
+                StoredRoute(name: row["name"], yaml: row["yaml"], file: row["file"], revision: row["revision"], updatedAt: Date(timeIntervalSince1970: row["updatedAt"]))
             }
-        } catch {
-            throw SkyError(.registry, "reading routes from \(self.displayName) failed: \(error)", retryable: true)
         }
     }
 
@@ -282,11 +266,8 @@ public final class SQLiteRegistry: Registry {
         let arguments = StatementArguments(values)
         // Every node asks on every heartbeat and almost always there is nothing: ask with a
         // read, which takes no write lock, before claiming in a write.
-        let any: Bool
-        do {
-            any = try await self.pool.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM commands WHERE \(filter))", arguments: arguments) ?? false }
-        } catch {
-            throw SkyError(.registry, "reading commands from \(self.displayName) failed: \(error)", retryable: true)
+        let any = try await self.read("commands") { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM commands WHERE \(filter))", arguments: arguments) ?? false
         }
         guard any else { return [] }
         // One write transaction: SQLite serialises writers, so two claimers cannot both see a
@@ -322,15 +303,11 @@ public final class SQLiteRegistry: Registry {
 
     public func commands(ids: [String]) async throws -> [NodeCommand] {
         guard !ids.isEmpty else { return [] }
-        do {
-            return try await self.pool.read { db in
-                try Row.fetchAll(
-                    db, sql: "SELECT * FROM commands WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ","))) ORDER BY issuedAt",
-                    arguments: StatementArguments(ids.map { $0 as (any DatabaseValueConvertible)? })
-                ).compactMap(Self.command(from:))
-            }
-        } catch {
-            throw SkyError(.registry, "reading commands from \(self.displayName) failed: \(error)", retryable: true)
+        return try await self.read("commands") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM commands WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ","))) ORDER BY issuedAt",
+                arguments: StatementArguments(ids.map { $0 as (any DatabaseValueConvertible)? })
+            ).compactMap(Self.command(from:))
         }
     }
 
@@ -347,6 +324,16 @@ public final class SQLiteRegistry: Registry {
         )
         command.expiresAt = Date(timeIntervalSince1970: row["expiresAt"])
         return command
+    }
+
+    /// Reads in one of the pool's readers; a failure becomes a retryable registry error naming
+    /// `what` was being read.
+    private func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await self.pool.read(body)
+        } catch {
+            throw SkyError(.registry, "reading \(what) from \(self.displayName) failed: \(error)", retryable: true)
+        }
     }
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
