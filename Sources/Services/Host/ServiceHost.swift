@@ -123,11 +123,6 @@ public final class ServiceHost: Service, Sendable {
         }
     }
 
-    /// Drains and ends this host (as graceful shutdown does) without ending the process.
-    public func stop() {
-        self.stopLatch.open()
-    }
-
     /// `HOST:PORT` once listening.
     public var address: String? { self.state.withLock { $0.address } }
 

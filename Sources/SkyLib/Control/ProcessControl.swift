@@ -30,7 +30,7 @@ public enum ProcessControl {
     public static func stopIfSupervisorIsGone() -> Bool {
         guard self.supervisor != nil, getppid() != self.parentAtStart else { return false }
         guard !self.orphanStop.exchange(true, ordering: .sequentiallyConsistent) else { return false }
-        kill(getpid(), SIGTERM)
+        self.requestStop()
         return true
     }
 
@@ -42,7 +42,12 @@ public enum ProcessControl {
     /// Starts a graceful shutdown after which ``restartIfRequested()`` runs the process again.
     public static func requestRestart() {
         self.restartRequested.store(true, ordering: .sequentiallyConsistent)
-        kill(getpid(), SIGTERM)
+        self.requestStop()
+    }
+
+    /// This process's executable (to run it again, or to start built-in services with it).
+    public static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     /// Whether a restart was asked for.
@@ -59,7 +64,7 @@ public enum ProcessControl {
         var none = sigset_t()
         sigemptyset(&none)
         sigprocmask(SIG_SETMASK, &none, nil)
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = self.executablePath
         let arguments = CommandLine.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)

@@ -42,7 +42,7 @@ struct DaemonCommand: AsyncParsableCommand {
         environment["SKYNET_SUPERVISOR"] = nodeID
         let daemon = Daemon(
             configuration: configuration,
-            executable: Self.executablePath,
+            executable: ProcessControl.executablePath,
             builtinServices: Set(BuiltinServices.names),
             environment: environment,
             logger: logger,
@@ -83,10 +83,5 @@ struct DaemonCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
-    }
-
-    /// This `sky` binary, to start built-in services with.
-    static var executablePath: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 }
