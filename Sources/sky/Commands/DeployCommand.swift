@@ -29,9 +29,7 @@ struct DeployCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var common = CommonOptions()
-        common.registry = self.registry
-        let registry = try await common.openRegistry()
+        let registry = try await RegistryAddress.resolve(flag: self.registry).open()
         let daemons = try await registry.nodes(matching: NodeQuery(kind: .daemon, host: self.host))
         guard let daemon = daemons.max(by: { $0.heartbeatAt < $1.heartbeatAt }) else {
             let all = try await registry.nodes(matching: NodeQuery(kind: .daemon)).map(\.host)

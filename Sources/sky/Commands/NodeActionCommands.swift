@@ -44,9 +44,7 @@ enum NodeAction {
             Output.line("\(action.rawValue): give a filter (--service, --version, --region, --host, --kind, --id), or --all for every node")
             throw ExitCode(2)
         }
-        var common = CommonOptions()
-        common.registry = options.registry
-        let registry = try await common.openRegistry()
+        let registry = try await RegistryAddress.resolve(flag: options.registry).open()
         let everything = try await registry.nodes()
         let nodes = everything.filter { options.query.matches($0) && (options.id.map($0.id.hasPrefix) ?? true) }
         guard !nodes.isEmpty else {
@@ -87,7 +85,7 @@ enum NodeAction {
         case .done: return "  \(command.action.pastTense)  \(what): \(command.result)"
         case .failed: return "  FAILED  \(what): \(command.result)"
         case .expired:
-            return "  NO ANSWER  \(what): \(command.result); a node acts on commands only if it is a sky process or has a daemon (see `sky help \(command.action.rawValue)`)"
+            return "  NO ANSWER  \(what): \(command.result); a node acts on commands only if it is a sky process or a generated Python service, or has a daemon (see `sky help \(command.action.rawValue)`)"
         case .acknowledged: return "  UNFINISHED  \(what): acknowledged by \(command.actor.prefix(8)) but not finished in time"
         case .pending: return "  PENDING  \(what)"
         }

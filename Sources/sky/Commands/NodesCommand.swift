@@ -41,9 +41,7 @@ struct NodesCommand: AsyncParsableCommand {
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
         func run() async throws {
-            var common = CommonOptions()
-            common.registry = self.registry
-            let nodes = try await common.openRegistry().nodes(matching: self.filter.query)
+            let nodes = try await RegistryAddress.resolve(flag: self.registry).open().nodes(matching: self.filter.query)
             if self.filter.json {
                 Output.line(JSONWriter.string(.array(nodes.map(\.json))))
                 return
@@ -75,9 +73,7 @@ struct NodesCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var common = CommonOptions()
-            common.registry = self.registry
-            let registry = try await common.openRegistry()
+            let registry = try await RegistryAddress.resolve(flag: self.registry).open()
             let node = NodeRecord(
                 kind: .service, service: self.service, version: self.version, region: self.region,
                 host: self.host ?? self.address.host, address: self.address.description, pid: 0, status: .ready, ttl: self.ttl,
@@ -102,9 +98,7 @@ struct NodesCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var common = CommonOptions()
-            common.registry = self.registry
-            let registry = try await common.openRegistry()
+            let registry = try await RegistryAddress.resolve(flag: self.registry).open()
             let nodes = try await registry.nodes()
             let matches: [NodeRecord]
             if let id {
@@ -137,11 +131,9 @@ struct ServicesCommand: AsyncParsableCommand {
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
     func run() async throws {
-        var common = CommonOptions()
-        common.registry = self.registry
         var query = self.filter.query
         query.kind = .service
-        let nodes = try await common.openRegistry().nodes(matching: query)
+        let nodes = try await RegistryAddress.resolve(flag: self.registry).open().nodes(matching: query)
         let groups = Dictionary(grouping: nodes) { "\($0.service)\u{0}\($0.version)" }.sorted { $0.key < $1.key }
         if self.filter.json {
             Output.line(JSONWriter.string(.array(groups.map { _, nodes in

@@ -46,9 +46,7 @@ struct RoutesCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of a table.") var json = false
 
         func run() async throws {
-            var common = CommonOptions()
-            common.registry = self.registry
-            let routes = try await common.openRegistry().storedRoutes()
+            let routes = try await RegistryAddress.resolve(flag: self.registry).open().storedRoutes()
             if self.json {
                 Output.line(JSONWriter.string(.array(routes.map {
                     ["name": .string($0.name), "revision": .int(Int64($0.revision)), "file": .string($0.file),
@@ -82,9 +80,7 @@ struct RoutesCommand: AsyncParsableCommand {
                 Output.line("push rejected: nothing was changed")
                 throw ExitCode(1)
             }
-            var common = CommonOptions()
-            common.registry = self.registry
-            let registry = try await common.openRegistry()
+            let registry = try await RegistryAddress.resolve(flag: self.registry).open()
             let before = Dictionary(try await registry.storedRoutes().map { ($0.name, $0.revision) }, uniquingKeysWith: { first, _ in first })
             let after = try await registry.storeRoutes(
                 files.loaded.map { StoredRoute(name: $0.route.name, yaml: $0.yaml, file: $0.file) }, prune: self.prune

@@ -27,9 +27,7 @@ struct TraceCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        var common = CommonOptions()
-        common.registry = self.registry
-        let registry = try await common.openRegistry()
+        let registry = try await RegistryAddress.resolve(flag: self.registry).open()
         let deadline = ContinuousClock.now + .milliseconds(Int64(self.wait * 1000))
         var spans = try await registry.spans(traceID: self.traceID)
         // Spans arrive batch by batch; wait until the set stops growing, within the deadline.
