@@ -169,12 +169,7 @@ public final class MongoRegistry: Registry {
         guard !spans.isEmpty else { return }
         try await self.run("recording spans") {
             let documents: [MongoValue] = spans.map { span in
-                var fields: [(String, MongoValue)] = [("_id", .json(.string(span.traceID + "-" + span.spanID + "-" + span.kind.rawValue)))]
-                if case .object(let values) = span.json {
-                    for key in values.keys.sorted() { fields.append((key, .json(values[key]!))) }
-                }
-                fields.append(("startDate", .date(Int64(span.start.timeIntervalSince1970 * 1000))))
-                return .document(MongoDocument(fields))
+                Self.document(id: span.traceID + "-" + span.spanID + "-" + span.kind.rawValue, fields: span.json, date: ("startDate", span.start))
             }
             // Unordered: a span the server refuses (a duplicate id) does not stop the others
             // being written; the command still reports the write error, so the recorder counts
@@ -266,13 +261,8 @@ public final class MongoRegistry: Registry {
         guard !commands.isEmpty else { return }
         try await self.run("sending commands") {
             let documents: [MongoValue] = commands.map { command in
-                var fields: [(String, MongoValue)] = [("_id", .json(.string(command.id)))]
-                if case .object(let values) = command.json {
-                    for key in values.keys.sorted() where key != "id" { fields.append((key, .json(values[key]!))) }
-                }
-                // Pruned by the TTL index after a day.
-                fields.append(("issuedDate", .date(Int64(command.issuedAt.timeIntervalSince1970 * 1000))))
-                return .document(MongoDocument(fields))
+                // Pruned by the TTL index on issuedDate after a day.
+                Self.document(id: command.id, fields: command.json, date: ("issuedDate", command.issuedAt))
             }
             _ = try await self.pool.command([("insert", "commands"), ("documents", .array(documents))])
         }
@@ -372,6 +362,17 @@ public final class MongoRegistry: Registry {
             ("deletes", .array([.document([("q", .document(MongoDocument(filter))), ("limit", 0)])])),
         ])
         return reply["n"]?.intValue ?? 0
+    }
+
+    /// A document with `_id` = `id`, the fields of a JSON object (sorted; its own `id`, if
+    /// any, left out), and one BSON date for a TTL index.
+    private static func document(id: String, fields json: JSONValue, date: (name: String, value: Date)) -> MongoValue {
+        var fields: [(String, MongoValue)] = [("_id", .json(.string(id)))]
+        if case .object(let values) = json {
+            for key in values.keys.sorted() where key != "id" { fields.append((key, .json(values[key]!))) }
+        }
+        fields.append((date.name, .date(Int64(date.value.timeIntervalSince1970 * 1000))))
+        return .document(MongoDocument(fields))
     }
 
     private static func expiry(at date: Date, ttl: Double) -> Int64 {
