@@ -56,12 +56,12 @@ public struct CommandIssuer: Sendable {
             if reported.count == commands.count || ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: poll)
         }
+        let unclaimed = "nobody took it within \(Int(timeout.components.seconds)) s"
         for command in commands.compactMap({ latest[$0.id] }) where command.state == .pending {
-            let seconds = Int(timeout.components.seconds)
-            if try await self.registry.updateCommand(id: command.id, from: .pending, to: .expired, result: "nobody took it within \(seconds) s", now: Date()) {
+            if try await self.registry.updateCommand(id: command.id, from: .pending, to: .expired, result: unclaimed, now: Date()) {
                 var expired = command
                 expired.state = .expired
-                expired.result = "nobody took it within \(seconds) s"
+                expired.result = unclaimed
                 latest[command.id] = expired
             } else if let now = try await self.registry.commands(ids: [command.id]).first {
                 // Claimed just now: it acts; say so truthfully.
