@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Initiators
+import SkyLib
 
 struct CSVReaderTests {
     func read(_ text: String, chunk: Int = .max, delimiter: Character = ",") -> [CSVReader.Record] {
@@ -99,5 +100,75 @@ struct CSVReaderTests {
                 Issue.record("row \(index) differs: ours \(ours[index]), Python's \(expected[index])")
             }
         }
+    }
+}
+
+/// Issue 15's reader cases: line numbers after a lone CR in quotes, the size limit, the
+/// encoding, and record offsets that let a rejected row be copied whole.
+struct CSVReaderExactnessTests {
+    func read(_ bytes: [UInt8], chunk: Int = .max, reader: CSVReader = CSVReader()) -> [CSVReader.Record] {
+        var reader = reader
+        var records: [CSVReader.Record] = []
+        var index = 0
+        while index < bytes.count {
+            let end = min(bytes.count, index + chunk)
+            reader.feed(bytes[index..<end], into: &records)
+            index = end
+        }
+        reader.finish(into: &records)
+        return records
+    }
+
+    /// Python's csv counts a lone CR inside a quoted field as a line; we did not, and every
+    /// later line number was one short.
+    @Test func lineNumbersAgreeWithPythonAfterLineEndsInsideQuotes() throws {
+        let text = "a,\"x\ry\"\nb,\"p\r\nq\"\rc,\"m\nn\"\nd,1\n"
+        let path = NSTemporaryDirectory() + "csv-lines-\(UUID().uuidString).csv"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // The line each record starts on, as Python's reader.line_num tells it.
+        let script = """
+            import csv, json, sys
+            r = csv.reader(open(sys.argv[1], newline=''))
+            starts, last = [], 0
+            for row in r:
+                starts.append(last + 1); last = r.line_num
+            print(json.dumps(starts))
+            """
+        let python = try runPython(script, path)
+        let expected = try JSONParser.parse(Data(python.utf8)).arrayValue?.compactMap(\.intValue).map(Int.init)
+        for chunk in [1, 2, 5, .max] {
+            #expect(self.read(Array(text.utf8), chunk: chunk).map(\.line) == expected, "chunk \(chunk)")
+        }
+    }
+
+    /// A record of exactly the limit is accepted (the line end does not count); one byte more
+    /// is refused, and its whole byte range is reported.
+    @Test func theLimitIsInclusiveAndLongRecordsKeepTheirRange() {
+        let reader = CSVReader(maxRecordBytes: 6)
+        let records = self.read(Array("abc,de\nabc,def\r\nok\n".utf8), reader: reader)
+        #expect(records.map(\.problem) == [nil, "record longer than 6 bytes", nil])
+        #expect(records.map(\.truncated) == [false, true, false])
+        #expect(records[1].startOffset == 7 && records[1].contentEndOffset == 14 && records[1].endOffset == 16)
+        #expect(records[2].fields == ["ok"] && records[2].line == 3)
+    }
+
+    /// A `\r\n` split across two chunks still ends one record (its offsets include the `\n`).
+    @Test func aCRLFSplitAcrossChunksEndsOneRecord() {
+        let bytes = Array("a,b\r\nc,d\r\n".utf8)
+        for chunk in 1...bytes.count {
+            let records = self.read(bytes, chunk: chunk)
+            #expect(records.map(\.endOffset) == [5, 10], "chunk \(chunk)")
+            #expect(records.map(\.nextLine) == [2, 3], "chunk \(chunk)")
+        }
+    }
+
+    @Test func bytesThatAreNotUTF8MakeTheRecordMalformedUnlessLatin1() {
+        let bytes: [UInt8] = [0x61, 0x2C, 0xE9, 0x0A]  // a,é in Latin-1
+        let strict = self.read(bytes)
+        #expect(strict.first?.problem?.contains("field 2 has bytes that are not UTF-8") == true)
+        #expect(strict.first?.raw == [0x61, 0x2C, 0xE9])
+        let latin1 = self.read(bytes, reader: CSVReader(encoding: .latin1))
+        #expect(latin1.first?.problem == nil && latin1.first?.fields == ["a", "é"])
     }
 }

@@ -16,7 +16,14 @@ public import SkyLib
 /// Progress is checkpointed (`.processing/NAME.checkpoint`: byte offset, line, output sizes)
 /// after each flushed batch; after a crash the file resumes there, the outputs cut back to
 /// the checkpoint, so no row is lost and none is written twice (rows in flight at the crash
-/// run again).
+/// run again). A checkpoint that cannot be written pauses the file and is retried with
+/// back-off; one that cannot be read parks the file rather than start it over.
+///
+/// A file that cannot be read to its end (a read error), whose header repeats a column, or
+/// whose header is malformed goes to `.failed/` with `NAME.error.json` naming the line and
+/// byte; rows answered before a read error stay answered. Memory is bounded by
+/// configuration: at most `concurrency` batches of rows are held, running or waiting to be
+/// written in order; reading waits while the earliest batch is slow.
 public final class CSVInitiator: Initiator, Sendable {
     public struct Configuration: Sendable {
         public var route: String
@@ -26,6 +33,12 @@ public final class CSVInitiator: Initiator, Sendable {
         /// How often progress is logged.
         public var progressInterval: Duration = .seconds(5)
         public var scanInterval: Duration = .seconds(1)
+        /// Longest row taken, line end not counted; a longer one is rejected, copied whole
+        /// into the rejects file.
+        public var maxRecordBytes: Int = 1 << 20
+        /// Called before each read with the byte offset reached; throwing stands for a read
+        /// error there. For tests: a real mid-file read error cannot be made on demand.
+        var beforeRead: (@Sendable (_ offset: Int64) throws -> Void)?
 
         public init(route: String, source: CSVSource) {
             self.route = route
@@ -52,10 +65,17 @@ public final class CSVInitiator: Initiator, Sendable {
 
     private var prefix: String { "csv.\(self.configuration.route)" }
 
+    /// Rows sent to the route together, in one task (a task per row cost more than a row's
+    /// work in a fast route; BENCHMARKS.md).
+    static let batchSize = 32
+
     public func run() async throws {
         let source = self.configuration.source
         // One file at a time per folder; the rows of that file run concurrently.
-        let loop = DropFolderLoop(dir: source.dir, pattern: source.pattern, workers: 1, scanInterval: self.configuration.scanInterval, logger: self.logger)
+        let loop = DropFolderLoop(
+            dir: source.dir, pattern: source.pattern, workers: 1, scanInterval: self.configuration.scanInterval, logger: self.logger,
+            counters: self.counters, counterPrefix: self.prefix
+        )
         try await loop.run { item, folder, isStopping in await self.handle(item, in: folder, isStopping: isStopping) }
     }
 
@@ -64,38 +84,71 @@ public final class CSVInitiator: Initiator, Sendable {
         switch item {
         case .claimed(let claimed): stem = claimed
         case .fresh(let name):
-            guard let (claimed, escapes) = try? await NIOThreadPool.singleton.runIfActive({ () throws -> (String, Bool)? in
-                let escapes = folder.escapes(name)
-                return try folder.claim(name).map { ($0, escapes) }
-            }) else { return }
-            stem = claimed
+            let claimed: (String, Bool)?
+            do {
+                claimed = try await NIOThreadPool.singleton.runIfActive({ () throws -> (String, Bool)? in
+                    let escapes = folder.escapes(name)
+                    return try folder.claim(name).map { ($0, escapes) }
+                })
+            } catch {
+                // The file stays where it is and is tried again at the next scan.
+                self.counters.add("\(self.prefix)-claim-errors")
+                self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
+                return
+            }
+            guard let (claimedStem, escapes) = claimed else { return }  // another process took it
+            stem = claimedStem
             if escapes {
                 await self.park(stem, in: folder, reason: "refused: symlink to a file outside \(folder.root)", code: "refused")
                 return
             }
         }
+        let outcome: FileOutcome
         do {
-            let finished = try await self.process(stem, in: folder, isStopping: isStopping)
-            guard finished else { return }  // stopped mid-file: the checkpoint resumes it
-            try await NIOThreadPool.singleton.runIfActive {
+            outcome = try await self.process(stem, in: folder, isStopping: isStopping)
+        } catch let error as CSVCheckpointError {
+            outcome = .failed(code: "bad_checkpoint", reason: error.description)
+        } catch {
+            outcome = .failed(code: "unreadable", reason: "\(error)")
+        }
+        switch outcome {
+        case .paused:
+            return  // stopped mid-file: the checkpoint resumes it
+        case .failed(let code, let reason):
+            await self.park(stem, in: folder, reason: reason, code: code)
+        case .finished:
+            let moved = await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-move-errors").run(
+                "cannot move the finished file out of .processing/; retrying with backoff", file: stem
+            ) {
                 try folder.move(stem, to: folder.done)
                 unlink(folder.processing + "/" + stem + ".checkpoint")
             }
-            self.counters.add("\(self.prefix)-files-done")
-        } catch {
-            await self.park(stem, in: folder, reason: "\(error)", code: "unreadable")
+            if moved { self.counters.add("\(self.prefix)-files-done") }
         }
     }
 
-    /// Moves a CSV file that could not be read at all to `.failed/` beside `NAME.error.json`.
+    /// Moves a CSV file that could not be read to the end to `.failed/` beside
+    /// `NAME.error.json` (its checkpoint too, so the outputs can be matched to it).
     private func park(_ stem: String, in folder: DropFolder, reason: String, code: String) async {
         self.logger.error("CSV file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(reason)"])
-        let data = Data(JSONWriter.string(["file": .string(stem), "route": .string(self.configuration.route), "code": .string(code), "reason": .string(reason)]).utf8)
-        try? await NIOThreadPool.singleton.runIfActive {
+        let document: JSONValue = [
+            "file": .string(stem), "route": .string(self.configuration.route), "code": .string(code), "reason": .string(reason),
+            "at": .string(ISO8601DateFormatter().string(from: Date())),
+        ]
+        let data = Data(JSONWriter.string(document).utf8)
+        let parked = await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-move-errors").run(
+            "cannot park the failed file in .failed/; retrying with backoff", file: stem
+        ) {
             try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json")
+            let checkpoint = folder.processing + "/" + stem + ".checkpoint"
+            if FileManager.default.fileExists(atPath: checkpoint) {
+                guard rename(checkpoint, folder.failed + "/" + stem + ".checkpoint") == 0 else {
+                    throw DropFolderError(path: checkpoint, reason: "cannot move to .failed/: \(String(cString: strerror(errno)))")
+                }
+            }
             try folder.move(stem, to: folder.failed)
         }
-        self.counters.add("\(self.prefix)-files-failed")
+        if parked { self.counters.add("\(self.prefix)-files-failed") }
     }
 
     /// The outcome of one row.
@@ -104,27 +157,47 @@ public final class CSVInitiator: Initiator, Sendable {
         case reject(String)
     }
 
+    /// How the processing of one file ended.
+    enum FileOutcome: Sendable, Equatable {
+        /// Every row answered or rejected.
+        case finished
+        /// Stopped before the end; the checkpoint keeps the place.
+        case paused
+        /// The file cannot go on: park it (rows already answered stay answered).
+        case failed(code: String, reason: String)
+    }
+
     /// Streams the rows of one claimed file through the route.
-    /// - Returns: `false` when stopped before the end (the checkpoint keeps the place).
-    func process(_ stem: String, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async throws -> Bool {
+    func process(_ stem: String, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async throws -> FileOutcome {
         let source = self.configuration.source
         let output = try await NIOThreadPool.singleton.runIfActive { try CSVOutput(folder: folder, stem: stem) }
         let checkpoint = output.checkpoint
-        var reader = CSVReader(delimiter: source.delimiter.asciiValue ?? UInt8(ascii: ","), offset: checkpoint.offset, line: checkpoint.line)
+        var reader = CSVReader(
+            delimiter: source.delimiter.asciiValue ?? UInt8(ascii: ","), maxRecordBytes: self.configuration.maxRecordBytes,
+            encoding: CSVReader.Encoding(rawValue: source.encoding) ?? .utf8, offset: checkpoint.offset, line: checkpoint.line
+        )
         var header = checkpoint.header
-        let input = try await NIOThreadPool.singleton.runIfActive { () throws -> FileHandle in
-            guard let handle = FileHandle(forReadingAtPath: folder.processing + "/" + stem) else {
-                throw DropFolderError(path: folder.processing + "/" + stem, reason: "cannot open")
+        let path = folder.processing + "/" + stem
+        let (input, totalBytes) = try await NIOThreadPool.singleton.runIfActive { () throws -> (FileHandle, Int64) in
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw DropFolderError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
             }
             try handle.seek(toOffset: UInt64(checkpoint.offset))
-            return handle
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber
+            return (handle, size?.int64Value ?? 0)
         }
-        defer { try? input.close() }
-        let totalBytes = (try? FileManager.default.attributesOfItem(atPath: folder.processing + "/" + stem)[.size] as? NSNumber)?.int64Value ?? 0
+        defer {
+            do {
+                try input.close()
+            } catch {
+                self.logger.warning("cannot close the input", metadata: ["file": "\(stem)", "error": "\(error)"])
+            }
+        }
         if checkpoint.offset > 0 {
             self.logger.notice("resuming at line \(checkpoint.line) (byte \(checkpoint.offset) of \(totalBytes))", metadata: ["file": "\(stem)"])
         }
         let concurrency = max(1, source.concurrency)
+        let checkpointing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors")
         var sequence = 0
         var nextToWrite = 0
         var pending: [Int: [(CSVReader.Record, Outcome)]] = [:]
@@ -133,17 +206,14 @@ public final class CSVInitiator: Initiator, Sendable {
         var rowsDone = 0
         let started = ContinuousClock.now
         var lastProgress = started
-        var stopped = false
+        var outcome = FileOutcome.finished
 
-        // Rows go out in batches: a task per row cost more than a row's work in a fast route
-        // (BENCHMARKS.md). Within a batch rows run one after another, so at most `concurrency`
-        // rows still run at once; answers are written in input order whatever finishes first.
-        let batchSize = 32
+        // Answers are written in input order whatever finishes first. At most `concurrency`
+        // batches are held at once, running or finished and waiting for an earlier one: the
+        // reorder buffer is bounded by configuration, not by how slow the earliest row is.
         await withTaskGroup(of: (Int, [(CSVReader.Record, Outcome)]).self) { group in
-            var inFlight = 0
             var batch: [CSVReader.Record] = []
             func collect(_ done: (Int, [(CSVReader.Record, Outcome)])) {
-                inFlight -= 1
                 pending[done.0] = done.1
                 while let rows = pending.removeValue(forKey: nextToWrite) {
                     for (record, outcome) in rows {
@@ -157,7 +227,21 @@ public final class CSVInitiator: Initiator, Sendable {
                 }
             }
             reading: while true {
-                let chunk = (try? await NIOThreadPool.singleton.runIfActive { try input.read(upToCount: 256 * 1024) ?? Data() }) ?? Data()
+                let chunk: Data
+                do {
+                    let offset = reader.position
+                    let beforeRead = self.configuration.beforeRead
+                    chunk = try await NIOThreadPool.singleton.runIfActive {
+                        try beforeRead?(offset)
+                        return try input.read(upToCount: 256 * 1024) ?? Data()
+                    }
+                } catch {
+                    // Not the end of the file: rows after this point were never read. The
+                    // rows read so far finish; then the file is parked, naming the place.
+                    self.counters.add("\(self.prefix)-read-errors")
+                    outcome = .failed(code: "read_error", reason: "reading stopped at line \(reader.currentLine), byte \(reader.position) of \(totalBytes): \(error)")
+                    break reading
+                }
                 var records: [CSVReader.Record] = []
                 if chunk.isEmpty {
                     reader.finish(into: &records)
@@ -165,13 +249,16 @@ public final class CSVInitiator: Initiator, Sendable {
                     reader.feed(chunk, into: &records)
                 }
                 var index = 0
-                var stopRequested = false
                 while index < records.count || !batch.isEmpty {
                     // Fill a batch from this chunk; a chunk's last, short batch goes out too.
-                    while index < records.count && batch.count < batchSize {
+                    while index < records.count && batch.count < Self.batchSize {
                         let record = records[index]
                         index += 1
-                        if source.header && header == nil && record.problem == nil {
+                        if source.header && header == nil {
+                            if let problem = Self.headerProblem(record) {
+                                outcome = .failed(code: "bad_header", reason: problem)
+                                break reading
+                            }
                             header = record.fields
                             committed.header = record.fields
                             committed.offset = record.endOffset
@@ -181,10 +268,9 @@ public final class CSVInitiator: Initiator, Sendable {
                         batch.append(record)
                     }
                     guard !batch.isEmpty else { break }
-                    while inFlight >= concurrency, let done = await group.next() { collect(done) }
+                    while sequence - nextToWrite >= concurrency, let done = await group.next() { collect(done) }
                     let number = sequence
                     sequence += 1
-                    inFlight += 1
                     let rows = batch
                     batch.removeAll(keepingCapacity: true)
                     let header = header
@@ -195,15 +281,20 @@ public final class CSVInitiator: Initiator, Sendable {
                         return (number, outcomes)
                     }
                     if rowsSinceCheckpoint >= self.configuration.checkpointRows {
-                        committed.resultsBytes = output.resultsBytes
-                        committed.rejectsBytes = output.rejectsBytes
+                        // Reading waits here until the checkpoint is on disk: a file whose
+                        // place cannot be kept does not run ahead of it.
                         let snapshot = committed
-                        try? await NIOThreadPool.singleton.runIfActive { try output.flush(checkpoint: snapshot) }
+                        guard await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping, {
+                            try output.flush(checkpoint: snapshot)
+                        }) else {
+                            outcome = .paused
+                            break reading
+                        }
                         rowsSinceCheckpoint = 0
                     }
                     if isStopping() {
-                        stopRequested = true
-                        break
+                        outcome = .paused
+                        break reading
                     }
                 }
                 if ContinuousClock.now - lastProgress >= self.configuration.progressInterval {
@@ -215,21 +306,44 @@ public final class CSVInitiator: Initiator, Sendable {
                     )
                 }
                 if chunk.isEmpty { break reading }
-                if stopRequested || isStopping() {
-                    stopped = true
+                if isStopping() {
+                    outcome = .paused
                     break reading
                 }
             }
             while let done = await group.next() { collect(done) }
         }
-        committed.resultsBytes = output.resultsBytes
-        committed.rejectsBytes = output.rejectsBytes
         let final = committed
-        try await NIOThreadPool.singleton.runIfActive { try output.flush(checkpoint: final) }
-        output.close()
+        let flushed = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
+            try output.flush(checkpoint: final)
+        }
+        do {
+            try output.close()
+        } catch {
+            self.logger.warning("cannot close the outputs (they were synced)", metadata: ["file": "\(stem)", "error": "\(error)"])
+        }
+        guard flushed else { return .paused }  // the last checkpoint on disk resumes it
         self.counters.add("\(self.prefix)-bytes", committed.offset - checkpoint.offset)
-        self.logger.info("file \(stopped ? "paused" : "done"): \(rowsDone) rows", metadata: ["file": "\(stem)"])
-        return !stopped
+        switch outcome {
+        case .finished: self.logger.info("file done: \(rowsDone) rows", metadata: ["file": "\(stem)"])
+        case .paused: self.logger.info("file paused: \(rowsDone) rows", metadata: ["file": "\(stem)"])
+        case .failed: break
+        }
+        return outcome
+    }
+
+    /// Why a header cannot name the rows' fields: malformed, or a column name used twice
+    /// (an object keeps one value per name, so the others would be lost).
+    static func headerProblem(_ record: CSVReader.Record) -> String? {
+        if let problem = record.problem { return "the header on line \(record.line) is malformed: \(problem)" }
+        var seen: [String: Int] = [:]
+        for (index, name) in record.fields.enumerated() {
+            if let first = seen[name] {
+                return "the header on line \(record.line) names column '\(name)' more than once (columns \(first + 1) and \(index + 1)); rename the columns so no value is lost"
+            }
+            seen[name] = index
+        }
+        return nil
     }
 
     /// Runs one row through the route.
@@ -244,7 +358,8 @@ public final class CSVInitiator: Initiator, Sendable {
                 self.counters.add("\(self.prefix)-rejects")
                 return .reject("row has \(record.fields.count) fields, the header has \(header.count)")
             }
-            payload = .object(Dictionary(zip(header, record.fields.map(JSONValue.string)), uniquingKeysWith: { first, _ in first }))
+            // The header has no repeated names (checked when it was read).
+            payload = .object(Dictionary(uniqueKeysWithValues: zip(header, record.fields.map(JSONValue.string))))
         } else {
             payload = .array(record.fields.map(JSONValue.string))
         }

@@ -25,12 +25,27 @@ struct CSVCheckpoint: Sendable, Equatable {
     init() {}
 
     init?(json: JSONValue) {
-        guard let offset = json["offset"]?.intValue, let line = json["line"]?.intValue else { return nil }
+        guard let offset = json["offset"]?.intValue, let line = json["line"]?.intValue, offset >= 0, line >= 1,
+            let resultsBytes = json["resultsBytes"]?.intValue, let rejectsBytes = json["rejectsBytes"]?.intValue
+        else { return nil }
         self.offset = offset
         self.line = Int(line)
-        self.header = json["header"]?.arrayValue?.compactMap(\.stringValue)
-        self.resultsBytes = json["resultsBytes"]?.intValue ?? 0
-        self.rejectsBytes = json["rejectsBytes"]?.intValue ?? 0
+        if let header = json["header"] {
+            guard let fields = header.arrayValue?.compactMap(\.stringValue), fields.count == header.arrayValue?.count else { return nil }
+            self.header = fields
+        }
+        self.resultsBytes = resultsBytes
+        self.rejectsBytes = rejectsBytes
+    }
+}
+
+/// A checkpoint that exists but cannot be read. Starting the file again would answer its
+/// rows a second time, so the file is parked instead, naming the checkpoint.
+struct CSVCheckpointError: Error, CustomStringConvertible {
+    var path: String
+    var reason: String
+    var description: String {
+        "\(self.path): checkpoint cannot be read (\(self.reason)); the file was not started again, so no row runs twice. To start it over, remove the checkpoint and the file's outputs in .out/, and drop the file again"
     }
 }
 
@@ -45,35 +60,47 @@ final class CSVOutput: @unchecked Sendable {
     private let results: FileHandle
     private let rejects: FileHandle
     private let checkpointPath: String
+    private let inputPath: String
     private var resultsBuffer: [UInt8] = []
     private var rejectsBuffer: [UInt8] = []
-    private(set) var resultsBytes: Int64
-    private(set) var rejectsBytes: Int64
+    /// Rejected records too long to hold in memory, copied from the input at the flush:
+    /// (where in `rejectsBuffer` they go, their byte range in the input).
+    private var copies: [(at: Int, start: Int64, end: Int64)] = []
 
     /// Opens the outputs, resuming from the checkpoint when there is one (blocking I/O).
     init(folder: DropFolder, stem: String) throws {
         self.checkpointPath = folder.processing + "/" + stem + ".checkpoint"
+        self.inputPath = folder.processing + "/" + stem
         var checkpoint = CSVCheckpoint()
-        if let data = FileManager.default.contents(atPath: self.checkpointPath), let json = try? JSONParser.parse(data),
-            let saved = CSVCheckpoint(json: json)
-        {
+        if FileManager.default.fileExists(atPath: self.checkpointPath) {
+            guard let data = FileManager.default.contents(atPath: self.checkpointPath) else {
+                throw CSVCheckpointError(path: self.checkpointPath, reason: "cannot read it")
+            }
+            let json: JSONValue
+            do {
+                json = try JSONParser.parse(data)
+            } catch {
+                throw CSVCheckpointError(path: self.checkpointPath, reason: "not JSON: \(error)")
+            }
+            guard let saved = CSVCheckpoint(json: json) else {
+                throw CSVCheckpointError(path: self.checkpointPath, reason: "missing or invalid offset, line, resultsBytes or rejectsBytes")
+            }
             checkpoint = saved
         }
         self.checkpoint = checkpoint
         self.results = try Self.open(folder.out + "/" + stem + ".results.jsonl", size: checkpoint.resultsBytes)
         self.rejects = try Self.open(folder.out + "/" + stem + ".rejects.csv", size: checkpoint.rejectsBytes)
-        self.resultsBytes = checkpoint.resultsBytes
-        self.rejectsBytes = checkpoint.rejectsBytes
-        if self.rejectsBytes == 0 {
+        if checkpoint.rejectsBytes == 0 {
             self.rejectsBuffer.append(contentsOf: "line,error,row\n".utf8)
-            self.rejectsBytes = Int64(self.rejectsBuffer.count)
         }
     }
 
     /// Opens `path` for appending, cut back to `size` bytes.
     private static func open(_ path: String, size: Int64) throws -> FileHandle {
         if !FileManager.default.fileExists(atPath: path) {
-            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw DropFolderError(path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+            }
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw DropFolderError(path: path, reason: "cannot open for writing")
@@ -87,51 +114,108 @@ final class CSVOutput: @unchecked Sendable {
     func append(record: CSVReader.Record, outcome: CSVInitiator.Outcome) {
         switch outcome {
         case .result(let document):
-            let before = self.resultsBuffer.count
             JSONWriter.append(["line": .int(Int64(record.line)), "result": document], to: &self.resultsBuffer)
             self.resultsBuffer.append(UInt8(ascii: "\n"))
-            self.resultsBytes += Int64(self.resultsBuffer.count - before)
         case .reject(let reason):
-            let before = self.rejectsBuffer.count
             self.rejectsBuffer.append(contentsOf: "\(record.line),".utf8)
             Self.appendField(Array(reason.utf8), to: &self.rejectsBuffer)
             self.rejectsBuffer.append(UInt8(ascii: ","))
-            Self.appendField(record.raw, to: &self.rejectsBuffer)
+            if record.truncated {
+                // Kept as it was: the whole record, copied from the file at the flush.
+                self.rejectsBuffer.append(UInt8(ascii: "\""))
+                self.copies.append((self.rejectsBuffer.count, record.startOffset, record.contentEndOffset))
+                self.rejectsBuffer.append(UInt8(ascii: "\""))
+            } else {
+                Self.appendField(record.raw, to: &self.rejectsBuffer)
+            }
             self.rejectsBuffer.append(UInt8(ascii: "\n"))
-            self.rejectsBytes += Int64(self.rejectsBuffer.count - before)
         }
     }
 
     /// A CSV field, always quoted, inner quotes doubled.
     private static func appendField(_ bytes: [UInt8], to buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
+        Self.appendEscaped(bytes, to: &buffer)
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscaped<Bytes: Sequence<UInt8>>(_ bytes: Bytes, to buffer: inout [UInt8]) {
         for byte in bytes {
             if byte == UInt8(ascii: "\"") { buffer.append(byte) }
             buffer.append(byte)
         }
-        buffer.append(UInt8(ascii: "\""))
     }
 
-    /// Writes buffered rows, syncs them, then records `checkpoint` (blocking I/O). The
-    /// checkpoint is written only after the rows it counts are on disk.
+    /// Writes buffered rows, syncs them, then records `checkpoint` with the outputs' sizes
+    /// (blocking I/O). The checkpoint is written only after the rows it counts are on disk.
+    /// When anything fails, the outputs are cut back to where they were and the rows stay
+    /// buffered, so calling it again writes each row once.
     func flush(checkpoint: CSVCheckpoint) throws {
-        if !self.resultsBuffer.isEmpty {
-            try self.results.write(contentsOf: self.resultsBuffer)
-            self.resultsBuffer.removeAll(keepingCapacity: true)
+        let resultsStart = try self.results.offset()
+        let rejectsStart = try self.rejects.offset()
+        do {
+            if !self.resultsBuffer.isEmpty { try self.results.write(contentsOf: self.resultsBuffer) }
+            try self.writeRejects()
+            try self.results.synchronize()
+            try self.rejects.synchronize()
+            var checkpoint = checkpoint
+            checkpoint.resultsBytes = Int64(try self.results.offset())
+            checkpoint.rejectsBytes = Int64(try self.rejects.offset())
+            let temporary = self.checkpointPath + ".tmp"
+            do {
+                try Data(JSONWriter.string(checkpoint.json).utf8).write(to: URL(fileURLWithPath: temporary))
+            } catch {
+                throw DropFolderError(path: temporary, reason: "cannot write checkpoint: \(error.localizedDescription)")
+            }
+            guard rename(temporary, self.checkpointPath) == 0 else {
+                throw DropFolderError(path: self.checkpointPath, reason: "cannot write checkpoint: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            // Best effort: if even the cut fails, the next flush fails too and nothing is
+            // committed; a restart cuts the outputs back to the last checkpoint anyway.
+            try? self.results.truncate(atOffset: resultsStart)
+            try? self.results.seek(toOffset: resultsStart)
+            try? self.rejects.truncate(atOffset: rejectsStart)
+            try? self.rejects.seek(toOffset: rejectsStart)
+            throw error
         }
-        if !self.rejectsBuffer.isEmpty {
-            try self.rejects.write(contentsOf: self.rejectsBuffer)
-            self.rejectsBuffer.removeAll(keepingCapacity: true)
-        }
-        try self.results.synchronize()
-        try self.rejects.synchronize()
-        let temporary = self.checkpointPath + ".tmp"
-        try Data(JSONWriter.string(checkpoint.json).utf8).write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, self.checkpointPath) == 0 else { throw DropFolderError(path: self.checkpointPath, reason: "cannot write checkpoint") }
+        self.resultsBuffer.removeAll(keepingCapacity: true)
+        self.rejectsBuffer.removeAll(keepingCapacity: true)
+        self.copies.removeAll()
     }
 
-    func close() {
-        try? self.results.close()
-        try? self.rejects.close()
+    /// Writes the rejects buffer, splicing in over-long records copied from the input.
+    private func writeRejects() throws {
+        var written = 0
+        if !self.copies.isEmpty {
+            guard let input = FileHandle(forReadingAtPath: self.inputPath) else {
+                throw DropFolderError(path: self.inputPath, reason: "cannot open to copy a rejected row")
+            }
+            defer { try? input.close() }
+            for copy in self.copies {
+                try self.rejects.write(contentsOf: self.rejectsBuffer[written..<copy.at])
+                written = copy.at
+                try input.seek(toOffset: UInt64(copy.start))
+                var remaining = copy.end - copy.start
+                var escaped: [UInt8] = []
+                while remaining > 0 {
+                    guard let chunk = try input.read(upToCount: Int(min(remaining, 256 * 1024))), !chunk.isEmpty else {
+                        throw DropFolderError(path: self.inputPath, reason: "ended before a rejected row could be copied")
+                    }
+                    remaining -= Int64(chunk.count)
+                    escaped.removeAll(keepingCapacity: true)
+                    Self.appendEscaped(chunk, to: &escaped)
+                    try self.rejects.write(contentsOf: escaped)
+                }
+            }
+        }
+        if written < self.rejectsBuffer.count { try self.rejects.write(contentsOf: self.rejectsBuffer[written...]) }
+    }
+
+    /// Closes the outputs. A close error after a successful flush loses nothing (the data
+    /// was synced), so it is only logged by the caller.
+    func close() throws {
+        try self.results.close()
+        try self.rejects.close()
     }
 }

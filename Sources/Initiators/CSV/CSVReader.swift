@@ -4,7 +4,13 @@
 /// and a UTF-8 byte-order mark are handled. It is strict where RFC 4180 is: a quote inside an
 /// unquoted field, text after a closing quote, or a quote left open at the end of the input
 /// make that record malformed (it is still returned, with its raw text and the reason, so the
-/// caller can reject it and go on). Memory holds one record at a time, whatever the file size.
+/// caller can reject it and go on). Bytes that are not valid in the declared encoding make the
+/// record malformed too, instead of being replaced. Memory holds one record of at most
+/// `maxRecordBytes` at a time, whatever the file or record size: a longer record is reported
+/// with its byte range, so the caller can copy it whole from the file.
+///
+/// Line numbers count line ends as Python's `csv` module does (`\n`, `\r\n` and a lone `\r`,
+/// inside quoted fields too).
 ///
 /// Written because the CSV packages available read whole files into memory or were measured
 /// too slow for a million rows (DESIGN.md); it is tested against Python's `csv` module.
@@ -13,16 +19,31 @@ public struct CSVReader: Sendable {
     public struct Record: Sendable, Equatable {
         /// The fields, decoded.
         public var fields: [String]
-        /// The record's bytes as they were in the file, without the line end.
+        /// The record's bytes as they were in the file, without the line end; only the first
+        /// `maxRecordBytes` when `truncated`.
         public var raw: [UInt8]
         /// 1-based line the record starts on.
         public var line: Int
+        /// Byte offset of the record's first byte.
+        public var startOffset: Int64
         /// Byte offset just past the record (and its line end).
         public var endOffset: Int64
+        /// Byte offset just past the record's own bytes (before its line end).
+        public var contentEndOffset: Int64
         /// Line the next record starts on.
         public var nextLine: Int
         /// Why the record is malformed, or `nil`.
         public var problem: String?
+        /// Whether the record was longer than `maxRecordBytes` (`raw` holds only its start).
+        public var truncated: Bool
+    }
+
+    /// How field bytes become text.
+    public enum Encoding: String, Sendable, CaseIterable {
+        /// Bytes must be valid UTF-8; a record with invalid bytes is malformed.
+        case utf8 = "utf-8"
+        /// ISO-8859-1: every byte is the code point of the same number (never invalid).
+        case latin1 = "latin1"
     }
 
     private enum State {
@@ -30,30 +51,47 @@ public struct CSVReader: Sendable {
     }
 
     public let delimiter: UInt8
-    /// Longest record accepted; a longer one is cut off and reported malformed.
+    /// Longest record accepted, line end not counted; a longer one is reported malformed.
     public let maxRecordBytes: Int
+    public let encoding: Encoding
     private var state = State.fieldStart
     private var field: [UInt8] = []
     private var fields: [String] = []
     private var raw: [UInt8] = []
+    private var rawCount = 0
     private var problem: String?
     private var offset: Int64
     private var line: Int
     private var recordLine: Int
+    private var recordStart: Int64
+    private var contentEnd: Int64
     private var atStart: Bool
     private var bomChecked = false
+    /// The previous byte was a `\r` inside a quoted field (a `\n` after it ends no extra line).
+    private var quotedCR = false
+    /// A record ended by `\r`, held until the next byte tells whether a `\n` (part of its line
+    /// end) follows, so its end offset is right even across chunks.
+    private var held: [Record] = []
 
     /// - Parameters:
     ///   - offset: byte offset of the first byte that will be fed (to resume mid-file).
     ///   - line: line number at that offset.
-    public init(delimiter: UInt8 = UInt8(ascii: ","), maxRecordBytes: Int = 1 << 20, offset: Int64 = 0, line: Int = 1) {
+    public init(delimiter: UInt8 = UInt8(ascii: ","), maxRecordBytes: Int = 1 << 20, encoding: Encoding = .utf8, offset: Int64 = 0, line: Int = 1) {
         self.delimiter = delimiter
         self.maxRecordBytes = maxRecordBytes
+        self.encoding = encoding
         self.offset = offset
         self.line = line
         self.recordLine = line
+        self.recordStart = offset
+        self.contentEnd = offset
         self.atStart = offset == 0
     }
+
+    /// Bytes consumed so far, as a file offset.
+    public var position: Int64 { self.offset }
+    /// The line the reader is on.
+    public var currentLine: Int { self.line }
 
     /// Consumes `bytes` and appends every record they complete to `records`.
     public mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes, into records: inout [Record]) {
@@ -67,6 +105,7 @@ public struct CSVReader: Sendable {
                 if prefix == [0xEF, 0xBB, 0xBF] {
                     for _ in 0..<3 { _ = iterator.next() }
                     self.offset += 3
+                    self.recordStart = 3
                 }
             }
         }
@@ -78,14 +117,19 @@ public struct CSVReader: Sendable {
 
     /// Ends the input: a last record without a line end is completed.
     public mutating func finish(into records: inout [Record]) {
+        records.append(contentsOf: self.held)
+        self.held.removeAll()
         switch self.state {
-        case .fieldStart where self.fields.isEmpty && self.raw.isEmpty:
+        case .fieldStart where self.fields.isEmpty && self.rawCount == 0:
+            return
+        case .afterCR:
             return
         case .quoted:
             self.problem = self.problem ?? "quoted field not closed before the end of the file"
         default:
             break
         }
+        self.contentEnd = self.offset
         self.endRecord(into: &records)
     }
 
@@ -97,54 +141,68 @@ public struct CSVReader: Sendable {
             self.state = .fieldStart
             if byte == newline {
                 // The \n of a \r\n belongs to the record just ended.
-                if var last = records.popLast() {
+                if var last = self.held.popLast() {
                     last.endOffset = self.offset
                     records.append(last)
                 }
+                self.recordStart = self.offset
                 return
             }
+            records.append(contentsOf: self.held)
+            self.held.removeAll(keepingCapacity: true)
         }
-        let kept = self.raw.count < self.maxRecordBytes
-        if kept {
-            self.raw.append(byte)
-        } else if self.problem == nil {
-            self.problem = "record longer than \(self.maxRecordBytes) bytes"
+        let endsLine = (byte == newline || byte == carriage) && self.state != .quoted
+        if !endsLine {
+            // The record's own bytes count towards the limit; its line end does not.
+            self.rawCount += 1
+            if self.rawCount <= self.maxRecordBytes {
+                self.raw.append(byte)
+            } else if self.rawCount == self.maxRecordBytes + 1 {
+                // Over-long outranks any other problem: the row is refused for its size.
+                self.problem = "record longer than \(self.maxRecordBytes) bytes"
+            }
         }
         switch self.state {
         case .fieldStart, .unquoted:
             if byte == self.delimiter {
                 self.endField()
-            } else if byte == newline || byte == carriage {
-                self.endLine(byte, kept: kept, into: &records)
+            } else if endsLine {
+                self.endLine(byte, into: &records)
             } else if byte == quote {
                 if self.state == .fieldStart {
                     self.state = .quoted
                 } else {
                     self.problem = self.problem ?? "quote inside an unquoted field (quote the whole field and double inner quotes)"
-                    self.field.append(byte)
+                    self.keep(byte)
                 }
             } else {
                 self.state = .unquoted
-                self.field.append(byte)
+                self.keep(byte)
             }
         case .quoted:
             if byte == quote {
+                self.quotedCR = false
                 self.state = .quoteInQuoted
             } else {
-                if byte == newline { self.line += 1 }
-                self.field.append(byte)
+                if byte == carriage {
+                    self.line += 1
+                } else if byte == newline && !self.quotedCR {
+                    self.line += 1
+                }
+                self.quotedCR = byte == carriage
+                self.keep(byte)
             }
         case .quoteInQuoted:
             if byte == quote {
-                self.field.append(quote)
+                self.keep(quote)
                 self.state = .quoted
             } else if byte == self.delimiter {
                 self.endField()
-            } else if byte == newline || byte == carriage {
-                self.endLine(byte, kept: kept, into: &records)
+            } else if endsLine {
+                self.endLine(byte, into: &records)
             } else {
                 self.problem = self.problem ?? "text after a closing quote"
-                self.field.append(byte)
+                self.keep(byte)
                 self.state = .unquoted
             }
         case .afterCR:
@@ -152,34 +210,66 @@ public struct CSVReader: Sendable {
         }
     }
 
-    /// A line end outside quotes: it ends the record (and is not part of its raw text).
-    private mutating func endLine(_ byte: UInt8, kept: Bool, into records: inout [Record]) {
-        if kept { self.raw.removeLast() }
+    private var truncated: Bool { self.rawCount > self.maxRecordBytes }
+
+    /// Keeps a field byte, unless the record is already too long (then it is a reject, and
+    /// its fields are not needed).
+    private mutating func keep(_ byte: UInt8) {
+        if !self.truncated { self.field.append(byte) }
+    }
+
+    /// A line end outside quotes: it ends the record.
+    private mutating func endLine(_ byte: UInt8, into records: inout [Record]) {
+        self.contentEnd = self.offset - 1
         self.line += 1
-        self.endRecord(into: &records)
-        if byte == UInt8(ascii: "\r") { self.state = .afterCR }
+        if byte == UInt8(ascii: "\r") {
+            var held: [Record] = []
+            self.endRecord(into: &held)
+            self.held = held
+            self.state = .afterCR
+        } else {
+            self.endRecord(into: &records)
+        }
     }
 
     private mutating func endField() {
-        self.fields.append(String(decoding: self.field, as: UTF8.self))
+        switch self.encoding {
+        case .utf8:
+            if let text = String(validating: self.field, as: UTF8.self) {
+                self.fields.append(text)
+            } else {
+                self.problem = self.problem ?? "field \(self.fields.count + 1) has bytes that are not UTF-8 (declare the file's encoding on the route, e.g. encoding: latin1)"
+                self.fields.append(String(decoding: self.field, as: UTF8.self))
+            }
+        case .latin1:
+            var text = ""
+            text.unicodeScalars.append(contentsOf: self.field.map { Unicode.Scalar($0) })
+            self.fields.append(text)
+        }
         self.field.removeAll(keepingCapacity: true)
         self.state = .fieldStart
     }
 
     private mutating func endRecord(into records: inout [Record]) {
         self.endField()
-        // A blank line is no record (as Python's csv reads it).
-        if self.raw.isEmpty && self.fields == [""] && self.problem == nil {
-            self.fields.removeAll(keepingCapacity: true)
+        defer {
             self.recordLine = self.line
+            self.recordStart = self.offset
+            self.quotedCR = false
             self.state = .fieldStart
+        }
+        // A blank line is no record (as Python's csv reads it).
+        if self.rawCount == 0 && self.fields == [""] && self.problem == nil {
+            self.fields.removeAll(keepingCapacity: true)
             return
         }
-        records.append(Record(fields: self.fields, raw: self.raw, line: self.recordLine, endOffset: self.offset, nextLine: self.line, problem: self.problem))
+        records.append(Record(
+            fields: self.fields, raw: self.raw, line: self.recordLine, startOffset: self.recordStart, endOffset: self.offset,
+            contentEndOffset: self.contentEnd, nextLine: self.line, problem: self.problem, truncated: self.truncated
+        ))
         self.fields.removeAll(keepingCapacity: true)
         self.raw.removeAll(keepingCapacity: true)
+        self.rawCount = 0
         self.problem = nil
-        self.recordLine = self.line
-        self.state = .fieldStart
     }
 }

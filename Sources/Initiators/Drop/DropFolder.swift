@@ -80,6 +80,32 @@ struct DropFolder: Sendable {
         return entries.sorted { $0.name < $1.name }
     }
 
+    /// What a name in the folder is, following a symlink.
+    enum Kind: Equatable {
+        case regular
+        /// Gone (taken by another process, or removed).
+        case missing
+        /// Anything else, named for the log: a directory, a FIFO, a socket, a device, a
+        /// symlink to nothing. Never taken: reading it would hang, fail or mean nothing.
+        case other(String)
+    }
+
+    /// What `name` in the folder is (symlinks followed).
+    func kind(of name: String) -> Kind {
+        let path = self.root + "/" + name
+        var info = Glibc.stat()
+        guard lstat(path, &info) == 0 else { return .missing }
+        guard stat(path, &info) == 0 else { return .other("a symlink to nothing") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .regular
+        case S_IFDIR: return .other("a directory")
+        case S_IFIFO: return .other("a FIFO")
+        case S_IFSOCK: return .other("a socket")
+        case S_IFCHR, S_IFBLK: return .other("a device")
+        default: return .other("not a regular file")
+        }
+    }
+
     /// Whether `name` in the folder is a symlink that leads outside it (refused).
     func escapes(_ name: String) -> Bool {
         let path = self.root + "/" + name
@@ -121,8 +147,14 @@ struct DropFolder: Sendable {
 
     /// Stems left in `.processing/` (by a crash), oldest first, bookkeeping files excluded.
     func leftovers() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: self.processing)) ?? []
-        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".checkpoint") && !$0.hasSuffix(".checkpoint.tmp") }.sorted()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: self.processing) else { return [] }  // created in init
+        return names.filter { name in
+            var info = Glibc.stat()
+            guard !name.hasPrefix("."), !name.hasSuffix(".checkpoint"), !name.hasSuffix(".checkpoint.tmp"),
+                stat(self.processing + "/" + name, &info) == 0
+            else { return false }
+            return info.st_mode & S_IFMT == S_IFREG
+        }.sorted()
     }
 
     /// Reads a claimed file, refusing one over `limit` bytes.

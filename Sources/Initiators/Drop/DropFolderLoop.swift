@@ -7,12 +7,19 @@ import SkyLib
 /// `.processing/` by an earlier stop are taken first, new complete files are queued as they
 /// arrive, and a fixed number of workers handle them. On graceful shutdown no new file is
 /// taken; files in hand are finished (or, for long CSV files, paused at a checkpoint).
+///
+/// Only regular files (or symlinks to them) are taken: a directory, FIFO, socket or device
+/// with a matching name is refused with one log line, counted (`PREFIX-refused`), and left
+/// where it is.
 struct DropFolderLoop: Sendable {
     var dir: String
     var pattern: String
     var workers: Int
     var scanInterval: Duration
     var logger: Logger
+    var counters: Counters
+    /// Counter names start with it (`files.ROUTE`, `csv.ROUTE`).
+    var counterPrefix: String
 
     /// Runs until graceful shutdown or cancellation.
     /// - Parameter handle: handles one item; `isStopping` tells long work to pause.
@@ -27,6 +34,24 @@ struct DropFolderLoop: Sendable {
         for stem in leftovers { queue.enqueue(.claimed(stem)) }
         let watcher = FolderWatcher(folder: folder, pattern: self.pattern, scanInterval: self.scanInterval, logger: self.logger)
         let stopping = Locked(false)
+        let refused = Locked(Set<String>())
+        let logger = self.logger
+        let counters = self.counters
+        let refusedCounter = self.counterPrefix + "-refused"
+        /// Whether a fresh name is a regular file; logs and counts each refused name once.
+        @Sendable func takeable(_ item: DropItem) async -> Bool {
+            guard case .fresh(let name) = item else { return true }
+            let kind = (try? await NIOThreadPool.singleton.runIfActive { folder.kind(of: name) }) ?? .missing  // only on shutdown
+            guard case .other(let what) = kind else {
+                _ = refused.withLock { $0.remove(name) }
+                return kind == .regular
+            }
+            if refused.withLock({ $0.insert(name).inserted }) {
+                counters.add(refusedCounter)
+                logger.warning("refused: \(what), not a file; left where it is", metadata: ["file": "\(name)"])
+            }
+            return false
+        }
         let isStopping: @Sendable () -> Bool = { stopping.withLock { $0 } || Task.isCancelled }
         self.logger.info("watching for files", metadata: ["pattern": "\(self.pattern)"])
         await withGracefulShutdownHandler {
@@ -38,7 +63,7 @@ struct DropFolderLoop: Sendable {
                 for _ in 0..<max(1, self.workers) {
                     group.addTask {
                         while let item = await queue.next() {
-                            await handle(item, folder, isStopping)
+                            if await takeable(item) { await handle(item, folder, isStopping) }
                             queue.done(item)
                         }
                     }

@@ -50,7 +50,10 @@ public final class FileDropInitiator: Initiator, Sendable {
 
     public func run() async throws {
         let source = self.configuration.source
-        let loop = DropFolderLoop(dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger)
+        let loop = DropFolderLoop(
+            dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger,
+            counters: self.counters, counterPrefix: self.counterPrefix
+        )
         try await loop.run { item, folder, _ in await self.handle(item, in: folder) }
     }
 
@@ -152,32 +155,12 @@ public final class FileDropInitiator: Initiator, Sendable {
         }
     }
 
-    /// Runs `body` on the thread pool until it succeeds, with back-off (200 ms doubling to
-    /// 30 s), logging the first failure and the recovery.
-    /// - Returns: `false` when cancelled (shutdown) before it succeeded.
     private func retrying(
         _ message: @autoclosure () -> Logger.Message,
         file stem: String,
         counter: String,
         _ body: @escaping @Sendable () throws -> Void
     ) async -> Bool {
-        var delay = Duration.milliseconds(200)
-        var logged = false
-        while true {
-            do {
-                try await NIOThreadPool.singleton.runIfActive(body)
-                if logged { self.logger.notice("done at last", metadata: ["file": "\(stem)"]) }
-                return true
-            } catch {
-                if !logged {
-                    self.counters.add("\(self.counterPrefix)-\(counter)")
-                    self.logger.error(message(), metadata: ["file": "\(stem)", "error": "\(error)"])
-                    logged = true
-                }
-                if Task.isCancelled { return false }
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(30))
-            }
-        }
+        await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.counterPrefix)-\(counter)").run(message(), file: stem, body)
     }
 }

@@ -8,12 +8,18 @@ public import SkyLib
 /// The STOMP initiator: every message on a destination becomes one route request.
 ///
 /// Subscribes with `ack: client-individual` and a prefetch bound, runs the route for each
-/// MESSAGE (at most `prefetch` at once), then on success SENDs the answer to the message's
-/// `reply-to` header (else the route's `replyTo`) and ACKs; on final failure SENDs the message
-/// with its error to `deadLetter` and ACKs, or NACKs when there is none. A message is acked
-/// only after its answer was sent, so a crash or a dropped connection means redelivery, not
-/// loss (at-least-once). Broker restarts and network drops: reconnect with backoff, subscribe
-/// again.
+/// MESSAGE, then on success SENDs the answer to the message's `reply-to` header (else the
+/// route's `replyTo`); on final failure SENDs the message with its error to `deadLetter`, or
+/// NACKs when there is none. The SEND carries a `receipt` header and the message is ACKed
+/// only when the broker's RECEIPT says it has the answer, so a crash of either side, a
+/// dropped connection or a lost answer means redelivery, not loss (at-least-once: a message
+/// in flight at a crash runs through its services again). Broker restarts and network drops:
+/// reconnect with backoff, subscribe again.
+///
+/// At most `prefetch` messages are in the route at once, enforced here whatever the broker
+/// does with the prefetch headers (`prefetch-count` for RabbitMQ, `activemq.prefetchSize` for
+/// ActiveMQ): a MESSAGE beyond that waits unread, and the socket's backpressure holds the rest
+/// at the broker.
 ///
 /// The broker address comes from the route's `url` (`stomp://host:port`), else
 /// `SKYNET_STOMP_URL`, else `stomp://127.0.0.1:61613`; login from the URL's user info, else
@@ -68,10 +74,15 @@ public final class StompInitiator: Initiator, Sendable {
 
     public var summary: String { "stomp \(self.configuration.source.destination) → route \(self.configuration.route)" }
 
+    /// What a NACK means depends on the broker; a route without `deadLetter` relies on it.
+    public static let nackWarning =
+        "no deadLetter: a failed message is NACKed, which RabbitMQ requeues (it comes back, again and again while it fails) and other brokers may discard or move to their own dead-letter queue; set deadLetter to keep failed messages with their error"
+
     private var prefix: String { "stomp.\(self.configuration.route)" }
 
     public func run() async throws {
         let endpoint = try Endpoint(url: self.configuration.source.url, environment: ProcessInfo.processInfo.environment)
+        if self.configuration.source.deadLetter == nil { self.logger.warning("\(Self.nackWarning)") }
         // On shutdown the session is cancelled: messages in hand stay unacked and the broker
         // delivers them again, to us after a restart or to another consumer.
         await cancelWhenGracefulShutdown {
@@ -129,30 +140,52 @@ public final class StompInitiator: Initiator, Sendable {
             }
             try await outbound.write(StompFrame(command: "SUBSCRIBE", headers: [
                 ("id", "0"), ("destination", source.destination), ("ack", "client-individual"),
-                ("prefetch-count", "\(source.prefetch)"),
+                ("prefetch-count", "\(source.prefetch)"), ("activemq.prefetchSize", "\(source.prefetch)"),
             ]))
             onSubscribed()
             self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
             // One writer task: answers and acks from concurrent handlers go out in order.
             let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
+            // Acks waiting for the broker's RECEIPT of the answer they follow, by receipt id.
+            let awaitingReceipt = Locked([String: [StompFrame]]())
+            let receiptNumbers = Locked(0)
+            let permits = Permits(source.prefetch)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    // A message's reply and ACK go out in one write and one flush.
+                    // A batch (an answer, or an ack or nack) goes out in one write and one flush.
                     for await batch in writes {
                         try await outbound.write(contentsOf: batch)
                     }
                 }
                 try await withThrowingDiscardingTaskGroup { handlers in
-                    let inFlight = Locked(0)
                     while let frame = try await frames.next() {
                         switch frame.command {
                         case "MESSAGE":
-                            inFlight.withLock { $0 += 1 }
+                            // The engine's own bound: brokers that ignore the prefetch headers
+                            // would otherwise put a whole backlog in flight.
+                            await permits.acquire()
+                            self.counters.add("\(self.prefix)-inflight")
                             handlers.addTask {
-                                let answer = await self.handle(frame)
-                                writer.yield(answer)
-                                inFlight.withLock { $0 -= 1 }
+                                defer {
+                                    self.counters.add("\(self.prefix)-inflight", -1)
+                                    permits.release()
+                                }
+                                var answer = await self.handle(frame)
+                                guard !answer.send.isEmpty else {
+                                    writer.yield(answer.then)
+                                    return
+                                }
+                                let receipt = "sky-\(receiptNumbers.withLock { $0 += 1; return $0 })"
+                                answer.send[answer.send.count - 1].headers.append(("receipt", receipt))
+                                awaitingReceipt.withLock { $0[receipt] = answer.then }
+                                writer.yield(answer.send)
                             }
+                        case "RECEIPT":
+                            guard let id = frame[header: "receipt-id"], let then = awaitingReceipt.withLock({ $0.removeValue(forKey: id) }) else {
+                                self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
+                                continue
+                            }
+                            writer.yield(then)
                         case "ERROR":
                             throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
                         default:
@@ -160,7 +193,13 @@ public final class StompInitiator: Initiator, Sendable {
                         }
                     }
                 }
-                // Every handler has queued its frames; close politely once they are written.
+                // The broker closed the connection: answers without a RECEIPT stay unacked and
+                // their messages come back. Close politely once what is queued is written.
+                let unconfirmed = awaitingReceipt.withLock { $0.count }
+                if unconfirmed > 0 {
+                    self.counters.add("\(self.prefix)-unconfirmed", Int64(unconfirmed))
+                    self.logger.notice("\(unconfirmed) answer(s) sent without a RECEIPT before the connection ended; their messages will be delivered again")
+                }
                 writer.yield([StompFrame(command: "DISCONNECT")])
                 writer.finish()
                 try await group.waitForAll()
@@ -168,9 +207,17 @@ public final class StompInitiator: Initiator, Sendable {
         }
     }
 
+    /// What to send for one message: `send` (the reply or dead letter, which needs the
+    /// broker's RECEIPT) and `then` (the ACK or NACK, sent after that RECEIPT, or at once when
+    /// there is nothing to send).
+    struct Answer: Sendable {
+        var send: [StompFrame]
+        var then: [StompFrame]
+    }
+
     /// Runs the route for one MESSAGE and answers the frames to send: the reply (or the dead
     /// letter) and then the ACK, or a NACK.
-    private func handle(_ message: StompFrame) async -> [StompFrame] {
+    private func handle(_ message: StompFrame) async -> Answer {
         let source = self.configuration.source
         let ackID = message[header: "ack"] ?? message[header: "message-id"] ?? ""
         let text = String(decoding: message.body, as: UTF8.self)
@@ -190,23 +237,22 @@ public final class StompInitiator: Initiator, Sendable {
             }
             let result = try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta))
             self.counters.add("\(self.prefix)-done")
-            var frames: [StompFrame] = []
+            var send: [StompFrame] = []
             if let replyTo = message[header: "reply-to"] ?? source.replyTo {
                 var headers = [("destination", replyTo), ("content-type", "application/json"), ("persistent", "true")]
                 headers.append(("correlation-id", message[header: "correlation-id"] ?? message[header: "message-id"] ?? ""))
-                frames.append(StompFrame(command: "SEND", headers: headers, body: Array(JSONWriter.string(result.answerDocument).utf8)))
+                send.append(StompFrame(command: "SEND", headers: headers, body: Array(JSONWriter.string(result.answerDocument).utf8)))
             }
-            frames.append(StompFrame(command: "ACK", headers: [("id", ackID)]))
-            return frames
+            return Answer(send: send, then: [StompFrame(command: "ACK", headers: [("id", ackID)])])
         } catch {
             failure = error
         }
         // Cancelled (shutdown, route removed): not a failure of the message; leave it unacked.
-        if Task.isCancelled { return [] }
+        if Task.isCancelled { return Answer(send: [], then: []) }
         self.counters.add("\(self.prefix)-failed")
         self.logger.warning("message failed", metadata: ["message-id": "\(message[header: "message-id"] ?? "")", "error": "\(failure)"])
         guard let deadLetter = source.deadLetter else {
-            return [StompFrame(command: "NACK", headers: [("id", ackID)])]
+            return Answer(send: [], then: [StompFrame(command: "NACK", headers: [("id", ackID)])])
         }
         let parked: JSONValue = [
             "error": failure.json["error"] ?? .null,
@@ -214,9 +260,9 @@ public final class StompInitiator: Initiator, Sendable {
             "message": .string(text),
             "headers": .object(Dictionary(message.headers.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first })),
         ]
-        return [
-            StompFrame(command: "SEND", headers: [("destination", deadLetter), ("content-type", "application/json"), ("persistent", "true")], body: Array(JSONWriter.string(parked).utf8)),
-            StompFrame(command: "ACK", headers: [("id", ackID)]),
-        ]
+        return Answer(
+            send: [StompFrame(command: "SEND", headers: [("destination", deadLetter), ("content-type", "application/json"), ("persistent", "true")], body: Array(JSONWriter.string(parked).utf8))],
+            then: [StompFrame(command: "ACK", headers: [("id", ackID)])]
+        )
     }
 }

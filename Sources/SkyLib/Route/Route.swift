@@ -132,6 +132,12 @@ public struct CSVSource: Sendable, Hashable {
     public var header: Bool
     public var delimiter: Character
     public var concurrency: Int
+    /// How the file's bytes are read: `utf-8` (the default: a row with bytes that are not
+    /// UTF-8 is rejected, kept as it was) or `latin1` (ISO-8859-1, every byte a character).
+    public var encoding: String = "utf-8"
+
+    /// Encodings a route may declare.
+    public static let encodings = ["utf-8", "latin1"]
 
     public init(dir: String, pattern: String = "*.csv", header: Bool = true, delimiter: Character = ",", concurrency: Int = 8) {
         self.dir = dir

@@ -176,7 +176,7 @@ extension RouteParser {
                     }
                     sources.append(.files(files))
                 case "csv":
-                    let source = try self.mapping(body, what: "'csv'", allowed: ["dir", "pattern", "header", "delimiter", "concurrency"])
+                    let source = try self.mapping(body, what: "'csv'", allowed: ["dir", "pattern", "header", "delimiter", "concurrency", "encoding"])
                     var csv = CSVSource(dir: try self.required(source, "dir", in: body, kind: "csv"))
                     if let value = source["pattern"] { csv.pattern = try self.string(value, key: "pattern") }
                     if let value = source["header"] { csv.header = try self.bool(value, key: "header") }
@@ -187,6 +187,14 @@ extension RouteParser {
                             throw self.fail(value, "'delimiter' must be one ASCII character other than a quote or newline")
                         }
                         csv.delimiter = character
+                    }
+                    if let value = source["encoding"] {
+                        let text = try self.string(value, key: "encoding").lowercased()
+                        let name = ["utf8": "utf-8", "iso-8859-1": "latin1", "latin-1": "latin1"][text] ?? text
+                        guard CSVSource.encodings.contains(name) else {
+                            throw self.fail(value, "'encoding' must be one of \(CSVSource.encodings.joined(separator: ", ")), not '\(text)'")
+                        }
+                        csv.encoding = name
                     }
                     sources.append(.csv(csv))
                 default:
