@@ -2,7 +2,7 @@
 # Installs and starts the real backing services the tests talk to, on loopback only:
 #   MongoDB wire protocol : nx-27017 (PyPI), a MongoDB-compatible server on SQLite
 #   STOMP broker          : RabbitMQ (Debian) with the rabbitmq_stomp plugin
-# Usage: scripts/services.sh up|down|status|restart-broker [WORKDIR]   (default WORKDIR: ./.services)
+# Usage: scripts/services.sh up|down|status|restart-broker|kill-broker [WORKDIR]   (default WORKDIR: ./.services)
 # Idempotent: `up` installs only what is missing and starts only what is not running.
 set -euo pipefail
 
@@ -93,6 +93,23 @@ restart_broker() {
   wait_port "$STOMP_PORT" 60
 }
 
+kill_broker() {
+  # A crash, for fault tests: the broker's Erlang VM is SIGKILLed (no graceful stop, nothing
+  # flushed on the way out), then started again. Only what it had confirmed survives.
+  local pid
+  pid="$(cat "$RABBIT/rabbit.pid" 2>/dev/null || true)"
+  if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
+    echo "services: no running broker in $RABBIT/rabbit.pid" >&2
+    return 1
+  fi
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_port "$STOMP_PORT" 90
+  rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+}
+
 status() {
   port_open "$MONGO_PORT" && echo "mongodb-wire: up on $MONGO_PORT" || echo "mongodb-wire: down"
   port_open "$STOMP_PORT" && echo "stomp: up on $STOMP_PORT" || echo "stomp: down"
@@ -103,5 +120,6 @@ case "$CMD" in
   down) down ;;
   status) status ;;
   restart-broker) restart_broker ;;
-  *) echo "usage: $0 up|down|status|restart-broker [WORKDIR]" >&2; exit 2 ;;
+  kill-broker) kill_broker ;;
+  *) echo "usage: $0 up|down|status|restart-broker|kill-broker [WORKDIR]" >&2; exit 2 ;;
 esac
