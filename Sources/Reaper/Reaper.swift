@@ -11,7 +11,7 @@ import Synchronization
 /// whose heartbeat task still runs, or a node added by hand that never heartbeats).
 ///
 /// Several reapers may run; a lease in the registry makes exactly one active, and another
-/// takes over within one lease duration when it dies.
+/// takes over within one lease duration and one pass when it dies.
 ///
 /// Self-preservation: when one pass would remove more than half of the nodes, the reaper
 /// assumes that it, not they, is cut off (a registry hiccup, a paused VM), removes nothing,

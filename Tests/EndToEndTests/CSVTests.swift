@@ -26,6 +26,20 @@ struct CSVTests {
         """
     }
 
+    /// The ledger of a finished CSV file: every data line found once among the answers
+    /// (`results.jsonl`) and the rejects (`rejects.csv`, whose first field is the line).
+    func ledger(_ root: String, _ stem: String, lines: some Sequence<Int>) throws -> Ledger {
+        var ledger = Ledger(expecting: lines.map(String.init))
+        let results = try String(contentsOfFile: root + "/.out/\(stem).results.jsonl", encoding: .utf8).split(separator: "\n")
+        ledger.found(try results.map { try JSONParser.parse(String($0))["line"]?.intValue.map(String.init) ?? "?" }, in: "answers")
+        let rejects = try String(contentsOfFile: root + "/.out/\(stem).rejects.csv", encoding: .utf8)
+        // Records start where a line begins with a number and a comma (rows are quoted).
+        ledger.found(rejects.split(separator: "\n").dropFirst().compactMap { line in
+            line.firstIndex(of: ",").flatMap { Int(line[..<$0]) }.map(String.init)
+        }, in: "rejects")
+        return ledger
+    }
+
     func startSky(_ scratch: Scratch) async throws -> SkyProcess {
         let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         _ = try await sky.waitForWord(after: "HTTP       ")
@@ -64,6 +78,8 @@ struct CSVTests {
         #expect(rejects[2] == #"7,"malformed row: quote inside an unquoted field (quote the whole field and double inner quotes)","bad ""quote,1""#)
         #expect(rejects[3] == #"8,"row has 3 fields, the header has 2","too,many,fields""#)
         #expect(!FileManager.default.fileExists(atPath: root + "/.processing/people.csv.checkpoint"))
+        let ledger = try self.ledger(root, "people.csv", lines: [2, 3, 4, 6, 7, 8, 9])
+        #expect(ledger.isExact, "\(ledger)")
         let vars = try await HTTP.get(try await sky.waitForWord(after: "HTTP       ") + "/debug/vars").json
         #expect(vars["csv.people-rows"] == 4 && vars["csv.people-rejects"] == 3)
         sky.signal(SIGTERM)
@@ -92,6 +108,8 @@ struct CSVTests {
         let numbers = lines.compactMap { try? JSONParser.parse(String($0))["line"]?.intValue }
         #expect(numbers == (0..<rows).map { Int64($0 + 2) })
         #expect(try String(contentsOfFile: root + "/.out/big.csv.rejects.csv", encoding: .utf8) == "line,error,row\n")
+        let ledger = try self.ledger(root, "big.csv", lines: 2..<(rows + 2))
+        #expect(ledger.isExact, "\(ledger)")
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
     }

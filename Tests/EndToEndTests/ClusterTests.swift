@@ -66,10 +66,12 @@ struct ClusterTests {
             let killedAt = Date()
             upperA.signal(SIGKILL)
             #expect(await eventually(within: 10) { (try? await registry.nodes().contains { $0.address == upperAAddress }) == false })
-            // Gone within 2 × TTL (TTL 1.5 s), timed by the reaper's own event; one more
-            // second allows for scheduling on a loaded 2-core machine.
+            // The README's claim: gone within two TTLs (TTL 1.5 s here), timed by the reaper's
+            // own event. The reaper needs at most one TTL and one pass (0.2 s) after the last
+            // heartbeat; the margin is the claim's own (1.3 s), with no extra allowance.
             let reaped = try #require(try await registry.events(limit: 50).first { $0.kind == "reaped" && $0.service == "uppercase" })
-            #expect(reaped.at.timeIntervalSince(killedAt) < 3 + 1, "reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill")
+            print("ClusterTests: reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill (claim: within two TTLs, 3 s)")
+            #expect(reaped.at.timeIntervalSince(killedAt) < 2 * 1.5, "reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill; the README says within two TTLs")
             let sentAfterReap = sent.withLock { $0 }
             #expect(await eventually(within: 5) { sent.withLock { $0 } > sentAfterReap + 40 })
             stop.withLock { $0 = true }
@@ -190,8 +192,15 @@ struct ClusterTests {
         #expect(await eventually { first.stderr.contains("reaper active") })
         let second = try SkyProcess(["reaper", "--registry", scratch.registry, "--interval", "0.2", "--lease", "1.5"], name: "reaper2", directory: scratch.path)
         #expect(await eventually { second.stderr.contains("reaper on standby") })
+        // The README's claim: the standby takes over within one lease and one pass (1.5 s +
+        // 0.2 s here): the dead reaper renewed at most one pass before it died, and the standby
+        // tries once a pass. Margin: 0.3 s for reading the log line through a pipe.
+        let killed = ContinuousClock.now
         first.signal(SIGKILL)
         #expect(await eventually(within: 6) { second.stderr.contains("reaper active") })
+        let takeover = ContinuousClock.now - killed
+        print("ClusterTests: the standby took over after \(takeover) (claim: within one lease and one pass, 1.7 s)")
+        #expect(takeover < .milliseconds(1500 + 200 + 300), "the standby took over after \(takeover)")
         // The new active reaper removes a node that stops heartbeating.
         let add = try SkyProcess(["nodes", "add", "--service", "ghost", "--address", "127.0.0.1:9", "--ttl", "1", "--registry", scratch.registry], name: "add", directory: scratch.path)
         #expect(try await add.waitForExit() == 0)

@@ -27,6 +27,15 @@ struct FileDropTests {
         guard rename(folder + "/.\(name).tmp", folder + "/" + name) == 0 else { throw E2EError("rename failed") }
     }
 
+    /// The ledger of a drop folder: each input name once among the answers (`.out/NAME.json`)
+    /// and the parked inputs (`.failed/NAME`).
+    func ledger(_ root: String, expecting names: [String]) -> Ledger {
+        var ledger = Ledger(expecting: names)
+        ledger.found(self.names(root + "/.out").filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }, in: "answers")
+        ledger.found(self.names(root + "/.failed").filter { !$0.hasSuffix(".error.json") }, in: "parked")
+        return ledger
+    }
+
     func startSky(_ scratch: Scratch) async throws -> SkyProcess {
         let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         _ = try await sky.waitForWord(after: "HTTP       ")
@@ -50,6 +59,8 @@ struct FileDropTests {
         #expect(out == Set((0..<total).filter { !bad.contains($0) }.map { "doc\($0).json.json" }))
         #expect(Set(self.names(root + "/.failed")) == Set(bad.flatMap { ["doc\($0).json", "doc\($0).json.error.json"] }))
         #expect(self.names(root).isEmpty && self.names(root + "/.processing").isEmpty)
+        let ledger = self.ledger(root, expecting: (0..<total).map { "doc\($0).json" })
+        #expect(ledger.isExact && ledger.count(in: "parked") == bad.count, "\(ledger)")
         let sample = try String(contentsOfFile: root + "/.out/doc42.json.json", encoding: .utf8)
         #expect(sample == #"{"text":"FILE 42"}"#)
         let error = try JSONParser.parse(String(contentsOfFile: root + "/.failed/doc7.json.error.json", encoding: .utf8))
@@ -83,6 +94,8 @@ struct FileDropTests {
         #expect(await eventually(within: 60) { self.names(root + "/.done").count == 201 })
         #expect(Set(self.names(root + "/.out")) == Set((0..<200).map { "a\($0).json.json" } + ["leftover.json.json"]))
         #expect(self.names(root + "/.processing").isEmpty && self.names(root + "/.failed").isEmpty)
+        let ledger = self.ledger(root, expecting: (0..<200).map { "a\($0).json" } + ["leftover.json"])
+        #expect(ledger.isExact, "\(ledger)")
 
         // A later file with a used name is processed as new, under a name that does not clash.
         try self.drop(scratch, "a1.json", #"{"text":"second a1","sleepMs":1}"#)

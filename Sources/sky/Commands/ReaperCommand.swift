@@ -21,7 +21,7 @@ struct ReaperCommand: AsyncParsableCommand {
     @Option(help: "Seconds between passes.")
     var interval: Double = 0.5
 
-    @Option(help: "Seconds the active reaper's lease lasts; a standby reaper takes over this long after the active one dies.")
+    @Option(help: "Seconds the active reaper's lease lasts; a standby reaper takes over within this and one --interval after the active one dies.")
     var lease: Double = 3
 
     func run() async throws {
