@@ -66,6 +66,9 @@ final class CSVOutput: @unchecked Sendable {
     /// Rejected records too long to hold in memory, copied from the input at the flush:
     /// (where in `rejectsBuffer` they go, their byte range in the input).
     private var copies: [(at: Int, start: Int64, end: Int64)] = []
+    /// Output sizes after the last good flush.
+    private var resultsCommitted: UInt64
+    private var rejectsCommitted: UInt64
 
     /// Opens the outputs, resuming from the checkpoint when there is one (blocking I/O).
     init(folder: DropFolder, stem: String) throws {
@@ -90,6 +93,8 @@ final class CSVOutput: @unchecked Sendable {
         self.checkpoint = checkpoint
         self.results = try Self.open(folder.out + "/" + stem + ".results.jsonl", size: checkpoint.resultsBytes)
         self.rejects = try Self.open(folder.out + "/" + stem + ".rejects.csv", size: checkpoint.rejectsBytes)
+        self.resultsCommitted = UInt64(checkpoint.resultsBytes)
+        self.rejectsCommitted = UInt64(checkpoint.rejectsBytes)
         if checkpoint.rejectsBytes == 0 {
             self.rejectsBuffer.append(contentsOf: "line,error,row\n".utf8)
         }
@@ -148,37 +153,33 @@ final class CSVOutput: @unchecked Sendable {
 
     /// Writes buffered rows, syncs them, then records `checkpoint` with the outputs' sizes
     /// (blocking I/O). The checkpoint is written only after the rows it counts are on disk.
-    /// When anything fails, the outputs are cut back to where they were and the rows stay
-    /// buffered, so calling it again writes each row once.
+    /// When anything fails the rows stay buffered, and the next call first cuts the outputs
+    /// back to the last good flush, so each row is written once however often it is retried.
     func flush(checkpoint: CSVCheckpoint) throws {
-        let resultsStart = try self.results.offset()
-        let rejectsStart = try self.rejects.offset()
+        try self.results.truncate(atOffset: self.resultsCommitted)
+        try self.results.seek(toOffset: self.resultsCommitted)
+        try self.rejects.truncate(atOffset: self.rejectsCommitted)
+        try self.rejects.seek(toOffset: self.rejectsCommitted)
+        if !self.resultsBuffer.isEmpty { try self.results.write(contentsOf: self.resultsBuffer) }
+        try self.writeRejects()
+        try self.results.synchronize()
+        try self.rejects.synchronize()
+        let resultsSize = try self.results.offset()
+        let rejectsSize = try self.rejects.offset()
+        var checkpoint = checkpoint
+        checkpoint.resultsBytes = Int64(resultsSize)
+        checkpoint.rejectsBytes = Int64(rejectsSize)
+        let temporary = self.checkpointPath + ".tmp"
         do {
-            if !self.resultsBuffer.isEmpty { try self.results.write(contentsOf: self.resultsBuffer) }
-            try self.writeRejects()
-            try self.results.synchronize()
-            try self.rejects.synchronize()
-            var checkpoint = checkpoint
-            checkpoint.resultsBytes = Int64(try self.results.offset())
-            checkpoint.rejectsBytes = Int64(try self.rejects.offset())
-            let temporary = self.checkpointPath + ".tmp"
-            do {
-                try Data(JSONWriter.string(checkpoint.json).utf8).write(to: URL(fileURLWithPath: temporary))
-            } catch {
-                throw DropFolderError(path: temporary, reason: "cannot write checkpoint: \(error.localizedDescription)")
-            }
-            guard rename(temporary, self.checkpointPath) == 0 else {
-                throw DropFolderError(path: self.checkpointPath, reason: "cannot write checkpoint: \(String(cString: strerror(errno)))")
-            }
+            try Data(JSONWriter.string(checkpoint.json).utf8).write(to: URL(fileURLWithPath: temporary))
         } catch {
-            // Best effort: if even the cut fails, the next flush fails too and nothing is
-            // committed; a restart cuts the outputs back to the last checkpoint anyway.
-            try? self.results.truncate(atOffset: resultsStart)
-            try? self.results.seek(toOffset: resultsStart)
-            try? self.rejects.truncate(atOffset: rejectsStart)
-            try? self.rejects.seek(toOffset: rejectsStart)
-            throw error
+            throw DropFolderError(path: temporary, reason: "cannot write checkpoint: \(error.localizedDescription)")
         }
+        guard rename(temporary, self.checkpointPath) == 0 else {
+            throw DropFolderError(path: self.checkpointPath, reason: "cannot write checkpoint: \(String(cString: strerror(errno)))")
+        }
+        self.resultsCommitted = resultsSize
+        self.rejectsCommitted = rejectsSize
         self.resultsBuffer.removeAll(keepingCapacity: true)
         self.rejectsBuffer.removeAll(keepingCapacity: true)
         self.copies.removeAll()
@@ -191,7 +192,7 @@ final class CSVOutput: @unchecked Sendable {
             guard let input = FileHandle(forReadingAtPath: self.inputPath) else {
                 throw DropFolderError(path: self.inputPath, reason: "cannot open to copy a rejected row")
             }
-            defer { try? input.close() }
+            defer { try? input.close() }  // read-only: a close error loses nothing
             for copy in self.copies {
                 try self.rejects.write(contentsOf: self.rejectsBuffer[written..<copy.at])
                 written = copy.at

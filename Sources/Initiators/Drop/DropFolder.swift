@@ -63,8 +63,10 @@ struct DropFolder: Sendable {
     }
 
     /// Files in the folder that match `pattern` (a shell glob), symlinks included.
-    func entries(pattern: String) -> [Entry] {
-        guard let directory = opendir(self.root) else { return [] }
+    func entries(pattern: String) throws(DropFolderError) -> [Entry] {
+        guard let directory = opendir(self.root) else {
+            throw DropFolderError(path: self.root, reason: "cannot list the folder: \(String(cString: strerror(errno)))")
+        }
         defer { closedir(directory) }
         var entries: [Entry] = []
         while let entry = readdir(directory) {
@@ -146,8 +148,14 @@ struct DropFolder: Sendable {
     }
 
     /// Stems left in `.processing/` (by a crash), oldest first, bookkeeping files excluded.
-    func leftovers() -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: self.processing) else { return [] }  // created in init
+    func leftovers() throws(DropFolderError) -> [String] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: self.processing)
+        } catch {
+            // Not "none": files there would never be taken again.
+            throw DropFolderError(path: self.processing, reason: "cannot list the files left by an earlier stop: \(error.localizedDescription)")
+        }
         return names.filter { name in
             var info = Glibc.stat()
             guard !name.hasPrefix("."), !name.hasSuffix(".checkpoint"), !name.hasSuffix(".checkpoint.tmp"),
@@ -163,7 +171,7 @@ struct DropFolder: Sendable {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw DropFolderError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
-        defer { try? handle.close() }
+        defer { try? handle.close() }  // read-only: a close error loses nothing
         let data: Data
         do {
             data = try handle.read(upToCount: limit + 1) ?? Data()

@@ -27,12 +27,15 @@ struct DropFolderLoop: Sendable {
         let dir = self.dir
         let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: dir) }
         let queue = WorkQueue<DropItem>()
-        let leftovers = try await NIOThreadPool.singleton.runIfActive { folder.leftovers() }
+        let leftovers = try await NIOThreadPool.singleton.runIfActive { try folder.leftovers() }
         if !leftovers.isEmpty {
             self.logger.notice("taking again \(leftovers.count) file(s) left in .processing/ by an earlier stop")
         }
         for stem in leftovers { queue.enqueue(.claimed(stem)) }
-        let watcher = FolderWatcher(folder: folder, pattern: self.pattern, scanInterval: self.scanInterval, logger: self.logger)
+        let watcher = FolderWatcher(
+            folder: folder, pattern: self.pattern, scanInterval: self.scanInterval, logger: self.logger, counters: self.counters,
+            scanErrors: self.counterPrefix + "-scan-errors"
+        )
         let stopping = Locked(false)
         let refused = Locked(Set<String>())
         let logger = self.logger

@@ -13,6 +13,9 @@ struct FolderWatcher: Sendable {
     let pattern: String
     let scanInterval: Duration
     let logger: Logger
+    let counters: Counters
+    /// Counter bumped once per episode of failed scans.
+    let scanErrors: String
 
     /// Watches until `shouldStop` says so, queuing names into `queue`.
     func run(into queue: WorkQueue<DropItem>, shouldStop: @escaping @Sendable () -> Bool) async {
@@ -30,22 +33,40 @@ struct FolderWatcher: Sendable {
         var previous: [String: DropFolder.Entry] = [:]
         var nextScan = ContinuousClock.now
         var firstScan = true
+        var scanFailing = false
         while !shouldStop() && !Task.isCancelled {
             var overflowed = false
             if let watcher {
+                // runIfActive throws only once the thread is shut down, at the end of this loop.
                 let result = (try? await thread.runIfActive { watcher.wait(timeoutMilliseconds: 250) }) ?? (names: [], overflowed: false)
                 overflowed = result.overflowed
                 for name in result.names where !DropFolder.isIgnored(name) && fnmatch(self.pattern, name, 0) == 0 {
                     queue.enqueue(.fresh(name))
                 }
             } else {
-                try? await Task.sleep(for: .milliseconds(250))
+                try? await Task.sleep(for: .milliseconds(250))  // cancelled: the loop ends
             }
             guard overflowed || ContinuousClock.now >= nextScan else { continue }
             nextScan = ContinuousClock.now + self.scanInterval
             let folder = self.folder
             let pattern = self.pattern
-            let entries = (try? await NIOThreadPool.singleton.runIfActive { folder.entries(pattern: pattern) }) ?? []
+            let entries: [DropFolder.Entry]
+            do {
+                entries = try await NIOThreadPool.singleton.runIfActive { try folder.entries(pattern: pattern) }
+                if scanFailing {
+                    scanFailing = false
+                    self.logger.notice("the folder can be listed again")
+                }
+            } catch {
+                // Logged once per episode and counted; files wait (nothing is taken or lost)
+                // until the folder can be listed again.
+                if !scanFailing {
+                    scanFailing = true
+                    self.counters.add(self.scanErrors)
+                    self.logger.error("cannot scan the folder; files wait until it can be listed", metadata: ["error": "\(error)"])
+                }
+                continue
+            }
             // With inotify, close-write is the signal; the scan is only a safety net for missed
             // events, so it waits longer before trusting a quiet file (a writer may pause).
             let settled = Date().timeIntervalSince1970 - (watcher == nil ? 1 : 5)
