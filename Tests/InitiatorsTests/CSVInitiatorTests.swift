@@ -84,7 +84,7 @@ struct CSVInitiatorTests {
     /// it end-of-file) and move it to `.done/` with rows missing. Now the file is parked
     /// naming the line and byte; rows before stay answered, once.
     @Test func aReadErrorMidFileParksTheFileNamingWhereReadingStopped() async throws {
-        // 20,000 rows: bigger than one 256 KiB read, so the error comes mid-file.
+        // 20,000 rows: bigger than one read, so the error comes mid-file.
         struct DiskError: Error, CustomStringConvertible { var description: String { "Input/output error" } }
         let initiator = self.initiator(beforeRead: { offset in if offset > 0 { throw DiskError() } })
         try await self.running(initiator, dropping: "big.csv", Array(self.rows(20_000).utf8), until: { self.exists(".failed/big.csv.error.json") })
@@ -93,7 +93,7 @@ struct CSVInitiatorTests {
         let error = try JSONParser.parse(Data(try self.text(".failed/big.csv.error.json").utf8))
         #expect(error["code"] == "read_error")
         let reason = try #require(error["reason"]?.stringValue)
-        #expect(reason.contains("reading stopped at line ") && reason.contains(", byte 262144 of ") && reason.contains("Input/output error"), "\(reason)")
+        #expect(reason.contains("reading stopped at line ") && reason.contains(", byte \(CSVInitiator.readSize) of ") && reason.contains("Input/output error"), "\(reason)")
         // Every row read before the error is answered exactly once; none after it is.
         let answered = try self.answeredLines("big.csv")
         #expect(!answered.isEmpty && answered == Array(2..<(2 + answered.count)))

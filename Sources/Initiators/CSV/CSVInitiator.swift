@@ -68,6 +68,11 @@ public final class CSVInitiator: Initiator, Sendable {
     /// Rows sent to the route together, in one task (a task per row cost more than a row's
     /// work in a fast route; BENCHMARKS.md).
     static let batchSize = 32
+    /// Bytes read at a time. Every record of a read is decoded before its rows go out, so
+    /// this bounds the records held at once (about a thousand short rows); 256 KiB reads held
+    /// eight times as many and made the allocator's footprint grow with the file (heaptrack:
+    /// the records of one read were the largest live allocation).
+    static let readSize = 32 * 1024
 
     public func run() async throws {
         let source = self.configuration.source
@@ -233,7 +238,7 @@ public final class CSVInitiator: Initiator, Sendable {
                     let beforeRead = self.configuration.beforeRead
                     chunk = try await NIOThreadPool.singleton.runIfActive {
                         try beforeRead?(offset)
-                        return try input.read(upToCount: 256 * 1024) ?? Data()
+                        return try input.read(upToCount: Self.readSize) ?? Data()
                     }
                 } catch {
                     // Not the end of the file: rows after this point were never read. The
