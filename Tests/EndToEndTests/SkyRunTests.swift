@@ -113,5 +113,11 @@ struct SkyRunTests {
         let bad = try SkyProcess(["route", "check", "Routes"], directory: scratch.path)
         #expect(try await bad.waitForExit() == 1)
         #expect(bad.stdoutLines.contains("Routes/bad.yaml:4:14: bad duration 'soon' for 'timeout' (use a number and a unit: 500ms, 2s, 1.5s, 1m)"))
+
+        // A STOMP source without deadLetter is valid, with a note on what a NACK means.
+        try scratch.writeRoute("q.yaml", "name: q\nfrom:\n  - stomp: { destination: /queue/q }\nsteps:\n  - service: echo\n")
+        let queue = try SkyProcess(["route", "check", "Routes/q.yaml"], directory: scratch.path)
+        #expect(try await queue.waitForExit() == 0)
+        #expect(queue.stdoutLines.contains { $0.hasPrefix("note Routes/q.yaml: stomp /queue/q: no deadLetter: a failed message is NACKed, which RabbitMQ requeues") })
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Initiators
 import SkyLib
 
 /// `sky route check FILE...`: validates route files without running anything.
@@ -23,6 +24,9 @@ struct RouteCommand: AsyncParsableCommand {
             let files = RouteFiles(paths: self.paths)
             for loaded in files.loaded {
                 Output.line("ok  \(loaded.file): route '\(loaded.route.name)': \(RouteFiles.describe(loaded.route))")
+                for case .stomp(let stomp) in loaded.route.sources where stomp.deadLetter == nil {
+                    Output.line("note \(loaded.file): stomp \(stomp.destination): \(StompInitiator.nackWarning)")
+                }
             }
             for problem in files.problems { Output.line(problem) }
             if !files.problems.isEmpty { throw ExitCode(1) }
