@@ -134,26 +134,31 @@ struct StompTests {
         return ledger
     }
 
-    @Test func aThousandMessagesGetAThousandAnswersThroughABrokerRestart() async throws {
+    /// Runs `sky run` on a fresh queue, publishes `total` messages, applies
+    /// `scripts/services.sh FAULT` once `after` are done, and checks that every message was
+    /// answered or dead-lettered, then that `sky` still stops cleanly.
+    func streamThroughABrokerFault(_ fault: String, total: Int, after done: Int) async throws -> Ledger {
         let scratch = try Scratch(copyingRoutes: false)
         let queue = try self.writeQueueRoute(scratch)
         let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        defer { sky.signal(SIGKILL) }
         let base = try await sky.waitForWord(after: "HTTP       ")
         #expect(await eventually(within: 20) { sky.stderr.contains("subscribed") })
-
-        let total = 1000
         let publish = try self.python(["publish", queue, queue + ".out", "\(total)"], in: scratch)
         try publish.run()
         #expect(try await publish.exitStatus() == 0)
-
-        // Restart the broker while messages are in flight.
-        #expect(await eventually(within: 60) { ((try? await HTTP.get("\(base)/debug/vars").json["stomp.queue-done"]?.intValue) ?? 0) >= 150 })
-        #expect(try await Self.services("restart-broker") == 0)
-        #expect(await eventually(within: 30) { sky.stderr.contains("connected to the broker again") })
-
-        try await self.expectEveryMessageAnswered(queue, total: total, scratch: scratch)
+        // The fault comes while messages are in flight.
+        #expect(await eventually(within: 60) { ((try? await HTTP.get("\(base)/debug/vars").json["stomp.queue-done"]?.intValue) ?? 0) >= Int64(done) })
+        #expect(try await Self.services(fault) == 0)
+        #expect(await eventually(within: 60) { sky.stderr.contains("connected to the broker again") })
+        let ledger = try await self.expectEveryMessageAnswered(queue, total: total, scratch: scratch)
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
+        return ledger
+    }
+
+    @Test func aThousandMessagesGetAThousandAnswersThroughABrokerRestart() async throws {
+        _ = try await self.streamThroughABrokerFault("restart-broker", total: 1000, after: 150)
     }
 
     /// Issue 15: the broker itself is SIGKILLed (a crash, not a graceful stop) in the middle of
@@ -161,21 +166,8 @@ struct StompTests {
     /// answer lost in the crash meant a message lost; now each ACK waits for the RECEIPT of its
     /// answer: every message is answered or dead-lettered, duplicates counted and reported.
     @Test func aBrokerKilledMidStreamLosesNoMessage() async throws {
-        let scratch = try Scratch(copyingRoutes: false)
-        let queue = try self.writeQueueRoute(scratch)
-        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
-        defer { sky.signal(SIGKILL) }
-        let base = try await sky.waitForWord(after: "HTTP       ")
-        #expect(await eventually(within: 20) { sky.stderr.contains("subscribed") })
-        let total = 600
-        let publish = try self.python(["publish", queue, queue + ".out", "\(total)"], in: scratch)
-        try publish.run()
-        #expect(try await publish.exitStatus() == 0)
-        #expect(await eventually(within: 60) { ((try? await HTTP.get("\(base)/debug/vars").json["stomp.queue-done"]?.intValue) ?? 0) >= 100 })
-        #expect(try await Self.services("kill-broker") == 0)
-        #expect(await eventually(within: 60) { sky.stderr.contains("connected to the broker again") })
-        let ledger = try await self.expectEveryMessageAnswered(queue, total: total, scratch: scratch)
-        #expect(ledger.count(in: "answers") + ledger.count(in: "dead letters") == total)
+        let ledger = try await self.streamThroughABrokerFault("kill-broker", total: 600, after: 100)
+        #expect(ledger.count(in: "answers") + ledger.count(in: "dead letters") == 600)
     }
 
     /// The initiator process is SIGKILLed while messages flow and started again: every message

@@ -6,9 +6,13 @@ import SkyLib
 
 struct CSVReaderTests {
     func read(_ text: String, chunk: Int = .max, delimiter: Character = ",") -> [CSVReader.Record] {
-        var reader = CSVReader(delimiter: delimiter.asciiValue!)
+        Self.read(Array(text.utf8), chunk: chunk, reader: CSVReader(delimiter: delimiter.asciiValue!))
+    }
+
+    /// Feeds `bytes` in chunks of `chunk` bytes and finishes.
+    static func read(_ bytes: [UInt8], chunk: Int = .max, reader: CSVReader = CSVReader()) -> [CSVReader.Record] {
+        var reader = reader
         var records: [CSVReader.Record] = []
-        let bytes = Array(text.utf8)
         var start = 0
         while start < bytes.count {
             let end = min(bytes.count, start + chunk)
@@ -107,16 +111,7 @@ struct CSVReaderTests {
 /// encoding, and record offsets that let a rejected row be copied whole.
 struct CSVReaderExactnessTests {
     func read(_ bytes: [UInt8], chunk: Int = .max, reader: CSVReader = CSVReader()) -> [CSVReader.Record] {
-        var reader = reader
-        var records: [CSVReader.Record] = []
-        var index = 0
-        while index < bytes.count {
-            let end = min(bytes.count, index + chunk)
-            reader.feed(bytes[index..<end], into: &records)
-            index = end
-        }
-        reader.finish(into: &records)
-        return records
+        CSVReaderTests.read(bytes, chunk: chunk, reader: reader)
     }
 
     /// Python's csv counts a lone CR inside a quoted field as a line; we did not, and every
