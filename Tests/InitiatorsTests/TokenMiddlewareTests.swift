@@ -41,4 +41,18 @@ struct TokenMiddlewareTests {
         #expect(basicRefused.0 == .unauthorized && basicRefused.1 == nil)
         #expect(try await self.status(api, "/page", authorization: "Bearer wrong").0 == .unauthorized)
     }
+
+    /// Issue 16: the length difference was folded into 8 bits, so the token followed by any
+    /// 256 (or 512 …) bytes was accepted. Over the wire (Hummingbird's test client), both paths.
+    @Test func theTokenWithAnythingAfterItIsRefused() async throws {
+        let pages = self.router(allowBasic: true)
+        for extra in [1, 255, 256, 512] {
+            let longer = "s3cret" + String(repeating: "x", count: extra)
+            #expect(try await self.status(pages, "/page", authorization: "Bearer " + longer).0 == .unauthorized, "\(extra) bytes more")
+            let basic = "Basic " + Data("anyone:\(longer)".utf8).base64EncodedString()
+            #expect(try await self.status(pages, "/page", authorization: basic).0 == .unauthorized, "Basic, \(extra) bytes more")
+        }
+        #expect(try await self.status(pages, "/page", authorization: "Bearer s3cre").0 == .unauthorized)
+        #expect(try await self.status(pages, "/page", authorization: "Bearer s3cret").0 == .ok)
+    }
 }

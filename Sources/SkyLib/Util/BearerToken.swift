@@ -19,8 +19,10 @@ public enum BearerToken {
         return Self.equal(Array(decoded[decoded.index(after: colon)...]), Array(token.utf8))
     }
 
-    private static func equal(_ given: [UInt8], _ expected: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: given.count ^ expected.count)
+    /// Constant time for the token's length. The lengths are compared whole: folding their
+    /// difference into a byte (as this once did) let the token followed by any 256 bytes pass.
+    static func equal(_ given: [UInt8], _ expected: [UInt8]) -> Bool {
+        var difference: UInt8 = given.count == expected.count ? 0 : 1
         for index in 0..<expected.count {
             difference |= expected[index] ^ (index < given.count ? given[index] : 0)
         }
