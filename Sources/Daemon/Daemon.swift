@@ -26,6 +26,7 @@ public final class Daemon: Service, Sendable {
     public let builtinServices: Set<String>
     private let environment: [String: String]
     private let onEvent: @Sendable (_ program: String, _ kind: String, _ message: String) async -> Void
+    private let onProgramExit: @Sendable (_ program: String, _ pid: Int32, _ status: String) async -> Void
     private let logger: Logger
     private let state = Mutex(State())
     private let additions: AsyncStream<ProcessSupervisor>
@@ -33,14 +34,17 @@ public final class Daemon: Service, Sendable {
     /// - Parameters:
     ///   - environment: given to every program (the registry address travels here, never in
     ///     argv, so credentials stay out of the process list).
+    ///   - onProgramExit: told at once when a program's process ends (pid, how it ended).
     public init(
         configuration: DaemonConfiguration,
         executable: String,
         builtinServices: Set<String> = [],
         environment: [String: String],
         logger: Logger,
-        onEvent: @escaping @Sendable (_ program: String, _ kind: String, _ message: String) async -> Void = { _, _, _ in }
+        onEvent: @escaping @Sendable (_ program: String, _ kind: String, _ message: String) async -> Void = { _, _, _ in },
+        onProgramExit: @escaping @Sendable (_ program: String, _ pid: Int32, _ status: String) async -> Void = { _, _, _ in }
     ) {
+        self.onProgramExit = onProgramExit
         self.configuration = configuration
         self.executable = executable
         self.builtinServices = builtinServices
@@ -115,7 +119,8 @@ public final class Daemon: Service, Sendable {
                 state.counts[program.name] = number
                 let supervisor = ProcessSupervisor(
                     name: "\(program.name)#\(number)", executable: path, arguments: arguments, environment: self.environment, logger: self.logger,
-                    onEvent: { kind, message in await self.onEvent(program.name, kind, message) }
+                    onEvent: { kind, message in await self.onEvent(program.name, kind, message) },
+                    onExit: { pid, status in await self.onProgramExit(program.name, pid, status) }
                 )
                 state.supervisors.append(supervisor)
                 if start { state.adding?.yield(supervisor) }

@@ -24,6 +24,7 @@ public final class ProcessSupervisor: Service, Sendable {
     public let arguments: [String]
     public let environment: [String: String]
     private let onEvent: @Sendable (_ kind: String, _ message: String) async -> Void
+    private let onExit: @Sendable (_ pid: Int32, _ status: String) async -> Void
     private let logger: Logger
     /// The running process and the latch its exit opens.
     private let current = Mutex<(pid: Int32, exited: Latch)?>(nil)
@@ -31,16 +32,21 @@ public final class ProcessSupervisor: Service, Sendable {
     private let lastStatus = Mutex<TerminationStatus?>(nil)
     private let restartCount = Atomic<Int>(0)
 
-    /// - Parameter onEvent: told of crash loops (`crash-loop`) and restarts (`restarted`).
+    /// - Parameters:
+    ///   - onEvent: told of crash loops (`crash-loop`) and restarts (`restarted`).
+    ///   - onExit: told each time the process ends, with its pid and how it ended, at once
+    ///     (so its registry record can go before a reaper would notice).
     public init(
         name: String,
         executable: String,
         arguments: [String],
         environment: [String: String],
         logger: Logger,
-        onEvent: @escaping @Sendable (_ kind: String, _ message: String) async -> Void = { _, _ in }
+        onEvent: @escaping @Sendable (_ kind: String, _ message: String) async -> Void = { _, _ in },
+        onExit: @escaping @Sendable (_ pid: Int32, _ status: String) async -> Void = { _, _ in }
     ) {
         self.name = name
+        self.onExit = onExit
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -64,7 +70,9 @@ public final class ProcessSupervisor: Service, Sendable {
             let started = ContinuousClock.now
             let status: String
             do {
-                status = Self.describe(try await self.runOnce())
+                let (ended, pid) = try await self.runOnce()
+                status = Self.describe(ended)
+                await self.onExit(pid, status)
             } catch {
                 self.logger.error("cannot start: \(error)")
                 status = "not started: \(error)"
@@ -113,8 +121,9 @@ public final class ProcessSupervisor: Service, Sendable {
     /// swift-subprocess starts it with a clean signal mask: the threads of a Swift process
     /// block most signals, and a child started with Foundation's `Process` inherits that mask,
     /// so a program that does not reset it (most do not) would never see the SIGTERM.
-    private func runOnce() async throws -> TerminationStatus {
+    private func runOnce() async throws -> (TerminationStatus, pid: Int32) {
         let exited = Latch()
+        let started = Locked<Int32>(0)
         defer {
             self.current.withLock { $0 = nil }
             exited.open()
@@ -128,6 +137,7 @@ public final class ProcessSupervisor: Service, Sendable {
                 ) { execution in
                     let pid = execution.processIdentifier.value
                     self.current.withLock { $0 = (pid, exited) }
+                    started.withLock { $0 = pid }
                     self.logger.info("started", metadata: ["pid": "\(pid)"])
                 }.terminationStatus
             }
@@ -149,7 +159,7 @@ public final class ProcessSupervisor: Service, Sendable {
             throw CancellationError()
         }
         self.lastStatus.withLock { $0 = result }
-        return result
+        return (result, started.withLock { $0 })
     }
 
     private func signal(_ signal: Int32) {

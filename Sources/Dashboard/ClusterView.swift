@@ -102,7 +102,7 @@ public struct ClusterView: Sendable {
             "registryError": self.registryError.map(JSONValue.string) ?? .null,
             "windowSeconds": .double(self.window),
             "nodes": .array(self.nodes.map { node in
-                var json = node.json
+                var json = node.shownJSON(at: self.updatedAt)
                 if case .object(var fields) = json {
                     fields["heartbeatAgeSeconds"] = .double(self.updatedAt.timeIntervalSince(node.heartbeatAt))
                     json = .object(fields)

@@ -59,7 +59,7 @@ public final class ClusterWatcher: Service, Sendable {
             view.events = self.current.events
             view.registryError = "\(error)"
         }
-        let routers = view.nodes.filter { $0.kind == .router && $0.status == .ready }
+        let routers = view.nodes.filter { $0.kind == .router && $0.isShownReady(at: view.updatedAt) }
         let now = ContinuousClock.now
         let results = await withTaskGroup(of: (NodeRecord, Result<RouterStats, any Error>).self) { group in
             for router in routers {

@@ -21,7 +21,7 @@ enum DashboardPage {
         th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e6e8ec; white-space: nowrap; }
         th { background: #eef1f5; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
         tr.step td:first-child { padding-left: 1.6rem; color: #3b4452; }
-        .status-ready { color: #1e7b34; } .status-draining, .status-starting { color: #8a5a00; }
+        .status-ready { color: #1e7b34; } .status-expired { color: #b3261e; } .status-draining, .status-starting { color: #8a5a00; }
         </style>
         </head>
         <body>
@@ -59,7 +59,8 @@ enum DashboardPage {
             html += "<tr class=\"node\" data-node=\"\(Self.escape(node.id))\"><td>\(node.kind.rawValue)</td><td>\(Self.escape(node.service))</td>"
             html += "<td>\(Self.escape(node.version))</td><td>\(Self.escape(node.region))</td><td>\(Self.escape(node.host))</td>"
             html += "<td>\(Self.escape(node.address))</td><td>\(Self.escape(String(node.id.prefix(8))))</td>"
-            html += "<td class=\"status-\(node.status.rawValue)\">\(node.status.rawValue)</td>"
+            let status = node.shownStatus(at: view.updatedAt)
+            html += "<td class=\"status-\(status)\">\(status)</td>"
             html += "<td class=\"num\">\(String(format: "%.1f s ago", view.updatedAt.timeIntervalSince(node.heartbeatAt)))</td>"
             html += "<td class=\"num\">\(Self.age(view.updatedAt.timeIntervalSince(node.startedAt)))</td></tr>"
         }

@@ -210,3 +210,47 @@ struct ClusterTests {
         #expect(try await second.waitForExit() == 0)
     }
 }
+
+/// What the tools show is what routers believe (issue 16): a node whose heartbeat is older
+/// than its TTL is `expired`, not `ready`, in `sky nodes`, `sky services` and the dashboard,
+/// whether or not a reaper has removed it yet (none runs here).
+@Suite(.timeLimit(.minutes(2)))
+struct ToolsShowExpiredNodesTests {
+    @Test func aKilledInstanceShowsAsExpiredEverywhere() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let service = try SkyProcess(
+            ["service", "uppercase", "--registry", scratch.registry, "--ttl", "1.5", "--heartbeat", "0.3"], name: "uppercase", directory: scratch.path
+        )
+        defer { service.signal(SIGKILL) }
+        _ = try await service.waitForWord(after: "ready at ")
+        let dashboard = try SkyProcess(["dashboard", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "dashboard", directory: scratch.path)
+        defer { dashboard.signal(SIGKILL) }
+        let page = try await dashboard.waitForWord(after: "dashboard at ")
+
+        func sky(_ arguments: [String]) async throws -> [String] {
+            let process = try SkyProcess(arguments + ["--registry", scratch.registry], name: arguments[0], directory: scratch.path)
+            #expect(try await process.waitForExit() == 0)
+            return process.stdoutLines
+        }
+        let ready = try await sky(["nodes"])
+        #expect(ready.contains { $0.contains("uppercase") && $0.contains(" ready ") }, "\(ready)")
+
+        service.signal(SIGKILL)
+        _ = try await service.waitForExit()
+        // Expired once the heartbeat is older than the TTL (1.5 s), for every tool.
+        #expect(await eventually(within: 10) {
+            let lines = (try? await sky(["nodes"])) ?? []
+            return lines.contains { $0.contains("uppercase") && $0.contains(" expired ") }
+        })
+        let json = try JSONParser.parse(try await sky(["nodes", "--json"]).joined())
+        #expect(json.arrayValue?.first?["status"] == "expired" && json.arrayValue?.first?["recordedStatus"] == "ready")
+        let services = try await sky(["services"])
+        // SERVICE VERSION INSTANCES READY …: one instance, none ready.
+        let row = try #require(services.first { $0.hasPrefix("uppercase") }).split(separator: " ", omittingEmptySubsequences: true)
+        #expect(row.count >= 4 && row[2] == "1" && row[3] == "0", "\(services)")
+        #expect(await eventually(within: 10) {
+            let html = (try? await HTTP.get(page).text) ?? ""
+            return html.contains("<td class=\"status-expired\">expired</td>")
+        })
+    }
+}

@@ -68,9 +68,30 @@ public struct NodeRecord: Sendable, Hashable {
     public func isExpired(at now: Date = Date()) -> Bool {
         now.timeIntervalSince(self.heartbeatAt) > self.ttl
     }
+
+    /// The status to show people at `now`: `expired` once the last heartbeat is older than the
+    /// TTL (routers no longer send it work and a reaper will remove it), else the recorded
+    /// status. Tools show this, so a killed node never looks `ready` while it waits for a reaper.
+    public func shownStatus(at now: Date = Date()) -> String {
+        self.isExpired(at: now) ? "expired" : self.status.rawValue
+    }
+
+    /// Whether tools count it as ready at `now`: recorded `ready` and not expired.
+    public func isShownReady(at now: Date = Date()) -> Bool {
+        self.status == .ready && !self.isExpired(at: now)
+    }
 }
 
 extension NodeRecord {
+    /// The record as tools show it at `now`: ``json`` with `status` as ``shownStatus(at:)``
+    /// (`expired` past the TTL) and the recorded one as `recordedStatus`.
+    public func shownJSON(at now: Date = Date()) -> JSONValue {
+        guard case .object(var fields) = self.json else { return self.json }
+        fields["status"] = .string(self.shownStatus(at: now))
+        fields["recordedStatus"] = .string(self.status.rawValue)
+        return .object(fields)
+    }
+
     /// The record as JSON, for `--json` output and the dashboard.
     public var json: JSONValue {
         [

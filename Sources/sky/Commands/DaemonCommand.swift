@@ -1,6 +1,7 @@
 import ArgumentParser
 import Daemon
 import Foundation
+import Logging
 import ServiceLifecycle
 import Services
 import SkyLib
@@ -27,6 +28,31 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
     var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
 
+    /// A program's process ended: its node records (this host, its pid) are removed at once,
+    /// so tools and routers stop counting a dead node instead of waiting for a reaper's TTL.
+    /// A program that drained and deregistered itself has none left; nothing is removed then.
+    static func removeRecords(
+        of program: String, pid: Int32, status: String, registry: any Registry, daemonNodeID: String, counters: Counters, logger: Logger
+    ) async {
+        guard pid > 0 else { return }
+        let host = ProcessInfo.processInfo.hostName
+        do {
+            let records = try await registry.nodes().filter { $0.pid == pid && $0.host == host && $0.kind != .daemon }
+            for record in records {
+                try await registry.deregister(nodeID: record.id)
+                counters.add("daemon.\(program)-records-removed")
+                try await registry.record(RegistryEvent(
+                    kind: "exited", nodeID: record.id, service: record.service,
+                    message: "\(record.service) at \(record.address) (pid \(pid)) ended (\(status)); its daemon removed the record at once"
+                ))
+            }
+        } catch {
+            // The reaper removes it after its TTL instead; nothing is lost but time.
+            counters.add("daemon.record-removal-errors")
+            logger.error("cannot remove the record of a program that ended; the reaper will", metadata: ["program": "\(program)", "pid": "\(pid)", "error": "\(error)"])
+        }
+    }
+
     func run() async throws {
         let logger = self.common.bootstrapLogging()
         let configuration = try DaemonConfiguration.load(path: self.file)
@@ -49,6 +75,9 @@ struct DaemonCommand: AsyncParsableCommand {
             onEvent: { program, kind, message in
                 counters.add("daemon.\(program)-\(kind)")
                 try? await registry.record(RegistryEvent(kind: kind, nodeID: nodeID, service: program, message: message))
+            },
+            onProgramExit: { program, pid, status in
+                await Self.removeRecords(of: program, pid: pid, status: status, registry: registry, daemonNodeID: nodeID, counters: counters, logger: logger)
             }
         )
         var control = NodeControl.process

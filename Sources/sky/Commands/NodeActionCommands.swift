@@ -98,7 +98,7 @@ enum NodeTable {
 
     static func row(_ node: NodeRecord) -> [String] {
         [String(node.id.prefix(8)), node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
-         node.status.rawValue, String(format: "%.1fs", Date().timeIntervalSince(node.heartbeatAt))]
+         node.shownStatus(), String(format: "%.1fs", Date().timeIntervalSince(node.heartbeatAt))]
     }
 }
 

@@ -43,7 +43,7 @@ struct NodesCommand: AsyncParsableCommand {
         func run() async throws {
             let nodes = try await RegistryAddress.resolve(flag: self.registry).open().nodes(matching: self.filter.query)
             if self.filter.json {
-                Output.line(JSONWriter.string(.array(nodes.map(\.json))))
+                Output.line(JSONWriter.string(.array(nodes.map { $0.shownJSON() })))
                 return
             }
             Output.line(Table.render(header: NodeTable.header, rows: nodes.map(NodeTable.row)))
@@ -137,12 +137,12 @@ struct ServicesCommand: AsyncParsableCommand {
         let groups = Dictionary(grouping: nodes) { "\($0.service)\u{0}\($0.version)" }.sorted { $0.key < $1.key }
         if self.filter.json {
             Output.line(JSONWriter.string(.array(groups.map { _, nodes in
-                ["service": .string(nodes[0].service), "version": .string(nodes[0].version), "instances": .array(nodes.map(\.json))]
+                ["service": .string(nodes[0].service), "version": .string(nodes[0].version), "instances": .array(nodes.map { $0.shownJSON() })]
             })))
             return
         }
         let rows = groups.map { _, nodes in
-            [nodes[0].service, nodes[0].version, "\(nodes.count)", "\(nodes.filter { $0.status == .ready }.count)",
+            [nodes[0].service, nodes[0].version, "\(nodes.count)", "\(nodes.filter { $0.isShownReady() }.count)",
              Set(nodes.map(\.region)).sorted().joined(separator: ","), nodes.map(\.address).joined(separator: " ")]
         }
         Output.line(Table.render(header: ["SERVICE", "VERSION", "INSTANCES", "READY", "REGIONS", "ADDRESSES"], rows: rows))
