@@ -39,7 +39,7 @@ public final class ClusterWatcher: Service, Sendable {
     public var current: ClusterView { self.view.withLock { $0 } }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await self.refresh()
             try? await Task.sleep(for: self.interval)
         }

@@ -91,7 +91,7 @@ public struct HTTPInitiator: Service {
     }
 
     public func run() async throws {
-        try await self.buildApplication().run()
+        try await Listener.run(self.buildApplication(), host: self.configuration.host, port: self.configuration.port)
     }
 
     func runRoute(_ request: Request, name: String) async -> Response {

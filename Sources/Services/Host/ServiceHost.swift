@@ -56,6 +56,8 @@ public final class ServiceHost: Service, Sendable {
         var status: NodeStatus = .starting
         var address: String?
         var readyWaiters: [CheckedContinuation<String, any Error>] = []
+        /// Why the server could not run, once it failed.
+        var failure: (any Error)?
     }
 
     /// The hosted service.
@@ -132,12 +134,13 @@ public final class ServiceHost: Service, Sendable {
     /// Waits until the host is listening and registered, and answers its address.
     public func waitUntilReady() async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
-            let address = self.state.withLock { state -> String? in
-                if state.status == .ready, let address = state.address { return address }
+            let outcome = self.state.withLock { state -> Result<String, any Error>? in
+                if let failure = state.failure { return .failure(failure) }
+                if state.status == .ready, let address = state.address { return .success(address) }
                 state.readyWaiters.append(continuation)
                 return nil
             }
-            if let address { continuation.resume(returning: address) }
+            if let outcome { continuation.resume(with: outcome) }
         }
     }
 
@@ -204,17 +207,51 @@ public final class ServiceHost: Service, Sendable {
             logger: self.logger
         )
         // The server runs in its own group so its shutdown waits until the drain is announced.
-        let server = ServiceGroup(configuration: .init(services: [app], logger: self.logger))
+        let server = ServiceGroup(configuration: .init(
+            services: [ListeningApplication(app, host: self.configuration.host, port: self.configuration.port)], logger: self.logger
+        ))
+        let stop = self.stopLatch
+        let failure = Locked<(any Error)?>(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
+            group.addTask {
+                do {
+                    try await server.run()
+                } catch {
+                    // It never listened (a busy port) or stopped serving: nobody may wait
+                    // for it to be ready, and the host ends with the error.
+                    failure.withLock { $0 = error }
+                    self.failWaiters(error)
+                    stop.open()
+                    throw error
+                }
+            }
             group.addTask { await self.presence?.heartbeatLoop() }
-            let stop = self.stopLatch
-            await withGracefulShutdownHandler { await stop.wait() } onGracefulShutdown: { stop.open() }
-            await self.drain()
-            await server.triggerGracefulShutdown()
+            // Ends on graceful shutdown, a remote stop, a failed server, or cancellation (a
+            // cancelled group must not leave the host waiting forever).
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler { await stop.wait() } onGracefulShutdown: { stop.open() }
+            } onCancel: {
+                stop.open()
+            }
+            if failure.withLock({ $0 }) != nil {
+                group.cancelAll()
+            } else {
+                await self.drain()
+                await server.triggerGracefulShutdown()
+            }
             try await group.waitForAll()
         }
         await self.presence?.deregister()
+    }
+
+    /// Fails everyone waiting for the host to be ready.
+    private func failWaiters(_ error: any Error) {
+        let waiters = self.state.withLock { state in
+            defer { state.readyWaiters = [] }
+            state.failure = error
+            return state.readyWaiters
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     private func becomeReady() async {

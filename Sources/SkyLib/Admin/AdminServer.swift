@@ -50,6 +50,6 @@ public struct AdminServer: Service {
             onServerRunning: { channel in await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)") },
             logger: self.logger
         )
-        try await app.run()
+        try await Listener.run(app, host: host, port: self.port)
     }
 }

@@ -75,7 +75,9 @@ public final class SpanRecorder: Service, Sendable {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancellation ends it too: a cancelled sleep returns at once, and a loop that only
+        // watched for graceful shutdown spun a core after a failed start (issue 16).
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: self.interval)
             await self.flush()
         }

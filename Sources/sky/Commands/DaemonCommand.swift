@@ -102,12 +102,11 @@ struct DaemonCommand: AsyncParsableCommand {
         )
         Output.line("daemon running \(daemon.supervisors.count) programs from \(self.file)")
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: [
                     presence, LogLevelSignals(logger: logger), adminServer, daemon,
                     ProgramCommands(daemon: daemon, registry: registry, daemonNodeID: nodeID, logger: logger),
                 ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )

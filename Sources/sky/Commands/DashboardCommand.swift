@@ -36,9 +36,8 @@ struct DashboardCommand: AsyncParsableCommand {
             onServerRunning: { address in Output.line("dashboard at http://\(address)/") }
         )
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: [watcher, LogLevelSignals(logger: logger), server],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )

@@ -55,9 +55,8 @@ struct InitiatorCommand: AsyncParsableCommand {
         )
         Output.line("initiator running with \(stack.table.summaries.count) routes from \(self.routes)")
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: stack.services + [presence, LogLevelSignals(logger: logger), supervisor, adminServer],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )

@@ -49,9 +49,8 @@ struct ReaperCommand: AsyncParsableCommand {
         )
         Output.line("reaper watching \(registry.displayName)")
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: [presence, LogLevelSignals(logger: logger), reaper, adminServer],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )

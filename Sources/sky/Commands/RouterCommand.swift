@@ -68,9 +68,8 @@ struct RouterCommand: AsyncParsableCommand {
             }
         )
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: stack.services + [presence, LogLevelSignals(logger: logger), initiator],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )

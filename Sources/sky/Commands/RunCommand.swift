@@ -107,11 +107,10 @@ struct RunCommand: AsyncParsableCommand {
             logger: logger
         )
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: stack.services + [Concurrently(services: hosts)]
                     + [Reaper(registry: registry, counters: counters, logger: logger), presence, LogLevelSignals(logger: logger),
                        AfterReady(prepare: ready, service: supervisor), AfterReady(prepare: ready, service: initiator)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )

@@ -71,9 +71,8 @@ struct ServiceCommand: AsyncParsableCommand {
             Output.line("service \(definition.name) \(definition.version) ready at \(address) node \(host.nodeID)")
         }
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .sky(
                 services: [spans, host, LogLevelSignals(logger: logger), announce],
-                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )
