@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Headless Chromium (and a font) for the dashboard's browser test; tmux drives `sky cli` in a real terminal.
-scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux
+# Headless Chromium (and a font) for the dashboard's browser test; tmux drives `sky cli` in a real terminal;
+# promtool (Debian's prometheus package) lints /metrics.
+scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus
 # The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
 scripts/services.sh up
 

@@ -120,4 +120,33 @@ struct SkyRunTests {
         #expect(try await queue.waitForExit() == 0)
         #expect(queue.stdoutLines.contains { $0.hasPrefix("note Routes/q.yaml: stomp /queue/q: no deadLetter: a failed message is NACKed, which RabbitMQ requeues") })
     }
+
+    /// Issue 16: inside `sky run` the services' own `NAME-processed` counters stayed 0 while
+    /// their steps ran in-process; and `promtool check metrics` found two metrics without HELP.
+    @Test func inProcessCallsAreCountedAndMetricsPassPromtool() async throws {
+        let scratch = try Scratch()
+        let (sky, base) = try await self.start(scratch)
+        for _ in 0..<3 { #expect(try await HTTP.post("\(base)/routes/text", #"{"text":"count me"}"#).status == 200) }
+        let vars = try await HTTP.get("\(base)/debug/vars").json
+        #expect(vars["step.uppercase-processed"] == 3)
+        #expect(vars["uppercase-processed"] == 3, "the service's own counter counts in-process calls")
+        #expect(vars["uppercase-errors"] == 0 && vars["uppercase-inflight"] == 0)
+
+        let promtool = "/usr/bin/promtool"
+        if requirement(FileManager.default.isExecutableFile(atPath: promtool), test: "inProcessCallsAreCountedAndMetricsPassPromtool (promtool part)", "promtool (Debian's prometheus package)") {
+            let metrics = scratch.path + "/metrics.txt"
+            try await HTTP.get("\(base)/metrics").text.write(toFile: metrics, atomically: true, encoding: .utf8)
+            let check = Process()
+            check.executableURL = URL(fileURLWithPath: "/bin/sh")
+            check.arguments = ["-c", "\(promtool) check metrics < '\(metrics)' 2>&1"]
+            let pipe = Pipe()
+            check.standardOutput = pipe
+            try check.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(try await check.exitStatus() == 0, "promtool: \(output)")
+            #expect(output.isEmpty, "promtool: \(output)")
+        }
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
 }

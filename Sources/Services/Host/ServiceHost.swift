@@ -244,6 +244,13 @@ public final class ServiceHost: Service, Sendable {
         await self.presence?.deregister()
     }
 
+    /// The handler a router in this process calls directly (no socket): the service's own,
+    /// counted in this host's `NAME-processed`, `-errors` and `-inflight` as calls over the
+    /// wire are, so the counters count every call whichever path it took.
+    public var inProcessHandler: any ServiceHandler {
+        CountedHandler(base: self.definition.handler, processed: self.cells.processed, errors: self.cells.errors, inflight: self.cells.inflight)
+    }
+
     /// Fails everyone waiting for the host to be ready.
     private func failWaiters(_ error: any Error) {
         let waiters = self.state.withLock { state in
@@ -317,5 +324,28 @@ public final class ServiceHost: Service, Sendable {
             name: self.definition.name, route: envelope.route, recorder: self.nodeID, host: spans.host,
             address: self.address, attempt: envelope.attempt, start: start, duration: elapsed.seconds, error: error?.message
         ))
+    }
+}
+
+/// A handler whose calls are counted in its host's counters.
+struct CountedHandler: ServiceHandler {
+    let base: any ServiceHandler
+    let processed: CounterCell
+    let errors: CounterCell
+    let inflight: CounterCell
+
+    var completesPromptly: Bool { self.base.completesPromptly }
+
+    func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+        self.inflight.add()
+        defer { self.inflight.add(-1) }
+        do {
+            let response = try await self.base.handle(request)
+            self.processed.add()
+            return response
+        } catch {
+            self.errors.add()
+            throw error
+        }
     }
 }

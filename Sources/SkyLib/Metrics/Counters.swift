@@ -71,7 +71,10 @@ public final class Counters: Sendable {
     /// `skynet_var{name="…"}` so nothing counted is missing from either.
     public func prometheusText(extra: [String: JSONValue] = [:]) -> [UInt8] {
         var text = self.prometheus.emitToBuffer()
-        var lines = "# TYPE skynet_uptime_seconds gauge\nskynet_uptime_seconds \(self.uptimeSeconds)\n"
+        // HELP before TYPE for each family: promtool (and scrapers that lint) want both.
+        var lines = "# HELP skynet_uptime_seconds Seconds since this process started.\n"
+        lines += "# TYPE skynet_uptime_seconds gauge\nskynet_uptime_seconds \(self.uptimeSeconds)\n"
+        lines += "# HELP skynet_var Every /debug/vars counter, by name (the same figures as /debug/vars).\n"
         lines += "# TYPE skynet_var gauge\n"
         var vars = self.snapshot().mapValues(Double.init)
         for (key, value) in extra {

@@ -57,7 +57,7 @@ struct RunCommand: AsyncParsableCommand {
                 ServiceHost(definition: $0, configuration: hostConfiguration, registry: registry, counters: counters, logger: logger)
             }
         }
-        let local = LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.definition.handler) }))
+        let local = LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
         let stack = RouterStack(
             routes: self.routes, registry: registry, region: self.common.region, local: local,
             counters: counters, token: token, logger: logger
