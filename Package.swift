@@ -54,7 +54,8 @@ let package = Package(
         .target(
             name: "SkyLib",
             dependencies: [
-                "CMongoc", log, nioCore, nioPosix, lifecycle, hummingbird, httpTypes,
+                "CMongoc", log, nioCore, nioPosix, nioHTTP1, lifecycle, hummingbird, httpTypes,
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),

@@ -35,7 +35,9 @@ public struct DashboardServer: Service {
     }
 
     /// Adds the page and its JSON to `router`.
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<BasicRequestContext>, recording table: EndpointTable) {
+        table.record(.get, "/")
+        table.record(.get, "api/state")
         router.get("/") { request, _ -> Response in
             let view = self.watcher.current
             let html = request.uri.queryParameters["part"] == "live" ? DashboardPage.live(view) : DashboardPage.page(view)
@@ -53,7 +55,7 @@ public struct DashboardServer: Service {
     public func run() async throws {
         try await AdminServer(
             host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true,
-            routes: { router in self.addRoutes(to: router) }, logger: self.logger, onServerRunning: self.onServerRunning
+            routes: { router, table in self.addRoutes(to: router, recording: table) }, logger: self.logger, onServerRunning: self.onServerRunning
         ).run()
     }
 }

@@ -55,10 +55,15 @@ public struct HTTPInitiator: Service {
 
     /// The router with every endpoint; tests drive it without sockets.
     public func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let table = EndpointTable()
         if let token = self.configuration.token {
             router.add(middleware: TokenMiddleware(token: token))
         }
+        router.add(middleware: MethodNotAllowedMiddleware(table: table))
+        table.record(.post, "routes/:name")
+        table.record(.get, "routes/:name")
+        table.record(.get, "routes")
         router.post("routes/:name") { request, context -> Response in
             await self.runRoute(request, name: context.parameters.get("name") ?? "")
         }
@@ -72,7 +77,7 @@ public struct HTTPInitiator: Service {
             }
             return .json(summary.json)
         }
-        self.admin.add(to: router)
+        self.admin.add(to: router, recording: table)
         return router
     }
 
@@ -82,7 +87,8 @@ public struct HTTPInitiator: Service {
         let host = self.configuration.host
         return Application(
             router: self.buildRouter(),
-            configuration: .init(address: .hostname(host, port: self.configuration.port), serverName: nil),
+            server: HTTPLimits.process.server,
+            configuration: HTTPLimits.process.configuration(host: host, port: self.configuration.port),
             onServerRunning: { channel in
                 await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)")
             },

@@ -179,11 +179,14 @@ public final class ServiceHost: Service, Sendable {
     }
 
     public func run() async throws {
-        let router = Hummingbird.Router(context: BasicRequestContext.self)
+        let router = Hummingbird.Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         if let token = self.configuration.token {
             // Every endpoint but /health (which the reaper probes): /call and the admin ones.
             router.add(middleware: TokenMiddleware(token: token))
         }
+        let table = EndpointTable()
+        router.add(middleware: MethodNotAllowedMiddleware(table: table))
+        table.record(.post, "call")
         router.post("call") { request, _ -> Response in
             await self.handleCall(request)
         }
@@ -193,11 +196,12 @@ public final class ServiceHost: Service, Sendable {
                 let status = self.status
                 return (status == .ready, ["status": .string(status.rawValue), "service": .string(self.definition.name), "node": .string(self.nodeID)])
             }
-        ).add(to: router)
+        ).add(to: router, recording: table)
 
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port), serverName: nil),
+            server: HTTPLimits.process.server,
+            configuration: HTTPLimits.process.configuration(host: self.configuration.host, port: self.configuration.port),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? self.configuration.port
                 let host = self.configuration.advertiseHost ?? self.configuration.host

@@ -24,8 +24,9 @@ public struct AdminEndpoints: Sendable {
         self.stats = stats
     }
 
-    /// Adds the endpoints to `router`.
-    public func add<Context: RequestContext>(to router: Router<Context>) {
+    /// Adds the endpoints to `router`, recording them in `table` (for 405 answers).
+    public func add<Context: RequestContext>(to router: Router<Context>, recording table: EndpointTable? = nil) {
+        for path in ["health", "debug/vars", "metrics"] + (self.stats == nil ? [] : ["debug/stats"]) { table?.record(.get, path) }
         router.get("health") { _, _ -> Response in
             let (healthy, document) = self.health()
             return .json(document, status: healthy ? .ok : .serviceUnavailable)

@@ -12,7 +12,7 @@ public struct AdminServer: Service {
     public let endpoints: AdminEndpoints
     /// Whether the token is also accepted as a Basic password (pages a browser opens).
     public var allowBasic: Bool
-    private let routes: @Sendable (Router<BasicRequestContext>) -> Void
+    private let routes: @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
 
@@ -23,7 +23,7 @@ public struct AdminServer: Service {
         token: String?,
         endpoints: AdminEndpoints,
         allowBasic: Bool = false,
-        routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void = { _ in },
+        routes: @escaping @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void = { _, _ in },
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
@@ -38,15 +38,18 @@ public struct AdminServer: Service {
     }
 
     public func run() async throws {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let table = EndpointTable()
         if let token = self.token { router.add(middleware: TokenMiddleware(token: token, allowBasic: self.allowBasic)) }
-        self.routes(router)
-        self.endpoints.add(to: router)
+        router.add(middleware: MethodNotAllowedMiddleware(table: table))
+        self.routes(router, table)
+        self.endpoints.add(to: router, recording: table)
         let host = self.host
         let onServerRunning = self.onServerRunning
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: self.port), serverName: nil),
+            server: HTTPLimits.process.server,
+            configuration: HTTPLimits.process.configuration(host: host, port: self.port),
             onServerRunning: { channel in await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)") },
             logger: self.logger
         )

@@ -1,4 +1,5 @@
 public import Hummingbird
+import NIOCore
 
 extension Response {
     /// A JSON response with `Content-Type: application/json`.
@@ -38,8 +39,14 @@ extension Request {
         let buffer: ByteBuffer
         do {
             buffer = try await self.collectBody(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw SkyError(.payloadTooLarge, "request body is over the limit of \(limit) bytes")
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw SkyError(.payloadTooLarge, "request body is over the limit of \(limit) bytes")
+        } catch {
+            // Not a size problem: a malformed chunk, a body cut short, a connection gone. Saying
+            // "too large" here (as this once did) sent people looking for the wrong fix.
+            throw SkyError(.badRequest, "request body could not be read (malformed chunked encoding, or shorter than its Content-Length): \(error)")
         }
         guard buffer.readableBytes > 0 else {
             throw SkyError(.badRequest, "request body is empty; send a JSON document")

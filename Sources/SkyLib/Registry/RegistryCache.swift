@@ -158,6 +158,8 @@ public final class RegistryCache: Service, Sendable {
             }
             return true
         } catch {
+            // Shutting down (the read was cancelled) is not an unreachable registry.
+            if Task.isCancelled { return false }
             let first = self.state.withLock { state -> Bool in
                 defer { state.failing = true }
                 return !state.failing
