@@ -23,7 +23,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SkyLib", targets: ["SkyLib"]),
-        .library(name: "Router", targets: ["Router"]),
+        .library(name: "Routing", targets: ["Routing"]),
         .library(name: "Initiators", targets: ["Initiators"]),
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Reaper", targets: ["Reaper"]),
@@ -65,7 +65,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Router", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: swiftSettings),
+        // Route execution (Sources/Router). Named Routing, not Router: a module named Router
+        // shadows Hummingbird's Router type in every file that imports both.
+        .target(name: "Routing", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], path: "Sources/Router", swiftSettings: swiftSettings),
         .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         // `sky daemon`: keeps the programs of one host running.
@@ -89,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "Router", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
+                "SkyLib", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 hummingbird, log, nioCore, nioPosix, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -99,7 +101,7 @@ let package = Package(
         // Helpers shared by the test targets (polling with a deadline).
         .target(name: "SkyTestSupport", dependencies: ["SkyLib"], path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", "SkyTestSupport", nioCore, nioPosix, log], swiftSettings: swiftSettings),
-        .testTarget(name: "RouterTests", dependencies: ["Router", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
             dependencies: [

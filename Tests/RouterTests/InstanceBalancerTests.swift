@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Router
+@testable import Routing
 @testable import SkyLib
 
 struct InstanceBalancerTests {

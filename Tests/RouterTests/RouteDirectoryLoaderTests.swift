@@ -3,7 +3,7 @@ import Logging
 import SkyTestSupport
 import Testing
 
-@testable import Router
+@testable import Routing
 @testable import SkyLib
 
 @Suite(.timeLimit(.minutes(1)))

@@ -4,7 +4,7 @@ import Synchronization
 import SkyTestSupport
 import Testing
 
-@testable import Router
+@testable import Routing
 @testable import SkyLib
 
 @Suite(.timeLimit(.minutes(1)))
@@ -149,6 +149,24 @@ struct RouteExecutorTests {
         #expect(client.calls(to: "down").count == 3)
     }
 
+    /// Issue 17: a request cancelled during a retry's back-off still sent one more attempt
+    /// (`try? await Task.sleep` returned at once and the loop went on). Now it stops there.
+    @Test func aCancelledRequestSendsNoFurtherAttempt() async throws {
+        let firstCall = Latch()
+        let client = ScriptedClient(["down": { _, _, _ throws(SkyError) in
+            firstCall.open()
+            throw SkyError(.serviceError, "down", retryable: true)
+        }])
+        let harness = try RouterHarness(client: client)
+        try await harness.addInstance("down")
+        try harness.install("name: r\nsteps:\n  - service: down\n    retry: { attempts: 5, backoff: 5s, max: 5s }\n")
+        let run = Task { try await harness.run("r", [:]) }
+        await firstCall.wait()
+        run.cancel()
+        await #expect(throws: SkyError.self) { try await run.value }
+        #expect(client.calls(to: "down").count == 1, "attempts after cancellation: \(client.calls(to: "down").count - 1)")
+    }
+
     @Test func nonRetryableFailuresAreNotRetried() async throws {
         let client = ScriptedClient(["bad": { _, _, _ throws(SkyError) in throw SkyError(.badRequest, "no such field") }])
         let harness = try RouterHarness(client: client)
@@ -180,9 +198,9 @@ struct RouteExecutorTests {
         let harness = try RouterHarness(client: client)
         try await harness.addInstance("echo")
         try harness.install("name: r\ntimeout: 2s\nsteps:\n  - service: echo\n  - service: echo\n    timeout: 300ms\n")
-        let before = Clock.epochMilliseconds()
+        let before = WallClock.epochMilliseconds()
         _ = try await harness.run("r", [:])
-        let after = Clock.epochMilliseconds()
+        let after = WallClock.epochMilliseconds()
         let deadlines = client.calls(to: "echo").map { $0.request.deadline ?? 0 }
         #expect(deadlines[0] > before && deadlines[0] <= after + 2000)
         #expect(deadlines[1] > before && deadlines[1] <= after + 300)
@@ -307,7 +325,7 @@ struct RouteExecutorTests {
         let harness = try RouterHarness(client: client)
         try await harness.addInstance("flaky")
         try await harness.addInstance("flaky")
-        let incoming = RequestEnvelope(route: "outer", payload: nil, trace: .root(sampled: true), deadline: Clock.epochMilliseconds() + 2000)
+        let incoming = RequestEnvelope(route: "outer", payload: nil, trace: .root(sampled: true), deadline: WallClock.epochMilliseconds() + 2000)
         let answer = try await harness.caller.call("flaky", payload: ["n": 1], within: incoming)
         #expect(answer.payload == ["echo": ["n": 1]])
         let calls = client.calls(to: "flaky")

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import Synchronization
 
-@testable import Router
+@testable import Routing
 @testable import SkyLib
 
 /// An in-memory stand-in for the wire, used beside the end-to-end tests that call real

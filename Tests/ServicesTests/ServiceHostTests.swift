@@ -88,7 +88,7 @@ struct ServiceHostTests {
 
     @Test func stopsWorkAtTheCallersDeadline() async throws {
         try await self.withHost(Slow(sleepMilliseconds: 30_000)) { _, address, _ in
-            let envelope = RequestEnvelope(route: "r", payload: [:], deadline: Clock.epochMilliseconds() + 100)
+            let envelope = RequestEnvelope(route: "r", payload: [:], deadline: WallClock.epochMilliseconds() + 100)
             let (status, json) = try await self.post(address, JSONWriter.string(envelope.json))
             #expect(status == 504 && json["error"]?["code"] == "deadline_exceeded")
             let (status2, _) = try await self.post(address, JSONWriter.string(RequestEnvelope(route: "r", payload: [:]).json), headers: [("Skynet-Timeout-Ms", "50")])

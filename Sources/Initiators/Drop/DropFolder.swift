@@ -139,7 +139,7 @@ struct DropFolder: Sendable {
         if !taken(name) { return name }
         let ext = (name as NSString).pathExtension
         let base = ext.isEmpty ? name : String(name.dropLast(ext.count + 1))
-        let millis = Clock.epochMilliseconds()
+        let millis = WallClock.epochMilliseconds()
         for counter in 0..<10_000 {
             let stem = "\(base)~\(millis)-\(counter)" + (ext.isEmpty ? "" : ".\(ext)")
             if !taken(stem) { return stem }

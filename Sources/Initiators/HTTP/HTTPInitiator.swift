@@ -118,7 +118,7 @@ public struct HTTPInitiator: Service {
         let requestID = request.headers[SkynetHeaders.requestID].flatMap { $0.isEmpty || $0.count > 128 ? nil : $0 } ?? Identifiers.requestID()
         var envelope = RequestEnvelope(id: requestID, route: name, payload: payload, meta: ["source": "http"], trace: trace)
         if let timeout = request.headers[SkynetHeaders.timeout].flatMap({ Int64($0) }), timeout > 0 {
-            envelope.deadline = Clock.epochMilliseconds() + timeout
+            envelope.deadline = WallClock.epochMilliseconds() + timeout
         }
         var headers = HTTPFields()
         headers[SkynetHeaders.requestID] = envelope.id

@@ -50,7 +50,7 @@ public struct ServiceCaller: Sendable {
         var attempt = 1
         while true {
             envelope.attempt = attempt
-            envelope.deadline = Clock.epochMilliseconds() + max(0, (deadline - .now()).nanoseconds / 1_000_000)
+            envelope.deadline = WallClock.epochMilliseconds() + max(0, (deadline - .now()).nanoseconds / 1_000_000)
             do throws(ServiceDispatcher.Failure) {
                 return try await self.dispatcher.call(step, request: envelope, deadline: deadline, excluding: tried).response
             } catch {

@@ -169,7 +169,9 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 }
             } catch {
                 var failure = error
-                if failure.code == .deadlineExceeded, !failure.message.contains("step \(number)") {
+                // Decided by value: this step's deadline failures are named here, once (the
+                // route-level "before step N could start" error never reaches this catch).
+                if failure.code == .deadlineExceeded {
                     failure.message += " (step \(number), \(step.service))"
                 }
                 failure.route = route.name
@@ -210,7 +212,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
             call.step = step.service
             call.attempt = attempt
             call.trace = request.trace.child()
-            call.deadline = Clock.epochMilliseconds() + max(0, (stepDeadline - .now()).nanoseconds / 1_000_000)
+            call.deadline = WallClock.epochMilliseconds() + max(0, (stepDeadline - .now()).nanoseconds / 1_000_000)
             instruments.started()
             let started = ContinuousClock.now
             let startDate = call.trace.sampled ? Date() : nil
@@ -252,7 +254,13 @@ public final class RouteExecutor: RouteRunner, Sendable {
                     metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
                 )
                 instruments.retrying()
-                try? await Task.sleep(for: delay)
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    // Cancelled (the caller went away, shutdown): no further attempt is sent.
+                    failure.message += " (cancelled before attempt \(attempt + 1))"
+                    throw failure
+                }
                 attempt += 1
             }
         }

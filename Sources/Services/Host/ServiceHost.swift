@@ -179,7 +179,7 @@ public final class ServiceHost: Service, Sendable {
     }
 
     public func run() async throws {
-        let router = Hummingbird.Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         if let token = self.configuration.token {
             // Every endpoint but /health (which the reaper probes): /call and the admin ones.
             router.add(middleware: TokenMiddleware(token: token))

@@ -49,7 +49,7 @@ public struct RequestEnvelope: Sendable, Hashable {
 
     /// Milliseconds left before the deadline (negative when passed), or `nil` without one.
     public var remainingMilliseconds: Int64? {
-        self.deadline.map { $0 - Clock.epochMilliseconds() }
+        self.deadline.map { $0 - WallClock.epochMilliseconds() }
     }
 }
 

@@ -81,8 +81,9 @@ public enum FastRandom {
     }
 }
 
-/// Wall-clock helpers; deadlines on the wire are epoch milliseconds.
-public enum Clock {
+/// Wall-clock helpers; deadlines on the wire are epoch milliseconds. Not named `Clock`, which
+/// would shadow `Swift.Clock` in every module that imports SkyLib.
+public enum WallClock {
     /// Milliseconds since 1970 (UTC), now.
     public static func epochMilliseconds() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded())

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Router
+import Routing
 import ServiceLifecycle
 import SkyLib
 import UnixSignals

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Initiators
 import Logging
-import Router
+import Routing
 import ServiceLifecycle
 import SkyLib
 import UnixSignals

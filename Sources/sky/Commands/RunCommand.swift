@@ -3,7 +3,7 @@ import Foundation
 import Initiators
 import Logging
 import Reaper
-import Router
+import Routing
 import ServiceLifecycle
 import Services
 import SkyLib

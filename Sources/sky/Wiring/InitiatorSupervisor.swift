@@ -1,7 +1,7 @@
 import Foundation
 import Initiators
 import Logging
-import Router
+import Routing
 import ServiceLifecycle
 import SkyLib
 

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Router
+import Routing
 import ServiceLifecycle
 import SkyLib
 
