@@ -54,8 +54,7 @@ let package = Package(
         .target(
             name: "SkyLib",
             dependencies: [
-                "CMongoc", log, nioCore, nioPosix, nioHTTP1, lifecycle, hummingbird, httpTypes,
-                .product(name: "HummingbirdCore", package: "hummingbird"),
+                "CMongoc", log, nioCore, nioPosix, lifecycle, httpTypes,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
@@ -65,11 +64,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What every process serves over HTTP: /health, /debug/vars, /metrics, the token, JSON
+        // answers, listener limits. Apart from SkyLib so the shared words need no HTTP server.
+        .target(
+            name: "AdminHTTP",
+            dependencies: ["SkyLib", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), httpTypes, log, nioCore, nioHTTP1, lifecycle],
+            swiftSettings: swiftSettings
+        ),
         // Route execution (Sources/Router). Named Routing, not Router: a module named Router
         // shadows Hummingbird's Router type in every file that imports both.
         .target(name: "Routing", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], path: "Sources/Router", swiftSettings: swiftSettings),
-        .target(name: "Initiators", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
-        .target(name: "Services", dependencies: ["SkyLib", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Initiators", dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Services", dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         // `sky daemon`: keeps the programs of one host running.
         .target(
             name: "Daemon",
@@ -83,7 +89,7 @@ let package = Package(
         .target(name: "Shell", dependencies: ["CEditLine"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["SkyLib", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
         .target(name: "Reaper", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
@@ -91,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
+                "SkyLib", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 hummingbird, log, nioCore, nioPosix, lifecycle,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -101,6 +107,11 @@ let package = Package(
         // Helpers shared by the test targets (polling with a deadline).
         .target(name: "SkyTestSupport", dependencies: ["SkyLib"], path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", "SkyTestSupport", nioCore, nioPosix, log], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AdminHTTPTests",
+            dependencies: ["AdminHTTP", "SkyLib", hummingbird, httpTypes, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",

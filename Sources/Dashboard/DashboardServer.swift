@@ -1,8 +1,9 @@
+public import AdminHTTP
 import Hummingbird
 public import Logging
 import NIOCore
 public import ServiceLifecycle
-public import SkyLib
+import SkyLib
 
 /// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and the admin endpoints.
 public struct DashboardServer: Service {

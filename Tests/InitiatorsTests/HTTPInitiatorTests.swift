@@ -1,3 +1,4 @@
+import AdminHTTP
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,3 +1,4 @@
+public import AdminHTTP
 public import Hummingbird
 public import Logging
 import NIOCore

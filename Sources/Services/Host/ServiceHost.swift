@@ -1,3 +1,4 @@
+import AdminHTTP
 import Foundation
 import Hummingbird
 public import Logging

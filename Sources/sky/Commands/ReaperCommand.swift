@@ -1,3 +1,4 @@
+import AdminHTTP
 import ArgumentParser
 import Foundation
 import Logging

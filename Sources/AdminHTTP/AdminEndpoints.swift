@@ -1,4 +1,5 @@
 public import Hummingbird
+public import SkyLib
 
 /// The endpoints every Skynet process serves: `GET /health`, `GET /debug/vars` (JSON counters)
 /// and `GET /metrics` (Prometheus text format).

@@ -1,5 +1,6 @@
 import Glibc
 public import Hummingbird
+public import SkyLib
 public import ServiceLifecycle
 import NIOCore
 

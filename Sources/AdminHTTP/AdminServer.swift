@@ -1,4 +1,5 @@
 public import Hummingbird
+public import SkyLib
 public import Logging
 public import ServiceLifecycle
 

@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+public import SkyLib
 public import HummingbirdCore
 import NIOCore
 import NIOHTTP1

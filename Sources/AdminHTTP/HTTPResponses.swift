@@ -1,4 +1,5 @@
 public import Hummingbird
+public import SkyLib
 import NIOCore
 
 extension Response {

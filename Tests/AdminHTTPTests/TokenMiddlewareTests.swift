@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SkyLib
+import AdminHTTP
 import Testing
 
 /// The shared token on real routers: Bearer everywhere, Basic only where pages ask for it
