@@ -30,8 +30,11 @@ struct ClusterTests {
     func aStreamOfRequestsSurvivesTheLossOfAnInstance(backend: String) async throws {
         let scratch = try Scratch(copyingRoutes: false, backend: backend)
         try scratch.writeRoute("text.yaml", Self.route)
-        let (upperA, upperAAddress) = try await self.service("uppercase", scratch)
-        let (upperB, upperBAddress) = try await self.service("uppercase", scratch)
+        // The README's default TTL (3 s): its claim, removal within two TTLs, is tested at the
+        // value it states. (A reaper pass has a fixed cost, registry reads and probes, that
+        // does not shrink with the TTL; at 1.5 s the margin was a few tenths of a second.)
+        let (upperA, upperAAddress) = try await self.service("uppercase", scratch, ttl: "3")
+        let (upperB, upperBAddress) = try await self.service("uppercase", scratch, ttl: "3")
         let (count, _) = try await self.service("wordcount", scratch)
         let reaper = try SkyProcess(["reaper", "--registry", scratch.registry, "--interval", "0.2"], name: "reaper", directory: scratch.path)
         let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "router", directory: scratch.path)
@@ -66,12 +69,12 @@ struct ClusterTests {
             let killedAt = Date()
             upperA.signal(SIGKILL)
             #expect(await eventually(within: 10) { (try? await registry.nodes().contains { $0.address == upperAAddress }) == false })
-            // The README's claim: gone within two TTLs (TTL 1.5 s here), timed by the reaper's
-            // own event. The reaper needs at most one TTL and one pass (0.2 s) after the last
-            // heartbeat; the margin is the claim's own (1.3 s), with no extra allowance.
+            // The README's claim: gone within two TTLs (the default TTL, 3 s), timed by the
+            // reaper's own event. The reaper needs at most one TTL and one pass after the last
+            // heartbeat; the margin is the claim's own, with no extra allowance.
             let reaped = try #require(try await registry.events(limit: 50).first { $0.kind == "reaped" && $0.service == "uppercase" })
-            print("ClusterTests: reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill (claim: within two TTLs, 3 s)")
-            #expect(reaped.at.timeIntervalSince(killedAt) < 2 * 1.5, "reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill; the README says within two TTLs")
+            print("ClusterTests: reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill (claim: within two TTLs, 6 s)")
+            #expect(reaped.at.timeIntervalSince(killedAt) < 2 * 3, "reaped \(reaped.at.timeIntervalSince(killedAt)) s after the kill; the README says within two TTLs")
             let sentAfterReap = sent.withLock { $0 }
             #expect(await eventually(within: 5) { sent.withLock { $0 } > sentAfterReap + 40 })
             stop.withLock { $0 = true }
@@ -80,7 +83,7 @@ struct ClusterTests {
         #expect(failures.withLock { $0 } == [])
         // Reaped for either reason, whichever the reaper saw first: the heartbeat's TTL ran out,
         // or the killed process refused three `/health` probes in a row (0.2 s apart, so that
-        // can come before the 1.5 s TTL).
+        // can come before the 3 s TTL).
         let events = try await registry.events(limit: 20)
         #expect(events.contains { event in
             event.kind == "reaped" && event.service == "uppercase"
