@@ -1,5 +1,5 @@
 public import Hummingbird
-public import SkyLib
+import SkyLib
 public import Logging
 public import ServiceLifecycle
 

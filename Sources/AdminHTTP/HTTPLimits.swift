@@ -1,6 +1,5 @@
 import Foundation
 public import Hummingbird
-public import SkyLib
 public import HummingbirdCore
 import NIOCore
 import NIOHTTP1
@@ -43,10 +42,10 @@ public struct HTTPLimits: Sendable, Equatable {
 
     /// The server to build applications with: HTTP/1.1 with these limits.
     public var server: HTTPServerBuilder {
-        let requestTimeout = TimeAmount.nanoseconds(self.requestTimeout.nanosecondsRounded)
+        let requestTimeout = TimeAmount(self.requestTimeout)
         return .http1(configuration: HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionGuardInstaller(requestTimeout: requestTimeout)],
-            idleTimeout: .nanoseconds(self.idleTimeout.nanosecondsRounded)
+            idleTimeout: TimeAmount(self.idleTimeout)
         ))
     }
 
@@ -56,13 +55,6 @@ public struct HTTPLimits: Sendable, Equatable {
             address: .hostname(host, port: port), serverName: nil,
             availableConnectionsDelegate: MaximumAvailableConnections(self.maxConnections)
         )
-    }
-}
-
-extension Duration {
-    var nanosecondsRounded: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
 

@@ -1,6 +1,6 @@
 public import HTTPTypes
 public import Hummingbird
-public import SkyLib
+import SkyLib
 
 /// The paths a listener serves and with which methods, recorded where its routes are added,
 /// so a known path asked with another method is answered `405 Method Not Allowed` with an

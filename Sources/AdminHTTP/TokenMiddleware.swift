@@ -1,5 +1,5 @@
 public import Hummingbird
-public import SkyLib
+import SkyLib
 
 /// Requires the cluster's shared token on every request but `GET /health`: as
 /// `Authorization: Bearer TOKEN`, or (for pages a browser opens, like the dashboard) as the

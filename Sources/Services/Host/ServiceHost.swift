@@ -216,7 +216,6 @@ public final class ServiceHost: Service, Sendable {
             services: [ListeningApplication(app, host: self.configuration.host, port: self.configuration.port)], logger: self.logger
         ))
         let stop = self.stopLatch
-        let failure = Locked<(any Error)?>(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
@@ -224,7 +223,6 @@ public final class ServiceHost: Service, Sendable {
                 } catch {
                     // It never listened (a busy port) or stopped serving: nobody may wait
                     // for it to be ready, and the host ends with the error.
-                    failure.withLock { $0 = error }
                     self.failWaiters(error)
                     stop.open()
                     throw error
@@ -238,7 +236,7 @@ public final class ServiceHost: Service, Sendable {
             } onCancel: {
                 stop.open()
             }
-            if failure.withLock({ $0 }) != nil {
+            if self.state.withLock({ $0.failure }) != nil {
                 group.cancelAll()
             } else {
                 await self.drain()
@@ -256,7 +254,7 @@ public final class ServiceHost: Service, Sendable {
         CountedHandler(base: self.definition.handler, processed: self.cells.processed, errors: self.cells.errors, inflight: self.cells.inflight)
     }
 
-    /// Fails everyone waiting for the host to be ready.
+    /// Records why the server could not run and fails everyone waiting for it to be ready.
     private func failWaiters(_ error: any Error) {
         let waiters = self.state.withLock { state in
             defer { state.readyWaiters = [] }
