@@ -69,6 +69,11 @@ struct ClusterTests {
             let killedAt = Date()
             upperA.signal(SIGKILL)
             #expect(await eventually(within: 10) { (try? await registry.nodes().contains { $0.address == upperAAddress }) == false })
+            // The reaper removes the node first and records its event next: wait for the event
+            // too, or a read between the two finds none.
+            #expect(await eventually(within: 5) {
+                (try? await registry.events(limit: 50).contains { $0.kind == "reaped" && $0.service == "uppercase" }) == true
+            })
             // The README's claim: gone within two TTLs (the default TTL, 3 s), timed by the
             // reaper's own event. The reaper needs at most one TTL and one pass after the last
             // heartbeat; the margin is the claim's own, with no extra allowance.

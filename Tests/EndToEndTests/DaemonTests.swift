@@ -42,7 +42,10 @@ struct DaemonTests {
         // Issue 16: the dead instance's record stayed (and showed `ready`) until a reaper ran;
         // no reaper runs here. The daemon saw its program die and removed the record itself.
         #expect(await eventually(within: 3) { (try? await registry.nodes().contains { $0.id == victim.id }) == false })
-        #expect(try await registry.events(limit: 50).contains { $0.kind == "exited" && $0.nodeID == victim.id && $0.message.contains("killed by signal 9") })
+        // The record goes first and its event next: wait for the event, not just the removal.
+        #expect(await eventually(within: 3) {
+            ((try? await registry.events(limit: 50)) ?? []).contains { $0.kind == "exited" && $0.nodeID == victim.id && $0.message.contains("killed by signal 9") }
+        })
 
         // A program that always fails is reported as a crash loop, not restarted in a spin.
         #expect(await eventually(within: 15) {
