@@ -23,6 +23,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SkyLib", targets: ["SkyLib"]),
+        .library(name: "RegistryKit", targets: ["RegistryKit"]),
+        .library(name: "RegistrySQLite", targets: ["RegistrySQLite"]),
+        .library(name: "RegistryMongo", targets: ["RegistryMongo"]),
+        .library(name: "NodeRuntime", targets: ["NodeRuntime"]),
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "Initiators", targets: ["Initiators"]),
         .library(name: "Services", targets: ["Services"]),
@@ -50,13 +54,12 @@ let package = Package(
         .systemLibrary(name: "CMongoc", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
         // libedit from Debian (libedit-dev): line editing for `sky cli`.
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        // Shared words: envelope, errors, routes, registry, admin HTTP, logging. Everything points here.
+        // The shared words only: envelope, errors, JSON, route model and parser, ids, deadlines,
+        // trace context, counters, logging. No database, no HTTP server, no process control.
         .target(
             name: "SkyLib",
             dependencies: [
-                "CMongoc", log, nioCore, nioPosix, lifecycle, httpTypes,
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                log, nioCore, nioPosix, httpTypes,
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -64,6 +67,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The registry's roles (node directory, event log, span store, leases, route store,
+        // command queue), node records, the cache, node presence and remote commands. No driver:
+        // as FluentKit keeps apart from its drivers, only the node runtime, `sky` and tests pick one.
+        .target(name: "RegistryKit", dependencies: ["SkyLib", log, lifecycle], swiftSettings: swiftSettings),
+        // The embedded default: one SQLite file (GRDB, WAL) shared by the processes of one host.
+        .target(name: "RegistrySQLite", dependencies: ["RegistryKit", "SkyLib", log, .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
+        // Many hosts: MongoDB (libmongoc through CMongoc, blocking calls on a thread pool).
+        .target(name: "RegistryMongo", dependencies: ["RegistryKit", "SkyLib", "CMongoc", log, nioPosix], swiftSettings: swiftSettings),
         // What every process serves over HTTP: /health, /debug/vars, /metrics, the token, JSON
         // answers, listener limits. Apart from SkyLib so the shared words need no HTTP server.
         .target(
@@ -73,14 +84,31 @@ let package = Package(
         ),
         // Route execution (Sources/Router). Named Routing, not Router: a module named Router
         // shadows Hummingbird's Router type in every file that imports both.
-        .target(name: "Routing", dependencies: ["SkyLib", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")], path: "Sources/Router", swiftSettings: swiftSettings),
+        .target(
+            name: "Routing",
+            dependencies: ["SkyLib", "RegistryKit", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")],
+            path: "Sources/Router",
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Initiators", dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
-        .target(name: "Services", dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Services", dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Reaper", dependencies: ["SkyLib", "RegistryKit", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        // The node runtime: assembles the roles into a running node (what `sky run`, `sky router`,
+        // `sky initiator` start), opens a registry by address (the one place that links both
+        // drivers), and owns the process: signals, graceful shutdown, stop and restart on command.
+        .target(
+            name: "NodeRuntime",
+            dependencies: [
+                "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper",
+                log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // `sky daemon`: keeps the programs of one host running.
         .target(
             name: "Daemon",
             dependencies: [
-                "SkyLib", log, lifecycle, .product(name: "Yams", package: "Yams"),
+                "SkyLib", "RegistryKit", log, lifecycle, .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
@@ -89,30 +117,40 @@ let package = Package(
         .target(name: "Shell", dependencies: ["CEditLine"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Reaper", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
-        // The one tool: parses arguments and wires the modules into a ServiceGroup.
+        // The one tool: parses arguments and hands them to the node runtime and the modules.
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
+                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                hummingbird, log, nioCore, nioPosix, lifecycle,
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                log, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the test targets (polling with a deadline).
         .target(name: "SkyTestSupport", dependencies: ["SkyLib"], path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", "SkyTestSupport", nioCore, nioPosix, log], swiftSettings: swiftSettings),
+        // One conformance suite, run against both drivers; the cache, presence and span recorder.
+        .testTarget(
+            name: "RegistryTests",
+            dependencies: ["RegistryKit", "RegistrySQLite", "RegistryMongo", "SkyLib", "SkyTestSupport", log, lifecycle],
+            swiftSettings: swiftSettings
+        ),
+        // A whole node in-process on an SQLite registry: requests, route reloads, stop.
+        .testTarget(
+            name: "NodeRuntimeTests",
+            dependencies: ["NodeRuntime", "RegistryKit", "RegistrySQLite", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AdminHTTPTests",
             dependencies: ["AdminHTTP", "SkyLib", hummingbird, httpTypes, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
             dependencies: [
@@ -121,14 +159,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", log], swiftSettings: swiftSettings),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", log, nioCore, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", "RegistryKit", "RegistrySQLite", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["SkyLib", "SkyTestSupport", httpClient, nioCore, nioHTTP1, .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "SkyTestSupport", httpClient, nioCore, nioHTTP1, .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -15,6 +15,9 @@ swift build --build-tests
 SKY_BIN="$(swift build --show-bin-path)/sky"
 export SKY_BIN
 
+# README's "Layout" promises the module arrows; a dependency that breaks them fails here.
+python3 scripts/check-layout.py
+
 echo "test: running"
 # One test at a time: the end-to-end tests start several processes each, and on a 2-core
 # machine running them side by side only makes their timing noise.

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 public import SkyLib
+public import RegistryKit
 
 /// Carries out `stop` and `restart` for the nodes of the daemon's own programs.
 ///

@@ -1,5 +1,6 @@
 public import Foundation
 public import SkyLib
+public import RegistryKit
 
 /// What the dashboard shows, built by ``ClusterWatcher`` once a second.
 public struct ClusterView: Sendable {

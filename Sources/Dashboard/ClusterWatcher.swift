@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
 public import SkyLib
+public import RegistryKit
 
 /// Builds the dashboard's ``ClusterView`` every `interval`: nodes and reaper events from the
 /// registry, and each ready router's `/debug/stats`, subtracted from what it said about

@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RegistryKit
 
 /// The dashboard's HTML: one server-rendered page. A few lines of JavaScript fetch the live
 /// part again every second (`?part=live`) and swap it in, so there is one renderer (this

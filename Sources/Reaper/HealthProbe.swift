@@ -3,6 +3,7 @@ import Foundation
 public import NIOCore
 import NIOHTTP1
 public import SkyLib
+public import RegistryKit
 
 /// Asks a node whether it is alive. The seam lets tests stage dead nodes; the real probe is
 /// ``HTTPHealthProbe``.

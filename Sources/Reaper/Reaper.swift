@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 public import SkyLib
 import Synchronization
+public import RegistryKit
 
 /// Removes nodes that died, and records who, why and when.
 ///

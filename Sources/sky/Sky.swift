@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import NodeRuntime
 
 /// `sky`: runs every role of a Skynet cluster and inspects it.
 @main
@@ -29,8 +30,6 @@ struct Sky: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-            // `sky restart` of this node: it has drained and deregistered; run it again.
-            ProcessControl.restartIfRequested()
         } catch {
             Self.exit(withError: error)
         }

@@ -3,6 +3,7 @@ import SkyLib
 import SkyTestSupport
 import Subprocess
 import Testing
+import RegistryKit
 
 /// `sky cli` in a real terminal: tmux runs it, types into it (send-keys) and reads the screen
 /// (capture-pane), as a person at the keyboard would.

@@ -2,6 +2,7 @@ import Foundation
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// One role per process on a shared registry: services, a router and a reaper as real
 /// processes, load-balanced, surviving the loss of an instance.

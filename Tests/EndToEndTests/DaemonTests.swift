@@ -2,6 +2,7 @@ import Foundation
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// `sky daemon` with real processes: it runs two instances of a service, brings a SIGKILLed
 /// one back within 3 s, reports a crash loop instead of spinning, and stops everything on

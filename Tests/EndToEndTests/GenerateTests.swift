@@ -3,6 +3,7 @@ import NIOHTTP1
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// `sky generate`: a Swift and a Python service, generated into a temporary folder, each
 /// passes its own tests, runs as its own process on one registry, and serves in one route.

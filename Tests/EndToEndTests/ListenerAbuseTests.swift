@@ -2,6 +2,7 @@ import Foundation
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// Every kind of listener under abuse, with raw sockets (Python's `socket`) and curl (issue
 /// 16): idle connections and slow senders are closed, HTTP/1.0 is closed after its answer,

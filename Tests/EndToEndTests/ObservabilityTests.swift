@@ -3,6 +3,7 @@ import NIOHTTP1
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// What an operator sees, from real processes: counters at `/debug/vars` and `/metrics`, one
 /// request's trace across three processes with `sky trace`, and the dashboard in headless

@@ -2,6 +2,7 @@ import Foundation
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// The MongoDB-wire registry server stops answering for 10 s (SIGSTOP: it hangs, keeping its
 /// data, as a stuck or partitioned server does) and comes back. Routing goes on from the

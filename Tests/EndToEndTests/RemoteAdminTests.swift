@@ -2,6 +2,7 @@ import Foundation
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// `sky stop|restart|register|unregister|deploy` against real processes: the commands travel
 /// through the registry, the matching nodes (or their daemon) act, and each acknowledges.

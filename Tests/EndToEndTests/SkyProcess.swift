@@ -5,6 +5,9 @@ import NIOHTTP1
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
+import RegistryMongo
+import RegistrySQLite
 
 /// The real `sky` binary, run as a child process with its output captured.
 ///

@@ -3,6 +3,7 @@ import NIOHTTP1
 import SkyLib
 import SkyTestSupport
 import Testing
+import RegistryKit
 
 /// `sky run` as a user runs it: the real binary, the example routes, real HTTP.
 @Suite(.timeLimit(.minutes(2)))

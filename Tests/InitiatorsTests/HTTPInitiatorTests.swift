@@ -14,6 +14,7 @@ import Testing
 struct FakeRunner: RouteRunner {
     let behaviour: @Sendable (RequestEnvelope) async throws(SkyError) -> RouteResult
     let routes: [String]
+    let sampler = TraceSampler(perSecond: 100)
 
     func run(_ request: RequestEnvelope) async throws(SkyError) -> RouteResult { try await self.behaviour(request) }
 

@@ -4,6 +4,8 @@ import Testing
 
 @testable import Reaper
 @testable import SkyLib
+import RegistrySQLite
+import RegistryKit
 
 struct ReaperTests {
     let registry: SQLiteRegistry

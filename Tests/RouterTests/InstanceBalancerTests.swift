@@ -3,6 +3,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RegistryKit
 
 struct InstanceBalancerTests {
     func node(_ id: String, region: String = "eu") -> NodeRecord {

@@ -6,6 +6,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RegistryKit
 
 @Suite(.timeLimit(.minutes(1)))
 struct RouteExecutorTests {

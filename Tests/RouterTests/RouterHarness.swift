@@ -5,6 +5,8 @@ import Synchronization
 
 @testable import Routing
 @testable import SkyLib
+import RegistryKit
+import RegistrySQLite
 
 /// An in-memory stand-in for the wire, used beside the end-to-end tests that call real
 /// service processes: each service's behaviour is a closure, and every call is recorded.

@@ -9,6 +9,8 @@ import Testing
 
 @testable import Services
 @testable import SkyLib
+import RegistrySQLite
+import RegistryKit
 
 /// A real `ServiceHost` on a real socket and a real SQLite registry, called over HTTP.
 @Suite(.timeLimit(.minutes(1)))

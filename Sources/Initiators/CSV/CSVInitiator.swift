@@ -370,7 +370,8 @@ public final class CSVInitiator: Initiator, Sendable {
         }
         let request = RequestEnvelope(
             route: self.configuration.route, payload: payload,
-            meta: ["source": "csv", "file": file, "line": "\(record.line)"]
+            meta: ["source": "csv", "file": file, "line": "\(record.line)"],
+            trace: self.runner.sampler.root()
         )
         do {
             let result = try await self.runner.run(request)

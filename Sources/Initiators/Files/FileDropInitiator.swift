@@ -106,7 +106,8 @@ public final class FileDropInitiator: Initiator, Sendable {
         let request = RequestEnvelope(
             route: self.configuration.route,
             payload: payload,
-            meta: ["source": "files", "file": stem, "size": "\(data.count)", "path": folder.processing + "/" + stem]
+            meta: ["source": "files", "file": stem, "size": "\(data.count)", "path": folder.processing + "/" + stem],
+            trace: self.runner.sampler.root()
         )
         self.counters.add("\(self.counterPrefix)-inflight")
         defer { self.counters.add("\(self.counterPrefix)-inflight", -1) }

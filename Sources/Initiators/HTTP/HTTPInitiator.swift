@@ -112,7 +112,7 @@ public struct HTTPInitiator: Service {
         } catch {
             return .error(error)
         }
-        var trace = TraceSampler.shared.root(forced: request.headers[SkynetHeaders.trace] == "1")
+        var trace = self.runner.sampler.root(forced: request.headers[SkynetHeaders.trace] == "1")
         if let traceID = request.headers[SkynetHeaders.traceID], !traceID.isEmpty, traceID.count <= 64 {
             trace.traceID = traceID
         }

@@ -235,7 +235,7 @@ public final class StompInitiator: Initiator, Sendable {
                 }
                 payload = .string(text)
             }
-            let result = try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta))
+            let result = try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta, trace: self.runner.sampler.root()))
             self.counters.add("\(self.prefix)-done")
             var send: [StompFrame] = []
             if let replyTo = message[header: "reply-to"] ?? source.replyTo {

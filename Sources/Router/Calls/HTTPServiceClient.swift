@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
 public import SkyLib
+public import RegistryKit
 
 /// Calls services over the wire protocol (`POST /call`, HTTP/1.1 + JSON) through pooled
 /// keep-alive connections.

@@ -1,6 +1,7 @@
 public import Foundation
 public import SkyLib
 import Synchronization
+public import RegistryKit
 
 /// Chooses which instance of a service gets the next call: least outstanding requests,
 /// in-process instances first, the router's own region before others, never one that was

@@ -18,9 +18,12 @@ public import SkyLib
 /// instance, up to `attempts` times.
 public struct ServiceCaller: Sendable {
     private let dispatcher: ServiceDispatcher
+    /// Decides whether a call made outside any request starts a recorded trace.
+    private let sampler: TraceSampler
 
-    public init(dispatcher: ServiceDispatcher) {
+    public init(dispatcher: ServiceDispatcher, sampler: TraceSampler = TraceSampler(perSecond: 100)) {
         self.dispatcher = dispatcher
+        self.sampler = sampler
     }
 
     /// Calls `service` once (or again on retryable failures) and answers its response.
@@ -44,7 +47,7 @@ public struct ServiceCaller: Sendable {
             step: service,
             payload: payload,
             meta: request?.meta ?? [:],
-            trace: request?.trace.child() ?? TraceSampler.shared.root()
+            trace: request?.trace.child() ?? self.sampler.root()
         )
         var tried: Set<String> = []
         var attempt = 1

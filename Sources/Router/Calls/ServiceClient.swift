@@ -1,5 +1,6 @@
 public import NIOCore
 public import SkyLib
+public import RegistryKit
 
 /// Calls one instance of a service. The seam between the router and the wire: the HTTP
 /// client is the real one; tests may put an in-memory fake here beside end-to-end tests.

@@ -1,4 +1,5 @@
 public import NIOCore
+public import RegistryKit
 public import SkyLib
 
 /// Makes one call of a step: picks an instance from the registry cache, calls it in-process
@@ -17,12 +18,20 @@ public final class ServiceDispatcher: Sendable {
     public let balancer: InstanceBalancer
     private let client: any ServiceClient
     private let local: (any LocalServiceDirectory)?
+    /// Times in-process calls (the wire client has its own timeouts).
+    private let watchdog: DeadlineWatchdog
 
-    public init(cache: RegistryCache, balancer: InstanceBalancer, client: any ServiceClient, local: (any LocalServiceDirectory)? = nil) {
+    /// - Parameter watchdog: the timer for in-process calls' deadlines; the node runtime hands
+    ///   the process's one to its router and service hosts.
+    public init(
+        cache: RegistryCache, balancer: InstanceBalancer, client: any ServiceClient, local: (any LocalServiceDirectory)? = nil,
+        watchdog: DeadlineWatchdog = DeadlineWatchdog()
+    ) {
         self.cache = cache
         self.balancer = balancer
         self.client = client
         self.local = local
+        self.watchdog = watchdog
     }
 
     /// Calls `step.service` once.
@@ -54,7 +63,7 @@ public final class ServiceDispatcher: Sendable {
         defer { self.balancer.finished(instance.id) }
         do {
             if let handler = local?.handler(forNode: instance.id) {
-                return (try await Self.callLocal(handler, request: request, deadline: deadline, service: step.service), instance)
+                return (try await self.callLocal(handler, request: request, deadline: deadline, service: step.service), instance)
             }
             return (try await self.client.call(request, instance: instance, deadline: deadline), instance)
         } catch {
@@ -79,14 +88,14 @@ public final class ServiceDispatcher: Sendable {
 
     /// Runs an in-process handler under the deadline (directly when it completes promptly);
     /// its errors become ``SkyError``s as they would over the wire.
-    static func callLocal(
+    func callLocal(
         _ handler: any ServiceHandler,
         request: RequestEnvelope,
         deadline: NIODeadline?,
         service: String
     ) async throws(SkyError) -> ServiceResponse {
         do {
-            return try await handler.handle(request, before: deadline)
+            return try await handler.handle(request, before: deadline, watchdog: self.watchdog)
         } catch let error as SkyError {
             var error = error
             error.service = error.service ?? service

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOCore
 public import SkyLib
+public import RegistryKit
 
 /// Runs routes: the router's heart, and the ``RouteRunner`` initiators hand requests to.
 ///
@@ -23,6 +24,8 @@ public final class RouteExecutor: RouteRunner, Sendable {
     private let logger: Logger
     /// Deadline of routes that set no `timeout`.
     public let defaultTimeout: Duration
+    /// Decides which new requests are traced (initiators draw root traces from it).
+    public let sampler: TraceSampler
 
     public init(
         table: RouteTable,
@@ -31,9 +34,11 @@ public final class RouteExecutor: RouteRunner, Sendable {
         counters: Counters,
         defaultTimeout: Duration = .seconds(30),
         spans: SpanRecorder? = nil,
+        sampler: TraceSampler = TraceSampler(perSecond: 100),
         logger: Logger
     ) {
         self.spans = spans
+        self.sampler = sampler
         self.table = table
         self.dispatcher = dispatcher
         self.asyncSteps = asyncSteps

@@ -84,7 +84,7 @@ public final class RouteDirectoryLoader: Service, Sendable {
         let manager = FileManager.default
         var result: [String: (signature: String, text: String?)] = [:]
         let names = try manager.contentsOfDirectory(atPath: directory)
-        for name in names.sorted() where !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml")) {
+        for name in names.sorted() where RouteFiles.isRouteFile(name) {
             let path = (directory as NSString).appendingPathComponent(name)
             guard let attributes = try? manager.attributesOfItem(atPath: path),
                 attributes[.type] as? FileAttributeType == .typeRegular || attributes[.type] as? FileAttributeType == .typeSymbolicLink

@@ -3,6 +3,7 @@ public import Logging
 import ServiceLifecycle
 public import SkyLib
 import Synchronization
+public import RegistryKit
 
 /// Serves the routes pushed to the registry (`sky routes push DIR`): a router started with
 /// `--routes registry` applies a pushed change within a poll interval, as does every other

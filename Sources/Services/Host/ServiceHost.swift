@@ -5,6 +5,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 public import SkyLib
+public import RegistryKit
 
 /// Hosts one service: serves the wire protocol (`POST /call`, `GET /health`, `GET /debug/vars`),
 /// registers the node in the registry, heartbeats, and drains on shutdown.
@@ -43,11 +44,12 @@ public final class ServiceHost: Service, Sendable {
     }
 
     /// How a host answers commands sent through the registry.
-    public enum RemoteCommands: Sendable, Hashable {
+    public enum RemoteCommands: Sendable {
         /// Takes none.
         case none
-        /// The host is its process (`sky service`): stop and restart act on the whole process.
-        case process
+        /// The host is its process (`sky service`): stop and restart act on the whole process,
+        /// through these handlers (the node runtime's `ProcessLifecycle.nodeControl`).
+        case process(NodeControl)
         /// The host is one part of a bigger process (named here, for messages, such as
         /// "`sky run` pid 42"): stop drains and removes this host only; restart is refused.
         case embedded(in: String)
@@ -75,6 +77,8 @@ public final class ServiceHost: Service, Sendable {
     private let state: Locked<State>
     /// Opened by graceful shutdown or by a remote stop: the host then drains and ends.
     private let stopLatch = Latch()
+    /// Times calls against their deadlines (one timer for all of them).
+    private let watchdog: DeadlineWatchdog
 
     public init(
         definition: ServiceDefinition,
@@ -83,9 +87,11 @@ public final class ServiceHost: Service, Sendable {
         counters: Counters = Counters(),
         nodeID: String = Identifiers.nodeID(),
         spans: SpanRecorder? = nil,
+        watchdog: DeadlineWatchdog = DeadlineWatchdog(),
         logger: Logger
     ) {
         self.definition = definition
+        self.watchdog = watchdog
         self.nodeID = nodeID
         self.configuration = configuration
         self.counters = counters
@@ -111,8 +117,8 @@ public final class ServiceHost: Service, Sendable {
         switch commands {
         case .none:
             return .none
-        case .process:
-            return .process
+        case .process(let control):
+            return control
         case .embedded(let process):
             return NodeControl(handlers: [
                 .stop: { _ in
@@ -302,7 +308,7 @@ public final class ServiceHost: Service, Sendable {
         var failure: SkyError?
         defer { self.recordSpan(envelope, start: startDate, elapsed: ContinuousClock.now - started, error: failure) }
         do {
-            let response = try await handler.handle(envelope, before: envelope.monotonicDeadline(timeoutMilliseconds: timeout))
+            let response = try await handler.handle(envelope, before: envelope.monotonicDeadline(timeoutMilliseconds: timeout), watchdog: self.watchdog)
             self.cells.processed.add()
             return .json(response.json)
         } catch {

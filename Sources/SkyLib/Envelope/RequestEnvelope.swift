@@ -28,7 +28,7 @@ public struct RequestEnvelope: Sendable, Hashable {
         step: String? = nil,
         payload: JSONValue,
         meta: [String: String] = [:],
-        trace: TraceContext = TraceSampler.shared.root(),
+        trace: TraceContext = .root(sampled: false),
         deadline: Int64? = nil,
         attempt: Int = 1
     ) {

@@ -64,7 +64,9 @@ public enum JSONWriter {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    static func appendString(_ string: String, to bytes: inout [UInt8], asciiOnly: Bool) {
+    /// Appends `string` as a JSON string literal, quoted and escaped (the MongoDB driver writes
+    /// its ordered documents with it); `asciiOnly` escapes everything beyond ASCII as `\uXXXX`.
+    public static func appendString(_ string: String, to bytes: inout [UInt8], asciiOnly: Bool) {
         bytes.append(UInt8(ascii: "\""))
         if asciiOnly {
             for unit in string.utf16 {

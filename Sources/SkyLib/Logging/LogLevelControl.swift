@@ -1,13 +1,19 @@
 public import Logging
 import Synchronization
 
-/// The process-wide log level, changeable at run time (SIGUSR1 raises, SIGUSR2 lowers).
+/// A log level shared by many loggers, changeable at run time (SIGUSR1 raises, SIGUSR2 lowers).
+///
+/// Made once by whoever bootstraps logging (the `sky` tool, a service's `main`) and handed to
+/// every ``SkyLogHandler`` and to the signal handler; nothing reaches it through a global.
 public final class LogLevelControl: Sendable {
-    /// The one control of this process, read by every ``SkyLogHandler``.
-    public static let shared = LogLevelControl()
 
     private static let levels = Logger.Level.allCases
-    private let index = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
+    private let index: Atomic<Int>
+
+    /// - Parameter level: the level to start at.
+    public init(_ level: Logger.Level = .info) {
+        self.index = Atomic(Self.levels.firstIndex(of: level)!)
+    }
 
     /// The level now.
     public var level: Logger.Level {
@@ -49,7 +55,7 @@ public struct SkyLogHandler: LogHandler {
     private let control: LogLevelControl
     public var metadata: Logger.Metadata = [:]
 
-    public init(label: String, control: LogLevelControl = .shared) {
+    public init(label: String, control: LogLevelControl) {
         var stream = StreamLogHandler.standardError(label: label)
         stream.logLevel = .trace
         self.stream = stream

@@ -12,6 +12,10 @@ public protocol RouteRunner: Sendable {
 
     /// The route named `name`, if served.
     func route(named name: String) -> Route?
+
+    /// Decides which new requests are traced: initiators draw their requests' root traces
+    /// from it, so one rate holds for every initiator of the process.
+    var sampler: TraceSampler { get }
 }
 
 /// The outcome of a route that finished: the final document and errors recorded on the way.

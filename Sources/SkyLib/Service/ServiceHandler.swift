@@ -32,9 +32,9 @@ extension ServiceHandler {
     /// Handles `request` by `deadline`: raced against it (``withDeadline(_:watchdog:operation:)``,
     /// which throws ``DeadlineExceeded``) unless the handler completes promptly, when a race
     /// could not interrupt it anyway and would only cost two tasks.
-    public func handle(_ request: RequestEnvelope, before deadline: NIODeadline?) async throws -> ServiceResponse {
+    public func handle(_ request: RequestEnvelope, before deadline: NIODeadline?, watchdog: DeadlineWatchdog) async throws -> ServiceResponse {
         if self.completesPromptly { return try await self.handle(request) }
-        return try await withDeadline(deadline) { try await self.handle(request) }
+        return try await withDeadline(deadline, watchdog: watchdog) { try await self.handle(request) }
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Decides at the initiator whether a new request's trace is recorded.
@@ -8,10 +8,11 @@ import Synchronization
 /// amount whatever the load (a token bucket). A caller can force one with the
 /// `Skynet-Trace: 1` header. `SKYNET_TRACE_PER_SECOND` sets the rate (0 turns sampling off).
 public final class TraceSampler: Sendable {
-    /// The sampler initiators share.
-    public static let shared = TraceSampler(
-        perSecond: Double(ProcessInfo.processInfo.environment["SKYNET_TRACE_PER_SECOND"] ?? "") ?? 100
-    )
+    /// A sampler at the rate `SKYNET_TRACE_PER_SECOND` asks for (default 100 a second). The
+    /// node runtime makes one per process and hands it to the router that initiators share.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> TraceSampler {
+        TraceSampler(perSecond: Double(environment["SKYNET_TRACE_PER_SECOND"] ?? "") ?? 100)
+    }
 
     public let perSecond: Double
     private let state: Mutex<(tokens: Double, refilledAt: ContinuousClock.Instant)>

@@ -1,16 +1,16 @@
 public import NIOCore
 
-/// Thrown by ``withDeadline(_:operation:)`` when the deadline passes first.
+/// Thrown by ``withDeadline(_:watchdog:operation:)`` when the deadline passes first.
 public struct DeadlineExceeded: Error, Sendable {
     public init() {}
 }
 
 /// Runs `operation`, cancelling it and throwing ``DeadlineExceeded`` if `deadline` passes first.
-/// With no deadline it simply runs `operation`. The timer is the process-wide
-/// ``DeadlineWatchdog``, not a `Task.sleep` per call.
+/// With no deadline it simply runs `operation`. The timer is `watchdog`'s one timer, not a
+/// `Task.sleep` per call.
 public func withDeadline<T: Sendable>(
     _ deadline: NIODeadline?,
-    watchdog: DeadlineWatchdog = .shared,
+    watchdog: DeadlineWatchdog,
     operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     guard let deadline else { return try await operation() }

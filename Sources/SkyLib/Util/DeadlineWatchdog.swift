@@ -13,9 +13,6 @@ import Synchronization
 /// finishes first is only forgotten (its heap entry is dropped when it surfaces, or in a
 /// compaction when dead entries pile up).
 public final class DeadlineWatchdog: Sendable {
-    /// The watchdog every part of the process shares.
-    public static let shared = DeadlineWatchdog(eventLoop: MultiThreadedEventLoopGroup.singleton.any())
-
     private struct Entry: Comparable {
         var deadline: NIODeadline
         var id: UInt64
@@ -37,8 +34,11 @@ public final class DeadlineWatchdog: Sendable {
     private let eventLoop: any EventLoop
     private let state = Mutex(State())
 
-    public init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
+    /// - Parameter eventLoop: where the one timer is armed (NIO's shared loops unless given).
+    ///   The node runtime makes one watchdog per process and hands it to the router and the
+    ///   service hosts it assembles.
+    public init(eventLoop: (any EventLoop)? = nil) {
+        self.eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
     }
 
     /// Waiters registered now (for tests and `/debug/vars`).

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Shell
 import SkyLib
+import RegistryKit
+import NodeRuntime
 
 /// `sky cli`: an interactive shell over the same commands, with a persistent filter,
 /// history and completion from the registry.

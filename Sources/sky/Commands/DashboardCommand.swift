@@ -1,10 +1,7 @@
 import AdminHTTP
 import ArgumentParser
 import Dashboard
-import Foundation
-import ServiceLifecycle
-import SkyLib
-import UnixSignals
+import NodeRuntime
 
 /// `sky dashboard`: a live web page of the cluster.
 struct DashboardCommand: AsyncParsableCommand {
@@ -24,24 +21,14 @@ struct DashboardCommand: AsyncParsableCommand {
     var http: HostPort = HostPort(host: "127.0.0.1", port: 8090)
 
     func run() async throws {
-        let logger = self.common.bootstrapLogging()
-        let token = try CommonOptions.token()
-        HostPort.warnIfExposed(self.http, token: token, logger: logger)
-        let registry = try await self.common.openRegistry()
-        let counters = Counters()
-        counters.bootstrapMetricsSystem()
-        let watcher = ClusterWatcher(registry: registry, token: token, logger: logger)
+        let context = try await self.common.context()
+        HostPort.warnIfExposed(self.http, token: context.token, logger: context.logger)
+        let watcher = ClusterWatcher(registry: context.registry, token: context.token, logger: context.logger)
         await watcher.refresh()
         let server = DashboardServer(
-            host: self.http.host, port: self.http.port, token: token, watcher: watcher, admin: AdminEndpoints(counters: counters), logger: logger,
-            onServerRunning: { address in Output.line("dashboard at http://\(address)/") }
+            host: self.http.host, port: self.http.port, token: context.token, watcher: watcher, admin: AdminEndpoints(counters: context.counters),
+            logger: context.logger, onServerRunning: { address in Output.line("dashboard at http://\(address)/") }
         )
-        let group = ServiceGroup(
-            configuration: .sky(
-                services: [watcher, LogLevelSignals(logger: logger), server],
-                logger: logger
-            )
-        )
-        try await group.run()
+        try await context.run([watcher, server])
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RegistryKit
+import NodeRuntime
 
 /// `sky deploy SERVICE --host H`: asks that host's daemon to start instances of a service.
 struct DeployCommand: AsyncParsableCommand {

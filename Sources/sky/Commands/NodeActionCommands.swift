@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RegistryKit
+import NodeRuntime
 
 /// Which nodes a remote command goes to, and how to wait for it: shared by `sky stop`,
 /// `sky restart`, `sky register` and `sky unregister`.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RegistryKit
+import NodeRuntime
 
 /// Filters shared by the query commands.
 struct NodeFilterOptions: ParsableArguments {

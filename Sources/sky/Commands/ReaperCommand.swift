@@ -1,11 +1,7 @@
-import AdminHTTP
 import ArgumentParser
-import Foundation
-import Logging
+import NodeRuntime
 import Reaper
-import ServiceLifecycle
-import SkyLib
-import UnixSignals
+import RegistryKit
 
 /// `sky reaper`: removes dead nodes from the registry.
 struct ReaperCommand: AsyncParsableCommand {
@@ -26,35 +22,14 @@ struct ReaperCommand: AsyncParsableCommand {
     var lease: Double = 3
 
     func run() async throws {
-        let logger = self.common.bootstrapLogging()
-        let registry = try await self.common.openRegistry()
+        let context = try await self.common.context()
         var configuration = Reaper.Configuration()
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
         configuration.leaseDuration = self.lease
-        let counters = Counters()
-        counters.bootstrapMetricsSystem()
-        let reaper = Reaper(registry: registry, configuration: configuration, counters: counters, logger: logger)
-        let token = try CommonOptions.token()
-        HostPort.warnIfExposed(self.admin, token: token, logger: logger)
-        let adminAddress = Locked<String?>(nil)
-        let region = self.common.region
-        let presence = NodePresence(registry: registry, control: .process, logger: logger) { status in
-            NodeRecord(kind: .reaper, service: "reaper", region: region, address: adminAddress.withLock { $0 } ?? "-", status: status)
-        }
-        let adminServer = AdminServer(
-            host: self.admin.host, port: self.admin.port, token: token, endpoints: AdminEndpoints(counters: counters), logger: logger,
-            onServerRunning: { address in
-                adminAddress.withLock { $0 = address }
-                await presence.rewrite()
-            }
-        )
-        Output.line("reaper watching \(registry.displayName)")
-        let group = ServiceGroup(
-            configuration: .sky(
-                services: [presence, LogLevelSignals(logger: logger), reaper, adminServer],
-                logger: logger
-            )
-        )
-        try await group.run()
+        let reaper = Reaper(registry: context.registry, configuration: configuration, counters: context.counters, logger: context.logger)
+        HostPort.warnIfExposed(self.admin, token: context.token, logger: context.logger)
+        let presence = context.presence(kind: .reaper, service: "reaper", address: "-")
+        Output.line("reaper watching \(context.registry.displayName)")
+        try await context.run([presence.presence, reaper, context.adminServer(at: self.admin.listenAddress, presence: presence)])
     }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Initiators
+import NodeRuntime
+import RegistryKit
+import Routing
 import SkyLib
 
 /// `sky route check FILE...`: validates route files without running anything.

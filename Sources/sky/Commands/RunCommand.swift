@@ -1,14 +1,9 @@
-import AdminHTTP
 import ArgumentParser
-import Foundation
-import Initiators
-import Logging
-import Reaper
+import NodeRuntime
 import Routing
-import ServiceLifecycle
 import Services
 import SkyLib
-import UnixSignals
+import Foundation
 
 /// `sky run`: the whole engine in one process on the embedded registry.
 struct RunCommand: AsyncParsableCommand {
@@ -40,82 +35,21 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = self.common.bootstrapLogging()
-        let token = try CommonOptions.token()
-        HostPort.warnIfExposed(self.http, token: token, logger: logger)
-        let registry = try await self.common.openRegistry()
-        let counters = Counters()
-        counters.bootstrapMetricsSystem()
-
-        var hostConfiguration = ServiceHost.Configuration()
-        hostConfiguration.region = self.common.region
-        hostConfiguration.token = token
-        // `sky stop` of one built-in service stops that host only; the whole process stops
-        // with its router node.
-        hostConfiguration.commands = .embedded(in: "`sky run` pid \(ProcessInfo.processInfo.processIdentifier)")
-        let hosts = self.serviceNames.compactMap { name in
-            BuiltinServices.definition(named: name, logger: logger).map {
-                ServiceHost(definition: $0, configuration: hostConfiguration, registry: registry, counters: counters, logger: logger)
-            }
-        }
-        let local = LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
-        let stack = RouterStack(
-            routes: self.routes, registry: registry, region: self.common.region, local: local,
-            counters: counters, token: token, logger: logger
-        )
-        await stack.loader.reloadNow()
-
-        var initiatorConfiguration = HTTPInitiator.Configuration()
-        initiatorConfiguration.host = self.http.host
-        initiatorConfiguration.port = self.http.port
-        initiatorConfiguration.token = token
-        let routesDirectory = self.routes
-        let registryName = registry.displayName
-        let boundAddress = Locked<String?>(nil)
-        let region = self.common.region
-        let fallback = self.http.description
-        let presence = NodePresence(registry: registry, nodeID: stack.nodeID, control: .process, logger: logger) { status in
-            NodeRecord(kind: .router, service: "router", region: region, address: boundAddress.withLock { $0 } ?? fallback, status: status,
-                       stats: ["routes": Int64(stack.table.summaries.count)])
-        }
-        let initiator = HTTPInitiator(
-            configuration: initiatorConfiguration,
-            runner: stack.executor,
-            admin: AdminEndpoints(
-                counters: counters,
-                extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] },
-                stats: { stack.executor.stats() }
-            ),
-            logger: logger,
-            onServerRunning: { address in
-                boundAddress.withLock { $0 = address }
-                // Asked for port 0, the record said :0 until now: write the real address.
-                if address != fallback { await presence.rewrite() }
-                Output.line(StartupSummary.text(
-                    address: address, routes: stack.table.summaries, routesDirectory: routesDirectory,
-                    services: hosts.map { ($0.definition.name, $0.address ?? "?") }, registry: registryName
-                ))
-            }
-        )
-        // Initiators start once the local services are registered and in the router's cache.
-        let ready: @Sendable () async throws -> Void = {
-            for host in hosts { _ = try await host.waitUntilReady() }
-            await stack.cache.refresh()
-        }
-        let supervisor = InitiatorSupervisor(
-            table: stack.table,
-            makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: counters, logger: logger),
-            logger: logger
-        )
-        let group = ServiceGroup(
-            configuration: .sky(
-                services: stack.services + [Concurrently(services: hosts)]
-                    + [Reaper(registry: registry, counters: counters, logger: logger), presence, LogLevelSignals(logger: logger),
-                       AfterReady(prepare: ready, service: supervisor), AfterReady(prepare: ready, service: initiator)],
-                logger: logger
-            )
-        )
-        try await group.run()
+        let context = try await self.common.context()
+        HostPort.warnIfExposed(self.http, token: context.token, logger: context.logger)
+        var configuration = RouterNode.Configuration()
+        configuration.routes = self.routes
+        configuration.http = self.http.listenAddress
+        configuration.builtinServices = self.serviceNames
+        configuration.runsSourceInitiators = true
+        configuration.runsReaper = true
+        let routes = self.routes
+        try await RouterNode(configuration: configuration, context: context) { ready in
+            Output.line(StartupSummary.text(
+                address: ready.address, routes: ready.routes, routesDirectory: routes, services: ready.services.map { ($0.name, $0.address) },
+                registry: ready.registry
+            ))
+        }.run()
     }
 }
 
@@ -136,8 +70,7 @@ enum StartupSummary {
         lines.append("  services   \(services.map { "\($0.0)@\($0.1)" }.joined(separator: " "))")
         lines.append("  routes     \(routes.count) from \(routesDirectory)/ (edit a file: it reloads within a second)")
         for summary in routes {
-            let steps = summary.route.steps.map { $0.isAsync ? "\($0.service) (async)" : $0.service }.joined(separator: " → ")
-            lines.append("             POST /routes/\(summary.route.name): \(steps)")
+            lines.append("             POST /routes/\(summary.route.name): \(RouteFiles.describe(summary.route))")
         }
         let initiators = routes.flatMap { summary in summary.route.sources.map { StartupSummary.describe($0, route: summary.route.name) } }
         if !initiators.isEmpty {

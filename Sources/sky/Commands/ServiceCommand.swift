@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
-import Logging
+import NodeRuntime
+import RegistryKit
 import ServiceLifecycle
 import Services
 import SkyLib
-import UnixSignals
 
 /// `sky service NAME`: hosts one built-in service as its own process.
 struct ServiceCommand: AsyncParsableCommand {
@@ -44,39 +44,32 @@ struct ServiceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = self.common.bootstrapLogging()
-        let token = try CommonOptions.token()
+        let context = try await self.common.context()
         var address = self.http
         if let port { address.port = port }
-        HostPort.warnIfExposed(address, token: token, logger: logger)
-        let registry = try await self.common.openRegistry()
-        let counters = Counters()
-        counters.bootstrapMetricsSystem()
-        guard let definition = BuiltinServices.definition(named: self.name, version: self.version, logger: logger) else { return }
+        HostPort.warnIfExposed(address, token: context.token, logger: context.logger)
+        guard let definition = BuiltinServices.definition(named: self.name, version: self.version, logger: context.logger) else { return }
         var configuration = ServiceHost.Configuration()
         configuration.host = address.host
         configuration.port = address.port
-        configuration.region = self.common.region
+        configuration.region = context.region
         configuration.ttl = self.ttl
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
-        configuration.token = token
-        configuration.commands = .process
+        configuration.token = context.token
+        configuration.commands = .process(context.lifecycle.nodeControl)
         let nodeID = Identifiers.nodeID()
-        let spans = SpanRecorder(registry: registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, logger: logger)
+        let spans = SpanRecorder(
+            registry: context.registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: context.counters, logger: context.logger
+        )
         let host = ServiceHost(
-            definition: definition, configuration: configuration, registry: registry, counters: counters, nodeID: nodeID, spans: spans, logger: logger
+            definition: definition, configuration: configuration, registry: context.registry, counters: context.counters, nodeID: nodeID,
+            spans: spans, watchdog: context.watchdog, logger: context.logger
         )
         let announce = Announce {
             let address = try await host.waitUntilReady()
             Output.line("service \(definition.name) \(definition.version) ready at \(address) node \(host.nodeID)")
         }
-        let group = ServiceGroup(
-            configuration: .sky(
-                services: [spans, host, LogLevelSignals(logger: logger), announce],
-                logger: logger
-            )
-        )
-        try await group.run()
+        try await context.run([spans, host, announce])
     }
 }
 

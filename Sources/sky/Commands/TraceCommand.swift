@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RegistryKit
+import NodeRuntime
 
 /// `sky trace ID`: one request's journey, as a tree of the spans its processes recorded.
 struct TraceCommand: AsyncParsableCommand {

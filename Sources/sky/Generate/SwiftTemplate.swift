@@ -66,6 +66,8 @@ enum SwiftTemplate {
                     name: "\(name)",
                     dependencies: [
                         "\(type)",
+                        .product(name: "NodeRuntime", package: "Skynet"),
+                        .product(name: "RegistryKit", package: "Skynet"),
                         .product(name: "Services", package: "Skynet"),
                         .product(name: "SkyLib", package: "Skynet"),
                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -123,6 +125,8 @@ enum SwiftTemplate {
         import ArgumentParser
         import Foundation
         import Logging
+        import NodeRuntime
+        import RegistryKit
         import ServiceLifecycle
         import Services
         import SkyLib
@@ -142,25 +146,27 @@ enum SwiftTemplate {
             @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
 
             func run() async throws {
-                LoggingSystem.bootstrap { SkyLogHandler(label: $0) }
-                let logger = Logger(label: "\(name)")
-                let registry = try await RegistryAddress.resolve(flag: self.registry).open()
+                // Logging, metrics, the registry and this process's stop/restart, set up once.
+                let context = try await NodeContext.bootstrap(
+                    logLevel: .info, registry: RegistryAddress.resolve(flag: self.registry), region: self.region,
+                    token: ProcessInfo.processInfo.environment["SKYNET_TOKEN"]
+                )
                 var configuration = ServiceHost.Configuration()
                 configuration.host = self.host
                 configuration.port = self.port
                 configuration.region = self.region
                 configuration.ttl = self.ttl
                 configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
-                configuration.token = ProcessInfo.processInfo.environment["SKYNET_TOKEN"]
+                configuration.token = context.token
                 // `sky stop` / `sky restart` reach this process through the registry.
-                configuration.commands = .process
+                configuration.commands = .process(context.lifecycle.nodeControl)
                 let definition = ServiceDefinition(name: "\(name)", version: self.version, handler: \(type)())
-                let host = ServiceHost(definition: definition, configuration: configuration, registry: registry, logger: logger)
-                let group = ServiceGroup(
-                    configuration: .init(services: [host, Ready(host: host)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                let host = ServiceHost(
+                    definition: definition, configuration: configuration, registry: context.registry, counters: context.counters,
+                    watchdog: context.watchdog, logger: context.logger
                 )
-                try await group.run()
-                ProcessControl.restartIfRequested()
+                // Until SIGTERM or `sky stop`; after `sky restart`, the process runs itself again.
+                try await context.run([host, Ready(host: host)])
             }
         }
 

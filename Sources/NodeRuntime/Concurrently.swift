@@ -1,0 +1,19 @@
+public import ServiceLifecycle
+
+/// Runs services side by side as one: graceful shutdown reaches all of them at once, so the
+/// services `sky run` hosts drain together instead of one after another.
+public struct Concurrently: Service {
+    public let services: [any Service]
+
+    public init(services: [any Service]) {
+        self.services = services
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for service in self.services {
+                group.addTask { try await service.run() }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+public import SkyLib
+
+/// Handlers hosted in this process, by node id: the router calls them without a socket.
+public struct LocalServices: LocalServiceDirectory {
+    public let handlers: [String: any ServiceHandler]
+
+    public init(handlers: [String: any ServiceHandler]) {
+        self.handlers = handlers
+    }
+
+    public func handler(forNode nodeID: String) -> (any ServiceHandler)? {
+        self.handlers[nodeID]
+    }
+}

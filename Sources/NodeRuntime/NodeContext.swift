@@ -1,0 +1,100 @@
+public import AdminHTTP
+import Foundation
+public import Logging
+public import RegistryKit
+public import ServiceLifecycle
+public import SkyLib
+
+/// What every long-running part of one process shares: the registry, counters, logger and its
+/// level control, the trace sampler, the deadline timer, and the process's lifecycle.
+///
+/// Made once per process (``bootstrap(logLevel:registry:region:token:)`` for `sky` and the
+/// services it generates; the memberwise init in tests) and handed down, so no part reaches
+/// any of these through a global.
+public struct NodeContext: Sendable {
+    public var registry: any Registry
+    public var counters: Counters
+    public var logger: Logger
+    /// The level every logger of the process follows (SIGUSR1 raises it, SIGUSR2 lowers it).
+    public var logLevel: LogLevelControl
+    /// How the process stops and restarts (signals, `sky stop`, `sky restart`).
+    public var lifecycle: ProcessLifecycle
+    /// The region this node is in; routers prefer instances in their own.
+    public var region: String
+    /// The shared secret callers must present, when set.
+    public var token: String?
+    /// Decides which new requests are traced.
+    public var sampler: TraceSampler
+    /// The one timer for every in-process deadline.
+    public var watchdog: DeadlineWatchdog
+
+    public init(
+        registry: any Registry,
+        counters: Counters = Counters(),
+        logger: Logger,
+        logLevel: LogLevelControl = LogLevelControl(),
+        lifecycle: ProcessLifecycle = ProcessLifecycle(),
+        region: String = "local",
+        token: String? = nil,
+        sampler: TraceSampler = TraceSampler(perSecond: 100),
+        watchdog: DeadlineWatchdog = DeadlineWatchdog()
+    ) {
+        self.registry = registry
+        self.counters = counters
+        self.logger = logger
+        self.logLevel = logLevel
+        self.lifecycle = lifecycle
+        self.region = region
+        self.token = token
+        self.sampler = sampler
+        self.watchdog = watchdog
+    }
+
+    /// Sets up this process: log lines to standard error at `logLevel` (changeable by
+    /// signals), swift-metrics into the counters' Prometheus registry, the trace rate from
+    /// `SKYNET_TRACE_PER_SECOND`, and the registry at `address`. Once per process.
+    /// - Throws: `SkyError` when the registry cannot be opened.
+    public static func bootstrap(logLevel: Logger.Level, registry address: RegistryAddress, region: String, token: String?) async throws -> NodeContext {
+        let control = LogLevelControl(logLevel)
+        LoggingSystem.bootstrap { label in SkyLogHandler(label: label, control: control) }
+        let logger = Logger(label: "sky")
+        let registry = try await address.open()
+        let counters = Counters()
+        counters.bootstrapMetricsSystem()
+        return NodeContext(
+            registry: registry, counters: counters, logger: logger, logLevel: control, region: region, token: token,
+            sampler: .fromEnvironment()
+        )
+    }
+
+    /// Runs `services` as this process until it shuts down, with the log level following
+    /// SIGUSR1/SIGUSR2 (``ProcessLifecycle/run(services:logger:gracefulLimit:)``).
+    public func run(_ services: [any Service]) async throws {
+        try await self.lifecycle.run(services: services + [LogLevelSignals(control: self.logLevel, logger: self.logger)], logger: self.logger)
+    }
+
+    /// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) at `address`, for a node
+    /// that serves nothing else over HTTP; the bound address goes into `presence`'s record.
+    public func adminServer(at address: ListenAddress, presence: ListeningPresence) -> AdminServer {
+        AdminServer(
+            host: address.host, port: address.port, token: self.token, endpoints: AdminEndpoints(counters: self.counters), logger: self.logger,
+            onServerRunning: { bound in await presence.listening(at: bound) }
+        )
+    }
+
+    /// The presence of a node whose address is known once its listener binds.
+    /// - Parameters:
+    ///   - address: the address before the listener binds (`HOST:0` when a free port is
+    ///     asked for, `-` for a node with no listener yet).
+    ///   - control: which remote commands it takes; the process's own stop and restart unless given.
+    ///   - stats: the record's stats, read on every write.
+    public func presence(
+        nodeID: String = Identifiers.nodeID(), kind: NodeKind, service: String, address: String, control: NodeControl? = nil,
+        stats: @escaping @Sendable () -> [String: Int64] = { [:] }
+    ) -> ListeningPresence {
+        ListeningPresence(
+            registry: self.registry, nodeID: nodeID, kind: kind, service: service, region: self.region, address: address,
+            control: control ?? self.lifecycle.nodeControl, stats: stats, logger: self.logger
+        )
+    }
+}

@@ -1,0 +1,17 @@
+public import RegistryKit
+import RegistryMongo
+import RegistrySQLite
+import SkyLib
+
+extension RegistryAddress {
+    /// Opens the registry at this address with the driver its scheme names. This is the one
+    /// place that links both drivers: the roles (Routing, Initiators, Services, Reaper) see
+    /// only ``Registry``.
+    /// - Throws: `SkyError` when the address cannot be opened.
+    public func open() async throws -> any Registry {
+        switch self {
+        case .sqlite(let path): return try SQLiteRegistry(path: path)
+        case .mongodb(let uri): return try await MongoRegistry(uri: uri)
+        }
+    }
+}

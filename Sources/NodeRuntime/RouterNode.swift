@@ -1,0 +1,168 @@
+import AdminHTTP
+import Foundation
+import Initiators
+import Reaper
+import RegistryKit
+import Routing
+public import ServiceLifecycle
+public import Services
+public import SkyLib
+
+/// A node that runs routes, assembled from its parts: what `sky run`, `sky router` and
+/// `sky initiator` start, and what a test starts in-process.
+///
+/// Always: the router (``RouterStack``), the node's presence in the registry, and one
+/// listener: the HTTP initiator (`POST /routes/NAME` and the admin endpoints) when
+/// ``Configuration/http`` is set, else the admin endpoints alone at ``Configuration/admin``.
+/// As asked: built-in services hosted in-process (called without a socket), the initiators
+/// routes declare under `from:`, and a reaper. Listeners and initiators start only once the
+/// hosted services are registered and the router's cache has them, so the first request finds them.
+public struct RouterNode: Sendable {
+    /// What the node runs.
+    public struct Configuration: Sendable {
+        /// A folder of route files (reloaded live), or `registry` for the routes pushed there.
+        public var routes: String = "Routes"
+        /// Where the HTTP initiator listens (`port` 0: any free port); `nil`: no HTTP initiator.
+        public var http: ListenAddress?
+        /// Where the admin endpoints listen when there is no HTTP initiator.
+        public var admin = ListenAddress(host: "127.0.0.1", port: 0)
+        /// Built-in services to host in this process (``BuiltinServices/names``).
+        public var builtinServices: [String] = []
+        /// Whether the initiators routes declare (files, CSV, STOMP) run here.
+        public var runsSourceInitiators = false
+        /// Whether a reaper runs here (`sky run`: the one-process cluster prunes its own dead).
+        public var runsReaper = false
+
+        public init() {}
+    }
+
+    /// What the node tells once its listener runs.
+    public struct Ready: Sendable {
+        /// `HOST:PORT` of the listener.
+        public var address: String
+        /// The routes served.
+        public var routes: [RouteSummary]
+        /// The hosted services: name and address.
+        public var services: [(name: String, address: String)]
+        /// The registry, without credentials.
+        public var registry: String
+    }
+
+    public let configuration: Configuration
+    public let context: NodeContext
+    /// The router: route table, loader, cache, client, executor.
+    public let stack: RouterStack
+    /// The built-in services hosted here.
+    public let hosts: [ServiceHost]
+    /// The node's record in the registry, with the address its listener bound.
+    public let presence: ListeningPresence
+    private let onReady: @Sendable (Ready) async -> Void
+
+    /// - Parameter onReady: called once the listener runs (the `sky` tool prints its summary).
+    public init(configuration: Configuration, context: NodeContext, onReady: @escaping @Sendable (Ready) async -> Void = { _ in }) {
+        self.configuration = configuration
+        self.context = context
+        self.onReady = onReady
+        var hostConfiguration = ServiceHost.Configuration()
+        hostConfiguration.region = context.region
+        hostConfiguration.token = context.token
+        // `sky stop` of one hosted service stops that host only; the whole process stops with
+        // its router node.
+        hostConfiguration.commands = .embedded(in: "`sky run` pid \(ProcessInfo.processInfo.processIdentifier)")
+        let hosts = configuration.builtinServices.compactMap { name in
+            BuiltinServices.definition(named: name, logger: context.logger).map {
+                ServiceHost(
+                    definition: $0, configuration: hostConfiguration, registry: context.registry, counters: context.counters,
+                    watchdog: context.watchdog, logger: context.logger
+                )
+            }
+        }
+        self.hosts = hosts
+        let local = hosts.isEmpty ? nil : LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
+        let stack = RouterStack(
+            routes: configuration.routes, registry: context.registry, region: context.region, local: local, counters: context.counters,
+            token: context.token, sampler: context.sampler, watchdog: context.watchdog, logger: context.logger
+        )
+        self.stack = stack
+        let stats: @Sendable () -> [String: Int64] = { ["routes": Int64(stack.table.summaries.count)] }
+        if let http = configuration.http {
+            self.presence = context.presence(nodeID: stack.nodeID, kind: .router, service: "router", address: http.description, stats: stats)
+        } else {
+            self.presence = context.presence(nodeID: stack.nodeID, kind: .initiator, service: "initiator", address: "-", stats: stats)
+        }
+    }
+
+    /// The node's parts, in start order (the group stops them in reverse).
+    public var services: [any Service] {
+        let stack = self.stack
+        let hosts = self.hosts
+        // Initiators start once the hosted services are registered and in the router's cache.
+        let ready: @Sendable () async throws -> Void = {
+            for host in hosts { _ = try await host.waitUntilReady() }
+            await stack.cache.refresh()
+        }
+        var services = stack.services
+        if !hosts.isEmpty { services.append(Concurrently(services: hosts)) }
+        if self.configuration.runsReaper {
+            services.append(Reaper(registry: self.context.registry, counters: self.context.counters, logger: self.context.logger))
+        }
+        services.append(self.presence.presence)
+        if self.configuration.runsSourceInitiators {
+            let supervisor = InitiatorSupervisor(
+                table: stack.table,
+                makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: self.context.counters, logger: self.context.logger),
+                logger: self.context.logger
+            )
+            services.append(AfterReady(prepare: ready, service: supervisor))
+        }
+        services.append(AfterReady(prepare: ready, service: self.listener))
+        return services
+    }
+
+    /// The HTTP initiator, or the admin endpoints alone.
+    private var listener: any Service {
+        let stack = self.stack
+        let admin = AdminEndpoints(
+            counters: self.context.counters,
+            extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] },
+            stats: { stack.executor.stats() }
+        )
+        let onServerRunning: @Sendable (String) async -> Void = { [presence = self.presence, hosts = self.hosts, onReady = self.onReady, registry = self.context.registry] address in
+            await presence.listening(at: address)
+            await onReady(Ready(
+                address: address, routes: stack.table.summaries, services: hosts.map { ($0.definition.name, $0.address ?? "?") },
+                registry: registry.displayName
+            ))
+        }
+        guard let http = self.configuration.http else {
+            return AdminServer(
+                host: self.configuration.admin.host, port: self.configuration.admin.port, token: self.context.token, endpoints: admin,
+                logger: self.context.logger, onServerRunning: onServerRunning
+            )
+        }
+        var configuration = HTTPInitiator.Configuration()
+        configuration.host = http.host
+        configuration.port = http.port
+        configuration.token = self.context.token
+        return HTTPInitiator(configuration: configuration, runner: stack.executor, admin: admin, logger: self.context.logger, onServerRunning: onServerRunning)
+    }
+
+    /// Loads the routes, then runs the node as this process until it shuts down.
+    public func run() async throws {
+        await self.stack.loader.reloadNow()
+        try await self.context.run(self.services)
+    }
+}
+
+/// Where a listener binds: `HOST:PORT`, port 0 for any free one.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { "\(self.host):\(self.port)" }
+}

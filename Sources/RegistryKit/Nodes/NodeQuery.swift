@@ -1,0 +1,66 @@
+import SkyLib
+/// A filter over nodes: every field that is set must match.
+public struct NodeQuery: Sendable, Hashable {
+    public var kind: NodeKind?
+    public var service: String?
+    /// A ``VersionSelector`` spelling: `1.2.0`, `1.*`, `*`.
+    public var version: String?
+    public var region: String?
+    public var host: String?
+    public var status: NodeStatus?
+
+    public init(
+        kind: NodeKind? = nil,
+        service: String? = nil,
+        version: String? = nil,
+        region: String? = nil,
+        host: String? = nil,
+        status: NodeStatus? = nil
+    ) {
+        self.kind = kind
+        self.service = service
+        self.version = version
+        self.region = region
+        self.host = host
+        self.status = status
+    }
+
+    /// Matches every node.
+    public static let all = NodeQuery()
+
+    /// Whether `node` passes the filter.
+    public func matches(_ node: NodeRecord) -> Bool {
+        if let kind, node.kind != kind { return false }
+        if let service, node.service != service { return false }
+        if let region, node.region != region { return false }
+        if let host, node.host != host { return false }
+        if let status, node.status != status { return false }
+        if let version {
+            guard let selector = VersionSelector(version), selector.matches(node.version) else { return false }
+        }
+        return true
+    }
+}
+
+/// A change to the nodes a query matches (``RegistryCache/changes(matching:)``).
+public enum NodeChange: Sendable, Hashable {
+    case added(NodeRecord)
+    case removed(NodeRecord)
+    /// Same node, with another status, version, address, region or host.
+    case changed(from: NodeRecord, to: NodeRecord)
+
+    /// The node as it is now (as it was last, for `.removed`).
+    public var node: NodeRecord {
+        switch self {
+        case .added(let node), .removed(let node), .changed(_, let node): node
+        }
+    }
+}
+
+extension NodeRecord {
+    /// Whether two records of one node agree on everything but heartbeat and stats.
+    public func hasSameShape(as other: NodeRecord) -> Bool {
+        self.id == other.id && self.kind == other.kind && self.service == other.service && self.version == other.version
+            && self.region == other.region && self.host == other.host && self.address == other.address && self.status == other.status
+    }
+}

@@ -1,0 +1,125 @@
+import CMongoc
+import Foundation
+import Logging
+import NIOPosix
+import SkyLib
+import RegistryKit
+
+/// A failure reported by libmongoc or by the server.
+public struct MongoError: Error, Sendable, CustomStringConvertible {
+    /// libbson error domain (0 for server replies).
+    public var domain: UInt32
+    /// Error code (server codes such as 11000 for a duplicate key).
+    public var code: Int
+    public var message: String
+
+    public var description: String { "\(self.message) (domain \(self.domain), code \(self.code))" }
+
+    /// A duplicate-key write (code 11000).
+    public var isDuplicateKey: Bool { self.code == 11000 }
+}
+
+/// Owns a `mongoc_client_pool_t` and runs every libmongoc call on its own thread pool, never on
+/// an event loop or the cooperative pool.
+///
+/// `@unchecked Sendable`: mongoc documents `mongoc_client_pool_t` as thread-safe; a
+/// `mongoc_client_t` is not, and never leaves the one closure that popped it.
+final class MongoClientPool: @unchecked Sendable {
+    private let pool: OpaquePointer
+    private let uri: OpaquePointer
+    private let threads: NIOThreadPool
+    /// The database named in the URI, or `skynet`.
+    let database: String
+
+    /// Makes `mongoc_init` run once per process.
+    private static let initialized: Bool = {
+        mongoc_init()
+        // libmongoc logs to stderr on its own; send warnings and worse through swift-log instead.
+        mongoc_log_set_handler({ level, domain, message, _ in
+            guard level.rawValue <= MONGOC_LOG_LEVEL_WARNING.rawValue else { return }
+            let text = message.map { String(cString: $0) } ?? ""
+            let source = domain.map { String(cString: $0) } ?? "mongoc"
+            Logger(label: "mongoc").warning("\(source): \(text)")
+        }, nil)
+        return true
+    }()
+
+    /// Opens a pool for `uriString`, with short server-selection and connect timeouts unless
+    /// the URI sets its own, so an unreachable registry fails fast instead of hanging callers.
+    init(uriString: String, threads: Int = 4) throws(MongoError) {
+        _ = Self.initialized
+        var error = bson_error_t()
+        guard let uri = mongoc_uri_new_with_error(uriString, &error) else {
+            throw Self.error(from: error)
+        }
+        for (option, value) in [(MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000), (MONGOC_URI_CONNECTTIMEOUTMS, 2000), (MONGOC_URI_SOCKETTIMEOUTMS, 10000)]
+        where !mongoc_uri_has_option(uri, option) {
+            mongoc_uri_set_option_as_int32(uri, option, Int32(value))
+        }
+        // As many connections as threads: a thread never waits for a connection another holds.
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, Int32(threads))
+        guard let pool = mongoc_client_pool_new(uri) else {
+            mongoc_uri_destroy(uri)
+            throw MongoError(domain: 0, code: 0, message: "cannot create a client pool for \(uriString)")
+        }
+        mongoc_client_pool_set_error_api(pool, Int32(MONGOC_ERROR_API_VERSION_2))
+        mongoc_client_pool_set_appname(pool, "skynet")
+        self.uri = uri
+        self.pool = pool
+        self.database = mongoc_uri_get_database(uri).map { String(cString: $0) } ?? "skynet"
+        self.threads = NIOThreadPool(numberOfThreads: threads)
+        self.threads.start()
+    }
+
+    deinit {
+        mongoc_client_pool_destroy(self.pool)
+        mongoc_uri_destroy(self.uri)
+        try? self.threads.syncShutdownGracefully()
+    }
+
+    /// Runs a database command and answers the server's reply as JSON (relaxed extended JSON:
+    /// dates appear as `{"$date": …}`).
+    /// - Throws: ``MongoError`` for transport failures, `ok: 0` replies and write errors.
+    func command(_ command: MongoDocument) async throws -> JSONValue {
+        let text = command.extendedJSON
+        return try await self.threads.runIfActive { [self] in
+            let database = self.database
+            let pool = self.pool
+            var error = bson_error_t()
+            guard let bson = bson_new_from_json(text, -1, &error) else { throw Self.error(from: error) }
+            defer { bson_destroy(bson) }
+            let client = mongoc_client_pool_pop(pool)
+            defer { mongoc_client_pool_push(pool, client) }
+            // A reply is an out-parameter libmongoc initialises itself: give it aligned storage.
+            let storage = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 128)
+            defer { storage.deallocate() }
+            let reply = OpaquePointer(storage)
+            let ok = mongoc_client_command_simple(client, database, bson, nil, reply, &error)
+            defer { bson_destroy(reply) }
+            guard ok else { throw Self.error(from: error) }
+            var length = 0
+            guard let json = bson_as_relaxed_extended_json(reply, &length) else {
+                throw MongoError(domain: 0, code: 0, message: "reply could not be read as JSON")
+            }
+            defer { bson_free(json) }
+            let value = try JSONParser.parse(UnsafeRawBufferPointer(start: json, count: length))
+            if let writeErrors = value["writeErrors"]?.arrayValue, let first = writeErrors.first {
+                throw MongoError(domain: 0, code: Int(first["code"]?.intValue ?? 0), message: first["errmsg"]?.stringValue ?? "write error")
+            }
+            return value
+        }
+    }
+
+    /// Stops the thread pool; the pool itself is destroyed with this object.
+    func shutdown() async {
+        try? await self.threads.shutdownGracefully()
+    }
+
+    private static func error(from error: bson_error_t) -> MongoError {
+        var error = error
+        let message = withUnsafeBytes(of: &error.message) { buffer in
+            String(decoding: buffer.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return MongoError(domain: error.domain, code: Int(error.code), message: message)
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SkyLib
+import RegistryKit
+import NodeRuntime
+
+/// Flags every long-running role takes.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Registry address: sqlite:PATH or mongodb://HOST:PORT/DB (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).")
+    var registry: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (SIGUSR1 raises it, SIGUSR2 lowers it).")
+    var logLevel: String = ProcessInfo.processInfo.environment["SKYNET_LOG_LEVEL"] ?? "info"
+
+    @Option(help: "Region this node is in; routers prefer instances in their own region.")
+    var region: String = ProcessInfo.processInfo.environment["SKYNET_REGION"] ?? "local"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        _ = try RegistryAddress.resolve(flag: self.registry)
+    }
+
+    /// Checks a `--routes` value: a folder that exists, or `registry` where that is allowed.
+    static func validateRoutes(_ routes: String, allowRegistry: Bool) throws {
+        if allowRegistry && routes == "registry" { return }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: routes, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("routes folder '\(routes)' does not exist (give one with --routes DIR)")
+        }
+    }
+
+    /// Sets up the process as the flags say (logging, metrics, the registry, the token) and
+    /// answers what its parts share.
+    func context() async throws -> NodeContext {
+        try await NodeContext.bootstrap(
+            logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
+            region: self.region, token: Self.token()
+        )
+    }
+
+    /// The shared token from `SKYNET_TOKEN` or the file named by `SKYNET_TOKEN_FILE`.
+    static func token() throws -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let token = environment["SKYNET_TOKEN"], !token.isEmpty { return token }
+        if let file = environment["SKYNET_TOKEN_FILE"], !file.isEmpty {
+            let text = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw ValidationError("SKYNET_TOKEN_FILE \(file) is empty") }
+            return text
+        }
+        return nil
+    }
+}
+
+/// `HOST:PORT` network flags.
+struct HostPort: ExpressibleByArgument, CustomStringConvertible, Sendable {
+    var host: String
+    var port: Int
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+
+    var description: String { "\(self.host):\(self.port)" }
+
+    /// Whether only this machine can connect.
+    var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(self.host) || self.host.hasPrefix("127.") }
+
+    /// The address for the node runtime.
+    var listenAddress: ListenAddress { ListenAddress(host: self.host, port: self.port) }
+
+    static func warnIfExposed(_ address: HostPort, token: String?, logger: Logger) {
+        if !address.isLoopback && token == nil {
+            logger.warning("listening on \(address) beyond this machine with no SKYNET_TOKEN set: anyone who can reach it can call it")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+import SkyLib
+@testable import RegistrySQLite
+@testable import RegistryKit
+
+/// What only the embedded backend has to show (the shared behaviour is in
+/// `RegistryConformanceTests`).
+struct SQLiteRegistryTests {
+    /// Two handles on one file behave like two processes sharing the registry.
+    @Test func twoHandlesShareOneFile() async throws {
+        let path = NSTemporaryDirectory() + "sky-sqlite-\(UUID().uuidString)/registry.sqlite"
+        try await RegistryConformance.concurrentWritersAllLand(SQLiteRegistry(path: path), SQLiteRegistry(path: path))
+    }
+
+    @Test func addressesParse() throws {
+        #expect(try RegistryAddress("sqlite:/tmp/x.sqlite") == .sqlite(path: "/tmp/x.sqlite"))
+        #expect(try RegistryAddress("mongodb://127.0.0.1:27017/sky") == .mongodb(uri: "mongodb://127.0.0.1:27017/sky"))
+        #expect(throws: SkyError.self) { try RegistryAddress("redis://x") }
+        #expect(throws: SkyError.self) { try RegistryAddress("sqlite:") }
+        #expect(try RegistryAddress.resolve(flag: nil, environment: [:]) == .defaultAddress)
+        #expect(try RegistryAddress.resolve(flag: nil, environment: ["SKYNET_REGISTRY": "sqlite:a"]) == .sqlite(path: "a"))
+        #expect(try RegistryAddress.resolve(flag: "sqlite:b", environment: ["SKYNET_REGISTRY": "sqlite:a"]) == .sqlite(path: "b"))
+        #expect(RegistryAddress.mongodb(uri: "mongodb://user:secret@h:1/db").description == "mongodb://***@h:1/db")
+    }
+
+    @Test func credentialsStayOffTheCommandLine() throws {
+        // On the command line: refused, saying where to put them instead.
+        #expect {
+            try RegistryAddress.resolve(flag: "mongodb://user:secret@h:1/db", environment: [:])
+        } throws: { error in
+            (error as? SkyError)?.message.contains("SKYNET_REGISTRY_FILE") == true
+        }
+        #expect(try RegistryAddress.resolve(flag: "mongodb://h:1/db?authSource=a@b", environment: [:]) == .mongodb(uri: "mongodb://h:1/db?authSource=a@b"))
+        // From the environment, or a file.
+        let uri = "mongodb://user:secret@h:1/db"
+        #expect(try RegistryAddress.resolve(flag: nil, environment: ["SKYNET_REGISTRY": uri]) == .mongodb(uri: uri))
+        let file = NSTemporaryDirectory() + "registry-\(UUID().uuidString).uri"
+        try (uri + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try RegistryAddress.resolve(flag: nil, environment: ["SKYNET_REGISTRY_FILE": file]) == .mongodb(uri: uri))
+    }
+}

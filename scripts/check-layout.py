@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Checks the module arrows README's "Layout" promises, from `swift package describe`.
+
+Fails (exit 1) naming each arrow that should not exist: a role module (Routing, Initiators,
+Services, Reaper) depending on another role or on a registry driver; SkyLib depending on
+Hummingbird, GRDB or CMongoc; anything but the node runtime, `sky` and tests linking a driver.
+"""
+import json
+import subprocess
+import sys
+
+ROLES = {"Routing", "Initiators", "Services", "Reaper"}
+DRIVERS = {"RegistrySQLite", "RegistryMongo"}
+DRIVER_USERS = {"NodeRuntime", "sky"}
+
+described = json.loads(subprocess.run(
+    ["swift", "package", "describe", "--type", "json"], check=True, capture_output=True, text=True
+).stdout)
+targets = {t["name"]: t for t in described["targets"]}
+
+
+def depends(name):
+    target = targets[name]
+    return set(target.get("target_dependencies", [])) | set(target.get("product_dependencies", []))
+
+
+problems = []
+for role in sorted(ROLES):
+    for dependency in sorted(depends(role) & (ROLES | DRIVERS | {"GRDB", "CMongoc"})):
+        problems.append(f"{role} depends on {dependency}")
+for dependency in sorted(depends("SkyLib") & {"Hummingbird", "HummingbirdCore", "GRDB", "CMongoc", "RegistryKit", "AdminHTTP", "ServiceLifecycle"}):
+    problems.append(f"SkyLib depends on {dependency}")
+for name, target in sorted(targets.items()):
+    if target["type"] == "test" or name in DRIVER_USERS or name in DRIVERS:
+        continue
+    for dependency in sorted(depends(name) & (DRIVERS | {"GRDB", "CMongoc"})):
+        problems.append(f"{name} links the registry driver {dependency} (only {', '.join(sorted(DRIVER_USERS))} and tests may)")
+
+for problem in problems:
+    print(f"layout: {problem}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"layout: {len(targets)} targets; roles, SkyLib and drivers keep to README's arrows")
