@@ -2,7 +2,7 @@
 #   make run    the main job: `sky run` with the example routes on 127.0.0.1:8080
 #   make test   every test (installs what it needs first)
 
-.PHONY: run test bench soak build clean
+.PHONY: run test bench soak build docs clean
 
 run:
 	scripts/run.sh $(ARGS)
@@ -19,6 +19,10 @@ soak:
 build:
 	scripts/bootstrap.sh
 	swift build
+
+docs:
+	swift build
+	scripts/docs.sh
 
 clean:
 	rm -rf .build .skynet

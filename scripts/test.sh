@@ -17,6 +17,9 @@ export SKY_BIN
 
 # README's "Layout" promises the module arrows; a dependency that breaks them fails here.
 python3 scripts/check-layout.py
+# Every public declaration documented, and the DocC catalogs build without a warning.
+python3 scripts/check-doc-comments.py
+scripts/docs.sh
 
 echo "test: running"
 # One test at a time: the end-to-end tests start several processes each, and on a 2-core

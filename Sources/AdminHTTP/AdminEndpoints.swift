@@ -13,6 +13,7 @@ public struct AdminEndpoints: Sendable {
     /// The `/debug/stats` document (routers: per-route and per-step latency), when there is one.
     public var stats: (@Sendable () -> JSONValue)?
 
+    /// Creates an `AdminEndpoints` from its parts.
     public init(
         counters: Counters,
         health: @escaping @Sendable () -> (healthy: Bool, document: JSONValue) = { (true, ["status": "ok"]) },

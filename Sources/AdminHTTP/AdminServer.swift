@@ -7,9 +7,13 @@ public import ServiceLifecycle
 /// processes that serve nothing else over HTTP (the reaper, a standalone initiator), or
 /// beside a few pages of their own (the dashboard, through `routes`).
 public struct AdminServer: Service {
+    /// The interface to listen on.
     public var host: String
+    /// The port to listen on; 0 picks a free one (reported to `onServerRunning`).
     public var port: Int
+    /// The shared secret every endpoint but `/health` requires, when set.
     public var token: String?
+    /// What is served.
     public let endpoints: AdminEndpoints
     /// Whether the token is also accepted as a Basic password (pages a browser opens).
     public var allowBasic: Bool

@@ -19,10 +19,14 @@ import NIOHTTP1
 /// `Connection: keep-alive` (and HTTP/1.1 ones with `Connection: close`) are answered and the
 /// connection closed.
 public struct HTTPLimits: Sendable, Equatable {
+    /// A keep-alive connection with no request for this long is closed (`SKYNET_HTTP_IDLE_TIMEOUT`).
     public var idleTimeout: Duration = .seconds(75)
+    /// A request whose head and body have not all arrived this long after its first byte is closed (`SKYNET_HTTP_REQUEST_TIMEOUT`).
     public var requestTimeout: Duration = .seconds(30)
+    /// Connections held at once; more wait in the listen backlog (`SKYNET_HTTP_MAX_CONNECTIONS`).
     public var maxConnections: Int = 4096
 
+    /// Creates a `HTTPLimits` with the defaults.
     public init() {}
 
     /// The defaults, overridden by `SKYNET_HTTP_*` variables; a value that is not a positive

@@ -38,10 +38,14 @@ public enum Listener {
 /// An application as a `Service` whose failure to listen names its address (``Listener``),
 /// for placing in a `ServiceGroup`.
 public struct ListeningApplication<App: ApplicationProtocol>: Service {
+    /// The application served.
     public let app: App
+    /// The interface listened on.
     public let host: String
+    /// The port listened on (0: a free one).
     public let port: Int
 
+    /// Creates a `ListeningApplication` from its parts.
     public init(_ app: App, host: String, port: Int) {
         self.app = app
         self.host = host

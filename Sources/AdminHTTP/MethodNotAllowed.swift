@@ -9,6 +9,7 @@ import SkyLib
 public final class EndpointTable: Sendable {
     private let entries = Locked<[(method: HTTPRequest.Method, segments: [Substring])]>([])
 
+    /// Creates an `EndpointTable` with the defaults.
     public init() {}
 
     /// Records that `path` answers `method` (HEAD comes with GET).
@@ -34,8 +35,10 @@ public final class EndpointTable: Sendable {
 
 /// Answers 405 with `Allow` when a request's path is served but not with its method.
 public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The paths served and their methods, for the `Allow` header.
     public let table: EndpointTable
 
+    /// Creates a `MethodNotAllowedMiddleware` from its parts.
     public init(table: EndpointTable) {
         self.table = table
     }

@@ -5,10 +5,12 @@ import SkyLib
 /// `Authorization: Bearer TOKEN`, or (for pages a browser opens, like the dashboard) as the
 /// password of HTTP Basic authentication, with any user name.
 public struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The shared secret requests must carry.
     public let token: String
     /// Whether to accept Basic authentication and ask browsers for it.
     public let allowBasic: Bool
 
+    /// Creates a `TokenMiddleware` from its parts.
     public init(token: String, allowBasic: Bool = false) {
         self.token = token
         self.allowBasic = allowBasic

@@ -19,6 +19,7 @@ public final class Daemon: Service, Sendable {
         var adding: AsyncStream<ProcessSupervisor>.Continuation?
     }
 
+    /// The daemon file it was started with.
     public let configuration: DaemonConfiguration
     /// The `sky` binary, to run built-in services (`sky service NAME`).
     public let executable: String

@@ -14,15 +14,18 @@ import Yams
 ///     instances: 1
 /// ```
 public struct DaemonConfiguration: Sendable, Hashable {
+    /// One entry of `services:`: a program and how many copies of it run.
     public struct Program: Sendable, Hashable {
         /// The service's name (for built-ins, which one).
         public var name: String
         /// The command line; `nil` for a built-in service.
         public var command: [String]?
+        /// How many copies run at once (default 1).
         public var instances: Int
         /// Extra flags for a built-in service (`sky service NAME FLAGS…`).
         public var flags: [String]
 
+        /// Creates a `Program` from its parts.
         public init(name: String, command: [String]? = nil, instances: Int = 1, flags: [String] = []) {
             self.name = name
             self.command = command
@@ -31,8 +34,10 @@ public struct DaemonConfiguration: Sendable, Hashable {
         }
     }
 
+    /// The programs, in file order.
     public var programs: [Program]
 
+    /// Creates a `DaemonConfiguration` from its parts.
     public init(programs: [Program]) {
         self.programs = programs
     }
@@ -46,6 +51,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         return try Self.parse(yaml: text, file: path)
     }
 
+    /// Parses a daemon file's text; errors name `file` and the line.
     public static func parse(yaml: String, file: String) throws -> DaemonConfiguration {
         func fail(_ node: Node?, _ message: String) -> SkyError {
             let line = node?.mark.map { ":\($0.line)" } ?? ""

@@ -19,9 +19,13 @@ public final class ProcessSupervisor: Service, Sendable {
     /// What the supervisor was asked to do with its running process.
     private enum Request { case none, stop, restart }
 
+    /// The instance's name in logs and events (`uppercase#2`).
     public let name: String
+    /// The program run.
     public let executable: String
+    /// Its arguments.
     public let arguments: [String]
+    /// Its whole environment.
     public let environment: [String: String]
     private let onEvent: @Sendable (_ kind: String, _ message: String) async -> Void
     private let onExit: @Sendable (_ pid: Int32, _ status: String) async -> Void

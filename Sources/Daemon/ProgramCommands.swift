@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import ServiceLifecycle
-public import SkyLib
+import SkyLib
 public import RegistryKit
 
 /// Carries out `stop` and `restart` for the nodes of the daemon's own programs.
@@ -11,16 +11,20 @@ public import RegistryKit
 /// counting a crash. A program's node is found by its pid on this host, so programs that are
 /// not `sky` (a Python service) are stopped and restarted the same way.
 public struct ProgramCommands: Service {
+    /// The daemon whose programs the commands stop and restart.
     public let daemon: Daemon
-    public let registry: any Registry
+    /// Where commands are claimed and programs' records are read.
+    public let registry: any NodeDirectory & EventLog & CommandQueue
     /// The daemon's node id: the actor recorded on the commands it claims.
     public let daemonNodeID: String
+    /// How often pending commands are claimed.
     public let interval: Duration
     private let hostNames: Set<String>
     private let logger: Logger
     private let reporter: CommandReporter
 
-    public init(daemon: Daemon, registry: any Registry, daemonNodeID: String, interval: Duration = .milliseconds(500), logger: Logger) {
+    /// Creates a `ProgramCommands` from its parts.
+    public init(daemon: Daemon, registry: any NodeDirectory & EventLog & CommandQueue, daemonNodeID: String, interval: Duration = .milliseconds(500), logger: Logger) {
         self.daemon = daemon
         self.registry = registry
         self.daemonNodeID = daemonNodeID

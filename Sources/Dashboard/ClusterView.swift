@@ -10,44 +10,73 @@ public struct ClusterView: Sendable {
         public var perSecond: Double
         /// Share of them that failed, 0…1.
         public var errorRate: Double
+        /// Median latency, when anything finished in the window.
         public var p50Milliseconds: Double?
+        /// 99th-percentile latency, when anything finished in the window.
         public var p99Milliseconds: Double?
     }
 
+    /// One step of a route, across every router.
     public struct StepRow: Sendable {
+        /// The service the step calls.
         public var service: String
+        /// Its calls over the window.
         public var rates: Rates
+        /// Retries a second.
         public var retriesPerSecond: Double
     }
 
+    /// One route, across every router.
     public struct RouteRow: Sendable {
+        /// The route's name.
         public var route: String
+        /// Its requests over the window.
         public var rates: Rates
+        /// Requests in the route now.
         public var inflight: Int64
+        /// Its steps, in route order.
         public var steps: [StepRow]
     }
 
+    /// A failed request, as a router reported it.
     public struct FailureRow: Sendable {
+        /// When it failed.
         public var at: Date
+        /// The route it ran.
         public var route: String
+        /// The step that failed (1-based), when one did.
         public var step: Int?
+        /// The service that step called.
         public var service: String?
+        /// The error's code (`deadline_exceeded`, `service_error` …).
         public var code: String
+        /// The error's message.
         public var message: String
+        /// The request's trace (`sky trace ID`).
         public var traceID: String
     }
 
+    /// Whether a router's `/debug/stats` could be read.
     public struct RouterStatus: Sendable {
+        /// The router's node id.
         public var nodeID: String
+        /// Where it listens.
         public var address: String
+        /// Why its stats could not be read, when they could not.
         public var error: String?
     }
 
+    /// When the view was built.
     public var updatedAt: Date
+    /// The registry read, without credentials.
     public var registry: String
+    /// Every node record.
     public var nodes: [NodeRecord]
+    /// Every route any router serves.
     public var routes: [RouteRow]
+    /// The latest cluster events, newest first.
     public var events: [RegistryEvent]
+    /// The routers asked for stats.
     public var routers: [RouterStatus]
     /// Failed requests reported by the routers, newest first.
     public var failures: [FailureRow] = []
@@ -56,6 +85,7 @@ public struct ClusterView: Sendable {
     /// Seconds the rates cover.
     public var window: Double
 
+    /// The view before anything has been read.
     public static func empty(registry: String) -> ClusterView {
         ClusterView(updatedAt: Date(), registry: registry, nodes: [], routes: [], events: [], routers: [], registryError: nil, window: 0)
     }

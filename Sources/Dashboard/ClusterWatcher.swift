@@ -4,7 +4,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
-public import SkyLib
+import SkyLib
 public import RegistryKit
 
 /// Builds the dashboard's ``ClusterView`` every `interval`: nodes and reaper events from the
@@ -12,7 +12,9 @@ public import RegistryKit
 /// `window` ago, so rates and percentiles are those of the last few seconds, summed over
 /// every router.
 public final class ClusterWatcher: Service, Sendable {
+    /// How often the registry and the routers are read.
     public let interval: Duration
+    /// How far back rates and latencies reach.
     public let window: Duration
     private let registry: any Registry
     private let client: HTTPClient
@@ -25,6 +27,7 @@ public final class ClusterWatcher: Service, Sendable {
     /// Each router's recent snapshots, oldest first, by node id.
     private let history = Locked<[String: [(at: ContinuousClock.Instant, stats: RouterStats)]]>([:])
 
+    /// Creates a `ClusterWatcher` from its parts.
     public init(registry: any Registry, token: String?, interval: Duration = .seconds(1), window: Duration = .seconds(10), logger: Logger) {
         self.registry = registry
         self.token = token

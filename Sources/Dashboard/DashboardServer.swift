@@ -7,7 +7,9 @@ import SkyLib
 
 /// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and the admin endpoints.
 public struct DashboardServer: Service {
+    /// The interface to listen on.
     public var host: String
+    /// The port to listen on (0: a free one).
     public var port: Int
     /// Shared secret required as `Authorization: Bearer …` when set (but for `/health`).
     public var token: String?
@@ -17,6 +19,7 @@ public struct DashboardServer: Service {
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
 
+    /// Creates a `DashboardServer` from its parts.
     public init(
         host: String,
         port: Int,

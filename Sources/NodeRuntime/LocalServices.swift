@@ -2,8 +2,10 @@ public import SkyLib
 
 /// Handlers hosted in this process, by node id: the router calls them without a socket.
 public struct LocalServices: LocalServiceDirectory {
+    /// The in-process handlers, by the node id their host registered.
     public let handlers: [String: any ServiceHandler]
 
+    /// Creates a `LocalServices` from its parts.
     public init(handlers: [String: any ServiceHandler]) {
         self.handlers = handlers
     }

@@ -10,6 +10,7 @@ public struct LogLevelSignals: Service {
     private let control: LogLevelControl
     private let logger: Logger
 
+    /// Creates a `LogLevelSignals` from its parts.
     public init(control: LogLevelControl, logger: Logger) {
         self.control = control
         self.logger = logger

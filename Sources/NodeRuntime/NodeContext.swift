@@ -12,8 +12,11 @@ public import SkyLib
 /// services it generates; the memberwise init in tests) and handed down, so no part reaches
 /// any of these through a global.
 public struct NodeContext: Sendable {
+    /// The registry every part reads and writes.
     public var registry: any Registry
+    /// The counters `/debug/vars` and `/metrics` show.
     public var counters: Counters
+    /// The process's logger.
     public var logger: Logger
     /// The level every logger of the process follows (SIGUSR1 raises it, SIGUSR2 lowers it).
     public var logLevel: LogLevelControl
@@ -28,6 +31,7 @@ public struct NodeContext: Sendable {
     /// The one timer for every in-process deadline.
     public var watchdog: DeadlineWatchdog
 
+    /// Creates a `NodeContext` from its parts.
     public init(
         registry: any Registry,
         counters: Counters = Counters(),

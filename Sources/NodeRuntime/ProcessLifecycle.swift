@@ -25,6 +25,7 @@ public final class ProcessLifecycle: Sendable {
 
     private let state = Mutex(State())
 
+    /// Creates a `ProcessLifecycle` with the defaults.
     public init() {}
 
     /// The daemon supervising this process, if one started it (`SKYNET_SUPERVISOR`, its node id).

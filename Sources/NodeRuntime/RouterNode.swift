@@ -33,6 +33,7 @@ public struct RouterNode: Sendable {
         /// Whether a reaper runs here (`sky run`: the one-process cluster prunes its own dead).
         public var runsReaper = false
 
+        /// Creates a `Configuration` with the defaults.
         public init() {}
     }
 
@@ -48,7 +49,9 @@ public struct RouterNode: Sendable {
         public var registry: String
     }
 
+    /// What the node runs.
     public let configuration: Configuration
+    /// What its parts share, its lifecycle among them.
     public let context: NodeContext
     /// The router: route table, loader, cache, client, executor.
     public let stack: RouterStack
@@ -156,9 +159,12 @@ public struct RouterNode: Sendable {
 
 /// Where a listener binds: `HOST:PORT`, port 0 for any free one.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The interface (`127.0.0.1`, `0.0.0.0`, `::1` …).
     public var host: String
+    /// The port; 0 picks a free one.
     public var port: Int
 
+    /// Creates a `ListenAddress` from its parts.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

@@ -9,14 +9,21 @@ public import SkyLib
 /// the out-of-band queue, the span recorder and the executor that ties them together. Every
 /// node that runs routes (`sky run`, `sky router`, `sky initiator`) builds one.
 public struct RouterStack: Sendable {
+    /// The routes served, swapped whole on each reload.
     public let table: RouteTable
+    /// Keeps `table` in step with the route files (or the registry's routes).
     public let loader: any RouteLoading
+    /// The registry's nodes, refreshed in the background; requests read only this.
     public let cache: RegistryCache
+    /// Pooled keep-alive connections to services.
     public let client: HTTPServiceClient
+    /// Out-of-band steps in flight, bounded.
     public let asyncSteps: AsyncStepQueue
+    /// Runs routes; the ``RouteRunner`` initiators hand requests to.
     public let executor: RouteExecutor
     /// This process's node id, shared by its registry record and the spans it records.
     public let nodeID: String
+    /// Batches sampled requests' spans into the registry.
     public let spans: SpanRecorder
 
     /// - Parameter routes: a folder of route files, or `registry` for routes pushed there.

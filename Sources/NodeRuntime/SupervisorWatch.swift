@@ -17,6 +17,7 @@ public struct SupervisorWatch: Service {
     let interval: Duration
     let logger: Logger
 
+    /// Creates a `SupervisorWatch` from its parts.
     public init(interval: Duration = .seconds(1), logger: Logger) {
         self.interval = interval
         self.logger = logger

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 public import NIOCore
 import NIOHTTP1
-public import SkyLib
+import SkyLib
 public import RegistryKit
 
 /// Asks a node whether it is alive. The seam lets tests stage dead nodes; the real probe is
@@ -18,6 +18,7 @@ public struct HTTPHealthProbe: HealthProbe {
     /// How long one probe may take.
     public var timeout: TimeAmount
 
+    /// Creates a `HTTPHealthProbe` from its parts.
     public init(timeout: TimeAmount = .seconds(1)) {
         self.timeout = timeout
     }

@@ -31,10 +31,13 @@ public final class Reaper: Service, Sendable {
         public var leaseDuration: TimeInterval = 3
         /// This reaper's id in the lease.
         public var holder: String = Identifiers.nodeID()
+        /// Creates a `Configuration` with the defaults.
         public init() {}
     }
 
-    public let registry: any Registry
+    /// Where nodes are read and removed, events recorded and the lease taken.
+    public let registry: any NodeDirectory & EventLog & LeaseStore
+    /// Its pass interval, lease and probe settings.
     public let configuration: Configuration
     private let probe: (any HealthProbe)?
     private let counters: Counters
@@ -44,7 +47,7 @@ public final class Reaper: Service, Sendable {
 
     /// - Parameter probe: how nodes are probed; `nil` to rely on heartbeats alone.
     public init(
-        registry: any Registry,
+        registry: any NodeDirectory & EventLog & LeaseStore,
         configuration: Configuration = Configuration(),
         probe: (any HealthProbe)? = HTTPHealthProbe(),
         counters: Counters,

@@ -11,7 +11,7 @@ public enum RegistryAddress: Sendable, Hashable, CustomStringConvertible {
     public static let defaultAddress = RegistryAddress.sqlite(path: ".skynet/registry.sqlite")
 
     /// Parses an address.
-    /// - Throws: ``SkyError`` with code `.configuration` naming what is wrong.
+    /// - Throws: `SkyError` with code `.configuration` naming what is wrong.
     public init(_ text: String) throws(SkyError) {
         if text.hasPrefix("sqlite:") {
             let path = String(text.dropFirst("sqlite:".count))

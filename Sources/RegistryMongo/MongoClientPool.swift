@@ -11,6 +11,7 @@ public struct MongoError: Error, Sendable, CustomStringConvertible {
     public var domain: UInt32
     /// Error code (server codes such as 11000 for a duplicate key).
     public var code: Int
+    /// What libmongoc or the server said.
     public var message: String
 
     public var description: String { "\(self.message) (domain \(self.domain), code \(self.code))" }

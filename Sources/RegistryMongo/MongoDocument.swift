@@ -4,12 +4,15 @@ import RegistryKit
 /// A BSON document to send, with its keys in order (a command's name must come first, which a
 /// `[String: JSONValue]` cannot promise), written as MongoDB extended JSON for `bson_new_from_json`.
 public struct MongoDocument: Sendable, ExpressibleByArrayLiteral {
+    /// Keys and values, in the order they are written.
     public var fields: [(String, MongoValue)]
 
+    /// Creates a `MongoDocument` from its parts.
     public init(_ fields: [(String, MongoValue)]) {
         self.fields = fields
     }
 
+    /// Creates a `MongoDocument` from its parts.
     public init(arrayLiteral elements: (String, MongoValue)...) {
         self.fields = elements
     }
@@ -42,9 +45,13 @@ public indirect enum MongoValue: Sendable, ExpressibleByStringLiteral, Expressib
     /// Milliseconds since 1970.
     case date(Int64)
 
+    /// Creates a `MongoValue` from its parts.
     public init(stringLiteral value: String) { self = .json(.string(value)) }
+    /// Creates a `MongoValue` from its parts.
     public init(integerLiteral value: Int64) { self = .json(.int(value)) }
+    /// Creates a `MongoValue` from its parts.
     public init(booleanLiteral value: Bool) { self = .json(.bool(value)) }
+    /// Creates a `MongoValue` from its parts.
     public init(floatLiteral value: Double) { self = .json(.double(value)) }
 
     func append(to bytes: inout [UInt8]) {

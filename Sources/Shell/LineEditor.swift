@@ -16,6 +16,7 @@ public final class LineEditor: Sendable {
     private static let completer = Mutex(ShellCompleter())
     private let lastEntry = Mutex<String?>(nil)
 
+    /// Creates a `LineEditor` from its parts.
     public init(historyFile: String?) {
         self.isInteractive = isatty(STDIN_FILENO) == 1
         self.historyFile = historyFile

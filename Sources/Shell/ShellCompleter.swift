@@ -4,6 +4,7 @@ public struct ShellCompleter: Sendable {
     /// The values the registry knows, per filter key (`service`: `["reverse", "uppercase"]`).
     public var vocabulary: [String: [String]]
 
+    /// Creates a `ShellCompleter` from its parts.
     public init(vocabulary: [String: [String]] = [:]) {
         self.vocabulary = vocabulary
     }

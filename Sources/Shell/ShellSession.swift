@@ -9,8 +9,11 @@ import Foundation
 public struct ShellSession: Sendable {
     /// One shell command, for `help` and completion.
     public struct Command: Sendable, Hashable {
+        /// What is typed first.
         public let name: String
+        /// Its spelling with arguments, for `help`.
         public let usage: String
+        /// What it does, in a few words.
         public let summary: String
         /// Whether the filter applies to it.
         public let filtered: Bool
@@ -33,6 +36,7 @@ public struct ShellSession: Sendable {
     /// The keys a filter and `key=value` words take.
     public static let filterKeys = ["service", "version", "region", "host", "kind"]
 
+    /// Every command the shell knows, in `help` order.
     public static let commands: [Command] = [
         Command(name: "nodes", usage: "nodes [key=value…] [--json]", summary: "list the nodes that match the filter", filtered: true, flags: ["--json"]),
         Command(name: "services", usage: "services [key=value…] [--json]", summary: "list services and their instances", filtered: true, flags: ["--json"]),
@@ -52,6 +56,7 @@ public struct ShellSession: Sendable {
     /// The filter now, in ``filterKeys`` order.
     public private(set) var filter: [(key: String, value: String)] = []
 
+    /// Creates a `ShellSession` with the defaults.
     public init() {}
 
     /// The filter as written: `service=uppercase region=eu`, or `none`.

@@ -3,10 +3,12 @@
 public enum ShellWords {
     /// An unterminated quote at the end of a line.
     public struct UnclosedQuote: Error, Sendable, Hashable, CustomStringConvertible {
+        /// The quote left open (`'` or `"`).
         public let quote: Character
         public var description: String { "unclosed \(self.quote) quote" }
     }
 
+    /// The words of `line`; throws when a quote is left open.
     public static func split(_ line: String) throws(UnclosedQuote) -> [String] {
         var words: [String] = []
         var word = ""

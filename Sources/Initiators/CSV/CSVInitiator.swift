@@ -25,13 +25,17 @@ public import SkyLib
 /// configuration: at most `concurrency` batches of rows are held, running or waiting to be
 /// written in order; reading waits while the earliest batch is slow.
 public final class CSVInitiator: Initiator, Sendable {
+    /// Which route the rows feed and which folder they come from.
     public struct Configuration: Sendable {
+        /// The route each row runs.
         public var route: String
+        /// The route's `csv:` source.
         public var source: CSVSource
         /// Rows between checkpoints (and output flushes).
         public var checkpointRows: Int = 500
         /// How often progress is logged.
         public var progressInterval: Duration = .seconds(5)
+        /// How often the folder is listed besides inotify events (files missed while away).
         public var scanInterval: Duration = .seconds(1)
         /// Longest row taken, line end not counted; a longer one is rejected, copied whole
         /// into the rejects file.
@@ -40,17 +44,20 @@ public final class CSVInitiator: Initiator, Sendable {
         /// error there. For tests: a real mid-file read error cannot be made on demand.
         var beforeRead: (@Sendable (_ offset: Int64) throws -> Void)?
 
+        /// Creates a `Configuration` from its parts.
         public init(route: String, source: CSVSource) {
             self.route = route
             self.source = source
         }
     }
 
+    /// What this initiator was made with.
     public let configuration: Configuration
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
 
+    /// Creates a `CSVInitiator` from its parts.
     public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
         self.configuration = configuration
         self.runner = runner

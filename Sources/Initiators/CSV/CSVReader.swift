@@ -50,9 +50,11 @@ public struct CSVReader: Sendable {
         case fieldStart, unquoted, quoted, quoteInQuoted, afterCR
     }
 
+    /// The field separator, one byte.
     public let delimiter: UInt8
     /// Longest record accepted, line end not counted; a longer one is reported malformed.
     public let maxRecordBytes: Int
+    /// How bytes become text.
     public let encoding: Encoding
     private var state = State.fieldStart
     private var field: [UInt8] = []

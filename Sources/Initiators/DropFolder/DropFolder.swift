@@ -6,7 +6,9 @@ import SkyLib
 
 /// Why a drop-folder operation failed, naming the path.
 public struct DropFolderError: Error, Sendable, CustomStringConvertible {
+    /// The file or folder the operation was on.
     public var path: String
+    /// What went wrong, for people.
     public var reason: String
     public var description: String { "\(self.path): \(self.reason)" }
 }

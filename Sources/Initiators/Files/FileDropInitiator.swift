@@ -16,24 +16,29 @@ public import SkyLib
 public final class FileDropInitiator: Initiator, Sendable {
     /// How one folder is handled.
     public struct Configuration: Sendable {
+        /// The route each file runs.
         public var route: String
+        /// The route's `files:` source.
         public var source: FileSource
         /// Largest file taken; larger ones are parked in `.failed/`.
         public var maxFileBytes: Int = 16 * 1024 * 1024
         /// How often the folder is rescanned as a fallback to inotify.
         public var scanInterval: Duration = .seconds(1)
 
+        /// Creates a `Configuration` from its parts.
         public init(route: String, source: FileSource) {
             self.route = route
             self.source = source
         }
     }
 
+    /// What this initiator was made with.
     public let configuration: Configuration
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
 
+    /// Creates a `FileDropInitiator` from its parts.
     public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
         self.configuration = configuration
         self.runner = runner

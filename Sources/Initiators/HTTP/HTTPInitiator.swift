@@ -30,9 +30,11 @@ public struct HTTPInitiator: Service {
         /// Shared secret required as `Authorization: Bearer …` on every endpoint, when set.
         public var token: String?
 
+        /// Creates a `Configuration` with the defaults.
         public init() {}
     }
 
+    /// What this initiator was made with.
     public let configuration: Configuration
     private let runner: any RouteRunner
     private let admin: AdminEndpoints

@@ -1,10 +1,13 @@
 /// One STOMP 1.2 frame: a command, headers in order, and a body.
 public struct StompFrame: Sendable, Equatable {
+    /// `CONNECT`, `SEND`, `MESSAGE`, `ACK` …
     public var command: String
     /// Headers in order; when a name repeats, the first value counts (STOMP 1.2 §Repeated Header Entries).
     public var headers: [(String, String)]
+    /// The body's bytes (`content-length` of them when sent).
     public var body: [UInt8]
 
+    /// Creates a `StompFrame` from its parts.
     public init(command: String, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.command = command
         self.headers = headers
@@ -16,6 +19,7 @@ public struct StompFrame: Sendable, Equatable {
         self.headers.first { $0.0 == name }?.1
     }
 
+    /// Equal when command, headers (in order) and body are.
     public static func == (lhs: StompFrame, rhs: StompFrame) -> Bool {
         lhs.command == rhs.command && lhs.body == rhs.body
             && lhs.headers.map { [$0.0, $0.1] } == rhs.headers.map { [$0.0, $0.1] }

@@ -9,11 +9,14 @@ public import NIOCore
 public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = StompFrame
 
+    /// A frame whose command and headers are longer is refused.
     public let maxHeaderBytes: Int
+    /// A frame whose body is longer is refused.
     public let maxBodyBytes: Int
     /// How far the search for the end of the headers got, so it resumes there.
     private var scanned = 0
 
+    /// Creates a `StompFrameDecoder` from its parts.
     public init(maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int = 16 * 1024 * 1024) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
@@ -130,6 +133,7 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
 public struct StompFrameEncoder: MessageToByteEncoder {
     public typealias OutboundIn = StompFrame
 
+    /// Creates a `StompFrameEncoder` with the defaults.
     public init() {}
 
     public func encode(data frame: StompFrame, out: inout ByteBuffer) throws {

@@ -25,12 +25,16 @@ public import SkyLib
 /// `SKYNET_STOMP_URL`, else `stomp://127.0.0.1:61613`; login from the URL's user info, else
 /// `SKYNET_STOMP_LOGIN`/`SKYNET_STOMP_PASSCODE`, else guest/guest. Credentials are never logged.
 public final class StompInitiator: Initiator, Sendable {
+    /// Which route the messages feed and where they come from.
     public struct Configuration: Sendable {
+        /// The route each message runs.
         public var route: String
+        /// The route's `stomp:` source.
         public var source: StompSource
         /// The STOMP virtual host (`host` header of CONNECT); RabbitMQ wants `/`.
         public var virtualHost: String = "/"
 
+        /// Creates a `Configuration` from its parts.
         public init(route: String, source: StompSource) {
             self.route = route
             self.source = source
@@ -57,11 +61,13 @@ public final class StompInitiator: Initiator, Sendable {
         }
     }
 
+    /// What this initiator was made with.
     public let configuration: Configuration
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
 
+    /// Creates a `StompInitiator` from its parts.
     public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
         self.configuration = configuration
         self.runner = runner

@@ -4,11 +4,13 @@ import SkyLib
 /// Sends commands to nodes through the registry and waits for their acknowledgements: the
 /// engine of `sky stop|restart|register|unregister|deploy`.
 public struct CommandIssuer: Sendable {
-    public let registry: any Registry
+    /// Where commands are stored and watched.
+    public let registry: any CommandQueue
     /// Who asks, as recorded on each command: `sky stop by root@ops-1`.
     public let issuedBy: String
 
-    public init(registry: any Registry, issuedBy: String) {
+    /// Creates a `CommandIssuer` from its parts.
+    public init(registry: any CommandQueue, issuedBy: String) {
         self.registry = registry
         self.issuedBy = issuedBy
     }
@@ -21,7 +23,12 @@ public struct CommandIssuer: Sendable {
     }
 
     /// Writes one `action` command per node.
-    /// - Parameter expiresIn: seconds a command may wait to be claimed; after that it is void.
+    /// - Parameters:
+    ///   - action: what the nodes are to do.
+    ///   - nodes: the nodes addressed, one command each.
+    ///   - arguments: details of the order (`deploy`: `service`, `instances`).
+    ///   - expiresIn: seconds a command may wait to be claimed; after that it is void.
+    /// - Returns: the commands as stored (to follow with `awaitOutcomes`).
     public func send(_ action: NodeCommand.Action, to nodes: [NodeRecord], arguments: [String: String] = [:], expiresIn: TimeInterval) async throws -> [NodeCommand] {
         let now = Date()
         let commands = nodes.map { node in

@@ -7,10 +7,13 @@ import SkyLib
 /// Used by nodes acting for themselves (``NodePresence``) and by daemons acting for their
 /// programs, so both acknowledge the same way.
 public struct CommandReporter: Sendable {
-    public let registry: any Registry
+    /// Where outcomes and their events are written.
+    public let registry: any EventLog & CommandQueue
+    /// Where a report that cannot be written is logged.
     public let logger: Logger
 
-    public init(registry: any Registry, logger: Logger) {
+    /// Creates a `CommandReporter` from its parts.
+    public init(registry: any EventLog & CommandQueue, logger: Logger) {
         self.registry = registry
         self.logger = logger
     }

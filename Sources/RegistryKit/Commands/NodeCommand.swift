@@ -45,6 +45,7 @@ public struct NodeCommand: Sendable, Hashable {
 
     /// Unique id (UUID).
     public var id: String
+    /// What to do.
     public var action: Action
     /// The node that must act (for `deploy`, the daemon).
     public var target: String
@@ -52,16 +53,20 @@ public struct NodeCommand: Sendable, Hashable {
     public var arguments: [String: String]
     /// Who asked, for the event log: `sky stop by alice@ops-1`.
     public var issuedBy: String
+    /// When it was sent.
     public var issuedAt: Date
     /// Unclaimed after this, the command is void.
     public var expiresAt: Date
+    /// Where it is in its life: pending, acknowledged, then done, failed or expired.
     public var state: State
     /// The node that claimed it (the target, or its daemon).
     public var actor: String
     /// What came of it, for a person.
     public var result: String
+    /// When its state last changed.
     public var updatedAt: Date
 
+    /// Creates a `NodeCommand` from its parts.
     public init(
         id: String = Identifiers.nodeID(),
         action: Action,

@@ -16,7 +16,7 @@ public struct NodeControl: Sendable {
         case afterDeregistering(String)
     }
 
-    /// Acts on one command; throws a ``SkyError`` to refuse it with a reason.
+    /// Acts on one command; throws a `SkyError` to refuse it with a reason.
     public typealias Handler = @Sendable (NodeCommand) async throws -> Outcome
 
     /// The actions handled, other than `register` and `unregister`.
@@ -24,6 +24,7 @@ public struct NodeControl: Sendable {
     /// Whether the node claims `register` and `unregister` (it changes its own status).
     public var handlesStatus: Bool
 
+    /// Creates a `NodeControl` from its parts.
     public init(handlers: [NodeCommand.Action: Handler] = [:], handlesStatus: Bool = true) {
         self.handlers = handlers
         self.handlesStatus = handlesStatus

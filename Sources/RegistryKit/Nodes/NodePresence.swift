@@ -8,14 +8,14 @@ public import SkyLib
 /// it was reaped meanwhile, announces draining, and removes it at the end.
 ///
 /// As a `Service` (for routers, reapers, initiators) it registers as ready, heartbeats until
-/// graceful shutdown, then deregisters. ``ServiceHost`` drives the same steps itself so it can
+/// graceful shutdown, then deregisters. `ServiceHost` (module Services) drives the same steps itself so it can
 /// drain between them.
 ///
 /// With each heartbeat it also claims the commands addressed to the node (`sky stop`,
 /// `sky unregister` …) that its ``NodeControl`` handles, acts, and acknowledges them.
 public final class NodePresence: Service, Sendable {
     /// The registry written to.
-    public let registry: any Registry
+    public let registry: any NodeDirectory & EventLog & CommandQueue
     /// Time between heartbeats.
     public let interval: Duration
     /// The node's id, fixed for the life of the process.
@@ -30,12 +30,15 @@ public final class NodePresence: Service, Sendable {
     private let exitCommand = Mutex<(command: NodeCommand, message: String)?>(nil)
 
     /// - Parameters:
+    ///   - registry: where the record lives, events go and commands are claimed.
     ///   - nodeID: the node's id; a new one unless the caller already has one.
+    ///   - interval: time between heartbeats.
     ///   - control: which remote commands the node takes and how it acts on them.
     ///   - record: builds the node's record for a status (called for each write, so stats stay
     ///     current); its `id` and `startedAt` are replaced by the presence's own.
+    ///   - logger: where failed writes are logged (once per outage, not per heartbeat).
     public init(
-        registry: any Registry,
+        registry: any NodeDirectory & EventLog & CommandQueue,
         nodeID: String = Identifiers.nodeID(),
         interval: Duration = .seconds(1),
         control: NodeControl = .none,

@@ -1,14 +1,20 @@
 import SkyLib
 /// A filter over nodes: every field that is set must match.
 public struct NodeQuery: Sendable, Hashable {
+    /// Only nodes of this kind.
     public var kind: NodeKind?
+    /// Only nodes of this service (or role name).
     public var service: String?
-    /// A ``VersionSelector`` spelling: `1.2.0`, `1.*`, `*`.
+    /// A `VersionSelector` spelling: `1.2.0`, `1.*`, `*`.
     public var version: String?
+    /// Only nodes in this region.
     public var region: String?
+    /// Only nodes on this machine.
     public var host: String?
+    /// Only nodes in this status.
     public var status: NodeStatus?
 
+    /// Creates a `NodeQuery` from its parts.
     public init(
         kind: NodeKind? = nil,
         service: String? = nil,

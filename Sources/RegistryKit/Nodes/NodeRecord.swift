@@ -17,24 +17,32 @@ public enum NodeStatus: String, Sendable, Hashable, CaseIterable, Codable {
 public struct NodeRecord: Sendable, Hashable {
     /// Unique id (UUID), new for every start of a process.
     public var id: String
+    /// What the process is: a service, router, initiator, reaper, daemon …
     public var kind: NodeKind
     /// The service it hosts (for kind `service`), or the role name.
     public var service: String
+    /// The service's version (semantic), which routes may select on.
     public var version: String
+    /// Where it runs; routers prefer instances in their own region.
     public var region: String
     /// Host name of the machine.
     public var host: String
     /// `HOST:PORT` where its HTTP endpoints answer.
     public var address: String
+    /// Process id on its host.
     public var pid: Int32
+    /// When the process started.
     public var startedAt: Date
+    /// Its last heartbeat.
     public var heartbeatAt: Date
+    /// `starting`, `ready`, `draining` or `unregistered`; routers call only `ready` nodes.
     public var status: NodeStatus
     /// Seconds without a heartbeat after which the node counts as dead.
     public var ttl: Double
     /// Live statistics, as numbers.
     public var stats: [String: Int64]
 
+    /// Creates a `NodeRecord` from its parts.
     public init(
         id: String = Identifiers.nodeID(),
         kind: NodeKind,
@@ -109,14 +117,18 @@ extension NodeRecord {
 
 /// Something that happened in the cluster, kept in the registry: registered, deregistered, reaped …
 public struct RegistryEvent: Sendable, Hashable {
+    /// When it happened.
     public var at: Date
     /// `registered`, `deregistered`, `reaped`, `reaper-restrained`, …
     public var kind: String
+    /// The node it concerns.
     public var nodeID: String
+    /// That node's service (or role name).
     public var service: String
     /// Who did it and why, for a person.
     public var message: String
 
+    /// Creates a `RegistryEvent` from its parts.
     public init(at: Date = Date(), kind: String, nodeID: String, service: String, message: String) {
         self.at = at
         self.kind = kind

@@ -40,6 +40,7 @@ public final class RegistryCache: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
+    /// Creates a `RegistryCache` from its parts.
     public init(registry: any Registry, interval: Duration = .milliseconds(250), logger: Logger) {
         self.registry = registry
         self.interval = interval

@@ -26,6 +26,7 @@ public struct StoredRoute: Sendable, Hashable {
     /// When the text last changed.
     public var updatedAt: Date
 
+    /// Creates a `StoredRoute` from its parts.
     public init(name: String, yaml: String, file: String, revision: Int = 0, updatedAt: Date = Date()) {
         self.name = name
         self.yaml = yaml

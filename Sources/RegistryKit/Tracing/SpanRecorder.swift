@@ -13,19 +13,22 @@ public import SkyLib
 public final class SpanRecorder: Service, Sendable {
     /// Who records: written into every span.
     public let recorder: String
+    /// The machine's name, written into every span.
     public let host: String
     /// Most spans held between flushes.
     public let capacity: Int
+    /// Time between flushes.
     public let interval: Duration
-    private let registry: any Registry
+    private let registry: any SpanStore
     private let buffer = Mutex<[Span]>([])
     private let dropped: CounterCell
     private let flushed: CounterCell
     private let failedFlushes: CounterCell
     private let logger: Logger
 
+    /// Creates a `SpanRecorder` from its parts.
     public init(
-        registry: any Registry,
+        registry: any SpanStore,
         recorder: String,
         host: String,
         counters: Counters,

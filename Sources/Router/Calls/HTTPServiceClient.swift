@@ -22,6 +22,7 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
     /// Shared secret sent as `Authorization: Bearer …` when set.
     private let token: String?
 
+    /// Creates a `HTTPServiceClient` from its parts.
     public init(
         eventLoopGroup: (any EventLoopGroup)? = nil,
         maxConnectionsPerInstance: Int = 64,

@@ -1,5 +1,5 @@
 public import Foundation
-public import SkyLib
+import SkyLib
 import Synchronization
 public import RegistryKit
 
@@ -19,6 +19,7 @@ public final class InstanceBalancer: Sendable {
     public let quarantine: TimeInterval
     private let state = Mutex(State())
 
+    /// Creates an `InstanceBalancer` from its parts.
     public init(region: String? = nil, quarantine: TimeInterval = 3) {
         self.region = region
         self.quarantine = quarantine

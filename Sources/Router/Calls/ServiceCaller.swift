@@ -21,6 +21,7 @@ public struct ServiceCaller: Sendable {
     /// Decides whether a call made outside any request starts a recorded trace.
     private let sampler: TraceSampler
 
+    /// Creates a `ServiceCaller` from its parts.
     public init(dispatcher: ServiceDispatcher, sampler: TraceSampler = TraceSampler(perSecond: 100)) {
         self.dispatcher = dispatcher
         self.sampler = sampler

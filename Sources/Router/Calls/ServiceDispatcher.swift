@@ -8,13 +8,17 @@ public import SkyLib
 public final class ServiceDispatcher: Sendable {
     /// A failed call and the instance it went to, so a retry can go elsewhere.
     public struct Failure: Error, Sendable {
+        /// What went wrong.
         public var error: SkyError
+        /// The instance called, when one was chosen.
         public var nodeID: String?
         /// Where the instance listens, when one was chosen.
         public var address: String?
     }
 
+    /// Where instances are found (never the registry itself, on the request path).
     public let cache: RegistryCache
+    /// Picks among the ready instances (least outstanding calls, in-process and own region first).
     public let balancer: InstanceBalancer
     private let client: any ServiceClient
     private let local: (any LocalServiceDirectory)?

@@ -10,6 +10,7 @@ import Synchronization
 /// grow. Jobs run in one task group owned by `run()`, so graceful shutdown waits for the
 /// in-flight ones.
 public final class AsyncStepQueue: Service, Sendable {
+    /// An out-of-band step, ready to run.
     public typealias Job = @Sendable () async -> Void
 
     /// Most async calls in flight at once.
@@ -19,6 +20,7 @@ public final class AsyncStepQueue: Service, Sendable {
     private let continuation: AsyncStream<Job>.Continuation
     private let logger: Logger
 
+    /// Creates an `AsyncStepQueue` from its parts.
     public init(limit: Int = 1024, logger: Logger) {
         self.limit = limit
         (self.stream, self.continuation) = AsyncStream.makeStream(of: Job.self)

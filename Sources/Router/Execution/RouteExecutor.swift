@@ -27,6 +27,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// Decides which new requests are traced (initiators draw root traces from it).
     public let sampler: TraceSampler
 
+    /// Creates a `RouteExecutor` from its parts.
     public init(
         table: RouteTable,
         dispatcher: ServiceDispatcher,

@@ -31,6 +31,7 @@ public final class RouteDirectoryLoader: Service, Sendable {
     private let logger: Logger
     private let files = Mutex<[String: FileState]>([:])
 
+    /// Creates a `RouteDirectoryLoader` from its parts.
     public init(directory: String, table: RouteTable, interval: Duration = .milliseconds(200), counters: Counters, logger: Logger) {
         self.directory = directory
         self.table = table

@@ -6,7 +6,9 @@ public import SkyLib
 public struct RouteFiles: Sendable {
     /// A file that parsed.
     public struct Loaded: Sendable {
+        /// The file's path as given.
         public var file: String
+        /// The route it declares.
         public var route: Route
         /// The file's text, as pushed to the registry.
         public var yaml: String

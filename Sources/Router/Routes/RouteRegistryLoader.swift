@@ -13,8 +13,11 @@ public import RegistryKit
 /// another version of `sky` pushed it: it is logged once and the last good version keeps
 /// serving.
 public final class RouteRegistryLoader: RouteLoading, Sendable {
+    /// Where pushed routes are read.
     public let registry: any Registry
+    /// The table kept in step with them.
     public let table: RouteTable
+    /// How often the registry is read for changes.
     public let interval: Duration
     private let counters: Counters
     private let logger: Logger
@@ -22,6 +25,7 @@ public final class RouteRegistryLoader: RouteLoading, Sendable {
     private let seen = Mutex<[String: Int]>([:])
     private let failing = Mutex(false)
 
+    /// Creates a loader for `table`; ``reloadNow()`` or ``run()`` fill it.
     public init(registry: any Registry, table: RouteTable, interval: Duration = .milliseconds(250), counters: Counters, logger: Logger) {
         self.registry = registry
         self.table = table

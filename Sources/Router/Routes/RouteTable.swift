@@ -9,6 +9,7 @@ import Synchronization
 public final class RouteTable: Sendable {
     private let routes = Mutex<[String: RouteSummary]>([:])
 
+    /// Creates a `RouteTable` with the defaults.
     public init() {}
 
     /// The route named `name`.

@@ -6,6 +6,7 @@ public import SkyLib
 public struct Audit: ServiceHandler {
     private let logger: Logger
 
+    /// Creates an `Audit` from its parts.
     public init(logger: Logger) {
         self.logger = logger
     }

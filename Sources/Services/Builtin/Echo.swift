@@ -2,6 +2,7 @@ public import SkyLib
 
 /// Answers the document unchanged.
 public struct Echo: ServiceHandler {
+    /// Creates an `Echo` with the defaults.
     public init() {}
 
     /// Computes only; run directly, without a deadline race.

@@ -23,6 +23,7 @@ public struct Flaky: ServiceHandler {
         }
     }
 
+    /// Creates a `Flaky` from its parts.
     public init(failTimes: Int = 2) {
         self.failTimes = failTimes
     }

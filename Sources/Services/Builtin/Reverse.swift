@@ -2,6 +2,7 @@ public import SkyLib
 
 /// Reverses every string in the document (values, not keys), character by character.
 public struct Reverse: ServiceHandler {
+    /// Creates a `Reverse` with the defaults.
     public init() {}
 
     /// Computes only; run directly, without a deadline race.

@@ -8,6 +8,7 @@ public struct Slow: ServiceHandler {
     /// Milliseconds to sleep unless the document says otherwise.
     public let sleepMilliseconds: Int
 
+    /// Creates a `Slow` from its parts.
     public init(sleepMilliseconds: Int = 200) {
         self.sleepMilliseconds = sleepMilliseconds
     }

@@ -3,6 +3,7 @@ public import SkyLib
 
 /// Upper-cases every string in the document (values, not keys), however deep.
 public struct Uppercase: ServiceHandler {
+    /// Creates an `Uppercase` with the defaults.
     public init() {}
 
     /// Computes only; run directly, without a deadline race.

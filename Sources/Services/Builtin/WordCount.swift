@@ -2,6 +2,7 @@ public import SkyLib
 
 /// Adds `words`: the number of words (runs of non-whitespace) in the string field `text`.
 public struct WordCount: ServiceHandler {
+    /// Creates a `WordCount` with the defaults.
     public init() {}
 
     /// Computes only; run directly, without a deadline race.

@@ -26,6 +26,7 @@ public final class ServiceHost: Service, Sendable {
         public var port: Int = 0
         /// Host name others should use to reach this node; defaults to the bound host.
         public var advertiseHost: String?
+        /// The region registered; routers prefer instances in their own.
         public var region: String = "local"
         /// How often the node's record is refreshed.
         public var heartbeatInterval: Duration = .seconds(1)
@@ -40,6 +41,7 @@ public final class ServiceHost: Service, Sendable {
         /// Which remote commands (`sky stop`, `sky unregister` …) the host takes.
         public var commands: RemoteCommands = .none
 
+        /// Creates a `Configuration` with the defaults.
         public init() {}
     }
 
@@ -67,6 +69,7 @@ public final class ServiceHost: Service, Sendable {
     public let definition: ServiceDefinition
     /// This node's id in the registry (new for every process start).
     public let nodeID: String
+    /// What the host was made with.
     public let configuration: Configuration
     private let presence: NodePresence?
     private let counters: Counters
@@ -80,6 +83,7 @@ public final class ServiceHost: Service, Sendable {
     /// Times calls against their deadlines (one timer for all of them).
     private let watchdog: DeadlineWatchdog
 
+    /// Creates a `ServiceHost` from its parts.
     public init(
         definition: ServiceDefinition,
         configuration: Configuration = Configuration(),

@@ -22,6 +22,7 @@ public struct RequestEnvelope: Sendable, Hashable {
     /// 1 for the first call of a step, 2 for its first retry, and so on.
     public var attempt: Int
 
+    /// Creates a `RequestEnvelope` from its parts.
     public init(
         id: String = Identifiers.requestID(),
         route: String,

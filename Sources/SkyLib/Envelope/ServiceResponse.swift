@@ -10,6 +10,7 @@ public struct ServiceResponse: Sendable, Hashable {
     /// when it says; not part of the JSON. Routers record it as the service's span.
     public var serverDuration: Double?
 
+    /// Creates a `ServiceResponse` from its parts.
     public init(payload: JSONValue, meta: [String: String] = [:], errors: [StepError] = []) {
         self.payload = payload
         self.meta = meta

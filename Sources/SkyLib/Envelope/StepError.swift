@@ -8,6 +8,7 @@ public struct StepError: Sendable, Hashable {
     /// Machine-readable code, as in ``SkyError/Code``.
     public var code: String
 
+    /// Creates a `StepError` from its parts.
     public init(service: String, message: String, code: String) {
         self.service = service
         self.message = message

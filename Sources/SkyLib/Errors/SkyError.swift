@@ -80,6 +80,7 @@ public struct SkyError: Error, Sendable, Hashable {
     /// The service, when known.
     public var service: String?
 
+    /// Creates a `SkyError` from its parts.
     public init(
         _ code: Code,
         _ message: String,

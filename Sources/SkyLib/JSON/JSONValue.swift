@@ -82,12 +82,19 @@ extension JSONValue {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// Creates a `JSONValue` from its parts.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// Creates a `JSONValue` from its parts.
     public init(integerLiteral value: Int64) { self = .int(value) }
+    /// Creates a `JSONValue` from its parts.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// Creates a `JSONValue` from its parts.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// Creates a `JSONValue` from its parts.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// Creates a `JSONValue` from its parts.
     public init(nilLiteral: ()) { self = .null }
+    /// Creates a `JSONValue` from its parts.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }

@@ -5,7 +5,10 @@ public import NIOCore
 /// Sorted keys make answers deterministic (tests, diffs, caches) at a small cost.
 public enum JSONWriter {
     /// Appends the JSON text of `value` to `buffer`.
-    /// - Parameter asciiOnly: escape every non-ASCII character, for HTTP header values.
+    /// - Parameters:
+    ///   - value: the document to write.
+    ///   - buffer: where its text goes.
+    ///   - asciiOnly: escape every non-ASCII character, for HTTP header values.
     public static func write(_ value: JSONValue, into buffer: inout ByteBuffer, asciiOnly: Bool = false) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)

@@ -55,6 +55,7 @@ public struct SkyLogHandler: LogHandler {
     private let control: LogLevelControl
     public var metadata: Logger.Metadata = [:]
 
+    /// Creates a `SkyLogHandler` from its parts.
     public init(label: String, control: LogLevelControl) {
         var stream = StreamLogHandler.standardError(label: label)
         stream.logLevel = .trace
@@ -73,6 +74,7 @@ public struct SkyLogHandler: LogHandler {
         set { self.control.level = newValue }
     }
 
+    /// This handler's metadata for `key`, merged into every line it writes.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { self.metadata[key] }
         set { self.metadata[key] = newValue }

@@ -17,6 +17,7 @@ public final class Counters: Sendable {
     /// When the process started counting.
     public let startedAt = Date()
 
+    /// Creates a `Counters` from its parts.
     public init(prometheus: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.prometheus = prometheus
     }
@@ -109,6 +110,7 @@ public final class Counters: Sendable {
 public final class CounterCell: Sendable {
     private let atomic = Atomic<Int64>(0)
 
+    /// Creates a `CounterCell` with the defaults.
     public init() {}
 
     /// Adds `amount` (may be negative).

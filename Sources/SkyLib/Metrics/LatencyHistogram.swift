@@ -18,6 +18,7 @@ public final class LatencyHistogram: Sendable {
 
     private let counts: [CounterCell]
 
+    /// Creates a `LatencyHistogram` with the defaults.
     public init() {
         self.counts = (0...Self.bounds.count).map { _ in CounterCell() }
     }

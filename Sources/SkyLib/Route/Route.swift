@@ -22,6 +22,7 @@ public struct Route: Sendable, Hashable {
     /// The steps, in order.
     public var steps: [RouteStep]
 
+    /// Creates a `Route` from its parts.
     public init(name: String, description: String? = nil, timeout: Duration? = nil, sources: [RouteSource] = [], steps: [RouteStep]) {
         self.name = name
         self.description = description
@@ -50,6 +51,7 @@ public struct RouteStep: Sendable, Hashable {
     /// Line of the step in its route file, for messages.
     public var line: Int?
 
+    /// Creates a `RouteStep` from its parts.
     public init(
         service: String,
         version: String? = nil,
@@ -80,6 +82,7 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The most any one delay may be.
     public var max: Duration
 
+    /// Creates a `RetryPolicy` from its parts.
     public init(attempts: Int, backoff: Duration = .milliseconds(20), max: Duration = .seconds(1)) {
         self.attempts = attempts
         self.backoff = backoff
@@ -111,12 +114,16 @@ public enum RouteSource: Sendable, Hashable {
 
 /// `from: - files: {dir, pattern, concurrency, format}`.
 public struct FileSource: Sendable, Hashable {
+    /// The folder watched (relative to the working directory).
     public var dir: String
+    /// Which file names are taken (`*` and `?` globs).
     public var pattern: String
+    /// How many files are worked on at once.
     public var concurrency: Int
     /// `json` (default), `text` or `base64`: how a file becomes the payload.
     public var format: String
 
+    /// Creates a `FileSource` from its parts.
     public init(dir: String, pattern: String = "*", concurrency: Int = 8, format: String = "json") {
         self.dir = dir
         self.pattern = pattern
@@ -127,10 +134,15 @@ public struct FileSource: Sendable, Hashable {
 
 /// `from: - csv: {dir, pattern, header, delimiter, concurrency}`.
 public struct CSVSource: Sendable, Hashable {
+    /// The folder watched (relative to the working directory).
     public var dir: String
+    /// Which file names are taken (`*.csv` by default).
     public var pattern: String
+    /// Whether the first row names the columns (each row becomes an object); else each row is an array.
     public var header: Bool
+    /// The field separator (`,` by default).
     public var delimiter: Character
+    /// How many rows of one file are in flight at once.
     public var concurrency: Int
     /// How the file's bytes are read: `utf-8` (the default: a row with bytes that are not
     /// UTF-8 is rejected, kept as it was) or `latin1` (ISO-8859-1, every byte a character).
@@ -139,6 +151,7 @@ public struct CSVSource: Sendable, Hashable {
     /// Encodings a route may declare.
     public static let encodings = ["utf-8", "latin1"]
 
+    /// Creates a `CSVSource` from its parts.
     public init(dir: String, pattern: String = "*.csv", header: Bool = true, delimiter: Character = ",", concurrency: Int = 8) {
         self.dir = dir
         self.pattern = pattern
@@ -150,12 +163,19 @@ public struct CSVSource: Sendable, Hashable {
 
 /// `from: - stomp: {url, destination, replyTo, deadLetter, prefetch}`.
 public struct StompSource: Sendable, Hashable {
+    /// The broker, `stomp://[user:pass@]host:port`; when `nil`, `SKYNET_STOMP_URL`, else `stomp://127.0.0.1:61613`.
     public var url: String?
+    /// The queue read from.
     public var destination: String
+    /// Where answers go, when anywhere (a message's own `reply-to` header wins).
     public var replyTo: String?
+    /// Where a message that failed for good is sent with its error; when `nil` it is NACKed and
+    /// the broker decides.
     public var deadLetter: String?
+    /// How many messages are in the route at once (also asked of the broker as its prefetch).
     public var prefetch: Int
 
+    /// Creates a `StompSource` from its parts.
     public init(url: String? = nil, destination: String, replyTo: String? = nil, deadLetter: String? = nil, prefetch: Int = 16) {
         self.url = url
         self.destination = destination

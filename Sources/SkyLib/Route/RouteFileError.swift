@@ -9,6 +9,7 @@ public struct RouteFileError: Error, Sendable, Hashable, CustomStringConvertible
     /// What is wrong.
     public var reason: String
 
+    /// Creates a `RouteFileError` from its parts.
     public init(file: String, line: Int?, column: Int? = nil, reason: String) {
         self.file = file
         self.line = line

@@ -27,6 +27,7 @@ public struct RouteResult: Sendable, Hashable {
     /// Errors of steps with `errOnFail: false` and errors services reported.
     public var errors: [StepError]
 
+    /// Creates a `RouteResult` from its parts.
     public init(payload: JSONValue, meta: [String: String] = [:], errors: [StepError] = []) {
         self.payload = payload
         self.meta = meta
@@ -36,13 +37,16 @@ public struct RouteResult: Sendable, Hashable {
 
 /// A served route with its load history: what `GET /routes` shows.
 public struct RouteSummary: Sendable, Hashable {
+    /// The route as parsed.
     public var route: Route
     /// Starts at 1, bumped on every successful reload of the route.
     public var revision: Int
     /// The file it was loaded from, or `registry` for routes pushed to the registry.
     public var file: String
+    /// When this revision was loaded.
     public var loadedAt: Date
 
+    /// Creates a `RouteSummary` from its parts.
     public init(route: Route, revision: Int, file: String, loadedAt: Date) {
         self.route = route
         self.revision = revision

@@ -40,10 +40,14 @@ extension ServiceHandler {
 
 /// A service as the engine knows it: a name, a version and its handler.
 public struct ServiceDefinition: Sendable {
+    /// The name routes call it by (`service:` in a step).
     public var name: String
+    /// Its semantic version, registered with every instance (`version:` selects on it).
     public var version: String
+    /// What answers its requests.
     public var handler: any ServiceHandler
 
+    /// Creates a `ServiceDefinition` from its parts.
     public init(name: String, version: String = "1.0.0", handler: any ServiceHandler) {
         self.name = name
         self.version = version

@@ -7,6 +7,7 @@ public import Foundation
 /// ended), and, when the service is a Swift `ServiceHost`, its own `service` span under the
 /// call (time spent inside the service process).
 public struct Span: Sendable, Hashable {
+    /// Where in a request's path a span was recorded.
     public enum Kind: String, Sendable {
         /// A route run by a router, from the request's arrival to its answer.
         case route
@@ -16,9 +17,13 @@ public struct Span: Sendable, Hashable {
         case service
     }
 
+    /// The request's trace: shared by every span of it.
     public var traceID: String
+    /// This span's id, unique in its trace.
     public var spanID: String
+    /// The span this one is under; `nil` for the root.
     public var parentID: String?
+    /// Route, call or service.
     public var kind: Kind
     /// The route (route spans) or the service (call and service spans).
     public var name: String
@@ -30,15 +35,18 @@ public struct Span: Sendable, Hashable {
     public var host: String
     /// Call spans: the instance called and its address.
     public var instance: String?
+    /// Call spans: where that instance listened.
     public var address: String?
     /// Call spans: 1 for the first attempt, 2 for the first retry …
     public var attempt: Int
+    /// When it began (the recording host's clock).
     public var start: Date
     /// Duration in seconds.
     public var duration: Double
     /// Why it failed; `nil` when it succeeded.
     public var error: String?
 
+    /// Creates a `Span` from its parts.
     public init(
         traceID: String,
         spanID: String,

@@ -10,6 +10,7 @@ public struct TraceContext: Sendable, Hashable {
     /// ``TraceSampler``; every hop follows the decision).
     public var sampled: Bool
 
+    /// Creates a `TraceContext` from its parts.
     public init(traceID: String, spanID: String, parentID: String? = nil, sampled: Bool = false) {
         self.traceID = traceID
         self.spanID = spanID

@@ -14,9 +14,11 @@ public final class TraceSampler: Sendable {
         TraceSampler(perSecond: Double(environment["SKYNET_TRACE_PER_SECOND"] ?? "") ?? 100)
     }
 
+    /// New traces recorded a second at most (0: none, unless forced).
     public let perSecond: Double
     private let state: Mutex<(tokens: Double, refilledAt: ContinuousClock.Instant)>
 
+    /// Creates a `TraceSampler` from its parts.
     public init(perSecond: Double) {
         self.perSecond = perSecond
         self.state = Mutex((perSecond, .now))

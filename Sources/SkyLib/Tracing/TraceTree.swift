@@ -10,6 +10,7 @@ import Foundation
 /// ```
 /// Spans whose parent is missing (not flushed yet, or recorded elsewhere) are shown as roots.
 public enum TraceTree {
+    /// The spans of one trace as an indented tree, one line per span, children in start order.
     public static func render(_ spans: [Span]) -> String {
         guard let first = spans.min(by: { $0.start < $1.start }) else { return "no spans" }
         let ids = Set(spans.map(\.spanID))

@@ -2,6 +2,7 @@ public import NIOCore
 
 /// Thrown by ``withDeadline(_:watchdog:operation:)`` when the deadline passes first.
 public struct DeadlineExceeded: Error, Sendable {
+    /// Creates a `DeadlineExceeded` with the defaults.
     public init() {}
 }
 

@@ -5,6 +5,7 @@
 public final class Latch: Sendable {
     private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
+    /// Creates a `Latch` with the defaults.
     public init() {}
 
     /// Whether the latch has been opened.

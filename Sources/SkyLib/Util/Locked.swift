@@ -5,6 +5,7 @@ import Synchronization
 public final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
 
+    /// Creates a `Locked` from its parts.
     public init(_ value: Value) {
         self.mutex = Mutex(value)
     }

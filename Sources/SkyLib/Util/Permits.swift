@@ -12,6 +12,7 @@ public final class Permits: Sendable {
 
     private let state: Locked<State>
 
+    /// Creates a `Permits` from its parts.
     public init(_ limit: Int) {
         self.state = Locked(State(available: max(1, limit)))
     }

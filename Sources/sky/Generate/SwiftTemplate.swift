@@ -104,6 +104,7 @@ enum SwiftTemplate {
         /// the output document; throw `SkyError(.badRequest, "…")` for bad input (not retried) or
         /// `SkyError(.serviceError, "…", retryable: true)` when another try may succeed.
         public struct \(type): ServiceHandler {
+            /// Creates a `SwiftTemplate` with the defaults.
             public init() {}
 
             public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
