@@ -25,8 +25,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
-    var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
+    @OptionGroup var admin: AdminOptions
 
     func run() async throws {
         let configuration = try DaemonConfiguration.load(path: self.file)
@@ -64,7 +63,7 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         Output.line("daemon running \(daemon.supervisors.count) programs from \(self.file)")
         try await context.run([
-            presence.presence, context.adminServer(at: self.admin.listenAddress, presence: presence), daemon,
+            presence.presence, context.adminServer(at: self.admin.address(in: context), presence: presence), daemon,
             ProgramCommands(daemon: daemon, registry: registry, daemonNodeID: nodeID, logger: logger),
         ])
     }

@@ -10,24 +10,16 @@ struct InitiatorCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
-    var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
-
-    @Option(help: "Folder of route files (*.yaml), reloaded live; or 'registry' for the routes pushed with `sky routes push`.")
-    var routes: String = "Routes"
-
-    func validate() throws {
-        try CommonOptions.validateRoutes(self.routes, allowRegistry: true)
-    }
+    @OptionGroup var admin: AdminOptions
+    @OptionGroup var routes: RoutesOptions
 
     func run() async throws {
         let context = try await self.common.context()
-        HostPort.warnIfExposed(self.admin, token: context.token, logger: context.logger)
         var configuration = RouterNode.Configuration()
-        configuration.routes = self.routes
-        configuration.admin = self.admin.listenAddress
+        configuration.routes = self.routes.routes
+        configuration.admin = self.admin.address(in: context)
         configuration.runsSourceInitiators = true
-        let routes = self.routes
+        let routes = self.routes.routes
         try await RouterNode(configuration: configuration, context: context) { ready in
             Output.line("initiator running with \(ready.routes.count) routes from \(routes)")
         }.run()

@@ -12,8 +12,7 @@ struct ReaperCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "HOST:PORT of the admin endpoints (/health, /debug/vars, /metrics); port 0 picks a free one.")
-    var admin: HostPort = HostPort(host: "127.0.0.1", port: 0)
+    @OptionGroup var admin: AdminOptions
 
     @Option(help: "Seconds between passes.")
     var interval: Double = 0.5
@@ -27,9 +26,8 @@ struct ReaperCommand: AsyncParsableCommand {
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
         configuration.leaseDuration = self.lease
         let reaper = Reaper(registry: context.registry, configuration: configuration, counters: context.counters, logger: context.logger)
-        HostPort.warnIfExposed(self.admin, token: context.token, logger: context.logger)
         let presence = context.presence(kind: .reaper, service: "reaper", address: "-")
         Output.line("reaper watching \(context.registry.displayName)")
-        try await context.run([presence.presence, reaper, context.adminServer(at: self.admin.listenAddress, presence: presence)])
+        try await context.run([presence.presence, reaper, context.adminServer(at: self.admin.address(in: context), presence: presence)])
     }
 }

@@ -17,8 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Folder of route files (*.yaml), reloaded live.")
     var routes: String = "Routes"
 
-    @Option(help: "HOST:PORT of the HTTP initiator.")
-    var http: HostPort = HostPort(host: "127.0.0.1", port: 8080)
+    @OptionGroup var http: HTTPInitiatorOptions
 
     @Option(help: "Built-in services to host, comma-separated (default: all).")
     var services: String = BuiltinServices.names.joined(separator: ",")
@@ -36,10 +35,9 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await self.common.context()
-        HostPort.warnIfExposed(self.http, token: context.token, logger: context.logger)
         var configuration = RouterNode.Configuration()
         configuration.routes = self.routes
-        configuration.http = self.http.listenAddress
+        configuration.http = self.http.address(in: context)
         configuration.builtinServices = self.serviceNames
         configuration.runsSourceInitiators = true
         configuration.runsReaper = true
