@@ -47,26 +47,3 @@ public struct NodeQuery: Sendable, Hashable {
         return true
     }
 }
-
-/// A change to the nodes a query matches (``RegistryCache/changes(matching:)``).
-public enum NodeChange: Sendable, Hashable {
-    case added(NodeRecord)
-    case removed(NodeRecord)
-    /// Same node, with another status, version, address, region or host.
-    case changed(from: NodeRecord, to: NodeRecord)
-
-    /// The node as it is now (as it was last, for `.removed`).
-    public var node: NodeRecord {
-        switch self {
-        case .added(let node), .removed(let node), .changed(_, let node): node
-        }
-    }
-}
-
-extension NodeRecord {
-    /// Whether two records of one node agree on everything but heartbeat and stats.
-    public func hasSameShape(as other: NodeRecord) -> Bool {
-        self.id == other.id && self.kind == other.kind && self.service == other.service && self.version == other.version
-            && self.region == other.region && self.host == other.host && self.address == other.address && self.status == other.status
-    }
-}

@@ -28,11 +28,3 @@ public enum DurationParser {
         return "\(Double(milliseconds) / 1000)s"
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    public var milliseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

@@ -1,0 +1,19 @@
+public import Hummingbird
+public import SkyLib
+import NIOCore
+
+extension SkyError {
+    /// The HTTP status an error is answered with.
+    public var httpStatus: HTTPResponse.Status {
+        switch self.code {
+        case .badRequest, .invalidRoute: .badRequest
+        case .routeNotFound: .notFound
+        case .payloadTooLarge: .contentTooLarge
+        case .stepFailed, .badResponse, .connectionFailed: .badGateway
+        case .deadlineExceeded: .gatewayTimeout
+        case .noInstance, .draining, .registry: .serviceUnavailable
+        case .unauthorized: .unauthorized
+        default: .internalServerError
+        }
+    }
+}
