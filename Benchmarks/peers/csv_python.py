@@ -1,13 +1,21 @@
-"""Benchmark 4's floor: Python's csv module reading and writing the same rows, uppercasing
-every field as the engine's one-step route does.
+"""Benchmark 4's peers, in Python:
 
-    python csv_python.py IN OUT     # prints "rows_per_second elapsed_seconds rows peak_rss_kib"
+    python csv_python.py job IN OUTDIR  # the engine's job: each row → dict → upper-cased → one JSON
+                                        # line; every 500 rows the lines are fsynced and a
+                                        # checkpoint (tmp + rename) records the position
+    python csv_python.py IN OUT         # the floor: csv read and written back, upper-cased, no sync
     python csv_python.py make PATH ROWS
+
+Both print "rows_per_second elapsed_seconds rows peak_rss_kib".
 """
 import csv
+import json
+import os
 import resource
 import sys
 import time
+
+CHECKPOINT_ROWS = 500  # the engine's CSVInitiator.Configuration.checkpointRows
 
 if sys.argv[1] == "make":
     with open(sys.argv[2], "w", newline="") as f:
@@ -15,6 +23,31 @@ if sys.argv[1] == "make":
         writer.writerow(["id", "name", "city", "note"])
         for index in range(int(sys.argv[3])):
             writer.writerow([index, f"name {index}", "london" if index % 2 else "paris", 'a "quoted", field' if index % 10 == 0 else "plain"])
+    sys.exit(0)
+
+if sys.argv[1] == "job":
+    source_path, out = sys.argv[2], sys.argv[3]
+    os.makedirs(out, exist_ok=True)
+    results_path = os.path.join(out, "results.jsonl")
+    checkpoint_path = os.path.join(out, "checkpoint.json")
+    start = time.perf_counter()
+    rows = 0
+    with open(source_path, newline="", encoding="utf-8") as source, open(results_path, "w") as results:
+        reader = csv.DictReader(source)
+        for row in reader:
+            answer = {k: v.upper() for k, v in row.items()}
+            results.write(json.dumps({"line": reader.line_num, "answer": answer}) + "\n")
+            rows += 1
+            if rows % CHECKPOINT_ROWS == 0:
+                results.flush()
+                os.fsync(results.fileno())
+                with open(checkpoint_path + ".tmp", "w") as checkpoint:
+                    json.dump({"line": reader.line_num, "resultsBytes": results.tell()}, checkpoint)
+                os.rename(checkpoint_path + ".tmp", checkpoint_path)
+        results.flush()
+        os.fsync(results.fileno())
+    elapsed = time.perf_counter() - start
+    print(f"{rows / elapsed:.1f} {elapsed:.2f} {rows} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
     sys.exit(0)
 
 start = time.perf_counter()

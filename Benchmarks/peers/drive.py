@@ -1,11 +1,24 @@
-"""The load both Python peers of benchmark 2 are measured with: `concurrency` client processes
-each making `total / concurrency` calls one after another; prints
-"calls_per_second p50_ms p99_ms errors"."""
+"""The one closed-loop driver of benchmark 2, for the engine and both peers alike:
+`concurrency` client processes, each with its own connection made before the clock starts,
+each doing a warm-up of `warmup` calls, then all starting together on a barrier and making
+`total / concurrency` calls one after another. Every failed call (an exception, a timeout, a
+non-2xx answer) is counted. Prints "calls_per_second p50_ms p99_ms errors".
+
+A client is a function `make() -> call`, run once in each process: it connects, and returns
+the call to repeat.
+"""
 import multiprocessing
 import time
 
 
-def _timed(call, count):
+def _worker(make, warmup, count, barrier, results):
+    call = make()
+    for _ in range(warmup):
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - warm-up failures are not measured
+            pass
+    barrier.wait()
     latencies, errors = [], 0
     for _ in range(count):
         start = time.perf_counter()
@@ -14,17 +27,24 @@ def _timed(call, count):
             latencies.append(time.perf_counter() - start)
         except Exception:  # noqa: BLE001 - counted, reported
             errors += 1
-    return latencies, errors
+    results.put((latencies, errors))
 
 
-def drive(client, total, concurrency):
-    """client(count) -> (latencies, errors), run in `concurrency` processes."""
+def drive(make, total, concurrency, warmup=20):
     per = total // concurrency
+    context = multiprocessing.get_context("fork")  # clients are closures: fork, never pickle
+    barrier = context.Barrier(concurrency + 1)
+    results = context.Queue()
+    workers = [context.Process(target=_worker, args=(make, warmup, per, barrier, results)) for _ in range(concurrency)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()  # every client connected and warmed up: the clock starts now
     start = time.perf_counter()
-    with multiprocessing.Pool(concurrency) as pool:
-        results = pool.map(client, [per] * concurrency)
+    collected = [results.get() for _ in workers]
     elapsed = time.perf_counter() - start
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
+    for worker in workers:
+        worker.join()
+    latencies = sorted(x for lat, _ in collected for x in lat)
+    errors = sum(e for _, e in collected)
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0
     print(f"{len(latencies) / elapsed:.1f} {pick(0.5):.2f}ms {pick(0.99):.2f}ms {errors}")

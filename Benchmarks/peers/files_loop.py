@@ -1,30 +1,47 @@
-"""Benchmark 3's limit: a plain rename-read-write loop over the same dropped files, doing
-per file what the engine does minus the engine (claim by rename, read, parse, uppercase,
-write the answer, move the input to done).
+"""Benchmark 3's peer: the engine's work on each dropped file, done by a plain loop with the
+engine's parallelism (`workers` processes) and the engine's guarantees: claim by rename into
+.processing/, read, parse, upper-case, write the answer to a temporary file and rename it into
+.out/ (atomic, not fsynced, as the engine writes answers), move the input to .done/.
 
-    python files_loop.py DIR      # prints "files_per_second elapsed_seconds files"
+    python files_loop.py DIR WORKERS   # prints "files_per_second elapsed_seconds files"
+
+The files are in DIR before the clock starts; the clock covers listing and all the work.
 """
 import json
+import multiprocessing
 import os
 import sys
 import time
 
-folder = sys.argv[1]
-for sub in (".processing", ".out", ".done"):
-    os.makedirs(os.path.join(folder, sub), exist_ok=True)
-start = time.perf_counter()
-count = 0
-for name in os.listdir(folder):
-    if name.startswith(".") or not name.endswith(".json"):
-        continue
-    claimed = os.path.join(folder, ".processing", name)
-    os.rename(os.path.join(folder, name), claimed)
-    with open(claimed, "rb") as f:
-        doc = json.loads(f.read())
-    answer = {k: v.upper() if isinstance(v, str) else v for k, v in doc.items()}
-    with open(os.path.join(folder, ".out", name), "w") as f:
-        f.write(json.dumps(answer))
-    os.rename(claimed, os.path.join(folder, ".done", name))
-    count += 1
-elapsed = time.perf_counter() - start
-print(f"{count / elapsed:.1f} {elapsed:.2f} {count}")
+
+def work(folder, names):
+    done = 0
+    for name in names:
+        claimed = os.path.join(folder, ".processing", name)
+        try:
+            os.rename(os.path.join(folder, name), claimed)
+        except FileNotFoundError:
+            continue  # another worker took it
+        with open(claimed, "rb") as f:
+            doc = json.loads(f.read())
+        answer = {k: v.upper() if isinstance(v, str) else v for k, v in doc.items()}
+        temporary = os.path.join(folder, ".out", f".{name}.tmp")
+        with open(temporary, "w") as f:
+            f.write(json.dumps(answer))
+        os.rename(temporary, os.path.join(folder, ".out", name))
+        os.rename(claimed, os.path.join(folder, ".done", name))
+        done += 1
+    return done
+
+
+if __name__ == "__main__":
+    folder, workers = sys.argv[1], int(sys.argv[2])
+    for sub in (".processing", ".out", ".done"):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        start = time.perf_counter()
+        names = [n for n in os.listdir(folder) if not n.startswith(".") and n.endswith(".json")]
+        count = sum(pool.starmap(work, [(folder, names[i::workers]) for i in range(workers)]))
+        elapsed = time.perf_counter() - start
+    print(f"{count / elapsed:.1f} {elapsed:.2f} {count}")
