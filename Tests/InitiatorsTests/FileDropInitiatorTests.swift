@@ -14,7 +14,7 @@ struct FileDropInitiatorTests {
     let counters = Counters()
     let calls = Locked<[RequestEnvelope]>([])
 
-    func initiator(format: String = "json") -> FileDropInitiator {
+    func initiator(format: String = "json", syncs: SyncGroup = SyncGroup()) -> FileDropInitiator {
         let calls = self.calls
         let runner = FakeRunner(behaviour: { request in
             calls.withLock { $0.append(request) }
@@ -22,6 +22,7 @@ struct FileDropInitiatorTests {
         }, routes: ["r"])
         var configuration = FileDropInitiator.Configuration(route: "r", source: FileSource(dir: self.folder, pattern: "*", concurrency: 2, format: format))
         configuration.scanInterval = .milliseconds(100)
+        configuration.syncs = syncs
         return FileDropInitiator(configuration: configuration, runner: runner, counters: self.counters, logger: Logger(label: "test"))
     }
 
@@ -50,6 +51,27 @@ struct FileDropInitiatorTests {
             #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done/a.json") })
             #expect(self.calls.withLock { $0.count } == 1)
             #expect(self.counters.value("files.r-move-errors") == 1)
+            group.cancelAll()
+        }
+    }
+
+    /// An answer that cannot be synced to disk keeps its input in `.processing/`: the sync is
+    /// retried with backoff, the input moves only after it succeeds, and the route runs once.
+    @Test func anUnsyncedAnswerKeepsItsInputUntilTheSyncSucceeds() async throws {
+        let failing = Locked(true)
+        let initiator = self.initiator(syncs: SyncGroup(syncing: { folder throws(DropFolderError) in
+            if failing.withLock({ $0 }) { throw DropFolderError(path: folder.root, reason: "EIO") }
+        }))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await initiator.run() }
+            #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done") })
+            try self.drop("a.json", #"{"n":1}"#)
+            #expect(await eventually(within: 10) { self.counters.value("files.r-sync-errors") == 1 })
+            #expect(FileManager.default.fileExists(atPath: self.folder + "/.processing/a.json"))
+            #expect(!FileManager.default.fileExists(atPath: self.folder + "/.done/a.json"))
+            failing.withLock { $0 = false }
+            #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done/a.json") })
+            #expect(self.calls.withLock { $0.count } == 1)
             group.cancelAll()
         }
     }
@@ -95,5 +117,47 @@ struct FileDropInitiatorTests {
             #expect(self.calls.withLock { $0.map(\.payload) } == [["part": "two"]])
             group.cancelAll()
         }
+    }
+}
+
+/// Answers made durable in groups: one sync for the callers that arrive together, its
+/// outcome for all of them.
+@Suite(.timeLimit(.minutes(1)))
+struct SyncGroupTests {
+    let folder = try! DropFolder(path: NSTemporaryDirectory() + "sky-sync-\(UUID().uuidString.prefix(8))")
+
+    /// Eight workers: the first one's sync is held until the seven others wait, so they share
+    /// the second sync; nobody waits for a third.
+    @Test func callersWaitingTogetherShareOneSync() async throws {
+        let syncs = Locked(0)
+        let gate = DispatchSemaphore(value: 0)
+        let group = SyncGroup(syncing: { _ in
+            let number = syncs.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            if number == 1 { gate.wait() }
+        })
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.sync(self.folder) }
+            #expect(await eventually(within: 10) { syncs.withLock { $0 } == 1 })
+            for _ in 0..<7 { tasks.addTask { try await group.sync(self.folder) } }
+            #expect(await eventually(within: 10) { group.waiting == 7 })
+            gate.signal()
+            try await tasks.waitForAll()
+        }
+        #expect(syncs.withLock { $0 } == 2)
+    }
+
+    /// A failed sync fails every caller of its group (their answers may not be on disk), and
+    /// the next caller gets a sync of its own.
+    @Test func aFailedSyncFailsItsWholeGroup() async throws {
+        let failing = Locked(true)
+        let group = SyncGroup(syncing: { folder throws(DropFolderError) in
+            if failing.withLock({ $0 }) { throw DropFolderError(path: folder.root, reason: "EIO") }
+        })
+        await #expect(throws: DropFolderError.self) { try await group.sync(self.folder) }
+        failing.withLock { $0 = false }
+        try await group.sync(self.folder)
     }
 }

@@ -151,7 +151,7 @@ public final class CSVInitiator: Initiator, Sendable {
         let parked = await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-move-errors").run(
             "cannot park the failed file in .failed/; retrying with backoff", file: stem
         ) {
-            try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json")
+            try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json", durable: true)
             let checkpoint = folder.processing + "/" + stem + ".checkpoint"
             if FileManager.default.fileExists(atPath: checkpoint) {
                 guard rename(checkpoint, folder.failed + "/" + stem + ".checkpoint") == 0 else {

@@ -12,6 +12,7 @@ struct BackoffRetry: Sendable {
     /// Counter bumped once per episode of failures, e.g. `csv.ROUTE-checkpoint-errors`.
     var counter: String
 
+    /// Runs blocking `body` on the thread pool until it succeeds.
     /// - Returns: `false` when stopped (shutdown, or `shouldStop`) before it succeeded.
     func run(
         _ message: @autoclosure () -> Logger.Message,
@@ -19,11 +20,23 @@ struct BackoffRetry: Sendable {
         shouldStop: @Sendable () -> Bool = { false },
         _ body: @escaping @Sendable () throws -> Void
     ) async -> Bool {
+        await self.run(message(), file: file, shouldStop: shouldStop, waiting: { try await NIOThreadPool.singleton.runIfActive(body) })
+    }
+
+    /// Runs `body` (which does its blocking work off the caller, e.g. a ``SyncGroup``) until
+    /// it succeeds.
+    /// - Returns: `false` when stopped (shutdown, or `shouldStop`) before it succeeded.
+    func run(
+        _ message: @autoclosure () -> Logger.Message,
+        file: String,
+        shouldStop: @Sendable () -> Bool = { false },
+        waiting body: @Sendable () async throws -> Void
+    ) async -> Bool {
         var delay = Duration.milliseconds(200)
         var logged = false
         while true {
             do {
-                try await NIOThreadPool.singleton.runIfActive(body)
+                try await body()
                 if logged { self.logger.notice("done at last", metadata: ["file": "\(file)"]) }
                 return true
             } catch {

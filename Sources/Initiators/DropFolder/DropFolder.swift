@@ -186,19 +186,56 @@ struct DropFolder: Sendable {
 
     /// Writes `data` to `folder/name` atomically (a temporary file renamed into place), so a
     /// reader never sees half a result.
-    func writeAtomically(_ data: Data, to folder: String, name: String) throws(DropFolderError) {
+    /// - Parameter durable: whether the file is synced before it is renamed. Answers are not:
+    ///   they are made durable in groups (``SyncGroup``) before their inputs move.
+    func writeAtomically(_ data: Data, to folder: String, name: String, durable: Bool) throws(DropFolderError) {
         let temporary = folder + "/.\(name).\(UUID().uuidString.prefix(8)).tmp"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-        } catch {
+        func failed(_ reason: String) -> DropFolderError {
             // A half-written temporary (disk full) must not be left behind.
             unlink(temporary)
-            throw DropFolderError(path: folder + "/" + name, reason: "cannot write: \(error.localizedDescription)")
+            return DropFolderError(path: folder + "/" + name, reason: "cannot write: \(reason)")
         }
-        guard rename(temporary, folder + "/" + name) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw DropFolderError(path: folder + "/" + name, reason: "cannot write: \(reason)")
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw failed(String(cString: strerror(errno))) }
+        var problem: String?
+        data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    problem = String(cString: strerror(errno))
+                    return
+                }
+                offset += written
+            }
+        }
+        if problem == nil, durable, fsync(descriptor) != 0 { problem = String(cString: strerror(errno)) }
+        // close can report a deferred write error (NFS, quotas): it counts as a failed write.
+        if close(descriptor) != 0, problem == nil { problem = String(cString: strerror(errno)) }
+        if let problem { throw failed(problem) }
+        guard rename(temporary, folder + "/" + name) == 0 else { throw failed(String(cString: strerror(errno))) }
+    }
+
+    /// glibc's `syncfs(2)`, which it declares only under `_GNU_SOURCE` (not set for Swift's
+    /// Glibc module), so it is looked up by name.
+    private static let syncfs: (@convention(c) (Int32) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs").map {
+        unsafeBitCast($0, to: (@convention(c) (Int32) -> Int32).self)
+    }
+
+    /// Writes everything written so far on the folder's file system to disk (`syncfs`): the
+    /// answers, and the renames that named them.
+    func syncFileSystem() throws(DropFolderError) {
+        let descriptor = open(self.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw DropFolderError(path: self.root, reason: "cannot open to sync: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        guard let syncfs = Self.syncfs else {
+            // Not Linux's glibc: the sync of everything (every file system) keeps the promise.
+            Glibc.sync()
+            return
+        }
+        guard syncfs(descriptor) == 0 else {
+            throw DropFolderError(path: self.root, reason: "cannot sync to disk: \(String(cString: strerror(errno)))")
         }
     }
 

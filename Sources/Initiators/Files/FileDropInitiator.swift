@@ -8,7 +8,8 @@ public import SkyLib
 ///
 /// A file is claimed by an atomic rename into `DIR/.processing/`, so two engines on one folder
 /// never both take it. On success the route's answer is written to `DIR/.out/NAME.json` and the
-/// input moved to `DIR/.done/`; on final failure the input goes to `DIR/.failed/` beside
+/// input moved to `DIR/.done/` once the answer is on disk (answers are synced in groups, one
+/// `syncfs` for all those finished together: ``SyncGroup``); on final failure the input goes to `DIR/.failed/` beside
 /// `NAME.error.json` (route, step, service, reason, attempts). Files left in `.processing/` by
 /// a crash are taken again at start, so delivery is at-least-once. JSON files become the
 /// payload; with `format: text` or `base64` the content is a string. `meta` carries the file's
@@ -24,6 +25,8 @@ public final class FileDropInitiator: Initiator, Sendable {
         public var maxFileBytes: Int = 16 * 1024 * 1024
         /// How often the folder is rescanned as a fallback to inotify.
         public var scanInterval: Duration = .seconds(1)
+        /// How answers are made durable before their inputs move (tests stand in a failing one).
+        var syncs = SyncGroup()
 
         /// Creates a `Configuration` from its parts.
         public init(route: String, source: FileSource) {
@@ -69,9 +72,14 @@ public final class FileDropInitiator: Initiator, Sendable {
             stem = claimed
         case .fresh(let name):
             do {
-                let escapes = try await NIOThreadPool.singleton.runIfActive { folder.escapes(name) }
-                guard let claimed = try await NIOThreadPool.singleton.runIfActive({ try folder.claim(name) }) else { return }
-                stem = claimed
+                // One trip to the thread pool for both: a file costs a few of them, and each
+                // is a wake-up and a context switch.
+                let claimed = try await NIOThreadPool.singleton.runIfActive { () throws -> (String, Bool)? in
+                    let escapes = folder.escapes(name)
+                    return try folder.claim(name).map { ($0, escapes) }
+                }
+                guard let (claimedStem, escapes) = claimed else { return }  // another process took it
+                stem = claimedStem
                 if escapes {
                     await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
                     return
@@ -123,8 +131,13 @@ public final class FileDropInitiator: Initiator, Sendable {
             // with back-off rather than run the route again; at shutdown the input stays in
             // .processing/ and is taken again at the next start.
             guard await self.retrying("cannot write the answer; the input stays in .processing/ until it is written", file: stem, counter: "write-errors", {
-                try folder.writeAtomically(output, to: folder.out, name: stem + ".json")
+                try folder.writeAtomically(output, to: folder.out, name: stem + ".json", durable: false)
             }) else { return }
+            // The input moves to .done/ only once its answer is on disk.
+            let syncs = self.configuration.syncs
+            guard await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.counterPrefix)-sync-errors").run(
+                "cannot sync the answer to disk; the input stays in .processing/ until it is", file: stem, waiting: { try await syncs.sync(folder) }
+            ) else { return }
             await self.finish(stem, to: folder.done, in: folder)
             self.counters.add("\(self.counterPrefix)-done")
         } catch {
@@ -145,7 +158,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         let data = Data(JSONWriter.string(.object(document)).utf8)
         self.logger.warning("file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(error["reason"] ?? "")"])
         do {
-            try await NIOThreadPool.singleton.runIfActive { try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json") }
+            try await NIOThreadPool.singleton.runIfActive { try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json", durable: true) }
         } catch {
             self.logger.error("cannot write the error file", metadata: ["file": "\(stem)", "error": "\(error)"])
         }
