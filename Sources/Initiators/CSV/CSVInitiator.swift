@@ -163,6 +163,14 @@ public final class CSVInitiator: Initiator, Sendable {
         if parked { self.counters.add("\(self.prefix)-files-failed") }
     }
 
+    /// What a child task of a file's processing finished.
+    enum Finished: Sendable {
+        /// A batch of rows and their outcomes, by batch number.
+        case rows(Int, [(CSVReader.Record, Outcome)])
+        /// A checkpoint write: whether it was written (`false`: stopped before it could be).
+        case written(Bool)
+    }
+
     /// The outcome of one row.
     enum Outcome: Sendable {
         case result(JSONValue)
@@ -209,6 +217,7 @@ public final class CSVInitiator: Initiator, Sendable {
             self.logger.notice("resuming at line \(checkpoint.line) (byte \(checkpoint.offset) of \(totalBytes))", metadata: ["file": "\(stem)"])
         }
         let concurrency = max(1, source.concurrency)
+        let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
         let checkpointing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors")
         var sequence = 0
         var nextToWrite = 0
@@ -223,10 +232,22 @@ public final class CSVInitiator: Initiator, Sendable {
         // Answers are written in input order whatever finishes first. At most `concurrency`
         // batches are held at once, running or finished and waiting for an earlier one: the
         // reorder buffer is bounded by configuration, not by how slow the earliest row is.
-        await withTaskGroup(of: (Int, [(CSVReader.Record, Outcome)]).self) { group in
+        //
+        // A checkpoint's rows are written and synced on the thread pool while the next rows
+        // run (a sync is a disk round trip, longer than the rows in flight take); the next
+        // checkpoint waits for it, so at most one is being written and rows run at most one
+        // checkpoint interval ahead of the place on disk.
+        var writing = false
+        var writeStopped = false
+        await withTaskGroup(of: Finished.self) { group in
             var batch: [CSVReader.Record] = []
-            func collect(_ done: (Int, [(CSVReader.Record, Outcome)])) {
-                pending[done.0] = done.1
+            func collect(_ finished: Finished) {
+                guard case .rows(let number, let rows) = finished else {
+                    writing = false
+                    if case .written(false) = finished { writeStopped = true }
+                    return
+                }
+                pending[number] = rows
                 while let rows = pending.removeValue(forKey: nextToWrite) {
                     for (record, outcome) in rows {
                         output.append(record: record, outcome: outcome)
@@ -289,20 +310,26 @@ public final class CSVInitiator: Initiator, Sendable {
                     group.addTask {
                         var outcomes: [(CSVReader.Record, Outcome)] = []
                         outcomes.reserveCapacity(rows.count)
-                        for record in rows { outcomes.append((record, await self.run(record, header: header, file: stem))) }
-                        return (number, outcomes)
+                        for record in rows { outcomes.append((record, await self.run(record, header: header, file: stem, tally: tally))) }
+                        return .rows(number, outcomes)
                     }
                     if rowsSinceCheckpoint >= self.configuration.checkpointRows {
-                        // Reading waits here until the checkpoint is on disk: a file whose
-                        // place cannot be kept does not run ahead of it.
-                        let snapshot = committed
-                        guard await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping, {
-                            try output.flush(checkpoint: snapshot)
-                        }) else {
+                        // Reading waits here until the previous checkpoint is on disk: a file
+                        // whose place cannot be kept does not run ahead of it.
+                        while writing, let done = await group.next() { collect(done) }
+                        if writeStopped {
                             outcome = .paused
                             break reading
                         }
+                        let rows = output.takeBuffered()
+                        let snapshot = committed
+                        writing = true
                         rowsSinceCheckpoint = 0
+                        group.addTask {
+                            .written(await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
+                                try output.write(rows, checkpoint: snapshot)
+                            })
+                        }
                     }
                     if isStopping() {
                         outcome = .paused
@@ -326,8 +353,14 @@ public final class CSVInitiator: Initiator, Sendable {
             while let done = await group.next() { collect(done) }
         }
         let final = committed
-        let flushed = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
-            try output.flush(checkpoint: final)
+        let rows = output.takeBuffered()
+        // After a checkpoint that was not written, later rows must not be: they would follow a
+        // gap. The last checkpoint on disk resumes the file.
+        var flushed = false
+        if !writeStopped {
+            flushed = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
+                try output.write(rows, checkpoint: final)
+            }
         }
         do {
             try output.close()
@@ -359,15 +392,17 @@ public final class CSVInitiator: Initiator, Sendable {
     }
 
     /// Runs one row through the route.
-    private func run(_ record: CSVReader.Record, header: [String]?, file: String) async -> Outcome {
+    /// - Parameter tally: the rows and rejects counters, looked up once per file (a lookup by
+    ///   name per row showed in the profile).
+    private func run(_ record: CSVReader.Record, header: [String]?, file: String, tally: (rows: CounterCell, rejects: CounterCell)) async -> Outcome {
         if let problem = record.problem {
-            self.counters.add("\(self.prefix)-rejects")
+            tally.rejects.add()
             return .reject("malformed row: \(problem)")
         }
         let payload: JSONValue
         if let header {
             guard record.fields.count == header.count else {
-                self.counters.add("\(self.prefix)-rejects")
+                tally.rejects.add()
                 return .reject("row has \(record.fields.count) fields, the header has \(header.count)")
             }
             // The header has no repeated names (checked when it was read).
@@ -382,10 +417,10 @@ public final class CSVInitiator: Initiator, Sendable {
         )
         do {
             let result = try await self.runner.run(request)
-            self.counters.add("\(self.prefix)-rows")
+            tally.rows.add()
             return .result(result.answerDocument)
         } catch {
-            self.counters.add("\(self.prefix)-rejects")
+            tally.rejects.add()
             return .reject(error.description)
         }
     }

@@ -50,17 +50,20 @@ struct CSVCheckpointError: Error, CustomStringConvertible {
 }
 
 /// The outputs of one CSV file: `.out/NAME.results.jsonl`, `.out/NAME.rejects.csv`, and the
-/// checkpoint in `.processing/`. Rows are buffered and written at each flush; a resumed file
-/// cuts the outputs back to the sizes its checkpoint recorded, so nothing is written twice.
+/// checkpoint in `.processing/`. Rows are buffered and written at each checkpoint; a resumed
+/// file cuts the outputs back to the sizes its checkpoint recorded, so nothing is written twice.
 ///
-/// `@unchecked Sendable`: used by one file's task at a time; flushes run on the thread pool
-/// while that task waits.
+/// `@unchecked Sendable`: the buffers are used by one file's task only (``append`` and
+/// ``takeBuffered()``); the files and committed sizes by one ``write(_:checkpoint:)`` at a
+/// time on the thread pool (the file's task starts a write only after the previous one ended).
 final class CSVOutput: @unchecked Sendable {
     let checkpoint: CSVCheckpoint
     private let results: FileHandle
     private let rejects: FileHandle
     private let checkpointPath: String
     private let inputPath: String
+    private let folder: DropFolder
+    private let stem: String
     private var resultsBuffer: [UInt8] = []
     private var rejectsBuffer: [UInt8] = []
     /// Rejected records too long to hold in memory, copied from the input at the flush:
@@ -72,6 +75,8 @@ final class CSVOutput: @unchecked Sendable {
 
     /// Opens the outputs, resuming from the checkpoint when there is one (blocking I/O).
     init(folder: DropFolder, stem: String) throws {
+        self.folder = folder
+        self.stem = stem
         self.checkpointPath = folder.processing + "/" + stem + ".checkpoint"
         self.inputPath = folder.processing + "/" + stem
         var checkpoint = CSVCheckpoint()
@@ -151,50 +156,71 @@ final class CSVOutput: @unchecked Sendable {
         }
     }
 
-    /// Writes buffered rows, syncs them, then records `checkpoint` with the outputs' sizes
-    /// (blocking I/O). The checkpoint is written only after the rows it counts are on disk.
-    /// When anything fails the rows stay buffered, and the next call first cuts the outputs
-    /// back to the last good flush, so each row is written once however often it is retried.
-    func flush(checkpoint: CSVCheckpoint) throws {
+    /// Rows buffered since the last ``takeBuffered()``, ready to be written by ``write(_:checkpoint:)``.
+    struct Buffered: Sendable {
+        var results: [UInt8]
+        var rejects: [UInt8]
+        var copies: [(at: Int, start: Int64, end: Int64)]
+    }
+
+    /// Hands over the rows buffered so far and starts new buffers, so rows can go on being
+    /// appended while the handed-over ones are written on the thread pool.
+    func takeBuffered() -> Buffered {
+        defer {
+            self.resultsBuffer = []
+            self.resultsBuffer.reserveCapacity(64 * 1024)
+            self.rejectsBuffer = []
+            self.copies = []
+        }
+        return Buffered(results: self.resultsBuffer, rejects: self.rejectsBuffer, copies: self.copies)
+    }
+
+    /// Writes `rows`, syncs them, then records `checkpoint` with the outputs' sizes (blocking
+    /// I/O). The checkpoint is written only after the rows it counts are on disk. When
+    /// anything fails, calling it again with the same rows first cuts the outputs back to the
+    /// last good write, so each row is written once however often it is retried.
+    ///
+    /// Touches only the files and the committed sizes, never the buffers: it may run on the
+    /// thread pool while the file's task appends the next rows.
+    func write(_ rows: Buffered, checkpoint: CSVCheckpoint) throws {
         try self.results.truncate(atOffset: self.resultsCommitted)
         try self.results.seek(toOffset: self.resultsCommitted)
         try self.rejects.truncate(atOffset: self.rejectsCommitted)
         try self.rejects.seek(toOffset: self.rejectsCommitted)
-        if !self.resultsBuffer.isEmpty { try self.results.write(contentsOf: self.resultsBuffer) }
-        try self.writeRejects()
-        try self.results.synchronize()
-        try self.rejects.synchronize()
+        if !rows.results.isEmpty {
+            try self.results.write(contentsOf: rows.results)
+            try self.results.synchronize()
+        }
+        if !rows.rejects.isEmpty {
+            try self.writeRejects(rows)
+            // Most files have few rejects: no sync (a disk round trip) for an unchanged file.
+            try self.rejects.synchronize()
+        }
         let resultsSize = try self.results.offset()
         let rejectsSize = try self.rejects.offset()
         var checkpoint = checkpoint
         checkpoint.resultsBytes = Int64(resultsSize)
         checkpoint.rejectsBytes = Int64(rejectsSize)
-        let temporary = self.checkpointPath + ".tmp"
-        do {
-            try Data(JSONWriter.string(checkpoint.json).utf8).write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            throw DropFolderError(path: temporary, reason: "cannot write checkpoint: \(error.localizedDescription)")
-        }
-        guard rename(temporary, self.checkpointPath) == 0 else {
-            throw DropFolderError(path: self.checkpointPath, reason: "cannot write checkpoint: \(String(cString: strerror(errno)))")
-        }
+        // Synced too: a checkpoint garbled by a crash could not be read, and the file would be
+        // parked instead of resumed.
+        try self.folder.writeAtomically(
+            Data(JSONWriter.string(checkpoint.json).utf8), to: self.folder.processing, name: self.stem + ".checkpoint", durable: true,
+            temporaryName: self.stem + ".checkpoint.tmp"
+        )
         self.resultsCommitted = resultsSize
         self.rejectsCommitted = rejectsSize
-        self.resultsBuffer.removeAll(keepingCapacity: true)
-        self.rejectsBuffer.removeAll(keepingCapacity: true)
-        self.copies.removeAll()
     }
 
-    /// Writes the rejects buffer, splicing in over-long records copied from the input.
-    private func writeRejects() throws {
+    /// Writes the rejects of `rows`, splicing in over-long records copied from the input.
+    private func writeRejects(_ rows: Buffered) throws {
         var written = 0
-        if !self.copies.isEmpty {
+        if !rows.copies.isEmpty {
             guard let input = FileHandle(forReadingAtPath: self.inputPath) else {
                 throw DropFolderError(path: self.inputPath, reason: "cannot open to copy a rejected row")
             }
             defer { try? input.close() }  // read-only: a close error loses nothing
-            for copy in self.copies {
-                try self.rejects.write(contentsOf: self.rejectsBuffer[written..<copy.at])
+            for copy in rows.copies {
+                try self.rejects.write(contentsOf: rows.rejects[written..<copy.at])
                 written = copy.at
                 try input.seek(toOffset: UInt64(copy.start))
                 var remaining = copy.end - copy.start
@@ -210,7 +236,7 @@ final class CSVOutput: @unchecked Sendable {
                 }
             }
         }
-        if written < self.rejectsBuffer.count { try self.rejects.write(contentsOf: self.rejectsBuffer[written...]) }
+        if written < rows.rejects.count { try self.rejects.write(contentsOf: rows.rejects[written...]) }
     }
 
     /// Closes the outputs. A close error after a successful flush loses nothing (the data

@@ -186,10 +186,12 @@ struct DropFolder: Sendable {
 
     /// Writes `data` to `folder/name` atomically (a temporary file renamed into place), so a
     /// reader never sees half a result.
-    /// - Parameter durable: whether the file is synced before it is renamed. Answers are not:
-    ///   they are made durable in groups (``SyncGroup``) before their inputs move.
-    func writeAtomically(_ data: Data, to folder: String, name: String, durable: Bool) throws(DropFolderError) {
-        let temporary = folder + "/.\(name).\(UUID().uuidString.prefix(8)).tmp"
+    /// - Parameters:
+    ///   - durable: whether the file is synced before it is renamed. Answers are not: they are
+    ///     made durable in groups (``SyncGroup``) before their inputs move.
+    ///   - temporaryName: the temporary file's name in `folder` (a hidden, unique one unless given).
+    func writeAtomically(_ data: Data, to folder: String, name: String, durable: Bool, temporaryName: String? = nil) throws(DropFolderError) {
+        let temporary = folder + "/" + (temporaryName ?? ".\(name).\(UUID().uuidString.prefix(8)).tmp")
         func failed(_ reason: String) -> DropFolderError {
             // A half-written temporary (disk full) must not be left behind.
             unlink(temporary)
