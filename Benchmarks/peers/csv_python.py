@@ -2,7 +2,7 @@
 
     python csv_python.py job IN OUTDIR  # the engine's job: each row → dict → upper-cased → one JSON
                                         # line; every 500 rows the lines are fsynced and a
-                                        # checkpoint (tmp + rename) records the position
+                                        # checkpoint (tmp, fsync, rename) records the position
     python csv_python.py IN OUT         # the floor: csv read and written back, upper-cased, no sync
     python csv_python.py make PATH ROWS
 
@@ -43,6 +43,9 @@ if sys.argv[1] == "job":
                 os.fsync(results.fileno())
                 with open(checkpoint_path + ".tmp", "w") as checkpoint:
                     json.dump({"line": reader.line_num, "resultsBytes": results.tell()}, checkpoint)
+                    # Synced as the engine's is: a checkpoint garbled by a crash cannot resume.
+                    checkpoint.flush()
+                    os.fsync(checkpoint.fileno())
                 os.rename(checkpoint_path + ".tmp", checkpoint_path)
         results.flush()
         os.fsync(results.fileno())

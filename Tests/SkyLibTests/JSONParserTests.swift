@@ -62,6 +62,12 @@ struct JSONParserTests {
         #expect(JSONWriter.string(["k": "é😀"], asciiOnly: true) == #"{"k":"\u00e9\ud83d\ude00"}"#)
     }
 
+    /// Integers are written digit by digit (no `String` in between): the extremes too.
+    @Test(arguments: [Int64.min, Int64.min + 1, -10, -1, 0, 7, 10, 99, 100, 1_234_567_890, Int64.max])
+    func writerWritesIntegersAsSwiftDoes(_ number: Int64) {
+        #expect(JSONWriter.string(.int(number)) == String(number))
+    }
+
     /// Random documents, written by our writer, must read back the same through our parser and
     /// mean the same to Foundation's JSONSerialization (the reference implementation).
     @Test func agreesWithFoundationOnRandomDocuments() throws {

@@ -38,7 +38,7 @@ public enum JSONWriter {
         switch value {
         case .null: bytes.append(contentsOf: "null".utf8)
         case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
-        case .int(let number): bytes.append(contentsOf: String(number).utf8)
+        case .int(let number): Self.appendInteger(number, to: &bytes)
         case .double(let number):
             if number.isFinite {
                 bytes.append(contentsOf: number.description.utf8)
@@ -55,11 +55,12 @@ public enum JSONWriter {
             bytes.append(UInt8(ascii: "]"))
         case .object(let fields):
             bytes.append(UInt8(ascii: "{"))
-            for (index, key) in fields.keys.sorted().enumerated() {
+            // Sorted pairs, not sorted keys then a lookup per key.
+            for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                Self.appendString(key, to: &bytes, asciiOnly: asciiOnly)
+                Self.appendString(field.key, to: &bytes, asciiOnly: asciiOnly)
                 bytes.append(UInt8(ascii: ":"))
-                Self.append(fields[key]!, to: &bytes, asciiOnly: asciiOnly)
+                Self.append(field.value, to: &bytes, asciiOnly: asciiOnly)
             }
             bytes.append(UInt8(ascii: "}"))
         }
@@ -80,9 +81,36 @@ public enum JSONWriter {
                 }
             }
         } else {
-            for byte in string.utf8 { Self.appendEscaped(byte, to: &bytes) }
+            var utf8 = string.utf8
+            // Most strings need no escape: copied whole (a CSV row's answer is mostly strings).
+            let copied = utf8.withContiguousStorageIfAvailable { buffer -> Bool in
+                guard !buffer.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+                bytes.append(contentsOf: buffer)
+                return true
+            }
+            if copied != true {
+                utf8 = string.utf8
+                for byte in utf8 { Self.appendEscaped(byte, to: &bytes) }
+            }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends the decimal digits of `number` without making a `String` first.
+    private static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     @inline(__always)
