@@ -24,7 +24,7 @@
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (s per wrk side, 10), BENCH_CONNECTIONS
 # (32), BENCH_FILES (20000), BENCH_ROWS (1000000), BENCH_MEMORY_ROWS (10000000) and
 # BENCH_MEMORY_SMALL (100000) for the memory row, BENCH_MESSAGES (100000), BENCH_PEER_CHAINS
-# (2000), BENCH_CLIENTS (Python driver processes, 8), BENCH_CELERY_POOLS ("prefork threads"),
+# (2000), BENCH_CLIENTS (Python driver processes, 8), BENCH_CELERY_POOLS ("prefork threads gevent"),
 # BENCH_INSTANCES (instances of each service in benchmark 2, 1), BENCH_ROUTERS (routers sharing
 # benchmark 2's load, 1), BENCH_ONLY (e.g. "1 4").
 set -euo pipefail
@@ -40,7 +40,7 @@ if [ ! -x "$PEERS/bin/celery" ] || [ ! -x "$PEERS/bin/nameko" ]; then
   python3 -m venv "$PEERS"
 fi
 # Peer versions are pinned, and printed in BENCHMARKS.md.
-"$PEERS/bin/pip" install -q "celery==5.4.0" "nameko==2.14.1" "stomp.py==8.1.2" "eventlet<0.36"
+"$PEERS/bin/pip" install -q "celery==5.4.0" "nameko==2.14.1" "stomp.py==8.1.2" "eventlet<0.36" "gevent==26.9.0"
 PEER_VERSIONS="$("$PEERS/bin/pip" list --format=freeze 2>/dev/null | grep -iE '^(celery|nameko|kombu)==' | paste -sd, - | sed 's/,/, /g')"
 STOMP_VERSION="$("$VENV_PY" -m pip list --format=freeze 2>/dev/null | grep -i '^stomp.py==' || true)"
 
@@ -76,7 +76,7 @@ MEMORY_SMALL="${BENCH_MEMORY_SMALL:-100000}"
 MESSAGES="${BENCH_MESSAGES:-100000}"
 PEER_CHAINS="${BENCH_PEER_CHAINS:-2000}"
 CLIENTS="${BENCH_CLIENTS:-8}"
-CELERY_POOLS="${BENCH_CELERY_POOLS:-prefork threads}"
+CELERY_POOLS="${BENCH_CELERY_POOLS:-prefork threads gevent}"
 INSTANCES="${BENCH_INSTANCES:-1}"
 ROUTERS="${BENCH_ROUTERS:-1}"
 ONLY="${BENCH_ONLY:-1 2 3 4 5 6}"
