@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "Initiators", targets: ["Initiators"]),
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Reaper", targets: ["Reaper"]),
+        .library(name: "Discovery", targets: ["Discovery"]),
         .executable(name: "sky", targets: ["sky"]),
     ],
     dependencies: [
@@ -93,6 +94,8 @@ let package = Package(
         .target(name: "Initiators", dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Reaper", dependencies: ["SkyLib", "RegistryKit", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        // `sky dns`: the registry's nodes as DNS SRV and A/AAAA records (our own codec over NIO).
+        .target(name: "Discovery", dependencies: ["SkyLib", "RegistryKit", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         // The node runtime: assembles the roles into a running node (what `sky run`, `sky router`,
         // `sky initiator` start), opens a registry by address (the one place that links both
         // drivers), and owns the process: signals, graceful shutdown, stop and restart on command.
@@ -100,7 +103,7 @@ let package = Package(
             name: "NodeRuntime",
             dependencies: [
                 "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper",
-                log, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                log, lifecycle, hummingbird, httpTypes, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -124,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell",
+                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 log, lifecycle,
             ],
@@ -162,6 +165,7 @@ let package = Package(
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
+        .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", "RegistryKit", "RegistrySQLite", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(

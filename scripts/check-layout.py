@@ -2,14 +2,14 @@
 """Checks the module arrows README's "Layout" promises, from `swift package describe`.
 
 Fails (exit 1) naming each arrow that should not exist: a role module (Routing, Initiators,
-Services, Reaper) depending on another role or on a registry driver; SkyLib depending on
+Services, Reaper, Discovery) depending on another role or on a registry driver; SkyLib depending on
 Hummingbird, GRDB or CMongoc; anything but the node runtime, `sky` and tests linking a driver.
 """
 import json
 import subprocess
 import sys
 
-ROLES = {"Routing", "Initiators", "Services", "Reaper"}
+ROLES = {"Routing", "Initiators", "Services", "Reaper", "Discovery"}
 DRIVERS = {"RegistrySQLite", "RegistryMongo"}
 DRIVER_USERS = {"NodeRuntime", "sky"}
 

@@ -49,6 +49,10 @@ install() {
     python3 -m venv "$WORK/venv"
     "$WORK/venv/bin/pip" install -q nx-27017==0.8.1 neosqlite==1.17.2 pymongo stomp.py
   fi
+  # dnspython: a DNS client nobody here wrote, for the `sky dns` tests.
+  if ! "$WORK/venv/bin/python" -c "import dns.resolver" 2>/dev/null; then
+    "$WORK/venv/bin/pip" install -q dnspython==2.9.2
+  fi
 }
 
 up() {

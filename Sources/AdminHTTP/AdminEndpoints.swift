@@ -12,6 +12,8 @@ public struct AdminEndpoints: Sendable {
     public var extraVars: @Sendable () -> [String: JSONValue]
     /// The `/debug/stats` document (routers: per-route and per-step latency), when there is one.
     public var stats: (@Sendable () -> JSONValue)?
+    /// More endpoints served beside these (routers: the registration API).
+    public var more: [any EndpointGroup] = []
 
     /// Creates an `AdminEndpoints` from its parts.
     public init(
@@ -39,6 +41,7 @@ public struct AdminEndpoints: Sendable {
         if let stats = self.stats {
             router.get("debug/stats") { _, _ -> Response in .json(stats()) }
         }
+        for group in self.more { group.add(to: router, recording: table) }
         router.get("metrics") { _, _ -> Response in
             var buffer = ByteBuffer()
             buffer.writeBytes(self.counters.prometheusText(extra: self.extraVars()))

@@ -55,7 +55,7 @@ public struct AdminServer: Service {
             router: router,
             server: HTTPLimits.process.server,
             configuration: HTTPLimits.process.configuration(host: host, port: self.port),
-            onServerRunning: { channel in await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)") },
+            onServerRunning: { channel in await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0)) },
             logger: self.logger
         )
         try await Listener.run(app, host: host, port: self.port)

@@ -7,11 +7,12 @@ extension SkyError {
     public var httpStatus: HTTPResponse.Status {
         switch self.code {
         case .badRequest, .invalidRoute: .badRequest
-        case .routeNotFound: .notFound
+        case .routeNotFound, .notFound: .notFound
+        case .conflict: .conflict
         case .payloadTooLarge: .contentTooLarge
         case .stepFailed, .badResponse, .connectionFailed: .badGateway
         case .deadlineExceeded: .gatewayTimeout
-        case .noInstance, .draining, .registry: .serviceUnavailable
+        case .noInstance, .draining, .registry, .circuitOpen: .serviceUnavailable
         case .unauthorized: .unauthorized
         default: .internalServerError
         }

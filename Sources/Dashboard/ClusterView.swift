@@ -80,10 +80,23 @@ public struct ClusterView: Sendable {
     public var routers: [RouterStatus]
     /// Failed requests reported by the routers, newest first.
     public var failures: [FailureRow] = []
+    /// Requests per route since the cluster began, over every router and initiator, dead ones
+    /// included (the registry's G-Counter).
+    public var totals: [RouteTotal] = []
     /// Why the registry could not be read, when it could not.
     public var registryError: String?
     /// Seconds the rates cover.
     public var window: Double
+
+    /// Circuit breakers that are not closed, from the routers' node stats: which router,
+    /// which service, `open` or `half-open`.
+    public var breakers: [(router: NodeRecord, service: String, state: String)] {
+        self.nodes.filter { $0.kind == .router && $0.isShownReady(at: self.updatedAt) }.flatMap { router in
+            router.stats.filter { $0.key.hasPrefix("breaker.") && $0.value > 0 }.sorted { $0.key < $1.key }.map { key, value in
+                (router, String(key.dropFirst("breaker.".count)), value == 2 ? "open" : "half-open")
+            }
+        }
+    }
 
     /// The view before anything has been read.
     public static func empty(registry: String) -> ClusterView {
@@ -131,6 +144,11 @@ public struct ClusterView: Sendable {
             "updatedAt": .double(self.updatedAt.timeIntervalSince1970),
             "registry": .string(self.registry),
             "registryError": self.registryError.map(JSONValue.string) ?? .null,
+            "totals": .array(self.totals.map { total in
+                ["route": .string(total.route), "ok": .int(total.ok), "failed": .int(total.failed), "nodes": .int(Int64(total.nodes))]
+            }),
+            "breakers": .array(self.breakers.map { ["router": .string($0.router.address), "service": .string($0.service), "state": .string($0.state)] }),
+            "reaperHoldingBack": .array(self.nodes.compactMap { $0.reaperHoldingBack(at: self.updatedAt) }.map(JSONValue.string)),
             "windowSeconds": .double(self.window),
             "nodes": .array(self.nodes.map { node in
                 var json = node.shownJSON(at: self.updatedAt)

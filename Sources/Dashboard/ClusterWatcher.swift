@@ -57,10 +57,12 @@ public final class ClusterWatcher: Service, Sendable {
             guard await self.cache.refresh() else { throw SkyError(.registry, "cannot read the nodes from \(self.registry.displayName)") }
             view.nodes = self.cache.nodes(matching: .all).sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
             view.events = try await self.registry.events(limit: 15)
+            view.totals = try await self.registry.counts().routeTotals
         } catch {
             // Keep showing the last nodes we knew, and say the registry is unreachable.
             view.nodes = self.current.nodes
             view.events = self.current.events
+            view.totals = self.current.totals
             view.registryError = "\(error)"
         }
         let routers = view.nodes.filter { $0.kind == .router && $0.isShownReady(at: view.updatedAt) }

@@ -50,6 +50,13 @@ enum DashboardPage {
         if let error = view.registryError {
             html += "<p class=\"bad\">registry unreachable: \(Self.escape(error)) (showing the last nodes known)</p>"
         }
+        for notice in view.nodes.compactMap({ $0.reaperHoldingBack(at: view.updatedAt) }) {
+            html += "<p class=\"bad\" id=\"reaper-holding-back\">\(Self.escape(notice))</p>"
+        }
+        for breaker in view.breakers {
+            html += "<p class=\"bad\" data-breaker=\"\(Self.escape(breaker.service))\">circuit \(breaker.state) for service \(Self.escape(breaker.service)) "
+            html += "on router \(Self.escape(breaker.router.address)): calls fail fast until a probe succeeds</p>"
+        }
         for router in view.routers where router.error != nil {
             html += "<p class=\"bad\">router \(Self.escape(router.address)) did not answer /debug/stats: \(Self.escape(router.error ?? ""))</p>"
         }
@@ -59,7 +66,7 @@ enum DashboardPage {
         for node in view.nodes {
             html += "<tr class=\"node\" data-node=\"\(Self.escape(node.id))\"><td>\(node.kind.rawValue)</td><td>\(Self.escape(node.service))</td>"
             html += "<td>\(Self.escape(node.version))</td><td>\(Self.escape(node.region))</td><td>\(Self.escape(node.host))</td>"
-            html += "<td>\(Self.escape(node.address))</td><td>\(Self.escape(String(node.id.prefix(8))))</td>"
+            html += "<td>\(Self.escape(node.address))</td><td>\(Self.escape(Identifiers.short(node.id)))</td>"
             let status = node.shownStatus(at: view.updatedAt)
             html += "<td class=\"status-\(status)\">\(status)</td>"
             html += "<td class=\"num\">\(String(format: "%.1f s ago", view.updatedAt.timeIntervalSince(node.heartbeatAt)))</td>"
@@ -79,6 +86,14 @@ enum DashboardPage {
         }
         html += "</table>"
 
+        html += "<h2>Totals since the start</h2><table id=\"totals\"><tr><th>Route</th><th>OK</th><th>Failed</th><th>Nodes</th></tr>"
+        if view.totals.isEmpty { html += "<tr><td colspan=\"4\" class=\"meta\">nothing counted yet</td></tr>" }
+        for total in view.totals {
+            html += "<tr class=\"total\" data-total-route=\"\(Self.escape(total.route))\"><td>\(Self.escape(total.route))</td>"
+            html += "<td class=\"num\">\(total.ok)</td><td class=\"num\">\(total.failed)</td><td class=\"num\">\(total.nodes)</td></tr>"
+        }
+        html += "</table>"
+
         html += "<h2>Recent failures</h2><table id=\"failures\"><tr><th>When</th><th>Route</th><th>Step</th><th>Code</th><th>Message</th><th>Trace</th></tr>"
         if view.failures.isEmpty { html += "<tr><td colspan=\"6\" class=\"meta\">none</td></tr>" }
         for failure in view.failures {
@@ -92,7 +107,7 @@ enum DashboardPage {
         if view.events.isEmpty { html += "<tr><td colspan=\"5\" class=\"meta\">none</td></tr>" }
         for event in view.events {
             html += "<tr><td>\(Self.time(event.at))</td><td class=\"\(event.kind == "reaped" ? "bad" : "")\">\(Self.escape(event.kind))</td>"
-            html += "<td>\(Self.escape(event.service))</td><td>\(Self.escape(String(event.nodeID.prefix(8))))</td><td>\(Self.escape(event.message))</td></tr>"
+            html += "<td>\(Self.escape(event.service))</td><td>\(Self.escape(Identifiers.short(event.nodeID)))</td><td>\(Self.escape(event.message))</td></tr>"
         }
         html += "</table>"
         return html

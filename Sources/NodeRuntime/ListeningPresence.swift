@@ -11,13 +11,13 @@ public final class ListeningPresence: Sendable {
     private let fallback: String
 
     init(
-        registry: any Registry, nodeID: String, kind: NodeKind, service: String, region: String, address fallback: String,
+        registry: any Registry, nodeID: String, kind: NodeKind, service: String, region: String, environment: String, address fallback: String,
         control: NodeControl, stats: @escaping @Sendable () -> [String: Int64], logger: Logger
     ) {
         self.fallback = fallback
         let bound = self.bound
         self.presence = NodePresence(registry: registry, nodeID: nodeID, control: control, logger: logger) { status in
-            NodeRecord(kind: kind, service: service, region: region, address: bound.withLock { $0 } ?? fallback, status: status, stats: stats())
+            NodeRecord(kind: kind, service: service, region: region, environment: environment, address: bound.withLock { $0 } ?? fallback, status: status, stats: stats())
         }
     }
 

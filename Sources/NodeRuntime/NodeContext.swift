@@ -8,7 +8,7 @@ public import SkyLib
 /// What every long-running part of one process shares: the registry, counters, logger and its
 /// level control, the trace sampler, the deadline timer, and the process's lifecycle.
 ///
-/// Made once per process (``bootstrap(logLevel:registry:region:token:)`` for `sky` and the
+/// Made once per process (``bootstrap(logLevel:registry:region:environment:token:)`` for `sky` and the
 /// services it generates; the memberwise init in tests) and handed down, so no part reaches
 /// any of these through a global.
 public struct NodeContext: Sendable {
@@ -24,6 +24,8 @@ public struct NodeContext: Sendable {
     public var lifecycle: ProcessLifecycle
     /// The region this node is in; routers prefer instances in their own.
     public var region: String
+    /// The environment this node belongs to (`production` unless told otherwise).
+    public var environment: String
     /// The shared secret callers must present, when set.
     public var token: String?
     /// Decides which new requests are traced.
@@ -39,6 +41,7 @@ public struct NodeContext: Sendable {
         logLevel: LogLevelControl = LogLevelControl(),
         lifecycle: ProcessLifecycle = ProcessLifecycle(),
         region: String = "local",
+        environment: String = NodeRecord.defaultEnvironment,
         token: String? = nil,
         sampler: TraceSampler = TraceSampler(perSecond: 100),
         watchdog: DeadlineWatchdog = DeadlineWatchdog()
@@ -49,6 +52,7 @@ public struct NodeContext: Sendable {
         self.logLevel = logLevel
         self.lifecycle = lifecycle
         self.region = region
+        self.environment = environment
         self.token = token
         self.sampler = sampler
         self.watchdog = watchdog
@@ -58,7 +62,9 @@ public struct NodeContext: Sendable {
     /// signals), swift-metrics into the counters' Prometheus registry, the trace rate from
     /// `SKYNET_TRACE_PER_SECOND`, and the registry at `address`. Once per process.
     /// - Throws: `SkyError` when the registry cannot be opened.
-    public static func bootstrap(logLevel: Logger.Level, registry address: RegistryAddress, region: String, token: String?) async throws -> NodeContext {
+    public static func bootstrap(
+        logLevel: Logger.Level, registry address: RegistryAddress, region: String, environment: String = NodeRecord.defaultEnvironment, token: String?
+    ) async throws -> NodeContext {
         let control = LogLevelControl(logLevel)
         LoggingSystem.bootstrap { label in SkyLogHandler(label: label, control: control) }
         let logger = Logger(label: "sky")
@@ -66,7 +72,7 @@ public struct NodeContext: Sendable {
         let counters = Counters()
         counters.bootstrapMetricsSystem()
         return NodeContext(
-            registry: registry, counters: counters, logger: logger, logLevel: control, region: region, token: token,
+            registry: registry, counters: counters, logger: logger, logLevel: control, region: region, environment: environment, token: token,
             sampler: .fromEnvironment()
         )
     }
@@ -97,7 +103,7 @@ public struct NodeContext: Sendable {
         stats: @escaping @Sendable () -> [String: Int64] = { [:] }
     ) -> ListeningPresence {
         ListeningPresence(
-            registry: self.registry, nodeID: nodeID, kind: kind, service: service, region: self.region, address: address,
+            registry: self.registry, nodeID: nodeID, kind: kind, service: service, region: self.region, environment: self.environment, address: address,
             control: control ?? self.lifecycle.nodeControl, stats: stats, logger: self.logger
         )
     }

@@ -1,7 +1,7 @@
 import AdminHTTP
 import Foundation
 import Initiators
-import Reaper
+public import Reaper
 import RegistryKit
 import Routing
 public import ServiceLifecycle
@@ -59,6 +59,8 @@ public struct RouterNode: Sendable {
     public let hosts: [ServiceHost]
     /// The node's record in the registry, with the address its listener bound.
     public let presence: ListeningPresence
+    /// The reaper, when this node runs one (its state is in the node's stats).
+    public let reaper: Reaper?
     private let onReady: @Sendable (Ready) async -> Void
 
     /// - Parameter onReady: called once the listener runs (the `sky` tool prints its summary).
@@ -68,6 +70,7 @@ public struct RouterNode: Sendable {
         self.onReady = onReady
         var hostConfiguration = ServiceHost.Configuration()
         hostConfiguration.region = context.region
+        hostConfiguration.environment = context.environment
         hostConfiguration.token = context.token
         // `sky stop` of one hosted service stops that host only; the whole process stops with
         // its router node.
@@ -87,7 +90,14 @@ public struct RouterNode: Sendable {
             token: context.token, sampler: context.sampler, watchdog: context.watchdog, logger: context.logger
         )
         self.stack = stack
-        let stats: @Sendable () -> [String: Int64] = { ["routes": Int64(stack.table.summaries.count)] }
+        let reaper = configuration.runsReaper ? Reaper(registry: context.registry, counters: context.counters, logger: context.logger) : nil
+        self.reaper = reaper
+        let stats: @Sendable () -> [String: Int64] = {
+            // Breakers in the node's stats: `sky services` and the dashboard show them cluster-wide.
+            var stats: [String: Int64] = ["routes": Int64(stack.table.summaries.count)]
+            for (service, state) in stack.executor.breakerStates() { stats["breaker.\(service)"] = state }
+            return stats.merging(reaper?.stats ?? [:]) { first, _ in first }
+        }
         if let http = configuration.http {
             self.presence = context.presence(nodeID: stack.nodeID, kind: .router, service: "router", address: http.description, stats: stats)
         } else {
@@ -106,10 +116,11 @@ public struct RouterNode: Sendable {
         }
         var services = stack.services
         if !hosts.isEmpty { services.append(Concurrently(services: hosts)) }
-        if self.configuration.runsReaper {
-            services.append(Reaper(registry: self.context.registry, counters: self.context.counters, logger: self.context.logger))
-        }
+        if let reaper = self.reaper { services.append(reaper) }
         services.append(self.presence.presence)
+        // Before the initiators and the listener, so it stops after them: its last write at
+        // shutdown holds every request they answered.
+        services.append(CountPublisher(store: self.context.registry, nodeID: stack.nodeID, counters: self.context.counters, logger: self.context.logger))
         if self.configuration.runsSourceInitiators {
             let supervisor = InitiatorSupervisor(
                 table: stack.table,
@@ -125,9 +136,13 @@ public struct RouterNode: Sendable {
     /// The HTTP initiator, or the admin endpoints alone.
     private var listener: any Service {
         let stack = self.stack
-        let admin = AdminEndpoints(
+        var admin = AdminEndpoints(
             counters: self.context.counters,
-            extraVars: { ["asyncInFlight": .int(Int64(stack.asyncSteps.count))] },
+            extraVars: {
+                var vars: [String: JSONValue] = ["asyncInFlight": .int(Int64(stack.asyncSteps.count))]
+                for (service, state) in stack.executor.breakerStates() { vars["breaker.\(service)-state"] = .int(state) }
+                return vars
+            },
             stats: { stack.executor.stats() }
         )
         let onServerRunning: @Sendable (String) async -> Void = { [presence = self.presence, hosts = self.hosts, onReady = self.onReady, registry = self.context.registry] address in
@@ -143,6 +158,8 @@ public struct RouterNode: Sendable {
                 logger: self.context.logger, onServerRunning: onServerRunning
             )
         }
+        // Routers take registrations over HTTP (PUT /v1/nodes/ID) beside their routes.
+        admin.more = [RegistrationEndpoints(registry: self.context.registry)]
         var configuration = HTTPInitiator.Configuration()
         configuration.host = http.host
         configuration.port = http.port

@@ -180,6 +180,43 @@ public final class MongoRegistry: Registry {
         }
     }
 
+    public func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws {
+        guard !counts.isEmpty else { return }
+        try await self.run("merging counts") {
+            // One upsert per name: `$max` keeps the larger value, so the merge is a G-Counter's.
+            let updates: [MongoValue] = counts.sorted(by: { $0.key < $1.key }).map { name, value in
+                .document([
+                    ("q", .document([("_id", .json(.string(nodeID + "/" + name)))])),
+                    ("u", .document([
+                        ("$max", .document([("value", .json(.int(value)))])),
+                        ("$set", .document([
+                            ("node", .json(.string(nodeID))), ("name", .json(.string(name))), ("updatedAt", .json(.double(at.timeIntervalSince1970))),
+                        ])),
+                    ])),
+                    ("upsert", true),
+                ])
+            }
+            _ = try await self.pool.command([("update", "counts"), ("updates", .array(updates)), ("ordered", false)])
+        }
+    }
+
+    public func counts() async throws -> GCounter {
+        try await self.run("reading counts") {
+            var counter = GCounter()
+            for document in try await self.find("counts", filter: [], sort: [("_id", 1)]) {
+                guard let node = document["node"]?.stringValue, let name = document["name"]?.stringValue, let value = document["value"]?.intValue else { continue }
+                counter.merge(name: name, nodeID: node, value: value)
+            }
+            return counter
+        }
+    }
+
+    public func latestRouteSpans(limit: Int) async throws -> [Span] {
+        try await self.run("reading spans") {
+            try await self.find("spans", filter: [("kind", .json(.string(Span.Kind.route.rawValue)))], sort: [("start", -1)], limit: limit).compactMap(Span.init(json:))
+        }
+    }
+
     public func spans(traceID: String) async throws -> [Span] {
         try await self.run("reading spans") {
             try await self.find("spans", filter: [("traceId", .json(.string(traceID)))], sort: [("start", 1)]).compactMap(Span.init(json:))
@@ -385,6 +422,7 @@ public final class MongoRegistry: Registry {
         [
             ("kind", .json(.string(node.kind.rawValue))), ("service", .json(.string(node.service))),
             ("version", .json(.string(node.version))), ("region", .json(.string(node.region))),
+            ("environment", .json(.string(node.environment))),
             ("host", .json(.string(node.host))), ("address", .json(.string(node.address))),
             ("pid", .json(.int(Int64(node.pid)))),
             ("startedAt", .json(.double(node.startedAt.timeIntervalSince1970))),
@@ -404,6 +442,7 @@ public final class MongoRegistry: Registry {
             service: document["service"]?.stringValue ?? "",
             version: document["version"]?.stringValue ?? "",
             region: document["region"]?.stringValue ?? "",
+            environment: document["environment"]?.stringValue ?? NodeRecord.defaultEnvironment,
             host: document["host"]?.stringValue ?? "",
             address: document["address"]?.stringValue ?? "",
             pid: Int32(truncatingIfNeeded: document["pid"]?.intValue ?? 0),

@@ -33,6 +33,7 @@ public final class SQLiteRegistry: Registry {
                         service TEXT NOT NULL,
                         version TEXT NOT NULL,
                         region TEXT NOT NULL,
+                        environment TEXT NOT NULL DEFAULT 'production',
                         host TEXT NOT NULL,
                         address TEXT NOT NULL,
                         pid INTEGER NOT NULL,
@@ -86,6 +87,20 @@ public final class SQLiteRegistry: Registry {
                         message TEXT NOT NULL
                     );
                     """)
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS counts (
+                        node TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        value INTEGER NOT NULL,
+                        updatedAt REAL NOT NULL,
+                        PRIMARY KEY (node, name)
+                    ) WITHOUT ROWID;
+                    """)
+                // Files made before nodes had an environment: add it, every node `production`.
+                let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('nodes')")
+                if !columns.contains("environment") {
+                    try db.execute(sql: "ALTER TABLE nodes ADD COLUMN environment TEXT NOT NULL DEFAULT 'production'")
+                }
             }
         } catch {
             throw SkyError(.registry, "cannot open SQLite registry at \(path): \(error)")
@@ -103,11 +118,11 @@ public final class SQLiteRegistry: Registry {
             try db.execute(
                 sql: """
                     INSERT OR REPLACE INTO nodes
-                    (id, kind, service, version, region, host, address, pid, startedAt, heartbeatAt, status, ttl, stats)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    (id, kind, service, version, region, environment, host, address, pid, startedAt, heartbeatAt, status, ttl, stats)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    node.id, node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
+                    node.id, node.kind.rawValue, node.service, node.version, node.region, node.environment, node.host, node.address,
                     Int64(node.pid), node.startedAt.timeIntervalSince1970, node.heartbeatAt.timeIntervalSince1970,
                     node.status.rawValue, node.ttl, Self.encode(stats: node.stats),
                 ]
@@ -183,6 +198,37 @@ public final class SQLiteRegistry: Registry {
                 try statement.execute(arguments: [span.traceID, span.start.timeIntervalSince1970, JSONWriter.string(span.json)])
             }
             try db.execute(sql: "DELETE FROM spans WHERE seq <= (SELECT MAX(seq) FROM spans) - ?", arguments: [Self.spansKept])
+        }
+    }
+
+    public func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws {
+        guard !counts.isEmpty else { return }
+        try await self.write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO counts (node, name, value, updatedAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT (node, name) DO UPDATE SET value = MAX(value, excluded.value), updatedAt = excluded.updatedAt
+                """)
+            for (name, value) in counts.sorted(by: { $0.key < $1.key }) {
+                try statement.execute(arguments: [nodeID, name, value, at.timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func counts() async throws -> GCounter {
+        try await self.read("counts") { db in
+            var counter = GCounter()
+            for row in try Row.fetchAll(db, sql: "SELECT node, name, value FROM counts") {
+                counter.merge(name: row["name"], nodeID: row["node"], value: row["value"])
+            }
+            return counter
+        }
+    }
+
+    public func latestRouteSpans(limit: Int) async throws -> [Span] {
+        try await self.read("spans") { db in
+            // Newest rows first, kept to route spans: a bounded walk back from the end.
+            try String.fetchAll(db, sql: "SELECT span FROM spans WHERE json_extract(span, '$.kind') = 'route' ORDER BY start DESC, seq DESC LIMIT ?", arguments: [limit])
+                .compactMap { text in (try? JSONParser.parse(text)).flatMap(Span.init(json:)) }
         }
     }
 
@@ -361,6 +407,7 @@ public final class SQLiteRegistry: Registry {
             service: row["service"],
             version: row["version"],
             region: row["region"],
+            environment: row["environment"] ?? NodeRecord.defaultEnvironment,
             host: row["host"],
             address: row["address"],
             pid: Int32(truncatingIfNeeded: row["pid"] as Int64),

@@ -77,7 +77,7 @@ struct CLITests {
 
         // A later command uses the filter: only uppercase is listed.
         try await tmux.send("nodes", "Enter")
-        try await tmux.expect(String(uppercase.id.prefix(8)))
+        try await tmux.expect(Identifiers.short(uppercase.id))
         let listed = try await tmux.screen()
         #expect(!listed.contains("reverse") && !listed.contains("wordcount"), "\(listed)")
 

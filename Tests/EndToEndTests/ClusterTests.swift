@@ -263,3 +263,46 @@ struct ToolsShowExpiredNodesTests {
         })
     }
 }
+
+/// Self-preservation says when it holds back and why (issue 19): in the reaper's log,
+/// `sky nodes`, and the dashboard (page and `/api/state`), and it removes nothing meanwhile.
+@Suite(.timeLimit(.minutes(2)))
+struct ReaperHoldingBackTests {
+    @Test func aReaperThatSeesMostNodesDieAtOnceHoldsBackAndSaysSoEverywhere() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let reaper = try SkyProcess(["reaper", "--registry", scratch.registry, "--interval", "0.2"], name: "reaper", directory: scratch.path)
+        defer { reaper.signal(SIGKILL) }
+        #expect(await eventually { reaper.stderr.contains("reaper active") })
+        let dashboard = try SkyProcess(["dashboard", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "dashboard", directory: scratch.path)
+        defer { dashboard.signal(SIGKILL) }
+        let page = try await dashboard.waitForWord(after: "dashboard at ")
+        // Three nodes that never heartbeat, with a TTL of 1 s: with the reaper's own node, three
+        // of four look dead at once, more than half.
+        for port in [9, 11, 13] {
+            let add = try SkyProcess(
+                ["nodes", "add", "--service", "ghost", "--address", "127.0.0.1:\(port)", "--ttl", "1", "--registry", scratch.registry], name: "add", directory: scratch.path
+            )
+            #expect(try await add.waitForExit() == 0)
+        }
+        #expect(await eventually(within: 10) { reaper.stderr.contains("self-preservation: 3 node(s) look dead") }, "\(reaper.stderr)")
+
+        func nodes() async throws -> [String] {
+            let process = try SkyProcess(["nodes", "--registry", scratch.registry], name: "nodes", directory: scratch.path)
+            #expect(try await process.waitForExit() == 0)
+            return process.stdoutLines
+        }
+        // The reaper's node carries its state in its stats; tools read it from the registry.
+        #expect(await eventually(within: 10) {
+            ((try? await nodes()) ?? []).contains { $0.contains("holding back") && $0.contains("3 node(s) look dead") }
+        })
+        #expect(await eventually(within: 10) {
+            let state = try? JSONParser.parse((try? await HTTP.get("\(page)api/state").text) ?? "")
+            return state?["reaperHoldingBack"]?.arrayValue?.first?.stringValue?.contains("assumes it is the one cut off") == true
+        })
+        let html = try await HTTP.get(page).text
+        #expect(html.contains("id=\"reaper-holding-back\""), "\(html.prefix(2000))")
+        // Nothing was removed while it held back.
+        let registry = try await scratch.openRegistry()
+        #expect(try await registry.nodes(matching: NodeQuery(service: "ghost")).count == 3)
+    }
+}

@@ -126,6 +126,16 @@ struct ObservabilityTests {
         #expect(try await tree.waitForExit() == 0)
         let printed = tree.stdoutLines.joined(separator: "\n")
         #expect(printed.contains("route pair") && printed.contains("└─ call reverse #1") && printed.contains("service uppercase"))
+        // sky trace with no id: the latest requests, newest first; trace ids are time-ordered
+        // (UUIDv7 bits), so they sort the same way as the times.
+        let latest = try SkyProcess(["trace", "--last", "50", "--registry", scratch.registry], name: "trace-latest", directory: scratch.path)
+        #expect(try await latest.waitForExit() == 0)
+        let rows = latest.stdoutLines.dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.contains { $0.first == traceID }, "\(latest.stdoutLines)")
+        let started = rows.compactMap { $0.count > 1 ? $0[1] : nil }
+        #expect(started == started.sorted(by: >), "not newest first: \(started)")
+        let ids = rows.compactMap(\.first)
+        #expect(ids == ids.sorted(by: >), "trace ids do not sort by time: \(ids)")
 
         // The dashboard, in a real browser.
         let browser = try Chromium()

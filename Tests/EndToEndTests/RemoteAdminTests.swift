@@ -47,7 +47,7 @@ struct RemoteAdminTests {
         #expect(slow.count == 2)
         let dry = try await Self.sky(["stop", "--service", "slow", "--host", Self.host, "--dry-run"], in: scratch)
         #expect(dry.status == 0 && dry.output.contains("would stop 2 nodes"), "\(dry.output)")
-        #expect(slow.allSatisfy { dry.output.contains($0.id.prefix(8)) } && !dry.output.contains(elsewhere.id.prefix(8)))
+        #expect(slow.allSatisfy { dry.output.contains(Identifiers.short($0.id)) } && !dry.output.contains(Identifiers.short(elsewhere.id)))
 
         // An unmatched filter says so.
         let none = try await Self.sky(["stop", "--service", "slow", "--region", "mars"], in: scratch)

@@ -30,13 +30,16 @@ final class SkyProcess: @unchecked Sendable {
     private let output = Locked<[String]>([])
     private let partial = Locked<String>("")
 
-    /// Starts `sky ARGUMENTS` in `directory`.
-    init(_ arguments: [String], name: String? = nil, directory: String, environment: [String: String] = [:]) throws {
+    /// Starts `sky ARGUMENTS` in `directory`; inside host `host` of `hosts` when given (its
+    /// pid is still sky's: `ip netns exec` execs it).
+    init(_ arguments: [String], name: String? = nil, directory: String, environment: [String: String] = [:], on hosts: Hosts? = nil, host: String? = nil) throws {
         self.name = name ?? arguments.first ?? "sky"
         self.stderrPath = directory + "/\(self.name)-\(UUID().uuidString.prefix(6)).stderr.log"
         _ = FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
-        self.process.executableURL = URL(fileURLWithPath: Self.binary)
-        self.process.arguments = arguments
+        var command = [Self.binary] + arguments
+        if let hosts, let host { command = hosts.command(host, command) }
+        self.process.executableURL = URL(fileURLWithPath: command[0])
+        self.process.arguments = Array(command.dropFirst())
         self.process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "SKYNET_REGISTRY")

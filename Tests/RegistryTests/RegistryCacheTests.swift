@@ -28,6 +28,13 @@ struct RegistryCacheTests {
         #expect(Set(cache.instances(of: "upper").map(\.id)) == [v1.id, v2.id])
         #expect(cache.instances(of: "upper", version: "1.*").map(\.id) == [v1.id])
         #expect(cache.instances(of: "lower").isEmpty)
+        // Every kind, the same rule (what `sky dns` answers), with the seconds each has left.
+        let unregistered = RegistryConformance.node("other", address: "127.0.0.1:5", status: .unregistered)
+        try await self.registry.register(unregistered)
+        #expect(await cache.refresh())
+        let ready = cache.readyNodes()
+        #expect(Set(ready.map(\.node.id)) == [v1.id, v2.id])
+        #expect(ready.allSatisfy { $0.secondsLeft > 0 && $0.secondsLeft <= $0.node.ttl })
     }
 
     /// When the registry fails the cache keeps its last good copy.
@@ -81,6 +88,9 @@ final class SwitchableRegistry: Registry {
     }
     func recordSpans(_ spans: [Span]) async throws { try self.check(); try await self.base.recordSpans(spans) }
     func spans(traceID: String) async throws -> [Span] { try self.check(); return try await self.base.spans(traceID: traceID) }
+    func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws { try self.check(); try await self.base.mergeCounts(nodeID: nodeID, counts: counts, at: at) }
+    func counts() async throws -> GCounter { try self.check(); return try await self.base.counts() }
+    func latestRouteSpans(limit: Int) async throws -> [Span] { try self.check(); return try await self.base.latestRouteSpans(limit: limit) }
     func storedRoutes() async throws -> [StoredRoute] { try self.check(); return try await self.base.storedRoutes() }
     func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
         try self.check()

@@ -92,6 +92,31 @@ enum RegistryConformance {
         let spans = try await registry.spans(traceID: "t1")
         #expect(spans.map(normalised) == [root, call].map(normalised))
         #expect(try await registry.spans(traceID: "nope").isEmpty)
+        // The latest requests: route spans only, newest first.
+        let newest = Span(traceID: "t3", spanID: "d", parentID: nil, kind: .route, name: "y", route: "y", recorder: "r", host: "h", start: start.addingTimeInterval(2), duration: 0.5)
+        try await registry.recordSpans([newest])
+        let latest = try await registry.latestRouteSpans(limit: 2)
+        #expect(latest.map(\.traceID).first == "t3" && latest.count == 2 && latest.allSatisfy { $0.kind == .route })
+        #expect(try await registry.latestRouteSpans(limit: 10).map(\.traceID).sorted() == ["t1", "t2", "t3"])
+    }
+
+    /// Two processes write counts: per node the larger value stays, a write read twice or late
+    /// changes nothing, and the total is the sum over nodes.
+    static func countsMergeAsAGCounter(_ first: any Registry, _ second: any Registry) async throws {
+        let now = Date()
+        try await first.mergeCounts(nodeID: "router-a", counts: ["route.text-processed": 5, "route.text-errors": 1], at: now)
+        try await second.mergeCounts(nodeID: "router-b", counts: ["route.text-processed": 7], at: now)
+        // The same write again, and an older one late: no change.
+        try await first.mergeCounts(nodeID: "router-a", counts: ["route.text-processed": 5], at: now)
+        try await second.mergeCounts(nodeID: "router-a", counts: ["route.text-processed": 3], at: now)
+        var counts = try await first.counts()
+        #expect(counts.total("route.text-processed") == 12 && counts.nodes("route.text-processed") == 2)
+        #expect(counts.total("route.text-errors") == 1)
+        // Grows.
+        try await second.mergeCounts(nodeID: "router-a", counts: ["route.text-processed": 9], at: now)
+        counts = try await second.counts()
+        #expect(counts.total("route.text-processed") == 16)
+        #expect(counts.names == ["route.text-errors", "route.text-processed"])
     }
 
     static func concurrentWritersAllLand(_ first: any Registry, _ second: any Registry) async throws {

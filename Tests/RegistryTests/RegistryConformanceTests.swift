@@ -53,6 +53,12 @@ struct RegistryConformanceTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func counts(_ backend: Backend) async throws {
+        let (first, second) = try await backend.twoHandles()
+        try await RegistryConformance.countsMergeAsAGCounter(first, second)
+    }
+
+    @Test(arguments: Backend.allCases)
     func heartbeats(_ backend: Backend) async throws {
         try await RegistryConformance.heartbeatsUpdateAndReportMissingRecords(backend.registry())
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SkyLib
@@ -40,7 +41,7 @@ struct EnvelopeTests {
 
 @Suite struct IdentifierTests {
     @Test func idsHaveTheirShapesAndDoNotRepeat() {
-        let uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+        let uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
         var seen = Set<String>()
         for _ in 0..<10_000 {
             let id = Identifiers.requestID()
@@ -50,5 +51,37 @@ struct EnvelopeTests {
         #expect(seen.count == 10_000)
         #expect(Identifiers.traceID().wholeMatch(of: /^[0-9a-f]{32}$/) != nil)
         #expect(Identifiers.spanID().wholeMatch(of: /^[0-9a-f]{16}$/) != nil && Identifiers.spanID() != "0000000000000000")
+    }
+
+    /// A million ids from 8 tasks at once: none repeats, each task's ids increase in the order
+    /// it made them, and each id carries the time it was made.
+    @Test func aMillionIdsFromEightTasksAreUniqueAndOrderedByTime() async {
+        let before = Date()
+        let batches = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask { (0..<125_000).map { _ in Identifiers.requestID() } }
+            }
+            return await group.reduce(into: [[String]]()) { $0.append($1) }
+        }
+        let after = Date()
+        var seen = Set<String>(minimumCapacity: 1_000_000)
+        for batch in batches {
+            #expect(zip(batch, batch.dropFirst()).allSatisfy { $0 < $1 }, "ids out of creation order")
+            seen.formUnion(batch)
+        }
+        #expect(seen.count == 1_000_000)
+        // Milliseconds are truncated; a sequence that ran over may borrow a few ahead.
+        let times = batches.flatMap { [$0.first!, $0.last!] }.compactMap(Identifiers.createdAt)
+        #expect(times.count == 16)
+        #expect(times.allSatisfy { $0 >= before.addingTimeInterval(-0.001) && $0 <= after.addingTimeInterval(1) }, "\(times) not within \(before)…\(after)")
+    }
+
+    @Test func idsMadeLaterSortAfterAcrossKinds() async throws {
+        let request = Identifiers.requestID()
+        try await Task.sleep(for: .milliseconds(5))
+        let node = Identifiers.nodeID(), trace = Identifiers.traceID()
+        #expect(request < node)
+        #expect(try #require(Identifiers.createdAt(request)) < #require(Identifiers.createdAt(trace)))
+        #expect(Identifiers.createdAt("not-an-id") == nil)
     }
 }

@@ -25,6 +25,19 @@ import Testing
             errOnFail: false
           - service: audit
             async: true
+          - service: vat
+            when: { all: [ { path: order.country, in: [UK, IE] }, { not: { path: order.vat, exists: true } } ] }
+          - choice:
+              - when: { path: order.total, gt: 1000 }
+                steps: [ { service: review } ]
+              - when: { path: order.email, matches: ".*@example\\.com" }
+                steps: [ { service: flag } ]
+              - otherwise: [ { service: approve } ]
+          - parallel:
+              join: collect
+              branches:
+                price: [ { service: price, timeout: 100ms } ]
+                stock: [ { service: stock, errOnFail: false } ]
         """
 
     static let envelope = #"""

@@ -61,9 +61,9 @@ import Testing
         let lines = TraceTree.render(spans).split(separator: "\n").map(String.init)
         #expect(lines[0].hasPrefix("trace t: route text, 4 spans, 2 processes"))
         #expect(lines[1].hasPrefix("route text "))
-        #expect(lines[2].hasPrefix("├─ call uppercase #1 → node-aaa"))
+        #expect(lines[2].hasPrefix("├─ call uppercase #1 → aaaaaaaa"))  // the short id: the last 8
         #expect(lines[3].hasPrefix("│  └─ service uppercase"))
-        #expect(lines[4].hasPrefix("└─ call wordcount #1 → node-bbb") && lines[4].hasSuffix("✗ boom"))
+        #expect(lines[4].hasPrefix("└─ call wordcount #1 → bbbbbbbb") && lines[4].hasSuffix("✗ boom"))
     }
 }
 

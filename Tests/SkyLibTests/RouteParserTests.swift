@@ -65,6 +65,25 @@ struct RouteParserTests {
         ("name: a\nname: b\nsteps:\n  - service: x\n", 1, "duplicate key 'name'"),
         ("- just\n- a list\n", 1, "a route must be a mapping"),
         ("", 1, "file is empty"),
+        // when, choice, parallel (issue 21): every mistake caught at load, with its line.
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a, above: 3 }\n", 4, "unknown key 'above' in a condition"),
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a, matches: \"(\" }\n", 4, "bad regular expression '('"),
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a..b, exists: true }\n", 4, "bad path 'a..b'"),
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a, gt: many }\n", 4, "'gt' takes a number"),
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a }\n", 4, "has no test"),
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a, gt: 1, lt: 5 }\n", 4, "use 'all' to combine them"),
+        ("name: a\nsteps:\n  - service: x\n    when: { all: [] }\n", 4, "'all' takes a non-empty list"),
+        ("name: a\nsteps:\n  - service: x\n    when: { path: a, in: 3 }\n", 4, "'in' takes a list"),
+        ("name: a\nsteps:\n  - choice:\n      - otherwise: [ { service: y } ]\n      - when: { path: a, exists: true }\n        steps: [ { service: z } ]\n", 4, "'otherwise' must be the last branch"),
+        ("name: a\nsteps:\n  - choice:\n      - when: { path: a, exists: true }\n", 4, "a 'choice' branch needs 'steps'"),
+        ("name: a\nsteps:\n  - choice:\n      - when: { path: a, exists: true }\n        steps: [ { servce: y } ]\n", 5, "unknown key 'servce' in step 1 of branch 1 of the choice in step 1; did you mean 'service'?"),
+        ("name: a\nsteps:\n  - service: x\n    choice: []\n", 3, "a step is one of service, choice or parallel"),
+        ("name: a\nsteps:\n  - choice: []\n    merge: true\n", 4, "'merge' does not apply to a 'choice' step"),
+        ("name: a\nsteps:\n  - parallel: { join: zip, branches: { p: [ { service: y } ] } }\n", 3, "'join' must be merge or collect"),
+        ("name: a\nsteps:\n  - parallel: { branches: {} }\n", 3, "'parallel' needs 'branches'"),
+        ("name: a\nsteps:\n  - parallel:\n      branches:\n        p: [ { service: y, async: true } ]\n", 4, "is async: move it out of the parallel step"),
+        ("name: a\nsteps:\n  - service: x\n    breaker: { failures: 0 }\n", 4, "'failures' must be a whole number from 1 to 1000"),
+        ("name: a\nsteps:\n  - service: x\n    breaker: { cooldown: 5s }\n", 4, "unknown key 'cooldown' in 'breaker'; did you mean 'coolDown'?"),
     ])
     func rejectsWithLineAndReason(yaml: String, line: Int, reason: String) {
         #expect {
@@ -74,6 +93,57 @@ struct RouteParserTests {
             return error.file == "routes/bad.yaml" && error.line == line && error.reason.contains(reason)
                 && error.description.hasPrefix("routes/bad.yaml:\(line)")
         }
+    }
+
+    @Test func choiceParallelAndConditionsRead() throws {
+        let route = try RouteParser.parse(yaml: """
+            name: orders
+            steps:
+              - service: vat
+                when: { path: order.country, in: [UK, IE] }
+              - choice:
+                  - when: { all: [ { path: order.total, gte: 1000 }, { not: { path: order.trusted, equals: true } } ] }
+                    steps: [ { service: review } ]
+                  - otherwise: [ { service: approve } ]
+              - parallel:
+                  join: collect
+                  branches:
+                    price: [ { service: price } ]
+                    stock: [ { service: stock, errOnFail: false } ]
+              - service: ship
+            """, file: "orders.yaml")
+        #expect(route.steps.count == 4)
+        #expect(route.steps[0].when?.holds(for: ["order": ["country": "IE"]]) == true)
+        #expect(route.steps[0].when?.holds(for: ["order": ["country": "FR"]]) == false)
+        guard case .choice(let branches, let otherwise) = route.steps[1].action else { Issue.record("not a choice"); return }
+        #expect(branches[0].when.holds(for: ["order": ["total": 1500]]))
+        #expect(!branches[0].when.holds(for: ["order": ["total": 1500, "trusted": true]]))
+        #expect(!branches[0].when.holds(for: ["order": ["total": "1500"]]), "a string is not a number")
+        #expect(otherwise?.map(\.service) == ["approve"])
+        guard case .parallel(let parallel) = route.steps[2].action else { Issue.record("not parallel"); return }
+        #expect(parallel.join == .collect && parallel.branches.map(\.name) == ["price", "stock"])
+        // Every call is numbered in file order, nested ones too: their counters are found so.
+        #expect(route.calls.map(\.service) == ["vat", "review", "approve", "price", "stock", "ship"])
+        #expect(route.calls.map(\.slot) == [0, 1, 2, 3, 4, 5])
+        #expect(route.steps.map(\.outline).joined(separator: " → ").contains("choice(review | otherwise: approve)"))
+    }
+
+    @Test func conditionsOnPathsAndValues() throws {
+        let document: JSONValue = ["order": ["items": [["sku": "a-1", "qty": 2]], "total": 10.5, "note": .null]]
+        func holds(_ yaml: String) throws -> Bool {
+            let route = try RouteParser.parse(yaml: "name: c\nsteps:\n  - service: x\n    when: \(yaml)\n", file: "c.yaml")
+            return route.steps[0].when?.holds(for: document) ?? false
+        }
+        #expect(try holds("{ path: order.items.0.sku, equals: a-1 }"))
+        #expect(try holds("{ path: order.items.0.qty, equals: 2.0 }"), "numbers compare by value")
+        #expect(try !holds("{ path: order.items.0.qty, equals: \"2\" }"), "a quoted 2 is a string")
+        #expect(try holds("{ path: order.items.5.sku, exists: false }"))
+        #expect(try holds("{ path: order.note, exists: false }"), "null counts as missing")
+        #expect(try holds("{ path: order.total, lt: 11 }") && holds("{ path: order.total, gte: 10.5 }"))
+        #expect(try holds("{ path: order.items.0.sku, matches: \"[a-z]-[0-9]+\" }"))
+        #expect(try !holds("{ path: order.items.0.sku, matches: \"[a-z]\" }"), "the whole string must match")
+        #expect(try holds("{ any: [ { path: nope, exists: true }, { path: order.total, gt: 1 } ] }"))
+        #expect(try holds("{ not: { path: order.total, in: [1, 2, 3] } }"))
     }
 
     @Test func durationsParseAndFormat() {

@@ -110,7 +110,7 @@ public struct CSVReader: Sendable {
         }
         // Straight over the bytes when they are contiguous (Data, arrays): Data's iterator
         // cost more than the parsing in the CSV initiator's profile.
-        let contiguous = bytes.withContiguousStorageIfAvailable { buffer in
+        let contiguous: Void? = bytes.withContiguousStorageIfAvailable { buffer in
             for byte in buffer.dropFirst(skip) {
                 self.offset += 1
                 self.step(byte, into: &records)

@@ -93,7 +93,7 @@ public struct HTTPInitiator: Service {
             server: HTTPLimits.process.server,
             configuration: HTTPLimits.process.configuration(host: host, port: self.configuration.port),
             onServerRunning: { channel in
-                await onServerRunning("\(host):\(channel.localAddress?.port ?? 0)")
+                await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0))
             },
             logger: self.logger
         )

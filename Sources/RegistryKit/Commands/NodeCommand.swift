@@ -94,7 +94,7 @@ public struct NodeCommand: Sendable, Hashable {
     }
 
     /// A short id for messages.
-    public var shortID: String { String(self.id.prefix(8)) }
+    public var shortID: String { Identifiers.short(self.id) }
 }
 
 extension NodeCommand {

@@ -4,6 +4,8 @@ public import SkyLib
 /// What kind of process a node is.
 public enum NodeKind: String, Sendable, Hashable, CaseIterable, Codable {
     case service, router, initiator, reaper, daemon
+    /// `sky dns`.
+    case dns
 }
 
 /// Where a node is in its life: it takes work only when `ready`.
@@ -25,6 +27,9 @@ public struct NodeRecord: Sendable, Hashable {
     public var version: String
     /// Where it runs; routers prefer instances in their own region.
     public var region: String
+    /// The deployment it belongs to (`production`, `staging` …): a label in its DNS names
+    /// (`SERVICE.ENVIRONMENT.DOMAIN`, see `sky dns`).
+    public var environment: String
     /// Host name of the machine.
     public var host: String
     /// `HOST:PORT` where its HTTP endpoints answer.
@@ -49,6 +54,7 @@ public struct NodeRecord: Sendable, Hashable {
         service: String,
         version: String = "1.0.0",
         region: String = "local",
+        environment: String = NodeRecord.defaultEnvironment,
         host: String = ProcessInfo.processInfo.hostName,
         address: String,
         pid: Int32 = ProcessInfo.processInfo.processIdentifier,
@@ -63,6 +69,7 @@ public struct NodeRecord: Sendable, Hashable {
         self.service = service
         self.version = version
         self.region = region
+        self.environment = environment
         self.host = host
         self.address = address
         self.pid = pid
@@ -72,6 +79,9 @@ public struct NodeRecord: Sendable, Hashable {
         self.ttl = ttl
         self.stats = stats
     }
+
+    /// The environment of a node that names none: `production`.
+    public static let defaultEnvironment = "production"
 
     /// Whether the last heartbeat is older than the TTL at `now`.
     public func isExpired(at now: Date = Date()) -> Bool {
@@ -105,7 +115,7 @@ extension NodeRecord {
     public var json: JSONValue {
         [
             "id": .string(self.id), "kind": .string(self.kind.rawValue), "service": .string(self.service),
-            "version": .string(self.version), "region": .string(self.region), "host": .string(self.host),
+            "version": .string(self.version), "region": .string(self.region), "environment": .string(self.environment), "host": .string(self.host),
             "address": .string(self.address), "pid": .int(Int64(self.pid)),
             "startedAt": .double(self.startedAt.timeIntervalSince1970),
             "heartbeatAt": .double(self.heartbeatAt.timeIntervalSince1970),

@@ -68,17 +68,30 @@ public final class RegistryCache: Service, Sendable {
     /// For a few seconds after an outage the same holds, judged at the last copy before it,
     /// while the nodes' delayed heartbeats land.
     public func instances(of service: String, version: String? = nil, now: Date = Date()) -> [NodeRecord] {
-        let (candidates, reference) = self.state.withLock { state -> ([NodeRecord], Date) in
-            let candidates = state.byService[service] ?? []
-            if let until = state.graceUntil, let before = state.graceReference, now < until {
-                return (candidates, before.addingTimeInterval(1))
-            }
-            return (candidates, state.lastRefresh.map { min(now, $0.addingTimeInterval(1)) } ?? now)
-        }
+        let (candidates, reference) = self.state.withLock { state in (state.byService[service] ?? [], Self.expiryReference(state, now: now)) }
         let selector = version.flatMap(VersionSelector.init)
         return candidates.filter { node in
             node.status == .ready && !node.isExpired(at: reference) && (selector?.matches(node.version) ?? true)
         }
+    }
+
+    /// Every ready, unexpired node of any kind, with expiry judged as in
+    /// ``instances(of:version:now:)``, and for each the seconds left before it would expire.
+    public func readyNodes(now: Date = Date()) -> [(node: NodeRecord, secondsLeft: Double)] {
+        let (nodes, reference) = self.state.withLock { state in (state.nodes, Self.expiryReference(state, now: now)) }
+        return nodes.compactMap { node in
+            guard node.status == .ready, !node.isExpired(at: reference) else { return nil }
+            return (node, node.ttl - reference.timeIntervalSince(node.heartbeatAt))
+        }
+    }
+
+    /// The time at which expiry is judged: the registry's last answer (plus a second), or
+    /// the last copy before an outage during the grace after it.
+    private static func expiryReference(_ state: State, now: Date) -> Date {
+        if let until = state.graceUntil, let before = state.graceReference, now < until {
+            return before.addingTimeInterval(1)
+        }
+        return state.lastRefresh.map { min(now, $0.addingTimeInterval(1)) } ?? now
     }
 
     /// Nodes in the copy that match `query`.

@@ -8,4 +8,7 @@ public protocol SpanStore: Sendable {
 
     /// Every stored span of one trace, oldest first.
     func spans(traceID: String) async throws -> [Span]
+
+    /// The route spans of the latest `limit` requests, newest first (`sky trace` with no id).
+    func latestRouteSpans(limit: Int) async throws -> [Span]
 }

@@ -15,10 +15,12 @@ public import RegistryKit
 public final class RouteExecutor: RouteRunner, Sendable {
     /// Where routes are looked up.
     public let table: RouteTable
-    private let dispatcher: ServiceDispatcher
+    private let dispatcher: any StepDispatching
     private let asyncSteps: AsyncStepQueue
     private let instruments: RouteInstrumentsCache
     private let failures = RecentFailures()
+    /// This router's circuit breakers, by service (steps that set `breaker:` use them).
+    private let breakers: CircuitBreakers
     /// Where spans of sampled requests go; `nil` records none.
     private let spans: SpanRecorder?
     private let logger: Logger
@@ -30,7 +32,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// Creates a `RouteExecutor` from its parts.
     public init(
         table: RouteTable,
-        dispatcher: ServiceDispatcher,
+        dispatcher: any StepDispatching,
         asyncSteps: AsyncStepQueue,
         counters: Counters,
         defaultTimeout: Duration = .seconds(30),
@@ -44,6 +46,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
         self.dispatcher = dispatcher
         self.asyncSteps = asyncSteps
         self.instruments = RouteInstrumentsCache(counters: counters)
+        self.breakers = CircuitBreakers(counters: counters)
         self.defaultTimeout = defaultTimeout
         self.logger = logger
     }
@@ -63,6 +66,10 @@ public final class RouteExecutor: RouteRunner, Sendable {
     }
 
     public func route(named name: String) -> Route? { self.table.route(named: name) }
+
+    /// Each circuit breaker's state, by service: 0 closed, 1 half-open, 2 open (for
+    /// `/debug/vars`, `/metrics` and the router's node stats).
+    public func breakerStates() -> [String: Int64] { self.breakers.states }
 
     public func run(_ request: RequestEnvelope) async throws(SkyError) -> RouteResult {
         guard let route = self.table.route(named: request.route) else {
@@ -121,6 +128,14 @@ public final class RouteExecutor: RouteRunner, Sendable {
         ))
     }
 
+    /// What the steps work on: the document, the envelope's meta, and the errors recorded by
+    /// steps that may fail (`errOnFail: false`).
+    struct Flow: Sendable {
+        var document: JSONValue
+        var meta: [String: String]
+        var errors: [StepError] = []
+    }
+
     /// Runs the steps. There is no race around the whole route: every call that can wait
     /// carries the deadline itself (remote calls in the HTTP client, in-process handlers that
     /// do not complete promptly in a race of their own, retry back-off checked against it), so
@@ -131,70 +146,180 @@ public final class RouteExecutor: RouteRunner, Sendable {
         if let remaining = request.remainingMilliseconds {
             deadline = min(deadline, .now() + .milliseconds(remaining))
         }
-        var document = request.payload
-        var meta = request.meta
-        var errors: [StepError] = []
+        var flow = Flow(document: request.payload, meta: request.meta)
         let logger = RequestLogger(base: self.logger, requestID: request.id, route: route.name)
+        try await self.run(route.steps, route: route, flow: &flow, deadline: deadline, instruments: instruments, request: request, logger: logger)
+        return RouteResult(payload: flow.document, meta: flow.meta, errors: flow.errors)
+    }
 
-        for (index, step) in route.steps.enumerated() {
-            let number = index + 1
-            var stepRequest = request
-            stepRequest.payload = document
-            stepRequest.meta = meta
-            if step.isAsync {
-                await self.fireAsync(step, number: number, route: route, instruments: instruments, request: stepRequest, logger: logger)
-                continue
-            }
-            guard deadline > .now() else {
-                throw SkyError(
-                    .deadlineExceeded,
-                    "route deadline passed before step \(number) (\(step.service)) could start",
-                    route: route.name,
-                    step: number,
-                    service: step.service
+    /// Runs `steps` in order on `flow`. Nested steps (a choice's branch, a parallel branch)
+    /// report under the number of the top-level step that holds them (`topNumber`).
+    private func run(
+        _ steps: [RouteStep], route: Route, flow: inout Flow, deadline: NIODeadline, instruments: RouteInstruments,
+        request: RequestEnvelope, logger: RequestLogger, topNumber: Int? = nil
+    ) async throws(SkyError) {
+        for (index, step) in steps.enumerated() {
+            let number = topNumber ?? index + 1
+            if let when = step.when, !when.holds(for: flow.document) { continue }
+            switch step.action {
+            case .call:
+                try await self.call(step, number: number, route: route, flow: &flow, deadline: deadline, instruments: instruments, request: request, logger: logger)
+            case .choice(let branches, let otherwise):
+                guard let chosen = branches.first(where: { $0.when.holds(for: flow.document) })?.steps ?? otherwise else { continue }
+                try await self.run(chosen, route: route, flow: &flow, deadline: deadline, instruments: instruments, request: request, logger: logger, topNumber: number)
+            case .parallel(let parallel):
+                try await self.parallel(
+                    step, parallel, number: number, route: route, flow: &flow, deadline: deadline, instruments: instruments, request: request, logger: logger
                 )
-            }
-            do throws(SkyError) {
-                let response = try await self.callWithRetries(
-                    step, instruments: instruments.steps[index], request: stepRequest, routeDeadline: deadline, logger: logger
-                )
-                for (key, value) in response.meta { meta[key] = value }
-                errors.append(contentsOf: response.errors)
-                if step.merge {
-                    guard case .object(var fields) = document, case .object(let output) = response.payload else {
-                        throw SkyError(
-                            .badResponse,
-                            "merge needs objects, but the document is \(document.typeName) and the output is \(response.payload.typeName)",
-                            service: step.service
-                        )
-                    }
-                    for (key, value) in output { fields[key] = value }
-                    document = .object(fields)
-                } else {
-                    document = response.payload
-                }
-            } catch {
-                var failure = error
-                // Decided by value: this step's deadline failures are named here, once (the
-                // route-level "before step N could start" error never reaches this catch).
-                if failure.code == .deadlineExceeded {
-                    failure.message += " (step \(number), \(step.service))"
-                }
-                failure.route = route.name
-                failure.step = number
-                failure.service = step.service
-                if !step.errOnFail {
-                    logger.warning("step failed; recorded and going on (errOnFail: false)", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
-                    errors.append(StepError(service: step.service, message: failure.message, code: failure.code.description))
-                    continue
-                }
-                logger.warning("step failed; route stopped", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
-                if failure.code != .deadlineExceeded { failure.code = .stepFailed }
-                failure.isRetryable = false
-                throw failure
             }
         }
-        return RouteResult(payload: document, meta: meta, errors: errors)
+    }
+
+    /// One service call: fired (async) or awaited, its output becoming (or merged into) the
+    /// document; a final failure stops the route unless the step says `errOnFail: false`.
+    private func call(
+        _ step: RouteStep, number: Int, route: Route, flow: inout Flow, deadline: NIODeadline, instruments: RouteInstruments,
+        request: RequestEnvelope, logger: RequestLogger
+    ) async throws(SkyError) {
+        var stepRequest = request
+        stepRequest.payload = flow.document
+        stepRequest.meta = flow.meta
+        if step.isAsync {
+            await self.fireAsync(step, number: number, route: route, instruments: instruments, request: stepRequest, logger: logger)
+            return
+        }
+        guard deadline > .now() else {
+            throw SkyError(
+                .deadlineExceeded,
+                "route deadline passed before step \(number) (\(step.service)) could start",
+                route: route.name,
+                step: number,
+                service: step.service
+            )
+        }
+        do throws(SkyError) {
+            let response = try await self.callWithRetries(
+                step, instruments: instruments.steps[step.slot], request: stepRequest, routeDeadline: deadline, logger: logger
+            )
+            for (key, value) in response.meta { flow.meta[key] = value }
+            flow.errors.append(contentsOf: response.errors)
+            if step.merge {
+                guard case .object(var fields) = flow.document, case .object(let output) = response.payload else {
+                    throw SkyError(
+                        .badResponse,
+                        "merge needs objects, but the document is \(flow.document.typeName) and the output is \(response.payload.typeName)",
+                        service: step.service
+                    )
+                }
+                for (key, value) in output { fields[key] = value }
+                flow.document = .object(fields)
+            } else {
+                flow.document = response.payload
+            }
+        } catch {
+            try self.settle(error, step: step, number: number, route: route, flow: &flow, logger: logger)
+        }
+    }
+
+    /// A step's final failure: recorded and gone past under `errOnFail: false`, else thrown as
+    /// the route's failure, naming the step.
+    private func settle(_ error: SkyError, step: RouteStep, number: Int, route: Route, flow: inout Flow, logger: RequestLogger) throws(SkyError) {
+        var failure = error
+        // Decided by value: this step's deadline failures are named here, once (the
+        // route-level "before step N could start" error never reaches this catch).
+        if failure.code == .deadlineExceeded {
+            failure.message += " (step \(number), \(step.service))"
+        }
+        failure.route = route.name
+        failure.step = number
+        failure.service = step.service
+        if !step.errOnFail {
+            logger.warning("step failed; recorded and going on (errOnFail: false)", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
+            flow.errors.append(StepError(service: step.service, message: failure.message, code: failure.code.description))
+            return
+        }
+        logger.warning("step failed; route stopped", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
+        // Timeouts and open circuits keep their codes: they answer 504 and 503, not 502.
+        if failure.code != .deadlineExceeded && failure.code != .circuitOpen { failure.code = .stepFailed }
+        failure.isRetryable = false
+        throw failure
+    }
+
+    /// A `parallel:` step: every branch at once on its own copy of the document, each under
+    /// the route's deadline (and the step's `timeout`, when it has one), then the join. Every
+    /// branch ends (its calls carry the deadline), so the join never hangs. A branch that
+    /// fails for good fails the step, which then follows its own `errOnFail`.
+    private func parallel(
+        _ step: RouteStep, _ parallel: ParallelStep, number: Int, route: Route, flow: inout Flow, deadline: NIODeadline,
+        instruments: RouteInstruments, request: RequestEnvelope, logger: RequestLogger
+    ) async throws(SkyError) {
+        let branchDeadline = step.timeout.map { min(deadline, .now() + TimeAmount($0)) } ?? deadline
+        let start = flow
+        let outcomes = await withTaskGroup(of: (Int, Result<Flow, SkyError>).self) { group in
+            for (index, branch) in parallel.branches.enumerated() {
+                group.addTask {
+                    var copy = Flow(document: start.document, meta: start.meta)
+                    do throws(SkyError) {
+                        try await self.run(
+                            branch.steps, route: route, flow: &copy, deadline: branchDeadline, instruments: instruments, request: request, logger: logger, topNumber: number
+                        )
+                        return (index, .success(copy))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var outcomes: [(Int, Result<Flow, SkyError>)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        var branches: [(name: String, flow: Flow)] = []
+        for (branch, outcome) in zip(parallel.branches, outcomes) {
+            switch outcome {
+            case .success(let done):
+                branches.append((branch.name, done))
+            case .failure(var error):
+                error.message = "branch '\(branch.name)': \(error.message)"
+                try self.settle(error, step: step, number: number, route: route, flow: &flow, logger: logger)
+                return
+            }
+        }
+        guard case .object(var fields) = start.document else {
+            try self.settle(
+                SkyError(.badResponse, "a parallel join needs an object document, but it is \(start.document.typeName)"),
+                step: step, number: number, route: route, flow: &flow, logger: logger
+            )
+            return
+        }
+        var changedBy: [String: String] = [:]
+        for (name, done) in branches {
+            flow.errors.append(contentsOf: done.errors)
+            for (key, value) in done.meta where start.meta[key] != value { flow.meta[key] = value }
+            switch parallel.join {
+            case .collect:
+                fields[name] = done.document
+            case .merge:
+                guard case .object(let output) = done.document else {
+                    try self.settle(
+                        SkyError(.badResponse, "branch '\(name)' ended with \(done.document.typeName); join: merge needs objects (or use join: collect)"),
+                        step: step, number: number, route: route, flow: &flow, logger: logger
+                    )
+                    return
+                }
+                for (key, value) in output.sorted(by: { $0.key < $1.key }) where start.document[key] != value {
+                    if let earlier = changedBy[key], fields[key] != value {
+                        flow.errors.append(StepError(
+                            service: "parallel",
+                            message: "branches '\(earlier)' and '\(name)' both set '\(key)'; '\(name)' (later in the file) wins",
+                            code: "merge_conflict"
+                        ))
+                    }
+                    fields[key] = value
+                    changedBy[key] = name
+                }
+            }
+        }
+        flow.document = .object(fields)
     }
 
     /// Calls a step, retrying retryable failures within its policy and the route's deadline.
@@ -219,6 +344,11 @@ public final class RouteExecutor: RouteRunner, Sendable {
             call.attempt = attempt
             call.trace = request.trace.child()
             call.deadline = WallClock.epochMilliseconds() + max(0, (stepDeadline - .now()).nanoseconds / 1_000_000)
+            let breaker = step.breaker.map { (policy: $0, breaker: self.breakers.breaker(for: step.service)) }
+            if let breaker, let refusal = breaker.breaker.permit(policy: breaker.policy) {
+                // Fail fast: nothing is sent, and no retry (it would be refused the same way).
+                throw refusal
+            }
             instruments.started()
             let started = ContinuousClock.now
             let startDate = call.trace.sampled ? Date() : nil
@@ -230,6 +360,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
                     excluding: tried
                 )
                 let elapsed = ContinuousClock.now - started
+                if let breaker { breaker.breaker.record(nil, policy: breaker.policy) }
                 instruments.finished(after: elapsed, succeeded: true)
                 self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: instance.id, address: instance.address, error: nil)
                 if let serverDuration = response.serverDuration {
@@ -238,6 +369,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 return response
             } catch {
                 let elapsed = ContinuousClock.now - started
+                if let breaker { breaker.breaker.record(error.error, policy: breaker.policy) }
                 instruments.finished(after: elapsed, succeeded: false)
                 self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
                 var failure = error.error
@@ -288,7 +420,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
         // Out-of-band steps get their own deadline: the route's own answer must not wait, and
         // the async call must not be cut short when the route returns.
         let timeout = step.timeout ?? route.timeout ?? self.defaultTimeout
-        let stepInstruments = instruments.steps[number - 1]
+        let stepInstruments = instruments.steps[step.slot]
         var firstAttempt = 1
         if self.dispatcher.runsPromptlyInProcess(step) {
             do throws(SkyError) {

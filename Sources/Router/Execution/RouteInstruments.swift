@@ -35,7 +35,7 @@ final class RouteInstruments: Sendable {
     let inflightGauge: Gauge
     let duration: DurationHistogram
     let latency = LatencyHistogram()
-    /// One per step, in route order.
+    /// One per service call, nested ones too, in file order (``RouteStep/slot``).
     let steps: [StepInstruments]
 
     init(route: Route, counters: Counters) {
@@ -53,12 +53,13 @@ final class RouteInstruments: Sendable {
         self.dropped = registry.makeCounter(descriptor: Descriptors.asyncDropped, labels: [("route", name)])
         self.inflightGauge = registry.makeGauge(descriptor: Descriptors.routeInflight, labels: [("route", name)])
         self.duration = registry.makeDurationHistogram(descriptor: Descriptors.routeDuration, labels: [("route", name)], buckets: Self.buckets)
-        self.steps = route.steps.map { StepInstruments(route: name, service: $0.service, counters: counters) }
+        self.steps = route.calls.map { StepInstruments(route: name, service: $0.service, counters: counters) }
     }
 
     /// Whether these instruments still fit `route` (a reloaded route may have other steps).
     func fits(_ route: Route) -> Bool {
-        route.steps.count == self.steps.count && zip(route.steps, self.steps).allSatisfy { $0.service == $1.service }
+        let calls = route.calls
+        return calls.count == self.steps.count && zip(calls, self.steps).allSatisfy { $0.service == $1.service }
     }
 
     func started() {

@@ -150,7 +150,7 @@ public final class RouteDirectoryLoader: Service, Sendable {
                 "route loaded",
                 metadata: [
                     "route": "\(summary.route.name)", "revision": "\(summary.revision)", "file": "\(summary.file)",
-                    "steps": "\(summary.route.steps.map(\.service).joined(separator: " → "))",
+                    "steps": "\(summary.route.steps.map(\.outline).joined(separator: " → "))",
                 ]
             )
         }

@@ -22,10 +22,23 @@ public struct RouteFiles: Sendable {
     /// Whether a folder entry is a route file: `*.yaml` or `*.yml`, not hidden (editors save
     /// through hidden temporary files).
     public static func isRouteFile(_ name: String) -> Bool {
-        !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml"))
+        !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml")) && !RouteTestFile.isTestFile(name)
     }
 
-    /// Reads every path: a file, or a folder's route files.
+    /// The route test files (`*.test.yaml`) among `paths`: files named directly, and those in
+    /// folders, in path order.
+    public static func testFiles(in paths: [String]) -> [String] {
+        paths.flatMap { path -> [String] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+            guard isDirectory.boolValue else { return RouteTestFile.isTestFile((path as NSString).lastPathComponent) ? [path] : [] }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            return names.sorted().filter(RouteTestFile.isTestFile).map { (path as NSString).appendingPathComponent($0) }
+        }
+    }
+
+    /// Reads every path: a file, or a folder's route files (test files are left to
+    /// ``testFiles(in:)``).
     public init(paths: [String]) {
         var files: [String] = []
         for path in paths {
@@ -38,7 +51,7 @@ public struct RouteFiles: Sendable {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
                 files += names.sorted().filter(Self.isRouteFile)
                     .map { (path as NSString).appendingPathComponent($0) }
-            } else {
+            } else if !RouteTestFile.isTestFile((path as NSString).lastPathComponent) {
                 files.append(path)
             }
         }
@@ -65,6 +78,6 @@ public struct RouteFiles: Sendable {
 
     /// A route's steps on one line: `validate → uppercase → audit (async)`.
     public static func describe(_ route: Route) -> String {
-        route.steps.map { $0.isAsync ? "\($0.service) (async)" : $0.service }.joined(separator: " → ")
+        route.steps.map(\.outline).joined(separator: " → ")
     }
 }

@@ -24,10 +24,13 @@ public final class ServiceHost: Service, Sendable {
         public var host: String = "127.0.0.1"
         /// Port to bind; 0 picks a free one.
         public var port: Int = 0
-        /// Host name others should use to reach this node; defaults to the bound host.
+        /// Host name others should use to reach this node; defaults to the bound host, or for a
+        /// wildcard bind (`0.0.0.0`) the first non-loopback IPv4 address (`AdvertisedAddress` in SkyLib).
         public var advertiseHost: String?
         /// The region registered; routers prefer instances in their own.
         public var region: String = "local"
+        /// The environment registered (`production` unless told otherwise).
+        public var environment: String = NodeRecord.defaultEnvironment
         /// How often the node's record is refreshed.
         public var heartbeatInterval: Duration = .seconds(1)
         /// Seconds without heartbeat after which the node counts as dead.
@@ -178,6 +181,7 @@ public final class ServiceHost: Service, Sendable {
             service: name,
             version: definition.version,
             region: configuration.region,
+            environment: configuration.environment,
             address: address ?? "",
             status: status,
             ttl: configuration.ttl,
@@ -215,8 +219,8 @@ public final class ServiceHost: Service, Sendable {
             configuration: HTTPLimits.process.configuration(host: self.configuration.host, port: self.configuration.port),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? self.configuration.port
-                let host = self.configuration.advertiseHost ?? self.configuration.host
-                self.state.withLock { $0.address = "\(host):\(port)" }
+                let address = AdvertisedAddress.forListener(host: self.configuration.advertiseHost ?? self.configuration.host, port: port)
+                self.state.withLock { $0.address = address }
                 await self.becomeReady()
             },
             logger: self.logger

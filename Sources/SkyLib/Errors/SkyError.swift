@@ -21,6 +21,9 @@ public struct SkyError: Error, Sendable, Hashable {
             case configuration = "configuration_error"
             case unauthorized = "unauthorized"
             case draining = "draining"
+            case notFound = "not_found"
+            case conflict = "conflict"
+            case circuitOpen = "circuit_open"
             case `internal` = "internal_error"
         }
 
@@ -55,6 +58,12 @@ public struct SkyError: Error, Sendable, Hashable {
         public static let unauthorized = Code(.unauthorized)
         /// The node is shutting down and takes no new work.
         public static let draining = Code(.draining)
+        /// The thing asked for (a node, a record) does not exist.
+        public static let notFound = Code(.notFound)
+        /// The request clashes with what exists (a node another process owns).
+        public static let conflict = Code(.conflict)
+        /// The service's circuit breaker is open: the call failed fast, nothing was sent.
+        public static let circuitOpen = Code(.circuitOpen)
         /// A bug or an unexpected condition.
         public static let `internal` = Code(.internal)
 

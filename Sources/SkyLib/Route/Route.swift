@@ -22,20 +22,125 @@ public struct Route: Sendable, Hashable {
     /// The steps, in order.
     public var steps: [RouteStep]
 
-    /// Creates a `Route` from its parts.
+    /// Creates a `Route` from its parts; numbers every service call, nested ones too (their
+    /// ``RouteStep/slot``), in file order.
     public init(name: String, description: String? = nil, timeout: Duration? = nil, sources: [RouteSource] = [], steps: [RouteStep]) {
         self.name = name
         self.description = description
         self.timeout = timeout
         self.sources = sources
+        var next = 0
+        self.steps = Self.numbered(steps, next: &next)
+    }
+
+    private static func numbered(_ steps: [RouteStep], next: inout Int) -> [RouteStep] {
+        steps.map { step in
+            var step = step
+            switch step.action {
+            case .call:
+                step.slot = next
+                next += 1
+            case .choice(let branches, let otherwise):
+                let numbered = branches.map { ChoiceBranch(when: $0.when, steps: Self.numbered($0.steps, next: &next)) }
+                step.action = .choice(numbered, otherwise: otherwise.map { Self.numbered($0, next: &next) })
+            case .parallel(var parallel):
+                parallel.branches = parallel.branches.map { ParallelBranch(name: $0.name, steps: Self.numbered($0.steps, next: &next)) }
+                step.action = .parallel(parallel)
+            }
+            return step
+        }
+    }
+
+    /// Every service call of the route, nested ones too, in file order (by ``RouteStep/slot``).
+    public var calls: [RouteStep] {
+        func walk(_ steps: [RouteStep]) -> [RouteStep] {
+            steps.flatMap { step -> [RouteStep] in
+                switch step.action {
+                case .call: [step]
+                case .choice(let branches, let otherwise): branches.flatMap { walk($0.steps) } + walk(otherwise ?? [])
+                case .parallel(let parallel): parallel.branches.flatMap { walk($0.steps) }
+                }
+            }
+        }
+        return walk(self.steps)
+    }
+}
+
+/// What a step does: call a service, choose a branch, or run branches side by side.
+public enum StepAction: Sendable, Hashable {
+    /// Call ``RouteStep/service`` (the original Skynet's only kind of step).
+    case call
+    /// `choice:`: the steps of the first branch whose condition holds, else `otherwise`, else
+    /// nothing.
+    case choice([ChoiceBranch], otherwise: [RouteStep]?)
+    /// `parallel:`: every branch on its own copy of the document, at once, then a join.
+    case parallel(ParallelStep)
+}
+
+/// One `when` branch of a `choice:`.
+public struct ChoiceBranch: Sendable, Hashable {
+    /// When the branch runs.
+    public var when: Condition
+    /// Its steps.
+    public var steps: [RouteStep]
+
+    /// Creates a `ChoiceBranch` from its parts.
+    public init(when: Condition, steps: [RouteStep]) {
+        self.when = when
         self.steps = steps
     }
 }
 
-/// One step of a route: a call to a service.
+/// A `parallel:` step: named branches and how their outputs join.
+public struct ParallelStep: Sendable, Hashable {
+    /// How branch outputs become the document.
+    public enum Join: String, Sendable, Hashable, CaseIterable {
+        /// Each branch's changes (keys whose value differs from the document's before the step)
+        /// are merged into the document, branches in file order; when two branches change one
+        /// key to different values, the later branch in the file wins and the conflict is
+        /// recorded in the route's errors (code `merge_conflict`).
+        case merge
+        /// Each branch's output goes into the document under the branch's name.
+        case collect
+    }
+
+    /// How outputs join.
+    public var join: Join
+    /// The branches, in file order.
+    public var branches: [ParallelBranch]
+
+    /// Creates a `ParallelStep` from its parts.
+    public init(join: Join, branches: [ParallelBranch]) {
+        self.join = join
+        self.branches = branches
+    }
+}
+
+/// One named branch of a `parallel:` step.
+public struct ParallelBranch: Sendable, Hashable {
+    /// Its name: the key of its output under `join: collect`, and in messages.
+    public var name: String
+    /// Its steps.
+    public var steps: [RouteStep]
+
+    /// Creates a `ParallelBranch` from its parts.
+    public init(name: String, steps: [RouteStep]) {
+        self.name = name
+        self.steps = steps
+    }
+}
+
+/// One step of a route: a call to a service (or a `choice:` or `parallel:` of steps).
 public struct RouteStep: Sendable, Hashable {
-    /// The service to call.
+    /// The service to call (`choice` or `parallel` for those steps).
     public var service: String
+    /// What the step does; a service call unless it is a `choice:` or `parallel:`.
+    public var action: StepAction = .call
+    /// The step runs only when this holds for the document; skipped otherwise.
+    public var when: Condition?
+    /// This call's number among the route's calls (nested ones too), set by ``Route``; its
+    /// counters and histograms are found by it.
+    public var slot: Int = 0
     /// Version selector: exact (`1.2.0`), wildcard (`1.*`) or `nil` for any.
     public var version: String?
     /// Out-of-band: fired with its own copy of the document, never awaited.
@@ -48,6 +153,8 @@ public struct RouteStep: Sendable, Hashable {
     public var retry: RetryPolicy
     /// Deadline of each attempt of this step (bounded by the route's).
     public var timeout: Duration?
+    /// The service's circuit breaker, when the step sets one (off by default).
+    public var breaker: BreakerPolicy?
     /// Line of the step in its route file, for messages.
     public var line: Int?
 
@@ -70,6 +177,22 @@ public struct RouteStep: Sendable, Hashable {
         self.retry = retry
         self.timeout = timeout
         self.line = line
+    }
+}
+
+/// A circuit breaker's settings (`breaker: { failures: 5, coolDown: 10s }`): after so many
+/// failed calls in a row, calls to the service fail fast for the cool-down, then one probe
+/// decides.
+public struct BreakerPolicy: Sendable, Hashable {
+    /// Failed calls in a row that open the circuit.
+    public var failures: Int
+    /// How long it stays open before a probe.
+    public var coolDown: Duration
+
+    /// Creates a `BreakerPolicy` from its parts.
+    public init(failures: Int = 5, coolDown: Duration = .seconds(10)) {
+        self.failures = failures
+        self.coolDown = coolDown
     }
 }
 

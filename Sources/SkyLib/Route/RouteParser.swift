@@ -71,7 +71,8 @@ extension RouteParser {
         let file: String
 
         static let routeKeys = ["name", "description", "timeout", "from", "steps"]
-        static let stepKeys = ["service", "version", "async", "merge", "errOnFail", "retry", "timeout"]
+        static let stepKeys = ["service", "choice", "parallel", "when", "version", "async", "merge", "errOnFail", "retry", "timeout", "breaker"]
+        static let conditionTests = ["equals", "in", "exists", "matches", "gt", "gte", "lt", "lte"]
         static let retryKeys = ["attempts", "backoff", "max"]
         static let sourceKinds = ["files", "csv", "stomp"]
 
@@ -107,10 +108,45 @@ extension RouteParser {
             return Route(name: name, description: description, timeout: timeout, sources: sources, steps: steps)
         }
 
-        func step(_ node: Node, number: Int) throws(RouteFileError) -> RouteStep {
-            let fields = try self.mapping(node, what: "step \(number)", allowed: Self.stepKeys)
+        /// A list of steps under `choice:` or `parallel:`; `what` names it in messages.
+        func steps(_ node: Node, what: String) throws(RouteFileError) -> [RouteStep] {
+            guard case .sequence(let sequence) = node else {
+                throw self.fail(node, "\(what) must be a list of steps (each '- service: NAME')")
+            }
+            guard !sequence.isEmpty else { throw self.fail(node, "\(what) is empty: give it at least one step") }
+            var steps: [RouteStep] = []
+            for (index, item) in sequence.enumerated() {
+                steps.append(try self.step(item, number: index + 1, within: what))
+            }
+            return steps
+        }
+
+        func step(_ node: Node, number: Int, within: String? = nil) throws(RouteFileError) -> RouteStep {
+            let label = within.map { "step \(number) of \($0)" } ?? "step \(number)"
+            let fields = try self.mapping(node, what: label, allowed: Self.stepKeys)
+            let kinds = ["service", "choice", "parallel"].filter { fields[$0] != nil }
+            guard kinds.count <= 1 else {
+                throw self.fail(node, "\(label) has \(kinds.map { "'\($0)'" }.joined(separator: " and ")): a step is one of service, choice or parallel")
+            }
+            let when = try fields["when"].map { node throws(RouteFileError) in try self.condition(node) }
+            if let choiceNode = fields["choice"] {
+                try self.only(fields, ["choice", "when"], in: label, kind: "choice")
+                var step = try self.choice(choiceNode, label: label)
+                step.when = when
+                step.line = node.mark?.line
+                return step
+            }
+            if let parallelNode = fields["parallel"] {
+                try self.only(fields, ["parallel", "when", "errOnFail", "timeout"], in: label, kind: "parallel")
+                var step = try self.parallel(parallelNode, label: label)
+                step.when = when
+                step.line = node.mark?.line
+                if let node = fields["errOnFail"] { step.errOnFail = try self.bool(node, key: "errOnFail") }
+                if let node = fields["timeout"] { step.timeout = try self.duration(node, key: "timeout") }
+                return step
+            }
             guard let serviceNode = fields["service"] else {
-                throw self.fail(node, "step \(number) has no 'service': name the service to call")
+                throw self.fail(node, "\(label) has no 'service': name the service to call (or make it a 'choice' or 'parallel')")
             }
             let service = try self.string(serviceNode, key: "service")
             guard RouteParser.isValidName(service) else {
@@ -129,10 +165,159 @@ extension RouteParser {
             if let node = fields["errOnFail"] { step.errOnFail = try self.bool(node, key: "errOnFail") }
             if let node = fields["timeout"] { step.timeout = try self.duration(node, key: "timeout") }
             if let node = fields["retry"] { step.retry = try self.retry(node) }
+            if let node = fields["breaker"] { step.breaker = try self.breaker(node) }
+            step.when = when
             if step.isAsync && step.merge, let node = fields["merge"] {
-                throw self.fail(node, "step \(number) (\(service)) is async, so its output is never awaited and cannot be merged")
+                throw self.fail(node, "\(label) (\(service)) is async, so its output is never awaited and cannot be merged")
             }
             return step
+        }
+
+        /// Refuses keys that do not apply to a `choice` or `parallel` step.
+        func only(_ fields: [String: Node], _ allowed: [String], in label: String, kind: String) throws(RouteFileError) {
+            if let key = fields.keys.sorted().first(where: { !allowed.contains($0) }), let node = fields[key] {
+                throw self.fail(node, "'\(key)' does not apply to a '\(kind)' step (\(label)); it takes: \(allowed.joined(separator: ", "))")
+            }
+        }
+
+        /// `choice: [ {when: COND, steps: [...]}, ..., {otherwise: [...]} ]`.
+        func choice(_ node: Node, label: String) throws(RouteFileError) -> RouteStep {
+            guard case .sequence(let items) = node, !items.isEmpty else {
+                throw self.fail(node, "'choice' must be a list of '- when: CONDITION' branches (each with 'steps'), optionally ending with '- otherwise: [steps]'")
+            }
+            var branches: [ChoiceBranch] = []
+            var otherwise: [RouteStep]?
+            for (index, item) in items.enumerated() {
+                let fields = try self.mapping(item, what: "a 'choice' branch", allowed: ["when", "steps", "otherwise"])
+                if let otherwiseNode = fields["otherwise"] {
+                    guard fields.count == 1 else { throw self.fail(item, "an 'otherwise' branch takes only its list of steps") }
+                    guard index == items.count - 1 else { throw self.fail(item, "'otherwise' must be the last branch of a 'choice'") }
+                    otherwise = try self.steps(otherwiseNode, what: "'otherwise' of \(label)")
+                    continue
+                }
+                guard let whenNode = fields["when"] else { throw self.fail(item, "a 'choice' branch needs 'when' (or is the last, 'otherwise')") }
+                guard let stepsNode = fields["steps"] else { throw self.fail(item, "a 'choice' branch needs 'steps'") }
+                branches.append(ChoiceBranch(when: try self.condition(whenNode), steps: try self.steps(stepsNode, what: "branch \(index + 1) of the choice in \(label)")))
+            }
+            guard !branches.isEmpty else { throw self.fail(node, "'choice' needs at least one 'when' branch") }
+            var step = RouteStep(service: "choice")
+            step.action = .choice(branches, otherwise: otherwise)
+            return step
+        }
+
+        /// `parallel: {join: merge|collect, branches: {NAME: [steps], ...}}`.
+        func parallel(_ node: Node, label: String) throws(RouteFileError) -> RouteStep {
+            let fields = try self.mapping(node, what: "'parallel'", allowed: ["join", "branches"])
+            var join = ParallelStep.Join.merge
+            if let joinNode = fields["join"] {
+                let text = try self.string(joinNode, key: "join")
+                guard let value = ParallelStep.Join(rawValue: text) else { throw self.fail(joinNode, "'join' must be merge or collect, not '\(text)'") }
+                join = value
+            }
+            guard let branchesNode = fields["branches"], case .mapping(let mapping) = branchesNode, !mapping.isEmpty else {
+                throw self.fail(fields["branches"] ?? node, "'parallel' needs 'branches': a mapping of branch names to lists of steps")
+            }
+            var branches: [ParallelBranch] = []
+            for (keyNode, value) in mapping {
+                let name = try self.string(keyNode, key: "branch name")
+                guard RouteParser.isValidName(name) else { throw self.fail(keyNode, "branch name '\(name)' may only use letters, digits, '-', '_' and '.'") }
+                branches.append(ParallelBranch(name: name, steps: try self.steps(value, what: "branch '\(name)' of \(label)")))
+            }
+            if let async = branches.flatMap(\.steps).first(where: \.isAsync) {
+                throw self.fail(node, "branch steps are awaited by the join; '\(async.service)' is async: move it out of the parallel step")
+            }
+            var step = RouteStep(service: "parallel")
+            step.action = .parallel(ParallelStep(join: join, branches: branches))
+            return step
+        }
+
+        /// A condition: `{path, equals|in|exists|matches|gt|gte|lt|lte}`, `{all: [..]}`,
+        /// `{any: [..]}` or `{not: COND}`.
+        func condition(_ node: Node) throws(RouteFileError) -> Condition {
+            let fields = try self.mapping(node, what: "a condition", allowed: ["path", "all", "any", "not"] + Self.conditionTests)
+            if let combinator = ["all", "any", "not"].first(where: { fields[$0] != nil }) {
+                guard fields.count == 1, let body = fields[combinator] else {
+                    throw self.fail(node, "'\(combinator)' stands alone in its condition (put the other tests inside it)")
+                }
+                if combinator == "not" { return .not(try self.condition(body)) }
+                guard case .sequence(let items) = body, !items.isEmpty else {
+                    throw self.fail(body, "'\(combinator)' takes a non-empty list of conditions")
+                }
+                var conditions: [Condition] = []
+                for item in items { conditions.append(try self.condition(item)) }
+                return combinator == "all" ? .all(conditions) : .any(conditions)
+            }
+            guard let pathNode = fields["path"] else {
+                throw self.fail(node, "a condition needs 'path' and one test (\(Self.conditionTests.joined(separator: ", "))), or 'all', 'any' or 'not'")
+            }
+            let text = try self.string(pathNode, key: "path")
+            guard let path = DocumentPath(text) else { throw self.fail(pathNode, "bad path '\(text)': dotted names or indexes, like order.items.0.sku") }
+            let tests = Self.conditionTests.filter { fields[$0] != nil }
+            guard tests.count == 1, let test = tests.first, let value = fields[test] else {
+                throw self.fail(node, tests.isEmpty
+                    ? "condition on '\(text)' has no test: give one of \(Self.conditionTests.joined(separator: ", "))"
+                    : "condition on '\(text)' has \(tests.count) tests (\(tests.joined(separator: ", "))): use 'all' to combine them")
+            }
+            switch test {
+            case "equals": return .equals(path, try self.json(value))
+            case "in":
+                guard case .sequence(let items) = value else { throw self.fail(value, "'in' takes a list of values") }
+                var values: [JSONValue] = []
+                for item in items { values.append(try self.json(item)) }
+                return .isIn(path, values)
+            case "exists": return .exists(path, try self.bool(value, key: "exists"))
+            case "matches":
+                let pattern = try self.string(value, key: "matches")
+                do {
+                    return .matches(path, try Pattern(pattern))
+                } catch {
+                    throw self.fail(value, "bad regular expression '\(pattern)': \(error.localizedDescription)")
+                }
+            default:
+                guard case .scalar(let scalar) = value, let bound = Double(scalar.string), bound.isFinite else {
+                    throw self.fail(value, "'\(test)' takes a number")
+                }
+                return .compare(path, Condition.Comparison(rawValue: test)!, bound)
+            }
+        }
+
+        /// A scalar or list or mapping from YAML, as JSON: plain scalars become numbers, booleans
+        /// or null when they read as such, quoted ones stay strings.
+        func json(_ node: Node) throws(RouteFileError) -> JSONValue {
+            switch node {
+            case .scalar(let scalar):
+                if scalar.style == .plain {
+                    if let int = Int64(scalar.string) { return .int(int) }
+                    if let double = Double(scalar.string), double.isFinite { return .double(double) }
+                    if scalar.string == "true" { return .bool(true) }
+                    if scalar.string == "false" { return .bool(false) }
+                    if scalar.string == "null" || scalar.string == "~" { return .null }
+                }
+                return .string(scalar.string)
+            case .sequence(let items):
+                var values: [JSONValue] = []
+                for item in items { values.append(try self.json(item)) }
+                return .array(values)
+            case .mapping(let mapping):
+                var fields: [String: JSONValue] = [:]
+                for (key, value) in mapping { fields[try self.string(key, key: "key")] = try self.json(value) }
+                return .object(fields)
+            case .alias:
+                throw self.fail(node, "aliases are not allowed in conditions")
+            }
+        }
+
+        func breaker(_ node: Node) throws(RouteFileError) -> BreakerPolicy {
+            let fields = try self.mapping(node, what: "'breaker'", allowed: ["failures", "coolDown"])
+            var policy = BreakerPolicy()
+            if let failuresNode = fields["failures"] {
+                guard let failures = self.int(failuresNode), (1...1000).contains(failures) else {
+                    throw self.fail(failuresNode, "'failures' must be a whole number from 1 to 1000 (failed calls in a row that open the circuit)")
+                }
+                policy.failures = failures
+            }
+            if let node = fields["coolDown"] { policy.coolDown = try self.duration(node, key: "coolDown") }
+            return policy
         }
 
         func retry(_ node: Node) throws(RouteFileError) -> RetryPolicy {

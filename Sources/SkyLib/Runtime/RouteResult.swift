@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The outcome of a route that finished: the final document and errors recorded on the way.
 public struct RouteResult: Sendable, Hashable {

@@ -64,16 +64,16 @@ public enum TraceTree {
     private static func label(_ span: Span) -> String {
         switch span.kind {
         case .route: return "route \(span.name)"
-        case .call: return "call \(span.name) #\(span.attempt)" + (span.instance.map { " → \($0.prefix(8))" } ?? "")
+        case .call: return "call \(span.name) #\(span.attempt)" + (span.instance.map { " → \(Identifiers.short($0))" } ?? "")
         case .service: return "service \(span.name)"
         }
     }
 
     private static func place(_ span: Span) -> String {
         switch span.kind {
-        case .route: return "router \(span.recorder.prefix(8)) on \(span.host)"
+        case .route: return "router \(Identifiers.short(span.recorder)) on \(span.host)"
         case .call: return span.address ?? "no instance"
-        case .service: return "\(span.recorder.prefix(8)) on \(span.host)"
+        case .service: return "\(Identifiers.short(span.recorder)) on \(span.host)"
         }
     }
 }

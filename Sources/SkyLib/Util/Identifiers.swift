@@ -1,15 +1,67 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Fresh ids for requests, nodes and trace spans.
+///
+/// Request, node and trace ids are time-ordered: UUIDv7 (RFC 9562) — 48 bits of Unix
+/// milliseconds, then a 12-bit sequence within the millisecond, then 62 random bits. They
+/// sort by creation time across processes (to the millisecond, as far as clocks agree) and
+/// strictly in creation order within a process, as text and as numbers. UUIDv7 rather than a
+/// Snowflake id because it needs no machine id handed out to each process (62 random bits
+/// keep processes apart) and keeps the 128-bit UUID form every field and tool here already
+/// takes. A trace id is the same 128 bits in plain hex, which W3C trace context accepts.
 public enum Identifiers {
-    /// A new request id (a version-4 UUID, lower case).
+    /// A new request id (a version-7 UUID, lower case).
     public static func requestID() -> String { Self.uuid() }
-    /// A new node id (a version-4 UUID, lower case).
+    /// A new node id (a version-7 UUID, lower case).
     public static func nodeID() -> String { Self.uuid() }
-    /// A new 128-bit trace id in hex, as W3C trace context spells it.
+    /// A new 128-bit trace id in hex, as W3C trace context spells it (time-ordered too).
     public static func traceID() -> String {
-        Self.hex(Self.nonZero(), FastRandom.next())
+        let (high, low) = Self.version7()
+        return Self.hex(high, low)
+    }
+
+    /// The short form people see (`sky nodes`, the dashboard, traces) and may type: the id's
+    /// last 8 characters. Not its first 8: in a time-ordered id those are the clock, shared by
+    /// every id made within a minute or so; the last ones are random.
+    public static func short(_ id: String) -> String { String(id.suffix(8)) }
+
+    /// Whether `text`, as someone typed it, names `id`: the whole id, a prefix of it, or its
+    /// short form (a suffix).
+    public static func matches(_ id: String, typed text: String) -> Bool {
+        !text.isEmpty && (id.hasPrefix(text) || id.hasSuffix(text))
+    }
+
+    /// The creation time of a time-ordered id (a request, node or trace id made here), or
+    /// `nil` when `id` is not one.
+    public static func createdAt(_ id: String) -> Date? {
+        let digits = id.utf8.filter { $0 != UInt8(ascii: "-") }
+        guard digits.count == 32, let high = UInt64(String(decoding: digits.prefix(16), as: UTF8.self), radix: 16), (high >> 12) & 0xF == 7 else { return nil }
+        return Date(timeIntervalSince1970: Double(high >> 16) / 1000)
+    }
+
+    /// Milliseconds since 1970 (48 bits) and the sequence within them (12 bits) of the last id,
+    /// packed as `ms << 12 | sequence`. The next id takes the larger of the clock now and the
+    /// last id plus one, so ids strictly increase within the process: a sequence that runs
+    /// over 4096 in one millisecond borrows the next (RFC 9562, 6.2 method 1), and a clock that
+    /// steps back does not reorder them.
+    private static let last = Atomic<UInt64>(0)
+
+    /// The two halves of a new UUIDv7.
+    static func version7() -> (high: UInt64, low: UInt64) {
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1000)) << 12
+        var current = Self.last.load(ordering: .relaxed)
+        while true {
+            let next = max(now, current &+ 1)
+            let (exchanged, original) = Self.last.compareExchange(expected: current, desired: next, ordering: .relaxed)
+            if exchanged {
+                let milliseconds = next >> 12, sequence = next & 0xFFF
+                let high = (milliseconds << 16) | 0x7000 | sequence
+                let low = (FastRandom.next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000   // RFC 9562 variant
+                return (high, low)
+            }
+            current = original
+        }
     }
     /// A new 64-bit span id in hex.
     public static func spanID() -> String { Self.hex(Self.nonZero()) }
@@ -22,10 +74,7 @@ public enum Identifiers {
     }
 
     private static func uuid() -> String {
-        var high = FastRandom.next()
-        var low = FastRandom.next()
-        high = (high & ~0xF000) | 0x4000                      // version 4
-        low = (low & ~(0xC000 << 48)) | (0x8000 << 48)         // RFC 4122 variant
+        let (high, low) = Self.version7()
         return Self.hex(high, low, dashed: true)
     }
 

@@ -84,7 +84,7 @@ struct CLICommand: AsyncParsableCommand {
         do {
             let formatter = ISO8601DateFormatter()
             let rows = try await registry.events(limit: count).reversed().map { event in
-                [formatter.string(from: event.at), event.kind, event.service, String(event.nodeID.prefix(8)), event.message]
+                [formatter.string(from: event.at), event.kind, event.service, Identifiers.short(event.nodeID), event.message]
             }
             Output.line(Table.render(header: ["AT", "KIND", "SERVICE", "NODE", "MESSAGE"], rows: Array(rows)))
         } catch {

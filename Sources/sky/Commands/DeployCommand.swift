@@ -42,7 +42,7 @@ struct DeployCommand: AsyncParsableCommand {
             Output.line("daemons run on several hosts (\(Set(daemons.map(\.host)).sorted().joined(separator: ", "))); say which with --host")
             throw ExitCode(2)
         }
-        let target = "daemon \(daemon.id.prefix(8)) on \(daemon.host)"
+        let target = "daemon \(Identifiers.short(daemon.id)) on \(daemon.host)"
         if self.dryRun {
             Output.line("would ask \(target) to start \(self.instances) instance\(self.instances == 1 ? "" : "s") of \(self.service); nothing was sent")
             return
@@ -67,7 +67,7 @@ struct DeployCommand: AsyncParsableCommand {
             if fresh.count >= self.instances { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        for node in fresh { Output.line("  ready  \(node.service) \(node.version) at \(node.address) (node \(node.id.prefix(8)))") }
+        for node in fresh { Output.line("  ready  \(node.service) \(node.version) at \(node.address) (node \(Identifiers.short(node.id)))") }
         if fresh.count < self.instances {
             Output.line("  only \(fresh.count) of \(self.instances) registered within \(Int(self.timeout)) s; see `sky nodes --host \(daemon.host)` and the daemon's log")
             throw ExitCode(1)

@@ -8,7 +8,7 @@ import NodeRuntime
 /// `sky restart`, `sky register` and `sky unregister`.
 struct NodeActionOptions: ParsableArguments {
     @OptionGroup var filter: NodeFilterOptions
-    @Option(help: "Only the node with this id (or a unique prefix of one).") var id: String?
+    @Option(help: "Only the node with this id (a prefix of one, or the short id sky nodes shows).") var id: String?
     @Flag(help: "Every node, when no filter is given (without it, no filter is refused).") var all = false
     @Flag(name: .customLong("dry-run"), help: "List the nodes that would be touched, and touch none.") var dryRun = false
     @Option(help: "Seconds to wait for the nodes to act and acknowledge.") var timeout: Double = 30
@@ -48,7 +48,7 @@ enum NodeAction {
         }
         let registry = try await RegistryAddress.resolve(flag: options.registry).open()
         let everything = try await registry.nodes()
-        let nodes = everything.filter { options.query.matches($0) && (options.id.map($0.id.hasPrefix) ?? true) }
+        let nodes = everything.filter { node in options.query.matches(node) && (options.id.map { Identifiers.matches(node.id, typed: $0) } ?? true) }
         guard !nodes.isEmpty else {
             let hosts = Set(everything.map(\.host)).sorted().joined(separator: ", ")
             let services = Set(everything.map(\.service)).sorted().joined(separator: ", ")
@@ -82,13 +82,13 @@ enum NodeAction {
 
     /// One outcome: `done  uppercase 1.0.0 at 127.0.0.1:4001 (node 1a2b3c4d): drained and …`.
     static func line(_ command: NodeCommand, node: NodeRecord) -> String {
-        let what = "\(node.kind == .service ? "" : node.kind.rawValue + " ")\(node.service) \(node.version) at \(node.address) (node \(node.id.prefix(8)))"
+        let what = "\(node.kind == .service ? "" : node.kind.rawValue + " ")\(node.service) \(node.version) at \(node.address) (node \(Identifiers.short(node.id)))"
         switch command.state {
         case .done: return "  \(command.action.pastTense)  \(what): \(command.result)"
         case .failed: return "  FAILED  \(what): \(command.result)"
         case .expired:
             return "  NO ANSWER  \(what): \(command.result); a node acts on commands only if it is a sky process or a generated Python service, or has a daemon (see `sky help \(command.action.rawValue)`)"
-        case .acknowledged: return "  UNFINISHED  \(what): acknowledged by \(command.actor.prefix(8)) but not finished in time"
+        case .acknowledged: return "  UNFINISHED  \(what): acknowledged by \(Identifiers.short(command.actor)) but not finished in time"
         case .pending: return "  PENDING  \(what)"
         }
     }
@@ -96,10 +96,10 @@ enum NodeAction {
 
 /// Columns for listing nodes (`sky nodes`, `--dry-run`).
 enum NodeTable {
-    static let header = ["ID", "KIND", "SERVICE", "VERSION", "REGION", "HOST", "ADDRESS", "STATUS", "HEARTBEAT"]
+    static let header = ["ID", "KIND", "SERVICE", "VERSION", "REGION", "ENVIRONMENT", "HOST", "ADDRESS", "STATUS", "HEARTBEAT"]
 
     static func row(_ node: NodeRecord) -> [String] {
-        [String(node.id.prefix(8)), node.kind.rawValue, node.service, node.version, node.region, node.host, node.address,
+        [Identifiers.short(node.id), node.kind.rawValue, node.service, node.version, node.region, node.environment, node.host, node.address,
          node.shownStatus(), String(format: "%.1fs", Date().timeIntervalSince(node.heartbeatAt))]
     }
 }

@@ -49,6 +49,7 @@ struct NodesCommand: AsyncParsableCommand {
                 return
             }
             Output.line(Table.render(header: NodeTable.header, rows: nodes.map(NodeTable.row)))
+            for notice in nodes.compactMap({ $0.reaperHoldingBack() }) { Output.line(notice) }
         }
     }
 
@@ -58,13 +59,14 @@ struct NodesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add",
             abstract: "Register a service instance by hand.",
-            discussion: "It does not heartbeat, so by default it never expires; the reaper still removes it when its /health goes unanswered three times in a row."
+            discussion: "It does not heartbeat, so by default it never expires; the reaper still removes it when its /health goes unanswered three times in a row over at least 3 s."
         )
 
         @Option(help: "The service's name.") var service: String
         @Option(help: "HOST:PORT where it answers POST /call.") var address: HostPort
         @Option(help: "Its version.") var version: String = "1.0.0"
         @Option(help: "Its region.") var region: String = "local"
+        @Option(help: "Its environment (a label of its DNS names).") var environment: String = NodeRecord.defaultEnvironment
         @Option(help: "Its host name (default: the address's host).") var host: String?
         @Option(help: "Seconds without heartbeat before it counts as dead (default: never).") var ttl: Double = 10 * 365 * 86400
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
@@ -72,12 +74,15 @@ struct NodesCommand: AsyncParsableCommand {
         func validate() throws {
             guard RouteParser.isValidName(self.service) else { throw ValidationError("service name '\(self.service)' may only use letters, digits, '-', '_' and '.'") }
             guard VersionSelector(self.version) != nil, !self.version.contains("*") else { throw ValidationError("bad version '\(self.version)'") }
+            for (flag, value) in [("--environment", self.environment)] where !DNSLabel.isValid(value) {
+                throw ValidationError("\(flag) '\(value)' must be one DNS label: letters, digits and '-', at most 63, not starting or ending with '-'")
+            }
         }
 
         func run() async throws {
             let registry = try await RegistryAddress.resolve(flag: self.registry).open()
             let node = NodeRecord(
-                kind: .service, service: self.service, version: self.version, region: self.region,
+                kind: .service, service: self.service, version: self.version, region: self.region, environment: self.environment,
                 host: self.host ?? self.address.host, address: self.address.description, pid: 0, status: .ready, ttl: self.ttl,
                 stats: ["manual": 1]
             )
@@ -91,7 +96,7 @@ struct NodesCommand: AsyncParsableCommand {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove nodes by id (or a unique id prefix) or by address.")
 
-        @Argument(help: "Node id or a unique prefix of one.") var id: String?
+        @Argument(help: "Node id, a unique prefix of one, or the short id sky nodes shows.") var id: String?
         @Option(help: "Remove the nodes at this HOST:PORT.") var address: String?
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
@@ -104,7 +109,7 @@ struct NodesCommand: AsyncParsableCommand {
             let nodes = try await registry.nodes()
             let matches: [NodeRecord]
             if let id {
-                matches = nodes.filter { $0.id.hasPrefix(id) }
+                matches = nodes.filter { Identifiers.matches($0.id, typed: id) }
                 guard matches.count <= 1 else {
                     Output.line("'\(id)' matches \(matches.count) nodes; give more of the id")
                     throw ExitCode(1)
@@ -135,19 +140,28 @@ struct ServicesCommand: AsyncParsableCommand {
     func run() async throws {
         var query = self.filter.query
         query.kind = .service
-        let nodes = try await RegistryAddress.resolve(flag: self.registry).open().nodes(matching: query)
+        let registry = try await RegistryAddress.resolve(flag: self.registry).open()
+        let nodes = try await registry.nodes(matching: query)
+        // Each router's circuit breakers, from its node stats (`breaker.SERVICE`: 1 half-open, 2 open).
+        let routers = try await registry.nodes(matching: NodeQuery(kind: .router)).filter { $0.isShownReady() }
+        func breakers(_ service: String) -> String {
+            let states = routers.compactMap { $0.stats["breaker.\(service)"] }.filter { $0 > 0 }
+            guard !states.isEmpty else { return "-" }
+            let open = states.filter { $0 == 2 }.count, probing = states.count - open
+            return [open > 0 ? "open on \(open)/\(routers.count) routers" : nil, probing > 0 ? "half-open on \(probing)" : nil].compactMap { $0 }.joined(separator: ", ")
+        }
         let groups = Dictionary(grouping: nodes) { "\($0.service)\u{0}\($0.version)" }.sorted { $0.key < $1.key }
         if self.filter.json {
             Output.line(JSONWriter.string(.array(groups.map { _, nodes in
-                ["service": .string(nodes[0].service), "version": .string(nodes[0].version), "instances": .array(nodes.map { $0.shownJSON() })]
+                ["service": .string(nodes[0].service), "version": .string(nodes[0].version), "instances": .array(nodes.map { $0.shownJSON() }), "breaker": .string(breakers(nodes[0].service))]
             })))
             return
         }
         let rows = groups.map { _, nodes in
             [nodes[0].service, nodes[0].version, "\(nodes.count)", "\(nodes.filter { $0.isShownReady() }.count)",
-             Set(nodes.map(\.region)).sorted().joined(separator: ","), nodes.map(\.address).joined(separator: " ")]
+             Set(nodes.map(\.region)).sorted().joined(separator: ","), breakers(nodes[0].service), nodes.map(\.address).joined(separator: " ")]
         }
-        Output.line(Table.render(header: ["SERVICE", "VERSION", "INSTANCES", "READY", "REGIONS", "ADDRESSES"], rows: rows))
+        Output.line(Table.render(header: ["SERVICE", "VERSION", "INSTANCES", "READY", "REGIONS", "BREAKER", "ADDRESSES"], rows: rows))
     }
 }
 

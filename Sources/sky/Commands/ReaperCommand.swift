@@ -26,7 +26,7 @@ struct ReaperCommand: AsyncParsableCommand {
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
         configuration.leaseDuration = self.lease
         let reaper = Reaper(registry: context.registry, configuration: configuration, counters: context.counters, logger: context.logger)
-        let presence = context.presence(kind: .reaper, service: "reaper", address: "-")
+        let presence = context.presence(kind: .reaper, service: "reaper", address: "-", stats: { reaper.stats })
         Output.line("reaper watching \(context.registry.displayName)")
         try await context.run([presence.presence, reaper, context.adminServer(at: self.admin.address(in: context), presence: presence)])
     }

@@ -6,12 +6,13 @@ import RegistryKit
 import Routing
 import SkyLib
 
-/// `sky route check FILE...`: validates route files without running anything.
+/// `sky route check FILE...`: validates route files without running anything; `sky route test
+/// DIR` runs their tests with scripted services.
 struct RouteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "route",
         abstract: "Work with route files.",
-        subcommands: [Check.self]
+        subcommands: [Check.self, Test.self]
     )
 
     struct Check: AsyncParsableCommand {
@@ -33,6 +34,56 @@ struct RouteCommand: AsyncParsableCommand {
             }
             for problem in files.problems { Output.line(problem) }
             if !files.problems.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "test",
+            abstract: "Run route tests (*.test.yaml beside the routes) with scripted service answers; no registry or network. Exit 1 if any case fails.",
+            discussion: """
+                A test file names its route and lists cases: an input, the answers each service gives \
+                (one per call, in order; {error: CODE} for a failure), and the expected final document \
+                (expect) or error code (expectError). Routes are read from the same folders or files.
+                """
+        )
+
+        @Argument(help: "Folders (or files) holding routes and their *.test.yaml files.")
+        var paths: [String]
+
+        func run() async throws {
+            let files = RouteFiles(paths: self.paths)
+            for problem in files.problems { Output.line(problem) }
+            var tests: [RouteTestFile] = []
+            var broken = !files.problems.isEmpty
+            for path in RouteFiles.testFiles(in: self.paths) {
+                do {
+                    let text = try String(contentsOfFile: path, encoding: .utf8)
+                    tests.append(try RouteTestFile.parse(yaml: text, file: path))
+                } catch let error as RouteFileError {
+                    Output.line("\(error)")
+                    broken = true
+                } catch {
+                    Output.line("\(path): cannot read file: \(error.localizedDescription)")
+                    broken = true
+                }
+            }
+            let runner = RouteTestRunner(routes: files.loaded.map(\.route))
+            var passed = 0, failed = 0
+            for test in tests {
+                for outcome in await runner.run(test) {
+                    if outcome.passed {
+                        passed += 1
+                        Output.line("ok    \(outcome.location) \(outcome.name)")
+                    } else {
+                        failed += 1
+                        Output.line("FAIL  \(outcome.location) \(outcome.name)")
+                        for line in outcome.details { Output.line("      \(line)") }
+                    }
+                }
+            }
+            Output.line("\(passed) passed, \(failed) failed, in \(tests.count) test file(s)")
+            if failed > 0 || broken || tests.isEmpty { throw ExitCode(1) }
         }
     }
 }

@@ -53,6 +53,7 @@ struct ServiceCommand: AsyncParsableCommand {
         configuration.host = address.host
         configuration.port = address.port
         configuration.region = context.region
+        configuration.environment = context.environment
         configuration.ttl = self.ttl
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
         configuration.token = context.token

@@ -8,7 +8,7 @@ import NodeRuntime
 struct TraceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace",
-        abstract: "Print one request's trace: every route, call and service span, with instances and durations.",
+        abstract: "Print one request's trace (every route, call and service span), or list the latest traced requests.",
         discussion: """
             The trace id is in every HTTP answer (Skynet-Trace-Id) and in the logs. Traces are \
             sampled: every request while traffic is light, at most SKYNET_TRACE_PER_SECOND new \
@@ -16,8 +16,11 @@ struct TraceCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The trace id.")
-    var traceID: String
+    @Argument(help: "The trace id; without one, the latest traced requests, newest first.")
+    var traceID: String?
+
+    @Option(help: "Without a trace id: how many of the latest requests to list.")
+    var last: Int = 20
 
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).")
     var registry: String?
@@ -30,12 +33,16 @@ struct TraceCommand: AsyncParsableCommand {
 
     func run() async throws {
         let registry = try await RegistryAddress.resolve(flag: self.registry).open()
+        guard let traceID = self.traceID else {
+            try await self.listLatest(registry)
+            return
+        }
         let deadline = ContinuousClock.now + .milliseconds(Int64(self.wait * 1000))
-        var spans = try await registry.spans(traceID: self.traceID)
+        var spans = try await registry.spans(traceID: traceID)
         // Spans arrive batch by batch; wait until the set stops growing, within the deadline.
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(300))
-            let again = try await registry.spans(traceID: self.traceID)
+            let again = try await registry.spans(traceID: traceID)
             if !spans.isEmpty, again.count == spans.count { break }
             spans = again
         }
@@ -44,8 +51,28 @@ struct TraceCommand: AsyncParsableCommand {
             return
         }
         guard !spans.isEmpty else {
-            throw ValidationError("no spans for trace \(self.traceID) in \(registry.displayName) (not sampled, not flushed yet, or pruned)")
+            throw ValidationError("no spans for trace \(traceID) in \(registry.displayName) (not sampled, not flushed yet, or pruned)")
         }
         Output.line(TraceTree.render(spans), terminator: "")
+    }
+
+    /// The latest traced requests, newest first: one line each (or JSON), with the id to
+    /// pass back to `sky trace`.
+    private func listLatest(_ registry: any Registry) async throws {
+        let roots = try await registry.latestRouteSpans(limit: max(1, self.last))
+        if self.json {
+            Output.line(JSONWriter.string(.array(roots.map(\.json))))
+            return
+        }
+        guard !roots.isEmpty else {
+            Output.line("no traced requests in \(registry.displayName) yet")
+            return
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let rows = roots.map { span in
+            [span.traceID, formatter.string(from: span.start), span.route, String(format: "%.1fms", span.duration * 1000), span.error ?? "ok"]
+        }
+        Output.line(Table.render(header: ["TRACE", "STARTED", "ROUTE", "DURATION", "RESULT"], rows: rows))
     }
 }

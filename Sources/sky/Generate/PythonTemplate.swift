@@ -73,6 +73,14 @@ enum PythonTemplate {
             return result
 
 
+        def uuid7():
+            """A time-ordered id (UUIDv7, RFC 9562) like sky's: node ids sort by when they were made."""
+            ms = int(time.time() * 1000)
+            rand = int.from_bytes(os.urandom(10), "big")
+            value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | (rand & 0x3FFFFFFFFFFFFFFF)
+            return str(uuid.UUID(int=value))
+
+
         def child_trace(envelope):
             """The trace context for a call made while handling envelope: same trace, new span."""
             trace = dict(envelope.get("trace") or {})
@@ -98,21 +106,25 @@ enum PythonTemplate {
                     self.db.execute("PRAGMA journal_mode=WAL")
                     self.db.execute(
                         "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, service TEXT NOT NULL,"
-                        " version TEXT NOT NULL, region TEXT NOT NULL, host TEXT NOT NULL, address TEXT NOT NULL, pid INTEGER NOT NULL,"
+                        " version TEXT NOT NULL, region TEXT NOT NULL, environment TEXT NOT NULL DEFAULT 'production',"
+                        " host TEXT NOT NULL, address TEXT NOT NULL, pid INTEGER NOT NULL,"
                         " startedAt REAL NOT NULL, heartbeatAt REAL NOT NULL, status TEXT NOT NULL, ttl REAL NOT NULL,"
                         " stats TEXT NOT NULL DEFAULT '{}')")
                     self.db.execute(
                         "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,"
                         " nodeID TEXT NOT NULL, service TEXT NOT NULL, message TEXT NOT NULL)")
+                    # A file made before nodes had an environment (sky adds it the same way).
+                    if "environment" not in [row[1] for row in self.db.execute("PRAGMA table_info(nodes)")]:
+                        self.db.execute("ALTER TABLE nodes ADD COLUMN environment TEXT NOT NULL DEFAULT 'production'")
 
             def register(self, node):
                 with self.lock:
                     # A record at our address is a dead process's: a restart is a new node.
                     self.db.execute("DELETE FROM nodes WHERE address = ? AND kind = ? AND id <> ?", (node["address"], node["kind"], node["id"]))
                     self.db.execute(
-                        "INSERT OR REPLACE INTO nodes (id, kind, service, version, region, host, address, pid, startedAt, heartbeatAt,"
-                        " status, ttl, stats) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (node["id"], node["kind"], node["service"], node["version"], node["region"], node["host"], node["address"],
+                        "INSERT OR REPLACE INTO nodes (id, kind, service, version, region, environment, host, address, pid, startedAt,"
+                        " heartbeatAt, status, ttl, stats) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (node["id"], node["kind"], node["service"], node["version"], node["region"], node["environment"], node["host"], node["address"],
                          node["pid"], node["startedAt"], node["heartbeatAt"], node["status"], node["ttl"], json.dumps(node["stats"])))
                     self.db.execute("INSERT INTO events (at, kind, nodeID, service, message) VALUES (?,?,?,?,?)",
                                     (time.time(), "registered", node["id"], node["service"], "python service at %s" % node["address"]))
@@ -232,7 +244,8 @@ enum PythonTemplate {
         # ---------------------------------------------------------------- server
 
         class Service:
-            def __init__(self, host="127.0.0.1", port=0, version="1.0.0", region="local", ttl=3.0, heartbeat=1.0, registry=None):
+            def __init__(self, host="127.0.0.1", port=0, version="1.0.0", region="local", ttl=3.0, heartbeat=1.0, registry=None,
+                         environment="production"):
                 self.version, self.region, self.ttl, self.interval, self.registry = version, region, ttl, heartbeat, registry
                 self.status = "starting"
                 self.counters = {"%s-processed" % NAME: 0, "%s-errors" % NAME: 0, "%s-inflight" % NAME: 0}
@@ -246,7 +259,7 @@ enum PythonTemplate {
                 self.server = ThreadingHTTPServer((host, port), self._handler_class())
                 self.server.daemon_threads = True
                 self.address = "%s:%d" % (host, self.server.server_address[1])
-                self.node = {"id": str(uuid.uuid4()), "kind": "service", "service": NAME, "version": version, "region": region,
+                self.node = {"id": uuid7(), "kind": "service", "service": NAME, "version": version, "region": region, "environment": environment,
                              "host": socket.gethostname(), "address": self.address, "pid": os.getpid(), "startedAt": time.time(),
                              "heartbeatAt": time.time(), "status": "starting", "ttl": ttl, "stats": {}}
 
@@ -419,10 +432,12 @@ enum PythonTemplate {
             parser.add_argument("--port", type=int, default=0)
             parser.add_argument("--version", default="1.0.0")
             parser.add_argument("--region", default="local")
+            parser.add_argument("--environment", default=os.environ.get("SKYNET_ENVIRONMENT", "production"))
             parser.add_argument("--ttl", type=float, default=3.0)
             parser.add_argument("--heartbeat", type=float, default=1.0)
             args = parser.parse_args(argv)
-            service = Service(args.host, args.port, args.version, args.region, args.ttl, args.heartbeat, open_registry(args.registry))
+            service = Service(args.host, args.port, args.version, args.region, args.ttl, args.heartbeat, open_registry(args.registry),
+                              args.environment)
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -143,6 +143,8 @@ enum SwiftTemplate {
             @Option(help: "Port to listen on (0: any free one).") var port: Int = 0
             @Option(help: "Version to register.") var version: String = "1.0.0"
             @Option(help: "Region to register.") var region: String = "local"
+            @Option(help: "Environment to register (a label of its DNS names).")
+            var environment: String = ProcessInfo.processInfo.environment["SKYNET_ENVIRONMENT"] ?? "production"
             @Option(help: "Seconds without a heartbeat before the reaper removes this node.") var ttl: Double = 3
             @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
 
@@ -150,12 +152,13 @@ enum SwiftTemplate {
                 // Logging, metrics, the registry and this process's stop/restart, set up once.
                 let context = try await NodeContext.bootstrap(
                     logLevel: .info, registry: RegistryAddress.resolve(flag: self.registry), region: self.region,
-                    token: ProcessInfo.processInfo.environment["SKYNET_TOKEN"]
+                    environment: self.environment, token: ProcessInfo.processInfo.environment["SKYNET_TOKEN"]
                 )
                 var configuration = ServiceHost.Configuration()
                 configuration.host = self.host
                 configuration.port = self.port
                 configuration.region = self.region
+                configuration.environment = self.environment
                 configuration.ttl = self.ttl
                 configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
                 configuration.token = context.token

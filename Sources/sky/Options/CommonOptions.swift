@@ -16,11 +16,17 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Region this node is in; routers prefer instances in their own region.")
     var region: String = ProcessInfo.processInfo.environment["SKYNET_REGION"] ?? "local"
 
+    @Option(help: "Environment this node belongs to (production, staging …); a label of its DNS names (sky dns).")
+    var environment: String = ProcessInfo.processInfo.environment["SKYNET_ENVIRONMENT"] ?? "production"
+
     func validate() throws {
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         _ = try RegistryAddress.resolve(flag: self.registry)
+        for (flag, value) in [("--environment", self.environment)] where !DNSLabel.isValid(value) {
+            throw ValidationError("\(flag) '\(value)' must be one DNS label: letters, digits and '-', at most 63, not starting or ending with '-'")
+        }
     }
 
     /// Checks a `--routes` value: a folder that exists, or `registry` where that is allowed.
@@ -37,7 +43,7 @@ struct CommonOptions: ParsableArguments {
     func context() async throws -> NodeContext {
         try await NodeContext.bootstrap(
             logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
-            region: self.region, token: Self.token()
+            region: self.region, environment: self.environment, token: Self.token()
         )
     }
 

@@ -1,0 +1,87 @@
+import Foundation
+public import Logging
+import NIOCore
+public import SkyLib
+
+/// Runs route test files (``RouteTestFile``) against routes, with scripted services
+/// (``ScriptedDispatcher``): the real executor, no registry, no network.
+public struct RouteTestRunner: Sendable {
+    /// One case's outcome.
+    public struct Outcome: Sendable {
+        /// `FILE:LINE`.
+        public var location: String
+        /// The case's name.
+        public var name: String
+        /// Whether it passed.
+        public var passed: Bool
+        /// Why not: what was expected and what came, line by line (a diff).
+        public var details: [String]
+    }
+
+    /// The routes, by name.
+    public let routes: [String: Route]
+    private let logger: Logger
+
+    /// Creates a runner over `routes`.
+    public init(routes: [Route], logger: Logger = Logger(label: "route-test", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        self.routes = Dictionary(routes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.logger = logger
+    }
+
+    /// Runs every case of `file`.
+    public func run(_ file: RouteTestFile) async -> [Outcome] {
+        var outcomes: [Outcome] = []
+        for testCase in file.cases {
+            let location = "\(file.file):\(testCase.line)"
+            guard let route = self.routes[file.route] else {
+                outcomes.append(Outcome(location: location, name: testCase.name, passed: false, details: ["no route named '\(file.route)' among the routes given"]))
+                continue
+            }
+            outcomes.append(await self.run(testCase, route: route, location: location))
+        }
+        return outcomes
+    }
+
+    private func run(_ testCase: RouteTestFile.Case, route: Route, location: String) async -> Outcome {
+        let table = RouteTable()
+        table.install(route, file: location)
+        let dispatcher = ScriptedDispatcher(answers: testCase.services)
+        let executor = RouteExecutor(
+            table: table, dispatcher: dispatcher, asyncSteps: AsyncStepQueue(limit: 16, logger: self.logger), counters: Counters(), logger: self.logger
+        )
+        let outcome: Result<RouteResult, SkyError>
+        do {
+            outcome = .success(try await executor.run(RequestEnvelope(route: route.name, payload: testCase.input)))
+        } catch {
+            outcome = .failure(error)
+        }
+        var details: [String] = []
+        switch (outcome, testCase.expect, testCase.expectError) {
+        case (.success(let result), let expected?, _):
+            if result.payload != expected { details = Self.diff(expected: expected, actual: result.payload) }
+        case (.success(let result), nil, let code?):
+            details = ["expected error \(code), but the route answered \(JSONWriter.string(result.payload))"]
+        case (.failure(let error), _?, _):
+            details = ["expected a document, but the route failed: \(error.code) \(error.message)"]
+        case (.failure(let error), nil, let code?):
+            if error.code.description != code { details = ["expected error \(code), got \(error.code): \(error.message)"] }
+        case (_, nil, nil):
+            details = ["the case expects nothing"]
+        }
+        return Outcome(location: location, name: testCase.name, passed: details.isEmpty, details: details)
+    }
+
+    /// Line by line: `- KEY: expected` and `+ KEY: actual` for the keys of two objects that
+    /// differ; the whole values otherwise.
+    static func diff(expected: JSONValue, actual: JSONValue) -> [String] {
+        guard case .object(let want) = expected, case .object(let got) = actual else {
+            return ["- \(JSONWriter.string(expected))", "+ \(JSONWriter.string(actual))"]
+        }
+        var lines: [String] = []
+        for key in Set(want.keys).union(got.keys).sorted() where want[key] != got[key] {
+            if let value = want[key] { lines.append("- \(key): \(JSONWriter.string(value))") }
+            if let value = got[key] { lines.append("+ \(key): \(JSONWriter.string(value))") }
+        }
+        return lines
+    }
+}

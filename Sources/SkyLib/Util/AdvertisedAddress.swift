@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The address a node writes into the registry for a listener: what other hosts dial.
+///
+/// A listener bound to a wildcard (`0.0.0.0`, `::`) accepts on every interface, but
+/// "0.0.0.0" in the registry would send a router on another host to itself. Such a node
+/// advertises the first non-loopback IPv4 address of an interface that is up (the host's own
+/// address in a network namespace with one link), and its host name when there is none.
+public enum AdvertisedAddress {
+    /// `host:port` to register for a listener bound to `host` and `port`.
+    public static func forListener(host: String, port: Int) -> String {
+        "\(Self.isWildcard(host) ? (Self.firstInterfaceAddress() ?? Self.hostName()) : host):\(port)"
+    }
+
+    /// Whether `host` binds every interface.
+    public static func isWildcard(_ host: String) -> Bool {
+        ["0.0.0.0", "::", "[::]", "", "*"].contains(host)
+    }
+
+    /// The first IPv4 address of an interface that is up and not loopback.
+    public static func firstInterfaceAddress() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            let flags = Int32(entry.pointee.ifa_flags)
+            guard flags & Int32(IFF_UP) != 0, flags & Int32(IFF_LOOPBACK) == 0,
+                  let socketAddress = entry.pointee.ifa_addr, socketAddress.pointee.sa_family == sa_family_t(AF_INET)
+            else { continue }
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let found = socketAddress.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet -> Bool in
+                var address = inet.pointee.sin_addr
+                return inet_ntop(AF_INET, &address, &text, socklen_t(INET_ADDRSTRLEN)) != nil
+            }
+            if found { return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        }
+        return nil
+    }
+
+    private static func hostName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count) == 0 else { return "localhost" }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
