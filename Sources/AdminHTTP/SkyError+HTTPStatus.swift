@@ -9,6 +9,7 @@ extension SkyError {
         case .badRequest, .invalidRoute: .badRequest
         case .routeNotFound, .notFound: .notFound
         case .conflict: .conflict
+        case .rateLimited: .tooManyRequests
         case .payloadTooLarge: .contentTooLarge
         case .stepFailed, .badResponse, .connectionFailed: .badGateway
         case .deadlineExceeded: .gatewayTimeout

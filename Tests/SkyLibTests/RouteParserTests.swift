@@ -84,6 +84,9 @@ struct RouteParserTests {
         ("name: a\nsteps:\n  - parallel:\n      branches:\n        p: [ { service: y, async: true } ]\n", 4, "is async: move it out of the parallel step"),
         ("name: a\nsteps:\n  - service: x\n    breaker: { failures: 0 }\n", 4, "'failures' must be a whole number from 1 to 1000"),
         ("name: a\nsteps:\n  - service: x\n    breaker: { cooldown: 5s }\n", 4, "unknown key 'cooldown' in 'breaker'; did you mean 'coolDown'?"),
+        ("name: a\nrate: 100 per second\nsteps:\n  - service: x\n", 2, "bad rate '100 per second'"),
+        ("name: a\nrate: { per: 1s }\nsteps:\n  - service: x\n", 2, "'rate' needs 'limit'"),
+        ("name: a\nsteps:\n  - service: x\n    rate: { limit: 5, burst: 0 }\n", 4, "'burst' must be a whole number"),
     ])
     func rejectsWithLineAndReason(yaml: String, line: Int, reason: String) {
         #expect {

@@ -21,6 +21,8 @@ public final class RouteExecutor: RouteRunner, Sendable {
     private let failures = RecentFailures()
     /// This router's circuit breakers, by service (steps that set `breaker:` use them).
     private let breakers: CircuitBreakers
+    /// This router's rate limits, by route and by step.
+    private let limiters: RateLimiters
     /// Where spans of sampled requests go; `nil` records none.
     private let spans: SpanRecorder?
     private let logger: Logger
@@ -47,6 +49,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
         self.asyncSteps = asyncSteps
         self.instruments = RouteInstrumentsCache(counters: counters)
         self.breakers = CircuitBreakers(counters: counters)
+        self.limiters = RateLimiters(counters: counters)
         self.defaultTimeout = defaultTimeout
         self.logger = logger
     }
@@ -74,6 +77,12 @@ public final class RouteExecutor: RouteRunner, Sendable {
     public func run(_ request: RequestEnvelope) async throws(SkyError) -> RouteResult {
         guard let route = self.table.route(named: request.route) else {
             throw SkyError(.routeNotFound, "no route named '\(request.route)'", route: request.route)
+        }
+        if let rate = route.rate {
+            // Before the route's clock starts: waiting for a slot is not running the route.
+            let deadline = NIODeadline.now() + TimeAmount(route.timeout ?? self.defaultTimeout)
+            let caller = request.remainingMilliseconds.map { NIODeadline.now() + .milliseconds($0) }
+            try await self.limiters.admit("route.\(route.name)", what: "route '\(route.name)'", rate: rate, request: request, deadline: min(deadline, caller ?? deadline))
         }
         let instruments = self.instruments.instruments(for: route)
         instruments.started()
@@ -188,6 +197,16 @@ public final class RouteExecutor: RouteRunner, Sendable {
             await self.fireAsync(step, number: number, route: route, instruments: instruments, request: stepRequest, logger: logger)
             return
         }
+        if let rate = step.rate {
+            do throws(SkyError) {
+                try await self.limiters.admit(
+                    "step.\(route.name).\(step.slot + 1)", what: "step \(number) (\(step.service)) of route '\(route.name)'", rate: rate, request: request, deadline: deadline
+                )
+            } catch {
+                try self.settle(error, step: step, number: number, route: route, flow: &flow, logger: logger)
+                return
+            }
+        }
         guard deadline > .now() else {
             throw SkyError(
                 .deadlineExceeded,
@@ -239,8 +258,8 @@ public final class RouteExecutor: RouteRunner, Sendable {
             return
         }
         logger.warning("step failed; route stopped", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
-        // Timeouts and open circuits keep their codes: they answer 504 and 503, not 502.
-        if failure.code != .deadlineExceeded && failure.code != .circuitOpen { failure.code = .stepFailed }
+        // Timeouts, open circuits and rate limits keep their codes: 504, 503 and 429, not 502.
+        if ![.deadlineExceeded, .circuitOpen, .rateLimited].contains(failure.code) { failure.code = .stepFailed }
         failure.isRetryable = false
         throw failure
     }

@@ -24,6 +24,7 @@ public struct SkyError: Error, Sendable, Hashable {
             case notFound = "not_found"
             case conflict = "conflict"
             case circuitOpen = "circuit_open"
+            case rateLimited = "rate_limited"
             case `internal` = "internal_error"
         }
 
@@ -64,6 +65,8 @@ public struct SkyError: Error, Sendable, Hashable {
         public static let conflict = Code(.conflict)
         /// The service's circuit breaker is open: the call failed fast, nothing was sent.
         public static let circuitOpen = Code(.circuitOpen)
+        /// Over a route's or step's rate, and the request could not wait long enough.
+        public static let rateLimited = Code(.rateLimited)
         /// A bug or an unexpected condition.
         public static let `internal` = Code(.internal)
 

@@ -19,6 +19,8 @@ public struct Route: Sendable, Hashable {
     public var timeout: Duration?
     /// Extra initiators that feed this route (files, CSV, STOMP).
     public var sources: [RouteSource]
+    /// The most requests this route takes (per router), when limited.
+    public var rate: RateLimit?
     /// The steps, in order.
     public var steps: [RouteStep]
 
@@ -155,6 +157,8 @@ public struct RouteStep: Sendable, Hashable {
     public var timeout: Duration?
     /// The service's circuit breaker, when the step sets one (off by default).
     public var breaker: BreakerPolicy?
+    /// The most calls this step makes (per router), when limited.
+    public var rate: RateLimit?
     /// Line of the step in its route file, for messages.
     public var line: Int?
 
@@ -178,6 +182,29 @@ public struct RouteStep: Sendable, Hashable {
         self.timeout = timeout
         self.line = line
     }
+}
+
+/// A rate (`rate: 100/s`, or `rate: { limit: 200, per: 1s, burst: 50 }`): at most `limit`
+/// per `per` on average, with up to `burst` at once (`limit` unless given).
+public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
+    /// Requests per period.
+    public var limit: Int
+    /// The period.
+    public var per: Duration
+    /// How many may go at once after a quiet spell.
+    public var burst: Int
+
+    /// Creates a `RateLimit` from its parts; `burst` defaults to `limit`.
+    public init(limit: Int, per: Duration = .seconds(1), burst: Int? = nil) {
+        self.limit = limit
+        self.per = per
+        self.burst = burst ?? limit
+    }
+
+    /// The time between requests at the steady rate.
+    public var interval: Duration { self.per / self.limit }
+
+    public var description: String { "\(self.limit)/\(DurationParser.format(self.per)) (burst \(self.burst))" }
 }
 
 /// A circuit breaker's settings (`breaker: { failures: 5, coolDown: 10s }`): after so many

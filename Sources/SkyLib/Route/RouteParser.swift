@@ -70,8 +70,8 @@ extension RouteParser {
     struct Reader {
         let file: String
 
-        static let routeKeys = ["name", "description", "timeout", "from", "steps"]
-        static let stepKeys = ["service", "choice", "parallel", "when", "version", "async", "merge", "errOnFail", "retry", "timeout", "breaker"]
+        static let routeKeys = ["name", "description", "timeout", "from", "rate", "steps"]
+        static let stepKeys = ["service", "choice", "parallel", "when", "version", "async", "merge", "errOnFail", "retry", "timeout", "breaker", "rate"]
         static let conditionTests = ["equals", "in", "exists", "matches", "gt", "gte", "lt", "lte"]
         static let retryKeys = ["attempts", "backoff", "max"]
         static let sourceKinds = ["files", "csv", "stomp"]
@@ -105,7 +105,37 @@ extension RouteParser {
             for (index, node) in sequence.enumerated() {
                 steps.append(try self.step(node, number: index + 1))
             }
-            return Route(name: name, description: description, timeout: timeout, sources: sources, steps: steps)
+            var route = Route(name: name, description: description, timeout: timeout, sources: sources, steps: steps)
+            route.rate = try fields["rate"].map { node throws(RouteFileError) in try self.rate(node) }
+            return route
+        }
+
+        /// `100/s`, `20/m`, `5/h`, `10/500ms`, or `{limit, per, burst}`.
+        func rate(_ node: Node) throws(RouteFileError) -> RateLimit {
+            if case .scalar(let scalar) = node {
+                let parts = scalar.string.split(separator: "/", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                let units: [String: Duration] = ["s": .seconds(1), "m": .seconds(60), "h": .seconds(3600)]
+                guard parts.count == 2, let limit = Int(parts[0]), (1...1_000_000).contains(limit),
+                      let per = units[parts[1]] ?? DurationParser.parse(parts[1]), per > .zero
+                else {
+                    throw self.fail(node, "bad rate '\(scalar.string)' (use e.g. 100/s, 20/m, or { limit: 200, per: 1s, burst: 50 })")
+                }
+                return RateLimit(limit: limit, per: per)
+            }
+            let fields = try self.mapping(node, what: "'rate'", allowed: ["limit", "per", "burst"])
+            guard let limitNode = fields["limit"] else { throw self.fail(node, "'rate' needs 'limit' (requests per 'per', 1 second unless given)") }
+            guard let limit = self.int(limitNode), (1...1_000_000).contains(limit) else {
+                throw self.fail(limitNode, "'limit' must be a whole number from 1 to 1000000")
+            }
+            var rate = RateLimit(limit: limit)
+            if let node = fields["per"] { rate.per = try self.duration(node, key: "per") }
+            if let burstNode = fields["burst"] {
+                guard let burst = self.int(burstNode), (1...1_000_000).contains(burst) else {
+                    throw self.fail(burstNode, "'burst' must be a whole number from 1 to 1000000")
+                }
+                rate.burst = burst
+            }
+            return rate
         }
 
         /// A list of steps under `choice:` or `parallel:`; `what` names it in messages.
@@ -166,6 +196,7 @@ extension RouteParser {
             if let node = fields["timeout"] { step.timeout = try self.duration(node, key: "timeout") }
             if let node = fields["retry"] { step.retry = try self.retry(node) }
             if let node = fields["breaker"] { step.breaker = try self.breaker(node) }
+            if let node = fields["rate"] { step.rate = try self.rate(node) }
             step.when = when
             if step.isAsync && step.merge, let node = fields["merge"] {
                 throw self.fail(node, "\(label) (\(service)) is async, so its output is never awaited and cannot be merged")

@@ -46,6 +46,7 @@ extension RouteStep {
             ]
         }
         if let timeout { fields["timeout"] = .string(DurationParser.format(timeout)) }
+        if let rate { fields["rate"] = .string(rate.description) }
         if let breaker {
             fields["breaker"] = ["failures": .int(Int64(breaker.failures)), "coolDown": .string(DurationParser.format(breaker.coolDown))]
         }

@@ -33,6 +33,7 @@ extension RouteSummary {
         ]
         if let description = route.description { fields["description"] = .string(description) }
         if let timeout = route.timeout { fields["timeout"] = .string(DurationParser.format(timeout)) }
+        if let rate = route.rate { fields["rate"] = .string(rate.description) }
         return .object(fields)
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import NIOCore
+import Synchronization
+import SkyLib
+
+/// A rate limit kept by this router (GCRA, the token bucket as a single time): each admission
+/// books the next slot, `interval` after the last; up to `burst` slots may be booked ahead.
+/// A request that would wait longer than it may is refused before it waits at all.
+final class RateLimiter: Sendable {
+    let rate: RateLimit
+    /// The time the next request would be admitted at the steady rate (GCRA's "TAT").
+    private let theoretical = Mutex(NIODeadline.distantPast)
+
+    init(rate: RateLimit) {
+        self.rate = rate
+    }
+
+    /// Books a slot: answers when the request may go (`now` or later), or `nil` when that is
+    /// more than `maxWait` away (nothing is booked then).
+    func reserve(now: NIODeadline = .now(), maxWait: TimeAmount?) -> NIODeadline? {
+        let interval = TimeAmount(self.rate.interval)
+        let tolerance = interval * Int64(self.rate.burst - 1)
+        return self.theoretical.withLock { tat -> NIODeadline? in
+            let next = max(tat, now)
+            let allowedAt = max(now, next - tolerance)
+            if let maxWait, allowedAt - now > maxWait { return nil }
+            tat = next + interval
+            return allowedAt
+        }
+    }
+}
+
+/// This router's rate limiters, by route (and by route and step).
+final class RateLimiters: Sendable {
+    private let counters: Counters
+    private let byKey = Mutex<[String: RateLimiter]>([:])
+
+    init(counters: Counters) {
+        self.counters = counters
+    }
+
+    func limiter(_ key: String, rate: RateLimit) -> RateLimiter {
+        self.byKey.withLock { limiters in
+            // A reloaded route with another rate gets a fresh limiter.
+            if let limiter = limiters[key], limiter.rate == rate { return limiter }
+            let made = RateLimiter(rate: rate)
+            limiters[key] = made
+            return made
+        }
+    }
+
+    /// Waits for a slot of `rate` under `key` (`what` names it in messages; the counters are
+    /// `rate.KEY-delayed` and `rate.KEY-rejected`: `route.NAME`, or `step.ROUTE.N` with N the
+    /// call's number in the file, nested calls counted). Requests from HTTP wait at most until
+    /// `deadline`, and are refused (429) when the slot is later; bulk initiators' requests
+    /// (files, CSV rows, STOMP messages) wait as long as it takes: slowed, never dropped.
+    func admit(_ key: String, what: String, rate: RateLimit, request: RequestEnvelope, deadline: NIODeadline?) async throws(SkyError) {
+        let bulk = ["files", "csv", "stomp"].contains(request.meta["source"] ?? "")
+        let now = NIODeadline.now()
+        let maxWait = bulk ? nil : deadline.map { max(.zero, $0 - now) }
+        guard let at = self.limiter(key, rate: rate).reserve(now: now, maxWait: maxWait) else {
+            self.counters.add("rate.\(key)-rejected")
+            throw SkyError(.rateLimited, "\(what) is over its rate of \(rate); this request could not wait for a slot within its deadline")
+        }
+        guard at > now else { return }
+        self.counters.add("rate.\(key)-delayed")
+        do {
+            try await Task.sleep(for: .nanoseconds((at - now).nanoseconds))
+        } catch {
+            throw SkyError(.rateLimited, "\(what): cancelled while waiting for a slot of its rate")
+        }
+    }
+}
