@@ -51,7 +51,7 @@ public struct RouterStack: Sendable {
         )
         self.executor = RouteExecutor(
             table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: counters, spans: self.spans, sampler: sampler,
-            logger: logger
+            dedupe: registry, logger: logger
         )
     }
 

@@ -59,6 +59,12 @@ public final class MongoRegistry: Registry {
                     .document([("key", .document([("issuedDate", 1)])), ("name", "issuedDate_ttl"), ("expireAfterSeconds", .json(.int(86400)))]),
                 ])),
             ])
+        _ = try await self.pool.command([
+                ("createIndexes", "dedupe"),
+                ("indexes", .array([
+                    .document([("key", .document([("expireAtDate", 1)])), ("name", "expireAtDate_ttl"), ("expireAfterSeconds", 0)]),
+                ])),
+            ])
         self.indexesReady.withLock { $0 = true }
     }
 
@@ -180,6 +186,68 @@ public final class MongoRegistry: Registry {
         }
     }
 
+    public func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
+        let id = route + "/" + key
+        do {
+            // Matches only a claim that ran out; otherwise the upsert collides on _id and the
+            // duplicate key says "taken" (as the reaper's lease does).
+            let reply = try await self.pool.command([
+                ("update", "dedupe"),
+                ("updates", .array([.document([
+                    // `$and` spelled out: nx-27017 (the test server) matches any document for an
+                    // update whose filter has `_id` beside a top-level `$or`.
+                    ("q", .document([("$and", .array([
+                        .document([("_id", .json(.string(id)))]),
+                        .document([("$or", .array([
+                            .document([("state", "done"), ("expiresAt", .document([("$lt", .json(.double(now.timeIntervalSince1970)))]))]),
+                            .document([("state", "running"), ("runningUntil", .document([("$lt", .json(.double(now.timeIntervalSince1970)))]))]),
+                        ]))]),
+                    ]))])),
+                    ("u", .document([("$set", .document([
+                        ("state", "running"), ("owner", .json(.string(owner))), ("answer", .json(.null)),
+                        ("expiresAt", .json(.double(expiresAt.timeIntervalSince1970))), ("runningUntil", .json(.double(runningUntil.timeIntervalSince1970))),
+                        ("expireAtDate", .date(Int64(expiresAt.timeIntervalSince1970 * 1000))),
+                    ]))])),
+                    ("upsert", true),
+                ])])),
+            ])
+            if (reply["n"]?.intValue ?? 0) > 0 { return .claimed }
+        } catch let error as MongoError where error.isDuplicateKey {
+            // Taken: read what it holds.
+        } catch {
+            throw SkyError(.registry, "claiming dedupe key in \(self.displayName) failed: \(error)", retryable: true)
+        }
+        return try await self.run("reading a dedupe key") {
+            guard let document = try await self.find("dedupe", filter: [("_id", .json(.string(id)))], sort: [], limit: 1).first else { return .running(owner: "") }
+            if document["state"]?.stringValue == "done", let text = document["answer"]?.stringValue, let answer = try? JSONParser.parse(text) { return .done(answer) }
+            return .running(owner: document["owner"]?.stringValue ?? "")
+        }
+    }
+
+    public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
+        try await self.run("completing a dedupe key") {
+            _ = try await self.pool.command([
+                ("update", "dedupe"),
+                ("updates", .array([.document([
+                    ("q", .document([("_id", .json(.string(route + "/" + key))), ("owner", .json(.string(owner)))])),
+                    ("u", .document([("$set", .document([("state", "done"), ("answer", .json(.string(JSONWriter.string(answer))))]))])),
+                ])])),
+            ])
+        }
+    }
+
+    public func releaseDedupe(route: String, key: String, owner: String) async throws {
+        try await self.run("releasing a dedupe key") {
+            _ = try await self.pool.command([
+                ("delete", "dedupe"),
+                ("deletes", .array([.document([
+                    ("q", .document([("_id", .json(.string(route + "/" + key))), ("owner", .json(.string(owner))), ("state", "running")])),
+                    ("limit", 1),
+                ])])),
+            ])
+        }
+    }
+
     public func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws {
         guard !counts.isEmpty else { return }
         try await self.run("merging counts") {
@@ -231,13 +299,14 @@ public final class MongoRegistry: Registry {
             let reply = try await self.pool.command([
                 ("update", "leases"),
                 ("updates", .array([.document([
-                    ("q", .document([
-                        ("_id", .json(.string(name))),
-                        ("$or", .array([
+                    // `$and` spelled out, as for dedupe claims (nx-27017 and `_id` beside `$or`).
+                    ("q", .document([("$and", .array([
+                        .document([("_id", .json(.string(name)))]),
+                        .document([("$or", .array([
                             .document([("holder", .json(.string(holder)))]),
                             .document([("expiresAt", .document([("$lt", .json(.double(now.timeIntervalSince1970)))]))]),
-                        ])),
-                    ])),
+                        ]))]),
+                    ]))])),
                     ("u", .document([("$set", .document([
                         ("holder", .json(.string(holder))),
                         ("expiresAt", .json(.double(now.timeIntervalSince1970 + duration))),

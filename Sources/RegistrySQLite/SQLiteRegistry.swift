@@ -96,6 +96,18 @@ public final class SQLiteRegistry: Registry {
                         PRIMARY KEY (node, name)
                     ) WITHOUT ROWID;
                     """)
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS dedupe (
+                        route TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        owner TEXT NOT NULL,
+                        answer TEXT,
+                        expiresAt REAL NOT NULL,
+                        runningUntil REAL NOT NULL,
+                        PRIMARY KEY (route, key)
+                    ) WITHOUT ROWID;
+                    """)
                 // Files made before nodes had an environment: add it, every node `production`.
                 let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('nodes')")
                 if !columns.contains("environment") {
@@ -198,6 +210,44 @@ public final class SQLiteRegistry: Registry {
                 try statement.execute(arguments: [span.traceID, span.start.timeIntervalSince1970, JSONWriter.string(span.json)])
             }
             try db.execute(sql: "DELETE FROM spans WHERE seq <= (SELECT MAX(seq) FROM spans) - ?", arguments: [Self.spansKept])
+        }
+    }
+
+    public func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
+        try await self.write { db in
+            // One transaction (the write queue's): read, decide, claim.
+            if let row = try Row.fetchOne(db, sql: "SELECT state, owner, answer, expiresAt, runningUntil FROM dedupe WHERE route = ? AND key = ?", arguments: [route, key]) {
+                let state: String = row["state"]
+                let stale = state == "done" ? (row["expiresAt"] as Double) < now.timeIntervalSince1970 : (row["runningUntil"] as Double) < now.timeIntervalSince1970
+                if !stale {
+                    if state == "done", let text: String = row["answer"], let answer = try? JSONParser.parse(text) { return .done(answer) }
+                    return .running(owner: row["owner"])
+                }
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO dedupe (route, key, state, owner, answer, expiresAt, runningUntil) VALUES (?, ?, 'running', ?, NULL, ?, ?)",
+                arguments: [route, key, owner, expiresAt.timeIntervalSince1970, runningUntil.timeIntervalSince1970]
+            )
+            // Now and then, forget what has run out.
+            if Int.random(in: 0..<256) == 0 {
+                try db.execute(sql: "DELETE FROM dedupe WHERE state = 'done' AND expiresAt < ?", arguments: [now.timeIntervalSince1970])
+            }
+            return .claimed
+        }
+    }
+
+    public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE dedupe SET state = 'done', answer = ? WHERE route = ? AND key = ? AND owner = ?",
+                arguments: [JSONWriter.string(answer), route, key, owner]
+            )
+        }
+    }
+
+    public func releaseDedupe(route: String, key: String, owner: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "DELETE FROM dedupe WHERE route = ? AND key = ? AND owner = ? AND state = 'running'", arguments: [route, key, owner])
         }
     }
 

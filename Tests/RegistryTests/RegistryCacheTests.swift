@@ -90,6 +90,12 @@ final class SwitchableRegistry: Registry {
     func spans(traceID: String) async throws -> [Span] { try self.check(); return try await self.base.spans(traceID: traceID) }
     func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws { try self.check(); try await self.base.mergeCounts(nodeID: nodeID, counts: counts, at: at) }
     func counts() async throws -> GCounter { try self.check(); return try await self.base.counts() }
+    func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
+        try self.check()
+        return try await self.base.claimDedupe(route: route, key: key, owner: owner, now: now, expiresAt: expiresAt, runningUntil: runningUntil)
+    }
+    func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws { try self.check(); try await self.base.completeDedupe(route: route, key: key, owner: owner, answer: answer) }
+    func releaseDedupe(route: String, key: String, owner: String) async throws { try self.check(); try await self.base.releaseDedupe(route: route, key: key, owner: owner) }
     func latestRouteSpans(limit: Int) async throws -> [Span] { try self.check(); return try await self.base.latestRouteSpans(limit: limit) }
     func storedRoutes() async throws -> [StoredRoute] { try self.check(); return try await self.base.storedRoutes() }
     func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {

@@ -100,6 +100,36 @@ enum RegistryConformance {
         #expect(try await registry.latestRouteSpans(limit: 10).map(\.traceID).sorted() == ["t1", "t2", "t3"])
     }
 
+    /// Two routers claim one key: one runs, the other sees it running, then its answer;
+    /// a released claim, a claim whose runner died and an expired answer can be claimed again.
+    static func dedupeClaimsAreExclusiveAndExpire(_ first: any Registry, _ second: any Registry) async throws {
+        let now = Date()
+        func claim(_ registry: any Registry, _ key: String, _ owner: String, at: Date = now, window: Double = 60, running: Double = 10) async throws -> DedupeClaim {
+            try await registry.claimDedupe(route: "orders", key: key, owner: owner, now: at, expiresAt: at.addingTimeInterval(window), runningUntil: at.addingTimeInterval(running))
+        }
+        #expect(try await claim(first, "o-1", "a") == .claimed)
+        #expect(try await claim(second, "o-1", "b") == .running(owner: "a"))
+        try await first.completeDedupe(route: "orders", key: "o-1", owner: "a", answer: ["payload": ["ok": true]])
+        #expect(try await claim(second, "o-1", "b") == .done(["payload": ["ok": true]]))
+        // Another route's key of the same name is another key.
+        #expect(try await second.claimDedupe(route: "refunds", key: "o-1", owner: "b", now: now, expiresAt: now.addingTimeInterval(60), runningUntil: now.addingTimeInterval(10)) == .claimed)
+        // Released (the run failed): the next request runs.
+        #expect(try await claim(first, "o-2", "a") == .claimed)
+        try await first.releaseDedupe(route: "orders", key: "o-2", owner: "a")
+        #expect(try await claim(second, "o-2", "b") == .claimed)
+        // Only its owner completes or releases a claim.
+        try await first.releaseDedupe(route: "orders", key: "o-2", owner: "a")
+        #expect(try await claim(first, "o-2", "c") == .running(owner: "b"))
+        // The runner died: past its runningUntil the claim is free.
+        #expect(try await claim(first, "o-3", "a", running: 5) == .claimed)
+        #expect(try await claim(second, "o-3", "b", at: now.addingTimeInterval(6)) == .claimed)
+        // An answer past its window is forgotten.
+        try await second.completeDedupe(route: "orders", key: "o-3", owner: "b", answer: ["payload": 1])
+        let kept = try await claim(first, "o-3", "c", at: now.addingTimeInterval(30))
+        #expect(kept == .done(["payload": 1]), "\(kept)")
+        #expect(try await claim(first, "o-3", "c", at: now.addingTimeInterval(120)) == .claimed)
+    }
+
     /// Two processes write counts: per node the larger value stays, a write read twice or late
     /// changes nothing, and the total is the sum over nodes.
     static func countsMergeAsAGCounter(_ first: any Registry, _ second: any Registry) async throws {

@@ -53,6 +53,12 @@ struct RegistryConformanceTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func dedupe(_ backend: Backend) async throws {
+        let (first, second) = try await backend.twoHandles()
+        try await RegistryConformance.dedupeClaimsAreExclusiveAndExpire(first, second)
+    }
+
+    @Test(arguments: Backend.allCases)
     func counts(_ backend: Backend) async throws {
         let (first, second) = try await backend.twoHandles()
         try await RegistryConformance.countsMergeAsAGCounter(first, second)

@@ -73,7 +73,7 @@ struct RouterHarness {
         self.asyncSteps = AsyncStepQueue(limit: asyncLimit, logger: logger)
         let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local)
         self.caller = ServiceCaller(dispatcher: dispatcher)
-        self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, logger: logger)
+        self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, dedupe: self.registry, logger: logger)
     }
 
     /// Registers a ready instance of `service` and returns its node.

@@ -128,6 +128,7 @@ public struct HTTPInitiator: Service {
         headers[SkynetHeaders.traceID] = envelope.trace.traceID
         do {
             let result = try await self.runner.run(envelope)
+            if result.meta["deduplicated"] == "true" { headers[SkynetHeaders.deduplicated] = "true" }
             var body = result.payload
             if !result.errors.isEmpty {
                 let errors = JSONValue.array(result.errors.map(\.json))

@@ -23,6 +23,10 @@ public final class RouteExecutor: RouteRunner, Sendable {
     private let breakers: CircuitBreakers
     /// This router's rate limits, by route and by step.
     private let limiters: RateLimiters
+    /// Where routes with `dedupe:` keep the keys they have seen (the registry, shared by every
+    /// router); `nil` runs such routes without deduplicating (route tests).
+    private let dedupeStore: (any DedupeStore)?
+    private let counters: Counters
     /// Where spans of sampled requests go; `nil` records none.
     private let spans: SpanRecorder?
     private let logger: Logger
@@ -40,8 +44,11 @@ public final class RouteExecutor: RouteRunner, Sendable {
         defaultTimeout: Duration = .seconds(30),
         spans: SpanRecorder? = nil,
         sampler: TraceSampler = TraceSampler(perSecond: 100),
+        dedupe: (any DedupeStore)? = nil,
         logger: Logger
     ) {
+        self.dedupeStore = dedupe
+        self.counters = counters
         self.spans = spans
         self.sampler = sampler
         self.table = table
@@ -78,6 +85,76 @@ public final class RouteExecutor: RouteRunner, Sendable {
         guard let route = self.table.route(named: request.route) else {
             throw SkyError(.routeNotFound, "no route named '\(request.route)'", route: request.route)
         }
+        if let policy = route.dedupe, let store = self.dedupeStore {
+            guard let value = policy.key.value(in: request.payload), value != .null else {
+                // No key, nothing to deduplicate on: it runs, and is counted.
+                self.counters.add("dedupe.\(route.name)-keyless")
+                return try await self.runOnce(route, request: request)
+            }
+            return try await self.deduplicated(route, policy: policy, key: value.stringValue ?? JSONWriter.string(value), store: store, request: request)
+        }
+        return try await self.runOnce(route, request: request)
+    }
+
+    /// An idempotent consumer's request: the first with its key runs and its answer is kept;
+    /// a later one within the window gets that answer; one that arrives while the first runs
+    /// waits for it — an HTTP request until its deadline (then 409 `conflict`), a bulk one
+    /// until the first is answered or its claim runs out (its router died), then it runs.
+    /// A failed run keeps nothing, so a retry runs again. When the registry cannot be
+    /// reached the request fails (503) rather than risk running twice.
+    private func deduplicated(_ route: Route, policy: DedupePolicy, key: String, store: any DedupeStore, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
+        let owner = Identifiers.requestID()
+        let timeout = route.timeout ?? self.defaultTimeout
+        let bulk = ["files", "csv", "stomp"].contains(request.meta["source"] ?? "")
+        let waitUntil = ContinuousClock.now + (request.remainingMilliseconds.map { min(timeout, .milliseconds($0)) } ?? timeout)
+        var pause = Duration.milliseconds(20)
+        while true {
+            let now = Date()
+            let claim: DedupeClaim
+            do {
+                claim = try await store.claimDedupe(
+                    route: route.name, key: key, owner: owner, now: now, expiresAt: now.addingTimeInterval(policy.window.seconds),
+                    runningUntil: now.addingTimeInterval(timeout.seconds + 5)
+                )
+            } catch {
+                throw SkyError(.registry, "route '\(route.name)' deduplicates on \(policy.key), and the registry could not be asked: \(error)", retryable: true, route: route.name)
+            }
+            switch claim {
+            case .claimed:
+                do {
+                    let result = try await self.runOnce(route, request: request)
+                    do {
+                        try await store.completeDedupe(route: route.name, key: key, owner: owner, answer: result.json)
+                    } catch {
+                        self.logger.warning("dedupe answer not kept; a duplicate will run again", metadata: ["route": "\(route.name)", "key": "\(key)", "error": "\(error)"])
+                    }
+                    return result
+                } catch {
+                    try? await store.releaseDedupe(route: route.name, key: key, owner: owner)
+                    throw error
+                }
+            case .done(let answer):
+                self.counters.add("dedupe.\(route.name)-duplicates")
+                var result = RouteResult(json: answer)
+                result.meta["deduplicated"] = "true"
+                return result
+            case .running:
+                guard bulk || ContinuousClock.now + pause < waitUntil else {
+                    self.counters.add("dedupe.\(route.name)-conflicts")
+                    throw SkyError(.conflict, "a request with \(policy.key) = \(key) is still running on route '\(route.name)'; ask again once it is answered", route: route.name)
+                }
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    throw SkyError(.conflict, "cancelled while a request with \(policy.key) = \(key) was running", route: route.name)
+                }
+                pause = min(pause * 2, .milliseconds(500))
+            }
+        }
+    }
+
+    /// Runs a request once: rate limit, steps, counters, spans.
+    private func runOnce(_ route: Route, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
         if let rate = route.rate {
             // Before the route's clock starts: waiting for a slot is not running the route.
             let deadline = NIODeadline.now() + TimeAmount(route.timeout ?? self.defaultTimeout)

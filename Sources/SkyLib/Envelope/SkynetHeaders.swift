@@ -12,4 +12,7 @@ public enum SkynetHeaders {
     public static let trace = HTTPField.Name("Skynet-Trace")!
     /// Step errors recorded under `errOnFail: false`, as a JSON array (ASCII only).
     public static let errors = HTTPField.Name("Skynet-Errors")!
+    /// `true` on the answer to a duplicate of a request already answered (`dedupe:` routes):
+    /// the first answer, the steps not run again.
+    public static let deduplicated = HTTPField.Name("Skynet-Deduplicated")!
 }

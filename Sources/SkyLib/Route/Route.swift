@@ -21,6 +21,8 @@ public struct Route: Sendable, Hashable {
     public var sources: [RouteSource]
     /// The most requests this route takes (per router), when limited.
     public var rate: RateLimit?
+    /// Idempotent consumer: requests with a key seen within the window get the first answer.
+    public var dedupe: DedupePolicy?
     /// The steps, in order.
     public var steps: [RouteStep]
 
@@ -181,6 +183,21 @@ public struct RouteStep: Sendable, Hashable {
         self.retry = retry
         self.timeout = timeout
         self.line = line
+    }
+}
+
+/// `dedupe: { key: order.id, for: 24h }`: the first request with a key runs; later ones
+/// with the same key within the window get its answer without running the steps again.
+public struct DedupePolicy: Sendable, Hashable {
+    /// Where the key is in the request's document.
+    public var key: DocumentPath
+    /// How long an answer is kept for duplicates.
+    public var window: Duration
+
+    /// Creates a `DedupePolicy` from its parts.
+    public init(key: DocumentPath, window: Duration = .seconds(86_400)) {
+        self.key = key
+        self.window = window
     }
 }
 

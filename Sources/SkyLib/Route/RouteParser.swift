@@ -70,7 +70,7 @@ extension RouteParser {
     struct Reader {
         let file: String
 
-        static let routeKeys = ["name", "description", "timeout", "from", "rate", "steps"]
+        static let routeKeys = ["name", "description", "timeout", "from", "rate", "dedupe", "steps"]
         static let stepKeys = ["service", "choice", "parallel", "when", "version", "async", "merge", "errOnFail", "retry", "timeout", "breaker", "rate"]
         static let conditionTests = ["equals", "in", "exists", "matches", "gt", "gte", "lt", "lte"]
         static let retryKeys = ["attempts", "backoff", "max"]
@@ -107,6 +107,15 @@ extension RouteParser {
             }
             var route = Route(name: name, description: description, timeout: timeout, sources: sources, steps: steps)
             route.rate = try fields["rate"].map { node throws(RouteFileError) in try self.rate(node) }
+            if let node = fields["dedupe"] {
+                let dedupe = try self.mapping(node, what: "'dedupe'", allowed: ["key", "for"])
+                guard let keyNode = dedupe["key"] else { throw self.fail(node, "'dedupe' needs 'key': the path of the request's id in its document, like order.id") }
+                let text = try self.string(keyNode, key: "key")
+                guard let path = DocumentPath(text) else { throw self.fail(keyNode, "bad path '\(text)': dotted names or indexes, like order.id") }
+                var policy = DedupePolicy(key: path)
+                if let windowNode = dedupe["for"] { policy.window = try self.duration(windowNode, key: "for") }
+                route.dedupe = policy
+            }
             return route
         }
 

@@ -18,6 +18,20 @@ public struct RouteResult: Sendable, Hashable {
 }
 
 extension RouteResult {
+    /// The result as JSON, to keep (a dedupe answer): `{payload, meta, errors}`.
+    public var json: JSONValue {
+        ["payload": self.payload, "meta": .object(self.meta.mapValues { .string($0) }), "errors": .array(self.errors.map(\.json))]
+    }
+
+    /// Reads ``json`` back.
+    public init(json: JSONValue) {
+        self.init(
+            payload: json["payload"] ?? .null,
+            meta: (json["meta"]?.objectValue ?? [:]).compactMapValues(\.stringValue),
+            errors: (json["errors"]?.arrayValue ?? []).compactMap(StepError.init(json:))
+        )
+    }
+
     /// The document as initiators hand it back: the final document, with recorded step
     /// errors added as `errors` when it is an object (the original's `Errors` field).
     public var answerDocument: JSONValue {
