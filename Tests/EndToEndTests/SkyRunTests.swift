@@ -120,6 +120,20 @@ struct SkyRunTests {
         let queue = try SkyProcess(["route", "check", "Routes/q.yaml"], directory: scratch.path)
         #expect(try await queue.waitForExit() == 0)
         #expect(queue.stdoutLines.contains { $0.hasPrefix("note Routes/q.yaml: stomp /queue/q: no deadLetter: a failed message is NACKed, which RabbitMQ requeues") })
+        // The worst case by timeouts and retries: retry.yaml's flaky step, 4 × 500 ms plus
+        // 10 + 20 + 40 ms of back-off, then uppercase with the rest of the 3 s.
+        #expect(good.stdoutLines.contains("    worst case 3s by its timeouts and retries (route timeout 3s)"), "\(good.stdoutLines)")
+
+        // --live: which steps have no ready instance, against the registry.
+        let service = try SkyProcess(["service", "uppercase", "--version", "2.0.0", "--registry", scratch.registry], name: "uppercase", directory: scratch.path)
+        defer { service.signal(SIGKILL) }
+        _ = try await service.waitForWord(after: "ready at ")
+        try scratch.writeRoute("live.yaml", "name: live\nsteps:\n  - service: uppercase\n  - service: uppercase\n    version: \"1.*\"\n  - service: nowhere\n")
+        let live = try SkyProcess(["route", "check", "Routes/live.yaml", "--live", "--registry", scratch.registry], name: "live", directory: scratch.path)
+        #expect(try await live.waitForExit() == 1)
+        #expect(!live.stdoutLines.contains { $0.contains("step 'uppercase' has") }, "\(live.stdoutLines)")
+        #expect(live.stdoutLines.contains("live Routes/live.yaml:4: step 'uppercase 1.*' has no ready instance (ready versions: 2.0.0)"), "\(live.stdoutLines)")
+        #expect(live.stdoutLines.contains("live Routes/live.yaml:6: step 'nowhere' has no ready instance (none ready at all)"), "\(live.stdoutLines)")
     }
 
     /// Issue 16: inside `sky run` the services' own `NAME-processed` counters stayed 0 while

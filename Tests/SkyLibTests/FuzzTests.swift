@@ -11,6 +11,8 @@ import Testing
         name: text
         description: shout
         timeout: 2s
+        dedupe: { key: order.id, for: 24h }
+        rate: { limit: 200, per: 1s, burst: 50 }
         from:
           - files: { dir: drop/text, pattern: "*.json", concurrency: 8 }
           - csv: { dir: drop/rows, header: true, delimiter: "," }
@@ -26,6 +28,8 @@ import Testing
           - service: audit
             async: true
           - service: vat
+            breaker: { failures: 5, coolDown: 10s }
+            rate: 20/s
             when: { all: [ { path: order.country, in: [UK, IE] }, { not: { path: order.vat, exists: true } } ] }
           - choice:
               - when: { path: order.total, gt: 1000 }

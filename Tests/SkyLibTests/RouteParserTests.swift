@@ -180,3 +180,33 @@ struct RouteParserTests {
         }
     }
 }
+
+/// The worst case `sky route check` prints: timeouts × attempts plus back-off, branches at
+/// their longest, out-of-band steps free, everything within the route's timeout.
+@Suite struct WorstCaseTests {
+    @Test func timeoutsRetriesAndBranchesAddUpWithinTheRouteTimeout() throws {
+        let route = try RouteParser.parse(yaml: """
+            name: w
+            timeout: 10s
+            steps:
+              - service: a
+                timeout: 100ms
+                retry: { attempts: 3, backoff: 20ms, max: 30ms }
+              - service: audit
+                async: true
+              - choice:
+                  - when: { path: x, exists: true }
+                    steps: [ { service: b, timeout: 200ms } ]
+                  - otherwise: [ { service: c, timeout: 50ms } ]
+              - parallel:
+                  branches:
+                    p: [ { service: d, timeout: 300ms } ]
+                    q: [ { service: e, timeout: 100ms }, { service: f, timeout: 100ms } ]
+            """, file: "w.yaml")
+        // a: 3 × 100 ms + 20 ms + 30 ms; choice: 200 ms; parallel: 300 ms.
+        #expect(route.worstCase() == .milliseconds(350 + 200 + 300))
+        // A step without a timeout may take the whole route's.
+        let open = try RouteParser.parse(yaml: "name: o\ntimeout: 2s\nsteps:\n  - service: a\n  - service: b\n", file: "o.yaml")
+        #expect(open.worstCase() == .seconds(2))
+    }
+}

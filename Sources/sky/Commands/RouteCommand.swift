@@ -24,16 +24,37 @@ struct RouteCommand: AsyncParsableCommand {
         @Argument(help: "Route files or folders.")
         var paths: [String]
 
+        @Flag(help: "Also ask the registry: say which steps name a service with no ready instance (of the version asked for), and exit 1 if any does.")
+        var live = false
+
+        @Option(help: "Registry address for --live (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).")
+        var registry: String?
+
         func run() async throws {
             let files = RouteFiles(paths: self.paths)
+            let nodes = self.live ? try await RegistryAddress.resolve(flag: self.registry).open().nodes().filter { $0.isShownReady() } : []
+            var missing = 0
             for loaded in files.loaded {
-                Output.line("ok  \(loaded.file): route '\(loaded.route.name)': \(RouteFiles.describe(loaded.route))")
-                for case .stomp(let stomp) in loaded.route.sources where stomp.deadLetter == nil {
+                let route = loaded.route
+                Output.line("ok  \(loaded.file): route '\(route.name)': \(RouteFiles.describe(route))")
+                Output.line("    worst case \(DurationParser.format(route.worstCase())) by its timeouts and retries (route timeout \(DurationParser.format(route.timeout ?? .seconds(30))))")
+                for case .stomp(let stomp) in route.sources where stomp.deadLetter == nil {
                     Output.line("note \(loaded.file): stomp \(stomp.destination): \(StompInitiator.nackWarning)")
+                }
+                guard self.live else { continue }
+                for step in route.calls {
+                    let instances = nodes.filter { $0.kind == .service && $0.service == step.service }
+                    let selector = step.version.flatMap(VersionSelector.init)
+                    guard !instances.contains(where: { selector?.matches($0.version) ?? true }) else { continue }
+                    missing += 1
+                    let versions = Set(instances.map(\.version)).sorted()
+                    let wanted = step.version.map { " \($0)" } ?? ""
+                    let found = versions.isEmpty ? "none ready at all" : "ready versions: \(versions.joined(separator: ", "))"
+                    Output.line("live \(loaded.file):\(step.line ?? 1): step '\(step.service)\(wanted)' has no ready instance (\(found))")
                 }
             }
             for problem in files.problems { Output.line(problem) }
-            if !files.problems.isEmpty { throw ExitCode(1) }
+            if !files.problems.isEmpty || missing > 0 { throw ExitCode(1) }
         }
     }
 
