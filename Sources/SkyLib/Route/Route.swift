@@ -25,6 +25,9 @@ public struct Route: Sendable, Hashable {
     public var dedupe: DedupePolicy?
     /// The steps, in order.
     public var steps: [RouteStep]
+    /// The services of ``calls``, in order: worked out once, so a request checks its route's
+    /// counters still fit without walking the steps.
+    public private(set) var callServices: [String] = []
 
     /// Creates a `Route` from its parts; numbers every service call, nested ones too (their
     /// ``RouteStep/slot``), in file order.
@@ -35,6 +38,7 @@ public struct Route: Sendable, Hashable {
         self.sources = sources
         var next = 0
         self.steps = Self.numbered(steps, next: &next)
+        self.callServices = self.calls.map(\.service)
     }
 
     private static func numbered(_ steps: [RouteStep], next: inout Int) -> [RouteStep] {
