@@ -35,6 +35,7 @@ public final class DNSServer: Service, Sendable {
     private let counters: Counters
     private let logger: Logger
     private let onListening: OnListening
+    private let responder: DNSResponder
 
     /// Creates a `DNSServer` answering from `cache`.
     public init(configuration: Configuration, cache: RegistryCache, counters: Counters, logger: Logger, onListening: @escaping OnListening = { _, _ in }) {
@@ -43,6 +44,7 @@ public final class DNSServer: Service, Sendable {
         self.counters = counters
         self.logger = logger
         self.onListening = onListening
+        self.responder = DNSResponder(domain: configuration.domain, region: configuration.region)
     }
 
     /// Answers one query's bytes, or `nil` when nothing must be sent back.
@@ -55,8 +57,7 @@ public final class DNSServer: Service, Sendable {
             self.logger.debug("dropped a malformed DNS packet", metadata: ["error": "\(error)"])
             return nil
         }
-        let responder = DNSResponder(domain: self.configuration.domain, region: self.configuration.region)
-        guard let response = responder.respond(to: query, nodes: self.cache.readyNodes()) else { return nil }
+        guard let response = self.responder.respond(to: query, nodes: self.cache.readyNodes()) else { return nil }
         self.counters.add(response.rcode == .noError ? "dns-answered" : "dns-rcode-\(response.rcode.rawValue)")
         let size = limit.map { limit in query.edns.map { max(limit, min(Int($0.udpPayloadSize), 4096)) } ?? limit }
         let bytes = response.bytes(limit: size)

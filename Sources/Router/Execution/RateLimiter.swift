@@ -55,7 +55,7 @@ final class RateLimiters: Sendable {
     /// `deadline`, and are refused (429) when the slot is later; bulk initiators' requests
     /// (files, CSV rows, STOMP messages) wait as long as it takes: slowed, never dropped.
     func admit(_ key: String, what: String, rate: RateLimit, request: RequestEnvelope, deadline: NIODeadline?) async throws(SkyError) {
-        let bulk = ["files", "csv", "stomp"].contains(request.meta["source"] ?? "")
+        let bulk = request.isFromBulkInitiator
         let now = NIODeadline.now()
         let maxWait = bulk ? nil : deadline.map { max(.zero, $0 - now) }
         guard let at = self.limiter(key, rate: rate).reserve(now: now, maxWait: maxWait) else {

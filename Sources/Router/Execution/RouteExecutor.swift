@@ -105,7 +105,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
     private func deduplicated(_ route: Route, policy: DedupePolicy, key: String, store: any DedupeStore, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
         let owner = Identifiers.requestID()
         let timeout = route.timeout ?? self.defaultTimeout
-        let bulk = ["files", "csv", "stomp"].contains(request.meta["source"] ?? "")
+        let bulk = request.isFromBulkInitiator
         let waitUntil = ContinuousClock.now + (request.remainingMilliseconds.map { min(timeout, .milliseconds($0)) } ?? timeout)
         var pause = Duration.milliseconds(20)
         while true {

@@ -48,6 +48,13 @@ public struct RequestEnvelope: Sendable, Hashable {
         self.deadline.map { Date(timeIntervalSince1970: Double($0) / 1000) }
     }
 
+    /// Whether a drop folder, a CSV file or a STOMP queue sent it (`meta.source`): such a
+    /// request may wait (for a rate slot, for a duplicate in flight) as long as it takes, since
+    /// its initiator bounds what is in flight and nobody waits on a socket for it.
+    public var isFromBulkInitiator: Bool {
+        ["files", "csv", "stomp"].contains(self.meta["source"] ?? "")
+    }
+
     /// Milliseconds left before the deadline (negative when passed), or `nil` without one.
     public var remainingMilliseconds: Int64? {
         self.deadline.map { $0 - WallClock.epochMilliseconds() }

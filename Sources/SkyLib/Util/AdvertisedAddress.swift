@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -13,7 +14,7 @@ import Musl
 public enum AdvertisedAddress {
     /// `host:port` to register for a listener bound to `host` and `port`.
     public static func forListener(host: String, port: Int) -> String {
-        "\(Self.isWildcard(host) ? (Self.firstInterfaceAddress() ?? Self.hostName()) : host):\(port)"
+        "\(Self.isWildcard(host) ? (Self.firstInterfaceAddress() ?? ProcessInfo.processInfo.hostName) : host):\(port)"
     }
 
     /// Whether `host` binds every interface.
@@ -41,11 +42,5 @@ public enum AdvertisedAddress {
             if found { return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         }
         return nil
-    }
-
-    private static func hostName() -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        guard gethostname(&name, name.count) == 0 else { return "localhost" }
-        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
