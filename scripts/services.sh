@@ -2,7 +2,7 @@
 # Installs and starts the real backing services the tests talk to, on loopback only:
 #   MongoDB wire protocol : nx-27017 (PyPI), a MongoDB-compatible server on SQLite
 #   STOMP broker          : RabbitMQ (Debian) with the rabbitmq_stomp plugin
-# Usage: scripts/services.sh up|down|status|restart-broker|kill-broker [WORKDIR]   (default WORKDIR: ./.services)
+# Usage: scripts/services.sh up|down|status|restart-broker|kill-broker|queues [WORKDIR]   (default WORKDIR: ./.services)
 # Idempotent: `up` installs only what is missing and starts only what is not running.
 set -euo pipefail
 
@@ -125,5 +125,6 @@ case "$CMD" in
   status) status ;;
   restart-broker) restart_broker ;;
   kill-broker) kill_broker ;;
-  *) echo "usage: $0 up|down|status|restart-broker|kill-broker [WORKDIR]" >&2; exit 2 ;;
+  queues) rabbitmqctl -q list_queues name messages messages_unacknowledged ;;
+  *) echo "usage: $0 up|down|status|restart-broker|kill-broker|queues [WORKDIR]" >&2; exit 2 ;;
 esac
