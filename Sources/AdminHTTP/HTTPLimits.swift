@@ -64,14 +64,57 @@ public struct HTTPLimits: Sendable, Equatable {
 
 /// When the current request began arriving, shared by the two guards of one connection
 /// (used on its event loop only).
+///
+/// One timer per connection, not one per request: a keep-alive connection under load starts
+/// and ends thousands of requests a second, and scheduling and cancelling a task for each
+/// showed in the HTTP route's profile. The timer is armed when a request starts and none is
+/// pending; when it fires it closes the connection if the request that is arriving began a
+/// whole timeout ago, re-arms for that request's own deadline if a later one is arriving, and
+/// lapses when nothing is.
 final class RequestClock {
-    var timer: Scheduled<Void>?
-    var receiving = false
+    private var timer: Scheduled<Void>?
+    /// When the request now arriving began; `nil` between requests.
+    private(set) var receivingSince: NIODeadline?
+    let timeout: TimeAmount
 
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    var receiving: Bool { self.receivingSince != nil }
+
+    /// A request's first byte arrived.
+    func start(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        self.receivingSince = now
+        if self.timer == nil { self.arm(at: now + self.timeout, channel: context.channel, eventLoop: context.eventLoop) }
+    }
+
+    /// The request fully arrived (the timer, if armed, lapses when it fires).
     func stop() {
-        self.receiving = false
+        self.receivingSince = nil
+    }
+
+    /// The connection closed.
+    func cancel() {
+        self.receivingSince = nil
         self.timer?.cancel()
         self.timer = nil
+    }
+
+    private func arm(at deadline: NIODeadline, channel: any Channel, eventLoop: any EventLoop) {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        self.timer = eventLoop.scheduleTask(deadline: deadline) {
+            let clock = bound.value
+            clock.timer = nil
+            guard let since = clock.receivingSince else { return }
+            let due = since + clock.timeout
+            if due <= .now() {
+                channel.close(promise: nil)
+            } else {
+                clock.arm(at: due, channel: channel, eventLoop: eventLoop)
+            }
+        }
     }
 }
 
@@ -87,10 +130,10 @@ final class ConnectionGuardInstaller: ChannelInboundHandler, RemovableChannelHan
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let clock = RequestClock()
+        let clock = RequestClock(timeout: self.requestTimeout)
         let operations = context.pipeline.syncOperations
         do {
-            try operations.addHandler(RequestDeadlineHandler(clock: clock, timeout: self.requestTimeout), position: .first)
+            try operations.addHandler(RequestDeadlineHandler(clock: clock), position: .first)
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try operations.addHandler(RequestEndHandler(clock: clock), position: .after(decoder))
         } catch {
@@ -107,24 +150,18 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     let clock: RequestClock
-    let timeout: TimeAmount
 
-    init(clock: RequestClock, timeout: TimeAmount) {
+    init(clock: RequestClock) {
         self.clock = clock
-        self.timeout = timeout
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !self.clock.receiving {
-            self.clock.receiving = true
-            let channel = context.channel
-            self.clock.timer = context.eventLoop.scheduleTask(in: self.timeout) { channel.close(promise: nil) }
-        }
+        if !self.clock.receiving { self.clock.start(context: context) }
         context.fireChannelRead(data)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.clock.stop()
+        self.clock.cancel()
         context.fireChannelInactive()
     }
 }

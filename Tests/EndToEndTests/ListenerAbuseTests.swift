@@ -57,6 +57,18 @@ struct ListenerAbuseTests {
             except OSError:
                 pass
             out["slow_closed_after"] = round(time.time() - started, 2)
+            # The same on a connection that has just served a request: its clock starts again
+            # at the slow request's first byte (not at the earlier request's).
+            s = conn(address); s.sendall(b"GET /health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            out["reused_first_status"] = status(s)
+            time.sleep(1.2); s.sendall(b"GET /hea")
+            started = time.time()
+            try:
+                while time.time() - started < 8:
+                    time.sleep(0.25); s.sendall(b"l")
+            except OSError:
+                pass
+            out["reused_slow_closed_after"] = round(time.time() - started, 2)
             if len(sys.argv) > 3:
                 path = sys.argv[3]
                 s = conn(address); s.sendall(b"POST " + path.encode() + b" HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\nzz\\r\\nabc\\r\\n0\\r\\n\\r\\n")
@@ -123,12 +135,16 @@ struct ListenerAbuseTests {
     /// Idle after 2 s, whole request within 2 s of its first byte (small, for the test).
     static let limits = ["SKYNET_HTTP_IDLE_TIMEOUT": "2", "SKYNET_HTTP_REQUEST_TIMEOUT": "2"]
 
+    /// Idle after 4 s, whole request within 2 s of its first byte: the idle timeout longer, so
+    /// that a slow request on a reused connection is cut by the request clock, not as idle.
+    static let slowLimits = ["SKYNET_HTTP_IDLE_TIMEOUT": "4", "SKYNET_HTTP_REQUEST_TIMEOUT": "2"]
+
     @Test func everyListenerClosesIdleSlowAndOneShotConnectionsAndReadsBodiesHonestly() async throws {
         let scratch = try Scratch()
-        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path, environment: Self.limits)
+        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path, environment: Self.slowLimits)
         defer { sky.signal(SIGKILL) }
         let base = try await sky.waitForWord(after: "HTTP       ")
-        let dashboard = try SkyProcess(["dashboard", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "dashboard", directory: scratch.path, environment: Self.limits)
+        let dashboard = try SkyProcess(["dashboard", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "dashboard", directory: scratch.path, environment: Self.slowLimits)
         defer { dashboard.signal(SIGKILL) }
         let page = try await dashboard.waitForWord(after: "dashboard at ")
         let registry = try await scratch.openRegistry()
@@ -146,9 +162,14 @@ struct ListenerAbuseTests {
             #expect(result["head_status"] == 200, "\(name): HEAD \(result)")
             #expect(result["put_health_status"] == 405 && result["put_health_allow"] == "GET, HEAD", "\(name): PUT /health \(result)")
             let idle = result["idle_closed_after"]?.doubleValue ?? 99
-            #expect(idle >= 1.5 && idle < 4, "\(name): idle connection closed after \(idle) s (timeout 2 s)")
+            #expect(idle >= 3.5 && idle < 6, "\(name): idle connection closed after \(idle) s (timeout 4 s)")
             let slow = result["slow_closed_after"]?.doubleValue ?? 99
             #expect(slow >= 1.5 && slow < 4, "\(name): a request trickling in was cut after \(slow) s (timeout 2 s)")
+            let reused = result["reused_slow_closed_after"]?.doubleValue ?? 99
+            // The request clock cuts it 2 s after its first byte (3.2 s after the first request);
+            // a clock left running from the first request would cut it at 0.8 s, the idle
+            // timeout at 2.8 s.
+            #expect(result["reused_first_status"] == 200 && reused >= 1.5 && reused < 2.6, "\(name): on a reused connection a request trickling in was cut after \(reused) s (timeout 2 s)")
             if path != nil {
                 #expect(result["bad_chunk_status"] == 400, "\(name): malformed chunked body \(result)")
                 #expect(result["truncated_status"] == 400, "\(name): body shorter than its Content-Length \(result)")
