@@ -49,6 +49,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // libmongoc/libbson from Debian (libmongoc-dev libbson-dev), found with pkg-config.
@@ -76,24 +80,41 @@ let package = Package(
         .target(name: "RegistrySQLite", dependencies: ["RegistryKit", "SkyLib", log, .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         // Many hosts: MongoDB (libmongoc through CMongoc, blocking calls on a thread pool).
         .target(name: "RegistryMongo", dependencies: ["RegistryKit", "SkyLib", "CMongoc", log, nioPosix], swiftSettings: swiftSettings),
+        // TLS: a process's certificates for its listeners and its calls (reloadable), and a small
+        // certificate authority for development (`sky certs`).
+        .target(
+            name: "TLS",
+            dependencies: [
+                "SkyLib", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What every process serves over HTTP: /health, /debug/vars, /metrics, the token, JSON
         // answers, listener limits. Apart from SkyLib so the shared words need no HTTP server.
         .target(
             name: "AdminHTTP",
-            dependencies: ["SkyLib", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), httpTypes, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: [
+                "SkyLib", "TLS", hummingbird, .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                httpTypes, log, nioCore, nioHTTP1, lifecycle,
+            ],
             swiftSettings: swiftSettings
         ),
         // Route execution (Sources/Router). Named Routing, not Router: a module named Router
         // shadows Hummingbird's Router type in every file that imports both.
         .target(
             name: "Routing",
-            dependencies: ["SkyLib", "RegistryKit", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "SkyLib", "RegistryKit", "TLS", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Sources/Router",
             swiftSettings: swiftSettings
         ),
-        .target(name: "Initiators", dependencies: ["SkyLib", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
-        .target(name: "Services", dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
-        .target(name: "Reaper", dependencies: ["SkyLib", "RegistryKit", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Initiators", dependencies: ["SkyLib", "AdminHTTP", "TLS", .product(name: "NIOSSL", package: "swift-nio-ssl"), hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Services", dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", "TLS", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Reaper", dependencies: ["SkyLib", "RegistryKit", "TLS", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         // `sky dns`: the registry's nodes as DNS SRV and A/AAAA records (our own codec over NIO).
         .target(name: "Discovery", dependencies: ["SkyLib", "RegistryKit", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         // The node runtime: assembles the roles into a running node (what `sky run`, `sky router`,
@@ -102,7 +123,7 @@ let package = Package(
         .target(
             name: "NodeRuntime",
             dependencies: [
-                "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper",
+                "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "TLS",
                 log, lifecycle, hummingbird, httpTypes, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -120,14 +141,14 @@ let package = Package(
         .target(name: "Shell", dependencies: ["CEditLine"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", "TLS", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
         // The one tool: parses arguments and hands them to the node runtime and the modules.
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery",
+                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 log, lifecycle,
             ],
@@ -165,6 +186,7 @@ let package = Package(
         .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "SkyLib"], swiftSettings: swiftSettings),
         .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", "RegistryKit", "RegistrySQLite", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.

@@ -28,8 +28,11 @@ problems = []
 for role in sorted(ROLES):
     for dependency in sorted(depends(role) & (ROLES | DRIVERS | {"GRDB", "CMongoc"})):
         problems.append(f"{role} depends on {dependency}")
-for dependency in sorted(depends("SkyLib") & {"Hummingbird", "HummingbirdCore", "GRDB", "CMongoc", "RegistryKit", "AdminHTTP", "ServiceLifecycle"}):
+for dependency in sorted(depends("SkyLib") & {"Hummingbird", "HummingbirdCore", "GRDB", "CMongoc", "RegistryKit", "AdminHTTP", "ServiceLifecycle", "TLS", "NIOSSL"}):
     problems.append(f"SkyLib depends on {dependency}")
+# TLS sits just above SkyLib: it knows no HTTP server, registry or role.
+for dependency in sorted(depends("TLS") & (ROLES | DRIVERS | {"RegistryKit", "AdminHTTP", "Hummingbird", "HummingbirdCore"})):
+    problems.append(f"TLS depends on {dependency}")
 for name, target in sorted(targets.items()):
     if target["type"] == "test" or name in DRIVER_USERS or name in DRIVERS:
         continue

@@ -10,6 +10,7 @@ CMD="${1:-up}"
 WORK="$(mkdir -p "${2:-.services}" && cd "${2:-.services}" && pwd)"
 MONGO_PORT="${MONGO_PORT:-27017}"
 STOMP_PORT="${STOMP_PORT:-61613}"
+STOMPS_PORT="${STOMPS_PORT:-61614}"
 # RabbitMQ drops root and runs as the rabbitmq user, which must reach its folders: keep them
 # under /tmp, not inside the checkout (whose parents may be private, e.g. under /root).
 RABBIT="${SKYNET_RABBIT_DIR:-/tmp/skynet-rabbitmq}"
@@ -55,6 +56,21 @@ install() {
   fi
 }
 
+broker_tls() {
+  # A test authority and a certificate for the broker's STOMP-over-TLS listener (127.0.0.1),
+  # made once with openssl: the engine's `sky certs` is not built when services start.
+  local tls="$RABBIT/tls"
+  [[ -f "$tls/broker.pem" ]] && return 0
+  mkdir -p "$tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=Skynet test broker CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/broker-key.pem" -out "$tls/broker.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$tls/ext.cnf"
+  openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -CAcreateserial -days 3650 \
+    -extfile "$tls/ext.cnf" -out "$tls/broker.pem" 2>/dev/null
+}
+
 up() {
   install
   if ! port_open "$MONGO_PORT"; then
@@ -63,12 +79,24 @@ up() {
   fi
   wait_port "$MONGO_PORT" 30
   mkdir -p "$RABBIT/log" "$RABBIT/mnesia"
+  broker_tls
   cat >"$RABBIT/rabbitmq.conf" <<CONF
 listeners.tcp.1 = 127.0.0.1:5672
 stomp.listeners.tcp.1 = 127.0.0.1:$STOMP_PORT
+stomp.listeners.ssl.1 = 127.0.0.1:$STOMPS_PORT
+ssl_options.cacertfile = $RABBIT/tls/ca.pem
+ssl_options.certfile = $RABBIT/tls/broker.pem
+ssl_options.keyfile = $RABBIT/tls/broker-key.pem
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 management.tcp.ip = 127.0.0.1
 loopback_users.guest = true
 CONF
+  # A broker started before the TLS listener was configured gets it now.
+  if port_open "$STOMP_PORT" && ! port_open "$STOMPS_PORT"; then
+    rabbitmqctl -q shutdown >/dev/null 2>&1 || true
+    for _ in $(seq 1 100); do port_open "$STOMP_PORT" || break; sleep 0.1; done
+  fi
   echo '[rabbitmq_stomp].' >"$RABBIT/enabled_plugins"
   # Debian's rabbitmq-server drops root and runs as the rabbitmq user: it must own its dirs.
   if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
@@ -76,8 +104,9 @@ CONF
     rabbitmq-server -detached >/dev/null 2>&1 || true
   fi
   wait_port "$STOMP_PORT" 90
+  wait_port "$STOMPS_PORT" 30
   rabbitmqctl -q await_startup >/dev/null 2>&1 || true
-  echo "services: mongodb-wire 127.0.0.1:$MONGO_PORT, stomp 127.0.0.1:$STOMP_PORT (login guest/guest, host:/)"
+  echo "services: mongodb-wire 127.0.0.1:$MONGO_PORT, stomp 127.0.0.1:$STOMP_PORT and stomps 127.0.0.1:$STOMPS_PORT (CA $RABBIT/tls/ca.pem; login guest/guest, host:/)"
 }
 
 down() {

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Headless Chromium (and a font) for the dashboard's browser test; tmux drives `sky cli` in a real terminal;
 # promtool (Debian's prometheus package) lints /metrics; dig (bind9-dnsutils) asks `sky dns`.
-scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus bind9-dnsutils
+scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus bind9-dnsutils socat
 # The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
 scripts/services.sh up
 

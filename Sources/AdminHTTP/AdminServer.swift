@@ -1,5 +1,6 @@
 public import Hummingbird
 import SkyLib
+public import TLS
 public import Logging
 public import ServiceLifecycle
 
@@ -17,6 +18,8 @@ public struct AdminServer: Service {
     public let endpoints: AdminEndpoints
     /// Whether the token is also accepted as a Basic password (pages a browser opens).
     public var allowBasic: Bool
+    /// The process's TLS; the server speaks HTTPS when it serves a certificate.
+    public var tls: NodeTLS?
     private let routes: @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
@@ -28,11 +31,13 @@ public struct AdminServer: Service {
         token: String?,
         endpoints: AdminEndpoints,
         allowBasic: Bool = false,
+        tls: NodeTLS? = nil,
         routes: @escaping @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void = { _, _ in },
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
         self.allowBasic = allowBasic
+        self.tls = tls
         self.routes = routes
         self.host = host
         self.port = port
@@ -51,11 +56,12 @@ public struct AdminServer: Service {
         self.endpoints.add(to: router, recording: table)
         let host = self.host
         let onServerRunning = self.onServerRunning
+        let tls = self.tls?.serves ?? false
         let app = Application(
             router: router,
-            server: HTTPLimits.process.server,
+            server: HTTPLimits.process.server(tls: self.tls),
             configuration: HTTPLimits.process.configuration(host: host, port: self.port),
-            onServerRunning: { channel in await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0)) },
+            onServerRunning: { channel in await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0, tls: tls)) },
             logger: self.logger
         )
         try await Listener.run(app, host: host, port: self.port)

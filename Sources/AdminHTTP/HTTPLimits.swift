@@ -3,6 +3,7 @@ public import Hummingbird
 public import HummingbirdCore
 import NIOCore
 import NIOHTTP1
+public import TLS
 
 /// What every HTTP listener of a Skynet process (HTTP initiator, service `/call`, admin
 /// endpoints, dashboard) allows a connection, so idle, slow or numerous connections cannot
@@ -44,13 +45,18 @@ public struct HTTPLimits: Sendable, Equatable {
     /// The limits of this process (read once from its environment).
     public static let process = HTTPLimits(environment: ProcessInfo.processInfo.environment)
 
-    /// The server to build applications with: HTTP/1.1 with these limits.
-    public var server: HTTPServerBuilder {
+    /// The server to build applications with: HTTP/1.1 with these limits, in TLS when `tls`
+    /// serves a certificate.
+    public func server(tls: NodeTLS? = nil) -> HTTPServerBuilder {
         let requestTimeout = TimeAmount(self.requestTimeout)
-        return .http1(configuration: HTTP1Channel.Configuration(
+        let configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionGuardInstaller(requestTimeout: requestTimeout)],
             idleTimeout: TimeAmount(self.idleTimeout)
-        ))
+        )
+        guard let tls, tls.serves else { return .http1(configuration: configuration) }
+        return HTTPServerBuilder { responder in
+            TLSListenerChannel(HTTP1Channel(responder: responder, configuration: configuration), tls: tls)
+        }
     }
 
     /// The application configuration for a listener on `host:port`, with the connection cap.

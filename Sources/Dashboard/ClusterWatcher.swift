@@ -6,6 +6,7 @@ import NIOHTTP1
 public import ServiceLifecycle
 import SkyLib
 public import RegistryKit
+public import TLS
 
 /// Builds the dashboard's ``ClusterView`` every `interval`: nodes and reaper events from the
 /// registry, and each ready router's `/debug/stats`, subtracted from what it said about
@@ -19,6 +20,7 @@ public final class ClusterWatcher: Service, Sendable {
     private let registry: any Registry
     private let client: HTTPClient
     private let token: String?
+    private let tls: NodeTLS?
     private let logger: Logger
     private let view: Locked<ClusterView>
     /// The nodes, through the same cache and query API routers use (refreshed here, once per
@@ -28,9 +30,10 @@ public final class ClusterWatcher: Service, Sendable {
     private let history = Locked<[String: [(at: ContinuousClock.Instant, stats: RouterStats)]]>([:])
 
     /// Creates a `ClusterWatcher` from its parts.
-    public init(registry: any Registry, token: String?, interval: Duration = .seconds(1), window: Duration = .seconds(10), logger: Logger) {
+    public init(registry: any Registry, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1), window: Duration = .seconds(10), logger: Logger) {
         self.registry = registry
         self.token = token
+        self.tls = tls
         self.interval = interval
         self.window = window
         self.logger = logger
@@ -116,7 +119,8 @@ public final class ClusterWatcher: Service, Sendable {
     }
 
     private func fetchStats(_ router: NodeRecord) async throws -> RouterStats {
-        var request = HTTPClientRequest(url: "http://\(router.address)/debug/stats")
+        var request = HTTPClientRequest(url: AdvertisedAddress.url(router.address, path: "/debug/stats"))
+        request.tlsConfiguration = self.tls?.client
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response = try await self.client.execute(request, timeout: .seconds(2))
         let body = try await response.body.collect(upTo: 4 << 20)

@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 import SkyLib
+public import TLS
 
 /// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and the admin endpoints.
 public struct DashboardServer: Service {
@@ -13,6 +14,8 @@ public struct DashboardServer: Service {
     public var port: Int
     /// Shared secret required as `Authorization: Bearer …` when set (but for `/health`).
     public var token: String?
+    /// The process's TLS; the page is served over HTTPS when it serves a certificate.
+    public var tls: NodeTLS?
     private let watcher: ClusterWatcher
     /// `/health`, `/debug/vars`, `/metrics` of the dashboard process itself.
     private let admin: AdminEndpoints
@@ -24,6 +27,7 @@ public struct DashboardServer: Service {
         host: String,
         port: Int,
         token: String?,
+        tls: NodeTLS? = nil,
         watcher: ClusterWatcher,
         admin: AdminEndpoints,
         logger: Logger,
@@ -32,6 +36,7 @@ public struct DashboardServer: Service {
         self.host = host
         self.port = port
         self.token = token
+        self.tls = tls
         self.watcher = watcher
         self.admin = admin
         self.logger = logger
@@ -58,7 +63,7 @@ public struct DashboardServer: Service {
     /// Basic password.
     public func run() async throws {
         try await AdminServer(
-            host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true,
+            host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true, tls: self.tls,
             routes: { router, table in self.addRoutes(to: router, recording: table) }, logger: self.logger, onServerRunning: self.onServerRunning
         ).run()
     }

@@ -118,7 +118,9 @@ struct NodeAddress {
     var port: UInt16
     var recordData: DNSRecordData?
 
-    init?(_ text: String) {
+    init?(_ address: String) {
+        // A node serving TLS registers https://HOST:PORT; DNS answers HOST and PORT alike.
+        let text = AdvertisedAddress.hostPort(address)
         let host: Substring, port: Substring
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             host = text[text.index(after: text.startIndex)..<close]

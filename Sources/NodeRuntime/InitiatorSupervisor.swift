@@ -4,6 +4,7 @@ public import Logging
 public import Routing
 public import ServiceLifecycle
 public import SkyLib
+public import TLS
 
 /// Runs the initiators routes declare under `from:`, and follows the routes as they change:
 /// a source added to a route starts, a source removed (or its route deleted) stops, and one
@@ -83,7 +84,7 @@ public struct InitiatorSupervisor: Service {
 
 extension InitiatorSupervisor {
     /// The initiators this build knows, by `from:` kind.
-    public static func factory(runner: any RouteRunner, counters: Counters, logger: Logger) -> @Sendable (String, RouteSource) -> (any Initiator)? {
+    public static func factory(runner: any RouteRunner, counters: Counters, tls: NodeTLS? = nil, logger: Logger) -> @Sendable (String, RouteSource) -> (any Initiator)? {
         { route, source in
             switch source {
             case .files(let files):
@@ -91,7 +92,9 @@ extension InitiatorSupervisor {
             case .csv(let csv):
                 return CSVInitiator(configuration: .init(route: route, source: csv), runner: runner, counters: counters, logger: logger)
             case .stomp(let stomp):
-                return StompInitiator(configuration: .init(route: route, source: stomp), runner: runner, counters: counters, logger: logger)
+                var configuration = StompInitiator.Configuration(route: route, source: stomp)
+                configuration.tls = tls?.client
+                return StompInitiator(configuration: configuration, runner: runner, counters: counters, logger: logger)
             }
         }
     }

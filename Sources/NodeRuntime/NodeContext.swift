@@ -4,6 +4,7 @@ public import Logging
 public import RegistryKit
 public import ServiceLifecycle
 public import SkyLib
+public import TLS
 
 /// What every long-running part of one process shares: the registry, counters, logger and its
 /// level control, the trace sampler, the deadline timer, and the process's lifecycle.
@@ -28,6 +29,8 @@ public struct NodeContext: Sendable {
     public var environment: String
     /// The shared secret callers must present, when set.
     public var token: String?
+    /// The process's TLS (`--tls-cert` and friends); `nil`: plain HTTP everywhere.
+    public var tls: NodeTLS?
     /// Decides which new requests are traced.
     public var sampler: TraceSampler
     /// The one timer for every in-process deadline.
@@ -43,6 +46,7 @@ public struct NodeContext: Sendable {
         region: String = "local",
         environment: String = NodeRecord.defaultEnvironment,
         token: String? = nil,
+        tls: NodeTLS? = nil,
         sampler: TraceSampler = TraceSampler(perSecond: 100),
         watchdog: DeadlineWatchdog = DeadlineWatchdog()
     ) {
@@ -54,6 +58,7 @@ public struct NodeContext: Sendable {
         self.region = region
         self.environment = environment
         self.token = token
+        self.tls = tls
         self.sampler = sampler
         self.watchdog = watchdog
     }
@@ -63,32 +68,37 @@ public struct NodeContext: Sendable {
     /// `SKYNET_TRACE_PER_SECOND`, and the registry at `address`. Once per process.
     /// - Throws: `SkyError` when the registry cannot be opened.
     public static func bootstrap(
-        logLevel: Logger.Level, registry address: RegistryAddress, region: String, environment: String = NodeRecord.defaultEnvironment, token: String?
+        logLevel: Logger.Level, registry address: RegistryAddress, region: String, environment: String = NodeRecord.defaultEnvironment, token: String?,
+        tls: TLSFiles = TLSFiles()
     ) async throws -> NodeContext {
         let control = LogLevelControl(logLevel)
         LoggingSystem.bootstrap { label in SkyLogHandler(label: label, control: control) }
         let logger = Logger(label: "sky")
+        let nodeTLS = try tls.isEmpty ? nil : NodeTLS(files: tls)
+        if let warning = nodeTLS?.expiryWarning() { logger.warning("\(warning)") }
         let registry = try await address.open()
         let counters = Counters()
         counters.bootstrapMetricsSystem()
         return NodeContext(
             registry: registry, counters: counters, logger: logger, logLevel: control, region: region, environment: environment, token: token,
-            sampler: .fromEnvironment()
+            tls: nodeTLS, sampler: .fromEnvironment()
         )
     }
 
     /// Runs `services` as this process until it shuts down, with the log level following
     /// SIGUSR1/SIGUSR2 (``ProcessLifecycle/run(services:logger:gracefulLimit:)``).
     public func run(_ services: [any Service]) async throws {
-        try await self.lifecycle.run(services: services + [LogLevelSignals(control: self.logLevel, logger: self.logger)], logger: self.logger)
+        var signals: [any Service] = [LogLevelSignals(control: self.logLevel, logger: self.logger)]
+        if let tls = self.tls, tls.serves { signals.append(TLSReloadSignal(tls: tls, logger: self.logger)) }
+        try await self.lifecycle.run(services: services + signals, logger: self.logger)
     }
 
     /// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) at `address`, for a node
     /// that serves nothing else over HTTP; the bound address goes into `presence`'s record.
     public func adminServer(at address: ListenAddress, presence: ListeningPresence) -> AdminServer {
         AdminServer(
-            host: address.host, port: address.port, token: self.token, endpoints: AdminEndpoints(counters: self.counters), logger: self.logger,
-            onServerRunning: { bound in await presence.listening(at: bound) }
+            host: address.host, port: address.port, token: self.token, endpoints: AdminEndpoints(counters: self.counters), tls: self.tls,
+            logger: self.logger, onServerRunning: { bound in await presence.listening(at: bound) }
         )
     }
 

@@ -144,9 +144,13 @@ public struct RegistrationEndpoints: EndpointGroup {
         let environment = try text("environment", default: NodeRecord.defaultEnvironment)
         guard DNSLabel.isValid(environment) else { throw SkyError(.badRequest, "field 'environment' must be one DNS label (letters, digits, '-'), got '\(environment)'") }
         let address = try text("address")
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port),
-              !address[..<colon].isEmpty, !["0.0.0.0", "::", "[::]"].contains(String(address[..<colon]))
-        else { throw SkyError(.badRequest, "field 'address' must be HOST:PORT with a host others can reach and a port 1 to 65535, got '\(address)'") }
+        // `https://HOST:PORT` for a service serving TLS; the rest is checked without the scheme.
+        let hostPort = AdvertisedAddress.hostPort(address)
+        guard !address.hasPrefix("http://"), let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(port),
+              !hostPort[..<colon].isEmpty, !["0.0.0.0", "::", "[::]"].contains(String(hostPort[..<colon]))
+        else {
+            throw SkyError(.badRequest, "field 'address' must be HOST:PORT (or https://HOST:PORT) with a host others can reach and a port 1 to 65535, got '\(address)'")
+        }
         guard let ttl = fields["ttl"]?.doubleValue else {
             throw SkyError(.badRequest, fields["ttl"] == nil ? "field 'ttl' is missing" : "field 'ttl' must be a number of seconds")
         }
@@ -155,7 +159,7 @@ public struct RegistrationEndpoints: EndpointGroup {
         guard let recorded = NodeStatus(rawValue: status), recorded == .ready || recorded == .draining else {
             throw SkyError(.badRequest, "field 'status' must be ready or draining, got '\(status)'")
         }
-        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let host = String(hostPort[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         return NodeRecord(
             id: id, kind: .service, service: service, version: version, region: region, environment: environment, host: host, address: address,
             pid: 0, status: recorded, ttl: ttl, stats: [Self.marker: 1]

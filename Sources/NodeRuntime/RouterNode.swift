@@ -7,6 +7,7 @@ import Routing
 public import ServiceLifecycle
 public import Services
 public import SkyLib
+import TLS
 
 /// A node that runs routes, assembled from its parts: what `sky run`, `sky router` and
 /// `sky initiator` start, and what a test starts in-process.
@@ -72,6 +73,7 @@ public struct RouterNode: Sendable {
         hostConfiguration.region = context.region
         hostConfiguration.environment = context.environment
         hostConfiguration.token = context.token
+        hostConfiguration.tls = context.tls
         // `sky stop` of one hosted service stops that host only; the whole process stops with
         // its router node.
         hostConfiguration.commands = .embedded(in: "`sky run` pid \(ProcessInfo.processInfo.processIdentifier)")
@@ -87,10 +89,11 @@ public struct RouterNode: Sendable {
         let local = hosts.isEmpty ? nil : LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
         let stack = RouterStack(
             routes: configuration.routes, registry: context.registry, region: context.region, local: local, counters: context.counters,
-            token: context.token, sampler: context.sampler, watchdog: context.watchdog, logger: context.logger
+            token: context.token, tls: context.tls, sampler: context.sampler, watchdog: context.watchdog, logger: context.logger
         )
         self.stack = stack
-        let reaper = configuration.runsReaper ? Reaper(registry: context.registry, counters: context.counters, logger: context.logger) : nil
+        let reaper = configuration.runsReaper
+            ? Reaper(registry: context.registry, probe: HTTPHealthProbe(tls: context.tls), counters: context.counters, logger: context.logger) : nil
         self.reaper = reaper
         let stats: @Sendable () -> [String: Int64] = {
             // Breakers in the node's stats: `sky services` and the dashboard show them cluster-wide.
@@ -124,7 +127,7 @@ public struct RouterNode: Sendable {
         if self.configuration.runsSourceInitiators {
             let supervisor = InitiatorSupervisor(
                 table: stack.table,
-                makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: self.context.counters, logger: self.context.logger),
+                makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: self.context.counters, tls: self.context.tls, logger: self.context.logger),
                 logger: self.context.logger
             )
             services.append(AfterReady(prepare: ready, service: supervisor))
@@ -155,7 +158,7 @@ public struct RouterNode: Sendable {
         guard let http = self.configuration.http else {
             return AdminServer(
                 host: self.configuration.admin.host, port: self.configuration.admin.port, token: self.context.token, endpoints: admin,
-                logger: self.context.logger, onServerRunning: onServerRunning
+                tls: self.context.tls, logger: self.context.logger, onServerRunning: onServerRunning
             )
         }
         // Routers take registrations over HTTP (PUT /v1/nodes/ID) beside their routes.
@@ -164,6 +167,7 @@ public struct RouterNode: Sendable {
         configuration.host = http.host
         configuration.port = http.port
         configuration.token = self.context.token
+        configuration.tls = self.context.tls
         return HTTPInitiator(configuration: configuration, runner: stack.executor, admin: admin, logger: self.context.logger, onServerRunning: onServerRunning)
     }
 

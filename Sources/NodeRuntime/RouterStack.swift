@@ -4,6 +4,7 @@ public import RegistryKit
 public import Routing
 public import ServiceLifecycle
 public import SkyLib
+public import TLS
 
 /// The pieces of a router: its route table and loader, the registry cache, the pooled client,
 /// the out-of-band queue, the span recorder and the executor that ties them together. Every
@@ -33,7 +34,7 @@ public struct RouterStack: Sendable {
     ///   - watchdog: the one timer for in-process calls' deadlines.
     public init(
         routes: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?,
-        sampler: TraceSampler, watchdog: DeadlineWatchdog, logger: Logger
+        tls: NodeTLS? = nil, sampler: TraceSampler, watchdog: DeadlineWatchdog, logger: Logger
     ) {
         self.table = RouteTable()
         if routes == "registry" {
@@ -42,7 +43,7 @@ public struct RouterStack: Sendable {
             self.loader = RouteDirectoryLoader(directory: routes, table: self.table, counters: counters, logger: logger)
         }
         self.cache = RegistryCache(registry: registry, logger: logger)
-        self.client = HTTPServiceClient(token: token, logger: logger)
+        self.client = HTTPServiceClient(token: token, tls: tls, logger: logger)
         self.asyncSteps = AsyncStepQueue(logger: logger)
         self.nodeID = Identifiers.nodeID()
         self.spans = SpanRecorder(registry: registry, recorder: self.nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, logger: logger)

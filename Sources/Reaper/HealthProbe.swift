@@ -4,6 +4,7 @@ public import NIOCore
 import NIOHTTP1
 import SkyLib
 public import RegistryKit
+public import TLS
 
 /// Asks a node whether it is alive. The seam lets tests stage dead nodes; the real probe is
 /// ``HTTPHealthProbe``.
@@ -13,19 +14,25 @@ public protocol HealthProbe: Sendable {
     func isAlive(_ node: NodeRecord) async -> Bool
 }
 
-/// Probes `GET http://ADDRESS/health` with a short timeout.
+/// Probes `GET http://ADDRESS/health` (`https://` for a node whose address says so, with
+/// the process's TLS) with a short timeout.
 public struct HTTPHealthProbe: HealthProbe {
     /// How long one probe may take.
     public var timeout: TimeAmount
+    /// The process's TLS, for nodes that serve it.
+    public var tls: NodeTLS?
 
     /// Creates a `HTTPHealthProbe` from its parts.
-    public init(timeout: TimeAmount = .seconds(1)) {
+    public init(timeout: TimeAmount = .seconds(1), tls: NodeTLS? = nil) {
         self.timeout = timeout
+        self.tls = tls
     }
 
     public func isAlive(_ node: NodeRecord) async -> Bool {
         do {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://\(node.address)/health"), timeout: self.timeout)
+            var request = HTTPClientRequest(url: AdvertisedAddress.url(node.address, path: "/health"))
+            request.tlsConfiguration = self.tls?.client
+            let response = try await HTTPClient.shared.execute(request, timeout: self.timeout)
             _ = try await response.body.collect(upTo: 64 * 1024)
             return true
         } catch {

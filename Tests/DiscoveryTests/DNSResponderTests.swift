@@ -36,6 +36,16 @@ import Testing
         #expect(answer.additionals.first?.data == .a([10, 0, 0, 5]))
     }
 
+    /// A node serving TLS registers `https://HOST:PORT`; DNS answers its host and port alike.
+    @Test func aTLSNodesAddressIsAnsweredWithoutItsScheme() {
+        var secure = Self.east
+        secure.address = "https://10.0.0.7:9443"
+        let query = DNSMessage(id: 3, recursionDesired: true, questions: [DNSQuestion(name: DNSName("uppercase.production.skydns.local."), type: .srv)], edns: nil)
+        let answer = DNSResponder(domain: Self.domain, region: "east").respond(to: query, nodes: [(secure, 2.5)])!
+        #expect(Self.srv(answer).map(\.port) == [9443])
+        #expect(answer.additionals.first?.data == .a([10, 0, 0, 7]))
+    }
+
     @Test func theRegionAskedForWinsOverTheServersOwn() {
         let records = Self.srv(Self.ask("west.any.uppercase.production.skydns.local."))
         #expect(records.map(\.port) == [9002])

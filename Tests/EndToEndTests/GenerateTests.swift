@@ -24,11 +24,12 @@ struct GenerateTests {
         return (status, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
     }
 
-    /// Starts a generated service and answers it with its address.
-    func start(_ executable: String, _ arguments: [String], name: String, in directory: String) async throws -> (Process, String) {
+    /// Starts a generated service (with `environment` added to ours) and answers it with its address.
+    func start(_ executable: String, _ arguments: [String], name: String, in directory: String, environment: [String: String] = [:]) async throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let outPath = directory + "/.\(name).out"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)

@@ -178,9 +178,10 @@ struct Chromium {
         self.binary = found
     }
 
-    /// The page's DOM after its scripts ran for a moment.
-    func dom(of url: String) async throws -> String {
-        try await self.run(["--dump-dom", "--virtual-time-budget=1500", url])
+    /// The page's DOM after its scripts ran for a moment (`flags` before the URL, such as a
+    /// certificate to trust).
+    func dom(of url: String, flags: [String] = []) async throws -> String {
+        try await self.run(flags + ["--dump-dom", "--virtual-time-budget=1500", url])
     }
 
     func screenshot(of url: String, to path: String) async throws {

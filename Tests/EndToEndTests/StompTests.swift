@@ -184,6 +184,42 @@ struct StompTests {
         #expect(ledger.count(in: "answers") + ledger.count(in: "dead letters") == 600)
     }
 
+    /// STOMP over TLS: a route whose `url` is `stomps://` reaches RabbitMQ's TLS listener,
+    /// verifying it against the test authority `scripts/services.sh` made (`--tls-ca`), and
+    /// answers every message; without the authority the broker's certificate is refused and
+    /// the log says so.
+    @Test func aStompsRouteTalksToTheBrokerOverTLS() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let queue = "/queue/sky-\(UUID().uuidString.prefix(8).lowercased())"
+        try scratch.writeRoute("queue.yaml", """
+            name: queue
+            from:
+              - stomp: { url: "stomps://127.0.0.1:61614", destination: \(queue), deadLetter: \(queue).dead, prefetch: 16 }
+            steps:
+              - service: slow
+              - service: wordcount
+                merge: true
+            """)
+        let authority = (ProcessInfo.processInfo.environment["SKYNET_RABBIT_DIR"] ?? "/tmp/skynet-rabbitmq") + "/tls/ca.pem"
+        let untrusting = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], name: "untrusting", directory: scratch.path)
+        defer { untrusting.signal(SIGKILL) }
+        #expect(await eventually(within: 20) { untrusting.stderr.contains("broker connection lost or refused") })
+        #expect(untrusting.stderr.contains("CERTIFICATE_VERIFY_FAILED"), "\(untrusting.stderr.suffix(2000))")
+        #expect(!untrusting.stderr.contains("subscribed"))
+        untrusting.signal(SIGKILL)
+        _ = try await untrusting.waitForExit()
+
+        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--tls-ca", authority], directory: scratch.path)
+        defer { sky.signal(SIGKILL) }
+        #expect(await eventually(within: 20) { sky.stderr.contains("subscribed") })
+        let publish = try self.python(["publish", queue, queue + ".out", "200"], in: scratch)
+        try publish.run()
+        #expect(try await publish.exitStatus() == 0)
+        try await self.expectEveryMessageAnswered(queue, total: 200, scratch: scratch)
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
+
     /// The initiator process is SIGKILLed while messages flow and started again: every message
     /// is answered or dead-lettered (at least once; unacked ones come back from the broker).
     @Test func anInitiatorKilledMidStreamLosesNoMessage() async throws {

@@ -1,6 +1,8 @@
 import Foundation
-// On Linux `struct stat` reaches Swift through CDispatch's module map; MemberImportVisibility wants it named.
+// On Linux `struct stat` reaches Swift through a module map other than Glibc (CDispatch, or CoreFoundation
+// once NIOSSL is in the graph); MemberImportVisibility wants the one it picked named.
 import CDispatch
+import CoreFoundation
 import Glibc
 import SkyLib
 

@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 public import SkyLib
+public import TLS
 
 /// The HTTP initiator: `POST /routes/NAME` with a JSON body runs route NAME and answers its
 /// final document.
@@ -29,6 +30,8 @@ public struct HTTPInitiator: Service {
         public var maxBodyBytes: Int = 1024 * 1024
         /// Shared secret required as `Authorization: Bearer …` on every endpoint, when set.
         public var token: String?
+        /// The process's TLS; the initiator speaks HTTPS when it serves a certificate.
+        public var tls: NodeTLS?
 
         /// Creates a `Configuration` with the defaults.
         public init() {}
@@ -88,12 +91,13 @@ public struct HTTPInitiator: Service {
     public func buildApplication() -> some ApplicationProtocol {
         let onServerRunning = self.onServerRunning
         let host = self.configuration.host
+        let tls = self.configuration.tls?.serves ?? false
         return Application(
             router: self.buildRouter(),
-            server: HTTPLimits.process.server,
+            server: HTTPLimits.process.server(tls: self.configuration.tls),
             configuration: HTTPLimits.process.configuration(host: host, port: self.configuration.port),
             onServerRunning: { channel in
-                await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0))
+                await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0, tls: tls))
             },
             logger: self.logger
         )

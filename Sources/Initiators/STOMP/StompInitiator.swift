@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOCore
 import NIOPosix
+public import NIOSSL
 import ServiceLifecycle
 public import SkyLib
 
@@ -21,7 +22,8 @@ public import SkyLib
 /// ActiveMQ): a MESSAGE beyond that waits unread, and the socket's backpressure holds the rest
 /// at the broker.
 ///
-/// The broker address comes from the route's `url` (`stomp://host:port`), else
+/// The broker address comes from the route's `url` (`stomp://host:port`, or
+/// `stomps://host:port` for STOMP over TLS, verified against the process's `--tls-ca`), else
 /// `SKYNET_STOMP_URL`, else `stomp://127.0.0.1:61613`; login from the URL's user info, else
 /// `SKYNET_STOMP_LOGIN`/`SKYNET_STOMP_PASSCODE`, else guest/guest. Credentials are never logged.
 public final class StompInitiator: Initiator, Sendable {
@@ -33,6 +35,9 @@ public final class StompInitiator: Initiator, Sendable {
         public var source: StompSource
         /// The STOMP virtual host (`host` header of CONNECT); RabbitMQ wants `/`.
         public var virtualHost: String = "/"
+        /// How a `stomps://` broker is verified (the process's `--tls-ca` and client
+        /// certificate); the system's trust store when `nil`.
+        public var tls: TLSConfiguration?
 
         /// Creates a `Configuration` from its parts.
         public init(route: String, source: StompSource) {
@@ -47,15 +52,18 @@ public final class StompInitiator: Initiator, Sendable {
         var port: Int
         var login: String
         var passcode: String
+        /// STOMP over TLS (`stomps://`, default port 61614).
+        var secure: Bool
 
         /// Reads `stomp://[user:pass@]host:port`, filling the gaps from the environment.
         init(url: String?, environment: [String: String]) throws(SkyError) {
             let text = url ?? environment["SKYNET_STOMP_URL"] ?? "stomp://127.0.0.1:61613"
-            guard let components = URLComponents(string: text), components.scheme == "stomp" || components.scheme == "tcp",
+            guard let components = URLComponents(string: text), let scheme = components.scheme, ["stomp", "tcp", "stomps", "ssl"].contains(scheme),
                 let host = components.host, !host.isEmpty
-            else { throw SkyError(.configuration, "bad STOMP url (want stomp://host:port)") }
+            else { throw SkyError(.configuration, "bad STOMP url '\(text)' (want stomp://host:port, or stomps://host:port for TLS)") }
             self.host = host
-            self.port = components.port ?? 61613
+            self.secure = scheme == "stomps" || scheme == "ssl"
+            self.port = components.port ?? (self.secure ? 61614 : 61613)
             self.login = components.user ?? environment["SKYNET_STOMP_LOGIN"] ?? "guest"
             self.passcode = components.password ?? environment["SKYNET_STOMP_PASSCODE"] ?? "guest"
         }
@@ -124,10 +132,18 @@ public final class StompInitiator: Initiator, Sendable {
 
     /// One connection: CONNECT, SUBSCRIBE, handle messages until the connection ends or shutdown.
     private func session(_ endpoint: Endpoint, onSubscribed: @Sendable () -> Void) async throws {
+        // Made per session: a renewed authority file is read on the next reconnect.
+        let tls = try endpoint.secure ? NIOSSLContext(configuration: self.configuration.tls ?? .makeClientConfiguration()) : nil
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(2))
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // The broker's name is checked against its certificate (an IP address
+                        // against its IP names; SNI only for host names).
+                        let isAddress = endpoint.host.contains(":") || endpoint.host.allSatisfy { $0.isNumber || $0 == "." }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : endpoint.host))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(StompFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(StompFrameEncoder()))
                     return try NIOAsyncChannel<StompFrame, StompFrame>(wrappingChannelSynchronously: channel)

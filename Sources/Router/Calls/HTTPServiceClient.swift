@@ -4,9 +4,11 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 public import SkyLib
 public import RegistryKit
+public import TLS
 
 /// Calls services over the wire protocol (`POST /call`, HTTP/1.1 + JSON) through pooled
 /// keep-alive connections.
@@ -28,6 +30,7 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         maxConnectionsPerInstance: Int = 64,
         maxResponseBytes: Int = 16 * 1024 * 1024,
         token: String? = nil,
+        tls: NodeTLS? = nil,
         logger: Logger
     ) {
         var configuration = HTTPClient.Configuration()
@@ -39,6 +42,9 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         configuration.decompression = .disabled
         configuration.redirectConfiguration = .disallow
         configuration.httpVersion = .http1Only
+        // Used for instances whose address says https: verified against --tls-ca (or the
+        // system store), with this process's client certificate for mutual TLS.
+        configuration.tlsConfiguration = tls?.client
         self.client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton), configuration: configuration)
         self.maxResponseBytes = maxResponseBytes
         self.token = token
@@ -46,7 +52,7 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
     }
 
     public func call(_ request: RequestEnvelope, instance: NodeRecord, deadline: NIODeadline?) async throws(SkyError) -> ServiceResponse {
-        var http = HTTPClientRequest(url: "http://\(instance.address)/call")
+        var http = HTTPClientRequest(url: AdvertisedAddress.url(instance.address, path: "/call"))
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
         http.headers.add(name: "Skynet-Request-Id", value: request.id)
@@ -114,6 +120,13 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
             default:
                 break
             }
+        }
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            // Left out like an unreachable instance: another one is tried.
+            return SkyError(
+                .connectionFailed, "TLS with \(instance.service) at \(instance.address) (node \(Identifiers.short(instance.id))) failed: \(error)",
+                retryable: true, service: instance.service
+            )
         }
         if error is CancellationError {
             return SkyError(.deadlineExceeded, "call to \(instance.address) was cancelled", retryable: false, service: instance.service)

@@ -470,6 +470,11 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
                 var failure = error.error
                 if let nodeID = error.nodeID { tried.insert(nodeID) }
+                if failure.code == .connectionFailed {
+                    // The balancer leaves the instance out for a while; say which and why (once
+                    // per quarantine, since it is not chosen meanwhile).
+                    logger.warning("instance left out", metadata: ["service": "\(step.service)", "error": "\(failure.message)"])
+                }
                 if failure.code == .deadlineExceeded {
                     let which = stepDeadline < routeDeadline ? "step timeout (\(step.timeout.map(DurationParser.format) ?? ""))" : "route deadline"
                     failure.message = "timed out: \(failure.message) within the \(which)"

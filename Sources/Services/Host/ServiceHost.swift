@@ -5,6 +5,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 public import SkyLib
+public import TLS
 public import RegistryKit
 
 /// Hosts one service: serves the wire protocol (`POST /call`, `GET /health`, `GET /debug/vars`),
@@ -41,6 +42,8 @@ public final class ServiceHost: Service, Sendable {
         public var maxBodyBytes: Int = 4 * 1024 * 1024
         /// Shared secret callers must send as `Authorization: Bearer …`, when set.
         public var token: String?
+        /// The process's TLS; `/call` is served over HTTPS when it serves a certificate.
+        public var tls: NodeTLS?
         /// Which remote commands (`sky stop`, `sky unregister` …) the host takes.
         public var commands: RemoteCommands = .none
 
@@ -215,11 +218,13 @@ public final class ServiceHost: Service, Sendable {
 
         let app = Application(
             router: router,
-            server: HTTPLimits.process.server,
+            server: HTTPLimits.process.server(tls: self.configuration.tls),
             configuration: HTTPLimits.process.configuration(host: self.configuration.host, port: self.configuration.port),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? self.configuration.port
-                let address = AdvertisedAddress.forListener(host: self.configuration.advertiseHost ?? self.configuration.host, port: port)
+                let address = AdvertisedAddress.forListener(
+                    host: self.configuration.advertiseHost ?? self.configuration.host, port: port, tls: self.configuration.tls?.serves ?? false
+                )
                 self.state.withLock { $0.address = address }
                 await self.becomeReady()
             },

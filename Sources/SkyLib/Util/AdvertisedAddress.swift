@@ -12,10 +12,27 @@ import Musl
 /// advertises the first non-loopback IPv4 address of an interface that is up (the host's own
 /// address in a network namespace with one link), and its host name when there is none.
 public enum AdvertisedAddress {
-    /// `host:port` to register for a listener bound to `host` and `port`.
-    public static func forListener(host: String, port: Int) -> String {
-        "\(Self.isWildcard(host) ? (Self.firstInterfaceAddress() ?? ProcessInfo.processInfo.hostName) : host):\(port)"
+    /// `host:port` to register for a listener bound to `host` and `port`; `https://host:port`
+    /// when it serves TLS, so callers know to speak it.
+    public static func forListener(host: String, port: Int, tls: Bool = false) -> String {
+        (tls ? "https://" : "") + "\(Self.isWildcard(host) ? (Self.firstInterfaceAddress() ?? ProcessInfo.processInfo.hostName) : host):\(port)"
     }
+
+    /// The URL of `path` on the node at `address`: `https://` for an address that says so,
+    /// else `http://`.
+    public static func url(_ address: String, path: String) -> String {
+        address.hasPrefix("https://") || address.hasPrefix("http://") ? address + path : "http://" + address + path
+    }
+
+    /// `host:port` of an address, without its scheme.
+    public static func hostPort(_ address: String) -> Substring {
+        if address.hasPrefix("https://") { return address.dropFirst("https://".count) }
+        if address.hasPrefix("http://") { return address.dropFirst("http://".count) }
+        return address[...]
+    }
+
+    /// Whether the node at `address` serves TLS.
+    public static func isTLS(_ address: String) -> Bool { address.hasPrefix("https://") }
 
     /// Whether `host` binds every interface.
     public static func isWildcard(_ host: String) -> Bool {

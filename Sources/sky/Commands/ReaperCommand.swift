@@ -25,7 +25,9 @@ struct ReaperCommand: AsyncParsableCommand {
         var configuration = Reaper.Configuration()
         configuration.interval = .milliseconds(Int64(self.interval * 1000))
         configuration.leaseDuration = self.lease
-        let reaper = Reaper(registry: context.registry, configuration: configuration, counters: context.counters, logger: context.logger)
+        let reaper = Reaper(
+            registry: context.registry, configuration: configuration, probe: HTTPHealthProbe(tls: context.tls), counters: context.counters, logger: context.logger
+        )
         let presence = context.presence(kind: .reaper, service: "reaper", address: "-", stats: { reaper.stats })
         Output.line("reaper watching \(context.registry.displayName)")
         try await context.run([presence.presence, reaper, context.adminServer(at: self.admin.address(in: context), presence: presence)])

@@ -1,5 +1,6 @@
 import ArgumentParser
 import NodeRuntime
+import SkyLib
 
 /// `sky router`: a router with its HTTP initiator, calling services found in the registry.
 struct RouterCommand: AsyncParsableCommand {
@@ -19,7 +20,7 @@ struct RouterCommand: AsyncParsableCommand {
         configuration.routes = self.routes.routes
         configuration.http = self.http.address(in: context)
         try await RouterNode(configuration: configuration, context: context) { ready in
-            Output.line("router ready at http://\(ready.address) with \(ready.routes.count) routes")
+            Output.line("router ready at \(AdvertisedAddress.url(ready.address, path: "")) with \(ready.routes.count) routes")
         }.run()
     }
 }

@@ -4,6 +4,7 @@ import Routing
 import Services
 import SkyLib
 import Foundation
+import TLS
 
 /// `sky run`: the whole engine in one process on the embedded registry.
 struct RunCommand: AsyncParsableCommand {
@@ -22,6 +23,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Built-in services to host, comma-separated (default: all).")
     var services: String = BuiltinServices.names.joined(separator: ",")
 
+    @Flag(name: .customLong("tls-dev"), help: "Serve TLS with a development authority in .skynet/tls/ (made on first use; its node certificate is for localhost and 127.0.0.1). Trust .skynet/tls/ca.pem in clients.")
+    var tlsDevelopment = false
+
     func validate() throws {
         try CommonOptions.validateRoutes(self.routes, allowRegistry: false)
         for name in self.serviceNames where !BuiltinServices.names.contains(name) {
@@ -34,7 +38,15 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try await self.common.context()
+        var common = self.common
+        if self.tlsDevelopment {
+            guard common.tlsCertificate == nil, common.tlsKey == nil else { throw ValidationError("--tls-dev makes its own certificate: give it or --tls-cert/--tls-key, not both") }
+            let issued = try Self.developmentCertificate(in: ".skynet/tls")
+            common.tlsCertificate = issued.certificate
+            common.tlsKey = issued.key
+            common.tlsAuthority = common.tlsAuthority ?? ".skynet/tls/ca.pem"
+        }
+        let context = try await common.context()
         var configuration = RouterNode.Configuration()
         configuration.routes = self.routes
         configuration.http = self.http.address(in: context)
@@ -51,6 +63,20 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
+extension RunCommand {
+    /// The development authority in `folder` (made on first use) and a certificate for this
+    /// machine from it, issued again when missing or within a week of expiring.
+    static func developmentCertificate(in folder: String) throws -> CertificateAuthority.Issued {
+        let authority = FileManager.default.fileExists(atPath: folder + "/ca-key.pem")
+            ? CertificateAuthority(directory: folder) : try CertificateAuthority.create(in: folder)
+        let existing = CertificateAuthority.Issued(certificate: folder + "/localhost.pem", key: folder + "/localhost-key.pem")
+        if let files = try? NodeTLS(files: TLSFiles(certificate: existing.certificate, key: existing.key)), files.expiryWarning() == nil {
+            return existing
+        }
+        return try authority.issue("localhost", dnsNames: ["localhost", ProcessInfo.processInfo.hostName], ipAddresses: ["127.0.0.1", "::1"])
+    }
+}
+
 /// The one screen `sky run` prints when it is ready.
 enum StartupSummary {
     static func describe(_ source: RouteSource, route: String) -> String {
@@ -63,7 +89,8 @@ enum StartupSummary {
 
     static func text(address: String, routes: [RouteSummary], routesDirectory: String, services: [(String, String)], registry: String) -> String {
         var lines = ["", "Skynet is running.", ""]
-        lines.append("  HTTP       http://\(address)   (GET /routes, /health, /debug/vars)")
+        let base = AdvertisedAddress.url(address, path: "")
+        lines.append("  HTTP       \(base)   (GET /routes, /health, /debug/vars)")
         lines.append("  registry   \(registry)")
         lines.append("  services   \(services.map { "\($0.0)@\($0.1)" }.joined(separator: " "))")
         lines.append("  routes     \(routes.count) from \(routesDirectory)/ (edit a file: it reloads within a second)")
@@ -77,9 +104,9 @@ enum StartupSummary {
 
         lines.append("")
         if routes.contains(where: { $0.route.name == "text" }) {
-            lines.append("  Try:  curl -s -X POST http://\(address)/routes/text -H 'Content-Type: application/json' -d '{\"text\":\"hello big world\"}'")
+            lines.append("  Try:  curl -s -X POST \(base)/routes/text -H 'Content-Type: application/json' -d '{\"text\":\"hello big world\"}'")
         } else if let first = routes.first {
-            lines.append("  Try:  curl -s -X POST http://\(address)/routes/\(first.route.name) -H 'Content-Type: application/json' -d '{}'")
+            lines.append("  Try:  curl -s -X POST \(base)/routes/\(first.route.name) -H 'Content-Type: application/json' -d '{}'")
         }
         if let files = routes.lazy.flatMap({ summary in summary.route.sources.compactMap { source -> String? in
             if case .files(let files) = source { return files.dir }

@@ -57,6 +57,7 @@ struct ServiceCommand: AsyncParsableCommand {
         configuration.ttl = self.ttl
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
         configuration.token = context.token
+        configuration.tls = context.tls
         configuration.commands = .process(context.lifecycle.nodeControl)
         let nodeID = Identifiers.nodeID()
         let spans = SpanRecorder(

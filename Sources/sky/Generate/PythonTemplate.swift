@@ -41,6 +41,7 @@ enum PythonTemplate {
         import signal
         import socket
         import sqlite3
+        import ssl
         import sys
         import threading
         import time
@@ -258,10 +259,26 @@ enum PythonTemplate {
                 self.parent = os.getppid()  # under `sky daemon`: if it dies, we stop too
                 self.server = ThreadingHTTPServer((host, port), self._handler_class())
                 self.server.daemon_threads = True
-                self.address = "%s:%d" % (host, self.server.server_address[1])
+                self.address = self._serve_tls() + "%s:%d" % (host, self.server.server_address[1])
                 self.node = {"id": uuid7(), "kind": "service", "service": NAME, "version": version, "region": region, "environment": environment,
                              "host": socket.gethostname(), "address": self.address, "pid": os.getpid(), "startedAt": time.time(),
                              "heartbeatAt": time.time(), "status": "starting", "ttl": ttl, "stats": {}}
+
+            def _serve_tls(self):
+                """TLS as sky's own listeners do it: SKYNET_TLS_CERT and SKYNET_TLS_KEY serve HTTPS (TLS 1.2+),
+                SKYNET_TLS_CLIENT_CA requires callers' certificates. Answers the address's scheme prefix."""
+                cert, key = os.environ.get("SKYNET_TLS_CERT"), os.environ.get("SKYNET_TLS_KEY")
+                if not cert or not key:
+                    return ""
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                context.load_cert_chain(cert, key)
+                if os.environ.get("SKYNET_TLS_CLIENT_CA"):
+                    context.verify_mode = ssl.CERT_REQUIRED
+                    context.load_verify_locations(os.environ["SKYNET_TLS_CLIENT_CA"])
+                # The handshake happens in the request's own thread, not in the accepting one.
+                self.server.socket = context.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
+                return "https://"
 
             def _record(self, status):
                 with self.lock:

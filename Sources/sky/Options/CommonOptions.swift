@@ -4,6 +4,7 @@ import Logging
 import SkyLib
 import RegistryKit
 import NodeRuntime
+import TLS
 
 /// Flags every long-running role takes.
 struct CommonOptions: ParsableArguments {
@@ -18,6 +19,36 @@ struct CommonOptions: ParsableArguments {
 
     @Option(help: "Environment this node belongs to (production, staging …); a label of its DNS names (sky dns).")
     var environment: String = ProcessInfo.processInfo.environment["SKYNET_ENVIRONMENT"] ?? "production"
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate every listener of this process serves over TLS (default: $SKYNET_TLS_CERT); its address then says https.")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM key of --tls-cert (default: $SKYNET_TLS_KEY).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-ca"), help: "PEM authority the nodes this process calls over https must be signed by (default: $SKYNET_TLS_CA, else the system store).")
+    var tlsAuthority: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: "Require client certificates signed by this PEM authority on every listener: mutual TLS (default: $SKYNET_TLS_CLIENT_CA).")
+    var tlsClientAuthority: String?
+
+    @Option(name: .customLong("tls-client-cert"), help: "PEM certificate this process presents to nodes that ask for one (default: $SKYNET_TLS_CLIENT_CERT).")
+    var tlsClientCertificate: String?
+
+    @Option(name: .customLong("tls-client-key"), help: "PEM key of --tls-client-cert (default: $SKYNET_TLS_CLIENT_KEY).")
+    var tlsClientKey: String?
+
+    @Option(name: .customLong("allow-callers"), help: "With --tls-client-ca: only clients whose certificate has one of these names (common or DNS name, comma-separated) may call (default: $SKYNET_ALLOW_CALLERS).")
+    var allowCallers: String?
+
+    /// The TLS files the flags and `SKYNET_TLS_*` name.
+    var tlsFiles: TLSFiles {
+        TLSFiles(
+            certificate: self.tlsCertificate, key: self.tlsKey, authority: self.tlsAuthority, clientAuthority: self.tlsClientAuthority,
+            clientCertificate: self.tlsClientCertificate, clientKey: self.tlsClientKey, allowedCallers: self.allowCallers.map { [$0] } ?? [],
+            environment: ProcessInfo.processInfo.environment
+        )
+    }
 
     func validate() throws {
         guard Logger.Level(rawValue: self.logLevel) != nil else {
@@ -43,7 +74,7 @@ struct CommonOptions: ParsableArguments {
     func context() async throws -> NodeContext {
         try await NodeContext.bootstrap(
             logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
-            region: self.region, environment: self.environment, token: Self.token()
+            region: self.region, environment: self.environment, token: Self.token(), tls: self.tlsFiles
         )
     }
 

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import SkyLib
+import TLS
+
+/// `sky certs`: a certificate authority for development and tests, and node certificates.
+struct CertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certs",
+        abstract: "Make a development certificate authority and node certificates for --tls-cert and friends.",
+        discussion: """
+            sky certs init .skynet/tls makes ca.pem and ca-key.pem (P-256, a year); \
+            sky certs issue router --ip 127.0.0.1 makes router.pem and router-key.pem (keys mode 0600), \
+            valid for servers and clients: one certificate serves a node's listeners and its mutual-TLS calls.
+            """,
+        subcommands: [Init.self, Issue.self]
+    )
+
+    /// `sky certs init [DIR]`.
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a certificate authority (ca.pem, ca-key.pem) in DIR.")
+
+        @Argument(help: "Folder for the authority.")
+        var directory: String = ".skynet/tls"
+
+        @Option(help: "The authority's name (its certificate's common name).")
+        var name: String = "Skynet development CA"
+
+        @Option(help: "Days the authority is valid.")
+        var days: Int = 365
+
+        func run() async throws {
+            let authority = try CertificateAuthority.create(in: self.directory, name: self.name, validity: TimeInterval(self.days) * 86_400)
+            Output.line("certificate authority \(authority.certificatePath) (key \(authority.keyPath), mode 0600), valid \(self.days) days")
+        }
+    }
+
+    /// `sky certs issue NAME`.
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue NAME.pem and NAME-key.pem signed by the authority in --dir.")
+
+        @Argument(help: "The certificate's name: its common name, and its DNS name unless --dns is given (what --allow-callers matches).")
+        var name: String
+
+        @Option(help: "The authority's folder (from sky certs init); the certificate is written there too.")
+        var dir: String = ".skynet/tls"
+
+        @Option(help: "A DNS name the certificate is valid for (repeatable).")
+        var dns: [String] = []
+
+        @Option(help: "An IP address the certificate is valid for (repeatable), e.g. 127.0.0.1.")
+        var ip: [String] = []
+
+        @Option(help: "Days the certificate is valid.")
+        var days: Int = 90
+
+        func run() async throws {
+            let issued = try CertificateAuthority(directory: self.dir).issue(
+                self.name, dnsNames: self.dns, ipAddresses: self.ip, validity: TimeInterval(self.days) * 86_400
+            )
+            Output.line("issued \(issued.certificate) (key \(issued.key), mode 0600), valid \(self.days) days")
+        }
+    }
+}
