@@ -20,13 +20,15 @@
 #      ack, persistent reply, ack on receipt); a one-way pair as a second reference.
 #   6. Failure detection: SIGKILL one of two instances under load; every request without a
 #      2xx answer (status, socket error or timeout) counted.
+#   7. TLS: the route of 1 and the chain of 2 with TLS on, as a ratio to the same without.
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (s per wrk side, 10), BENCH_CONNECTIONS
 # (32), BENCH_FILES (20000), BENCH_ROWS (1000000), BENCH_MEMORY_ROWS (10000000) and
 # BENCH_MEMORY_SMALL (100000) for the memory row, BENCH_MESSAGES (100000), BENCH_PEER_CHAINS
 # (2000), BENCH_CLIENTS (Python driver processes, 8), BENCH_CELERY_POOLS ("prefork threads gevent"),
 # BENCH_INSTANCES (instances of each service in benchmark 2, 1), BENCH_ROUTERS (routers sharing
-# benchmark 2's load, 1), BENCH_ONLY (e.g. "1 4").
+# benchmark 2's load, 1), BENCH_ONLY (e.g. "1 4"), BENCH_BASELINE (the commit benchmark 1c
+# compares with, 8459a65; none to leave it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -56,7 +58,7 @@ BIN="$(swift build -c release --show-bin-path)"
 # BENCH_BASELINE=none leaves it out.
 BASELINE="${BENCH_BASELINE:-8459a65}"
 BASELINE_BIN=""
-if [[ " ${BENCH_ONLY:-1 2 3 4 5 6} " == *" 1 "* ]] && [ "$BASELINE" != "none" ]; then
+if [[ " ${BENCH_ONLY:-1 2 3 4 5 6 7} " == *" 1 "* ]] && [ "$BASELINE" != "none" ]; then
   BASELINE_DIR="$ROOT/.build-baseline/$BASELINE"
   if [ ! -x "$BASELINE_DIR/.build/release/sky" ]; then
     echo "bench: building the baseline engine ($BASELINE) once into $BASELINE_DIR"
@@ -95,7 +97,7 @@ CLIENTS="${BENCH_CLIENTS:-8}"
 CELERY_POOLS="${BENCH_CELERY_POOLS:-prefork threads gevent}"
 INSTANCES="${BENCH_INSTANCES:-1}"
 ROUTERS="${BENCH_ROUTERS:-1}"
-ONLY="${BENCH_ONLY:-1 2 3 4 5 6}"
+ONLY="${BENCH_ONLY:-1 2 3 4 5 6 7}"
 ROWS_MD=()
 ANALYSIS=()
 mkdir -p "$WORK/results"
@@ -236,6 +238,23 @@ sky_run() {  # sky_run NAME PORT ROUTES_DIR [extra args]
   wait_port "$port"
 }
 
+# chain_route: the three-hop route of benchmarks 2 and 7, in $WORK/r2.
+chain_route() {
+  mkdir -p "$WORK/r2"
+  cat >"$WORK/r2/chain.yaml" <<'YAML'
+name: chain
+timeout: 5s
+steps:
+  - service: uppercase
+    retry: { attempts: 3, backoff: 20ms, max: 200ms }
+  - service: reverse
+    retry: { attempts: 3, backoff: 20ms, max: 200ms }
+  - service: wordcount
+    merge: true
+    retry: { attempts: 3, backoff: 20ms, max: 200ms }
+YAML
+}
+
 # ---------------------------------------------------------------------------------------------
 if wants 1; then
   echo "bench 1: HTTP route ($ROUNDS rounds, alternating)"
@@ -296,19 +315,7 @@ if wants 2; then
     done
     hops+=("127.0.0.1:$port")
   done
-  mkdir -p "$WORK/r2"
-  cat >"$WORK/r2/chain.yaml" <<'YAML'
-name: chain
-timeout: 5s
-steps:
-  - service: uppercase
-    retry: { attempts: 3, backoff: 20ms, max: 200ms }
-  - service: reverse
-    retry: { attempts: 3, backoff: 20ms, max: 200ms }
-  - service: wordcount
-    merge: true
-    retry: { attempts: 3, backoff: 20ms, max: 200ms }
-YAML
+  chain_route
   router_urls=()
   for index in $(seq 1 "$ROUTERS"); do
     port=$((18220 + index))
@@ -570,6 +577,56 @@ YAML
   stop_all
   ROWS_MD+=("| 6. Failure detection: SIGKILL one of two \`uppercase\` instances (TTL 2 s, heartbeat 0.5 s, reaper every 0.25 s) under load through \`sky router\` | \`BENCH_ONLY=6 make bench\` | removed from the registry after **${reaped_after} s**; last attempt at it ${last_attempt_after} s after the kill ($failed_attempts failed attempts, each retried elsewhere); **$fail_non2xx of $fail_total requests without a 2xx answer** (statuses, socket errors and timeouts), p99 $fail_p99 | the TTL: 2 s | $(ratio "$reaped_after" 2) of the TTL | 0 failed: $(goal "6 failed requests" "$fail_non2xx" "==" 0) |")
   ANALYSIS+=("**Failure detection.** The killed instance left the registry $reaped_after s after the SIGKILL (TTL 2 s); the router's last attempt at it was $last_attempt_after s after the kill, and $fail_non2xx of $fail_total requests went without a 2xx answer.")
+fi
+
+if wants 7; then
+  echo "bench 7: TLS on and off ($ROUNDS rounds, alternating)"
+  "$BIN/sky" certs init "$WORK/tls" >/dev/null
+  "$BIN/sky" certs issue node --dir "$WORK/tls" --ip 127.0.0.1 >/dev/null
+  TLS_SERVE=(--tls-cert "$WORK/tls/node.pem" --tls-key "$WORK/tls/node-key.pem" --tls-ca "$WORK/tls/ca.pem")
+  # 7a: the route of benchmark 1 on two `sky run`, one serving HTTPS (wrk keeps its
+  # connections, so handshakes are few and the cost is the record layer).
+  mkdir -p "$WORK/r7" && cp Routes/text.yaml "$WORK/r7/"
+  sed -i '/^from:/,/^steps:/{/^steps:/!d}' "$WORK/r7/text.yaml"
+  sky_run plain7 18701 "$WORK/r7"
+  start tls7 "$BIN/sky" run --routes "$WORK/r7" --http 127.0.0.1:18702 --registry "sqlite:$WORK/tls7.sqlite" --log-level warning "${TLS_SERVE[@]}"
+  wait_port 18702
+  # 7b: the chain of benchmark 2 twice, each on its own registry: every hop plain, or every
+  # hop (router listener and the three services) in TLS, the router verifying each service.
+  chain_route
+  for side in plain tls; do
+    base=$([ "$side" = plain ] && echo 18710 || echo 18720)
+    extra=(); scheme=http
+    [ "$side" = tls ] && { extra=("${TLS_SERVE[@]}"); scheme=https; }
+    offset=0
+    for service in uppercase reverse wordcount; do
+      offset=$((offset + 1))
+      start "svc7-$side-$service" "$BIN/sky" service "$service" --port $((base + offset)) --registry "sqlite:$WORK/chain7-$side.sqlite" --log-level warning "${extra[@]}"
+      wait_port $((base + offset))
+    done
+    start "router7-$side" "$BIN/sky" router --routes "$WORK/r2" --http "127.0.0.1:$((base + 9))" --registry "sqlite:$WORK/chain7-$side.sqlite" --log-level warning "${extra[@]}"
+    wait_port $((base + 9))
+    until_true 10 sh -c "curl -skf -X POST $scheme://127.0.0.1:$((base + 9))/routes/chain -d '{\"text\":\"a\"}' >/dev/null"
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    if (( round % 2 )); then
+      record 7-route-plain "$(measure http://127.0.0.1:18701/routes/text)"; record 7-route-tls "$(measure https://127.0.0.1:18702/routes/text)"
+      record 7-chain-plain "$(measure http://127.0.0.1:18719/routes/chain)"; record 7-chain-tls "$(measure https://127.0.0.1:18729/routes/chain)"
+    else
+      record 7-route-tls "$(measure https://127.0.0.1:18702/routes/text)"; record 7-route-plain "$(measure http://127.0.0.1:18701/routes/text)"
+      record 7-chain-tls "$(measure https://127.0.0.1:18729/routes/chain)"; record 7-chain-plain "$(measure http://127.0.0.1:18719/routes/chain)"
+    fi
+  done
+  TLS_ANSWER=$(curl -s --cacert "$WORK/tls/ca.pem" -X POST https://127.0.0.1:18729/routes/chain -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
+  stop_all
+  read -r tp_rps tp_lo tp_hi tp_p50 _ _ tp_p99 _ <<<"$(median 7-route-plain 0 1 2)"
+  read -r tt_rps tt_lo tt_hi tt_p50 _ _ tt_p99 _ <<<"$(median 7-route-tls 0 1 2)"
+  read -r cp_rps cp_lo cp_hi cp_p50 _ _ cp_p99 _ <<<"$(median 7-chain-plain 0 1 2)"
+  read -r ct_rps ct_lo ct_hi ct_p50 _ _ ct_p99 _ <<<"$(median 7-chain-tls 0 1 2)"
+  r_route_tls=$(ratio "$tt_rps" "$tp_rps"); r_chain_tls=$(ratio "$ct_rps" "$cp_rps")
+  ROWS_MD+=("| 7a. TLS: the route of 1a on \`sky run\` serving HTTPS (\`--tls-cert\`, P-256 certificate from \`sky certs\`, TLS 1.3, keep-alive) vs the same without TLS | \`BENCH_ONLY=7 make bench\` | $(spread "$tt_rps" "$tt_lo" "$tt_hi") req/s; p50 $tt_p50 ms, p99 $tt_p99 ms; failed $(total 7-route-tls 3) | $(spread "$tp_rps" "$tp_lo" "$tp_hi") req/s; p50 $tp_p50 ms, p99 $tp_p99 ms; failed $(total 7-route-plain 3) | **$r_route_tls** | — |")
+  ROWS_MD+=("| 7b. TLS: the chain of 2a with every hop in TLS (router listener and three services; the router verifies each service against the authority, pooled keep-alive connections) vs the same chain in plain HTTP | \`BENCH_ONLY=7 make bench\` | $(spread "$ct_rps" "$ct_lo" "$ct_hi") req/s; p50 $ct_p50 ms, p99 $ct_p99 ms; failed $(total 7-chain-tls 3); answer $TLS_ANSWER | $(spread "$cp_rps" "$cp_lo" "$cp_hi") req/s; p50 $cp_p50 ms, p99 $cp_p99 ms; failed $(total 7-chain-plain 3) | **$r_chain_tls** | — |")
+  ANALYSIS+=("**TLS.** Serving the HTTP route over TLS ran at $r_route_tls of the same route in plain HTTP ($tt_rps against $tp_rps req/s); the cross-process chain with every hop in TLS ran at $r_chain_tls of the plain chain ($ct_rps against $cp_rps req/s). Medians of $ROUNDS alternating rounds; connections are kept alive on both sides, so this is the cost of encryption, not of handshakes.")
 fi
 
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(swift --version 2>/dev/null | head -1)"

@@ -48,10 +48,7 @@ public struct CertificateAuthority: Sendable {
                 },
                 issuerPrivateKey: .init(key)
             )
-            try Self.write(try certificate.serializeAsPEM().pemString, to: authority.certificatePath, mode: 0o644)
-            try Self.write(key.pemRepresentation, to: authority.keyPath, mode: 0o600)
-        } catch let error as SkyError {
-            throw error
+            try Self.write(certificate, key: key, to: Issued(certificate: authority.certificatePath, key: authority.keyPath))
         } catch {
             throw SkyError(.configuration, "cannot make a certificate authority in \(directory): \(error)")
         }
@@ -102,15 +99,17 @@ public struct CertificateAuthority: Sendable {
                 },
                 issuerPrivateKey: .init(caKey)
             )
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Self.write(try certificate.serializeAsPEM().pemString, to: issued.certificate, mode: 0o644)
-            try Self.write(key.pemRepresentation, to: issued.key, mode: 0o600)
-        } catch let error as SkyError {
-            throw error
+            try Self.write(certificate, key: key, to: issued)
         } catch {
             throw SkyError(.configuration, "cannot issue a certificate for '\(name)' from the authority in \(self.directory): \(error)")
         }
         return issued
+    }
+
+    /// Writes a certificate (0644) and its key (0600) as PEM.
+    static func write(_ certificate: Certificate, key: P256.Signing.PrivateKey, to files: Issued) throws {
+        try Self.write(try certificate.serializeAsPEM().pemString, to: files.certificate, mode: 0o644)
+        try Self.write(key.pemRepresentation, to: files.key, mode: 0o600)
     }
 
     /// Writes `text` to `path` created with `mode` (the key never exists with wider rights).

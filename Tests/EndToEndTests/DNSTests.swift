@@ -12,16 +12,7 @@ struct DNSTests {
 
     /// Runs a program to its end; answers its standard output.
     static func output(_ arguments: [String]) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        _ = try await process.exitStatus(timeout: 30)
-        return String(decoding: data, as: UTF8.self)
+        try await Command.run(arguments).output
     }
 
     /// `dig @127.0.0.1 -p PORT ARGUMENTS`, no retries, short waits.

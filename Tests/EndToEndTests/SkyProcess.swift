@@ -201,3 +201,22 @@ extension Process {
         return self.terminationStatus
     }
 }
+
+/// Other programs the tests run to their end (curl, dig, openssl, `sky` one-shot commands).
+enum Command {
+    /// Runs `arguments[0]` with the rest, no input, to its end: its exit status and its
+    /// output (standard output and error together).
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let status = try await process.exitStatus(timeout: 30)
+        return (status, String(decoding: data, as: UTF8.self))
+    }
+}

@@ -10,17 +10,7 @@ import Testing
 struct TLSEndToEndTests {
     /// Runs a command to its end: its exit status and its output (standard output and error).
     static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let status = try await process.exitStatus(timeout: 30)
-        return (status, String(decoding: data, as: UTF8.self))
+        try await Command.run(arguments)
     }
 
     /// `curl -s -m 5 ARGUMENTS -w '\n%{http_code}'`: curl's exit status, the HTTP status (0
@@ -108,6 +98,15 @@ struct TLSEndToEndTests {
         sky.signal(SIGHUP)
         #expect(await eventually(within: 10) { (try? await Self.servedCertificate(port, authority: tls + "/ca.pem")) == fresh })
         #expect(sky.stderr.contains("TLS certificate reloaded on SIGHUP"))
+
+        // And when the files change on disk, without a signal.
+        let reissued = try await Self.run([SkyProcess.binary, "certs", "issue", "node", "--dir", tls, "--ip", "127.0.0.1"])
+        #expect(reissued.status == 0, "\(reissued.output)")
+        let third = Self.firstCertificate(in: try String(contentsOfFile: tls + "/node.pem", encoding: .utf8))
+        #expect(third != nil && third != fresh)
+        #expect(await eventually(within: 15) { (try? await Self.servedCertificate(port, authority: tls + "/ca.pem")) == third })
+        #expect(sky.stderr.contains("TLS certificate reloaded on a change of its files"))
+        #expect(!sky.stderr.contains("TLS certificate not reloaded"), "a renewal caught between its two files must not be tried")
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
     }
