@@ -2,7 +2,9 @@
 #   make run    the main job: `sky run` with the example routes on 127.0.0.1:8080
 #   make test   every test (installs what it needs first)
 
-.PHONY: run test bench soak build docs clean
+.PHONY: run test bench soak build docs install clean
+
+PREFIX ?= /usr/local
 
 run:
 	scripts/run.sh $(ARGS)
@@ -19,6 +21,9 @@ soak:
 build:
 	scripts/bootstrap.sh
 	swift build
+
+install:
+	scripts/install.sh $(PREFIX)
 
 docs:
 	swift build

@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Reaper", targets: ["Reaper"]),
         .library(name: "Discovery", targets: ["Discovery"]),
+        .library(name: "Telemetry", targets: ["Telemetry"]),
         .executable(name: "sky", targets: ["sky"]),
     ],
     dependencies: [
@@ -53,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     ],
     targets: [
         // libmongoc/libbson from Debian (libmongoc-dev libbson-dev), found with pkg-config.
@@ -69,6 +71,7 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -117,6 +120,8 @@ let package = Package(
         .target(name: "Reaper", dependencies: ["SkyLib", "RegistryKit", "TLS", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         // `sky dns`: the registry's nodes as DNS SRV and A/AAAA records (our own codec over NIO).
         .target(name: "Discovery", dependencies: ["SkyLib", "RegistryKit", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        // OpenTelemetry export: spans to a collector over OTLP/HTTP (our own small protobuf writer).
+        .target(name: "Telemetry", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         // The node runtime: assembles the roles into a running node (what `sky run`, `sky router`,
         // `sky initiator` start), opens a registry by address (the one place that links both
         // drivers), and owns the process: signals, graceful shutdown, stop and restart on command.
@@ -124,7 +129,7 @@ let package = Package(
             name: "NodeRuntime",
             dependencies: [
                 "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "TLS",
-                log, lifecycle, hummingbird, httpTypes, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "Telemetry", log, lifecycle, hummingbird, httpTypes, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -148,8 +153,8 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), httpClient, nioCore, nioHTTP1,
                 log, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -187,12 +192,17 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "SkyLib"], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SkyLib"], swiftSettings: swiftSettings),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SkyLib", log], swiftSettings: swiftSettings),
         .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", "RegistryKit", "RegistrySQLite", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "SkyTestSupport", httpClient, nioCore, nioHTTP1, .product(name: "Subprocess", package: "swift-subprocess")],
+            // Helpers in Python the tests run with the services' venv (OpenTelemetry's own
+            // propagator, an OTLP receiver on the official protobuf definitions).
+            exclude: ["Python"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -54,6 +54,12 @@ install() {
   if ! "$WORK/venv/bin/python" -c "import dns.resolver" 2>/dev/null; then
     "$WORK/venv/bin/pip" install -q dnspython==2.9.2
   fi
+  # OpenTelemetry's own API (traceparent built and read by a library nobody here wrote) and
+  # its protobuf definitions (the OTLP receiver decodes our export with them); the OpenAPI
+  # validator and schemathesis (the document checked, the live API fuzzed against it).
+  if ! "$WORK/venv/bin/python" -c "import opentelemetry.proto, opentelemetry.trace, openapi_spec_validator, schemathesis" 2>/dev/null; then
+    "$WORK/venv/bin/pip" install -q opentelemetry-api==1.45.2 opentelemetry-proto==1.45.2 openapi-spec-validator==0.9.0 schemathesis==4.32.5
+  fi
 }
 
 broker_tls() {

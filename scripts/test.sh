@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Headless Chromium (and a font) for the dashboard's browser test; tmux drives `sky cli` in a real terminal;
 # promtool (Debian's prometheus package) lints /metrics; dig (bind9-dnsutils) asks `sky dns`.
-scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus bind9-dnsutils socat
+# man-db, zsh and fish check what `make install` installs (man pages, completions).
+scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus bind9-dnsutils socat man-db zsh fish
 # The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
 scripts/services.sh up
 
@@ -20,6 +21,8 @@ python3 scripts/check-layout.py
 # Every public declaration documented, and the DocC catalogs build without a warning.
 python3 scripts/check-doc-comments.py
 scripts/docs.sh
+# `make install`: man pages from the help text, completions for bash, zsh and fish.
+scripts/check-install.sh
 
 echo "test: running"
 # Each partition test writes its row here; only this run's rows make the table.

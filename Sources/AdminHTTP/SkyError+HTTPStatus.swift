@@ -11,6 +11,7 @@ extension SkyError {
         case .conflict: .conflict
         case .rateLimited: .tooManyRequests
         case .payloadTooLarge: .contentTooLarge
+        case .rejected: .unprocessableContent
         case .stepFailed, .badResponse, .connectionFailed: .badGateway
         case .deadlineExceeded: .gatewayTimeout
         case .noInstance, .draining, .registry, .circuitOpen: .serviceUnavailable

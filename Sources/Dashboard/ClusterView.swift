@@ -83,6 +83,9 @@ public struct ClusterView: Sendable {
     /// Requests per route since the cluster began, over every router and initiator, dead ones
     /// included (the registry's G-Counter).
     public var totals: [RouteTotal] = []
+    /// Long work in flight on the routers and initiators (CSV files, drop-folder backlogs),
+    /// oldest first.
+    public var progress: [ProgressBoard.Snapshot] = []
     /// Why the registry could not be read, when it could not.
     public var registryError: String?
     /// Seconds the rates cover.
@@ -114,7 +117,10 @@ public struct ClusterView: Sendable {
                 steps: route.steps.map { step in
                     StepRow(
                         service: step.service,
-                        rates: Self.rates(count: step.calls, errors: step.errors, latency: step.latency, seconds: seconds),
+                        // Attempts that ended in the window, and those of them that failed: one
+                        // denominator, so the rate never passes 100 % (calls are counted when
+                        // they start, errors when they end; a window can split the two).
+                        rates: Self.rates(count: step.succeeded + step.errors, errors: step.errors, latency: step.latency, seconds: seconds),
                         retriesPerSecond: Double(step.retries) / seconds
                     )
                 }
@@ -122,10 +128,10 @@ public struct ClusterView: Sendable {
         }
     }
 
-    private static func rates(count: Int64, errors: Int64, latency: [Int64], seconds: Double) -> Rates {
+    static func rates(count: Int64, errors: Int64, latency: [Int64], seconds: Double) -> Rates {
         Rates(
             perSecond: Double(count) / seconds,
-            errorRate: count > 0 ? Double(errors) / Double(count) : 0,
+            errorRate: count > 0 ? min(1, Double(max(0, errors)) / Double(count)) : 0,
             p50Milliseconds: LatencyHistogram.quantile(0.5, of: latency).map { $0 / 1000 },
             p99Milliseconds: LatencyHistogram.quantile(0.99, of: latency).map { $0 / 1000 }
         )
@@ -150,6 +156,7 @@ public struct ClusterView: Sendable {
             "breakers": .array(self.breakers.map { ["router": .string($0.router.address), "service": .string($0.service), "state": .string($0.state)] }),
             "reaperHoldingBack": .array(self.nodes.compactMap { $0.reaperHoldingBack(at: self.updatedAt) }.map(JSONValue.string)),
             "windowSeconds": .double(self.window),
+            "progress": .array(self.progress.map(\.json)),
             "nodes": .array(self.nodes.map { node in
                 var json = node.shownJSON(at: self.updatedAt)
                 if case .object(var fields) = json {

@@ -84,6 +84,9 @@ public final class ClusterWatcher: Service, Sendable {
             for await result in group { results.append(result) }
             return results
         }
+        view.progress = await self.fetchProgress(
+            view.nodes.filter { [.router, .initiator].contains($0.kind) && $0.isShownReady(at: view.updatedAt) }
+        )
         var total = RouterStats()
         var longest = 0.0
         for (router, result) in results {
@@ -116,6 +119,27 @@ public final class ClusterWatcher: Service, Sendable {
         view.routes = ClusterView.rows(total, seconds: longest)
         view.updatedAt = Date()
         self.view.withLock { $0 = view }
+    }
+
+    /// Every node's work in flight (`/debug/progress`), oldest first; a node that does not
+    /// answer shows nothing (its stats say it is unreachable).
+    private func fetchProgress(_ nodes: [NodeRecord]) async -> [ProgressBoard.Snapshot] {
+        await withTaskGroup(of: [ProgressBoard.Snapshot].self) { group in
+            for node in nodes {
+                group.addTask {
+                    var request = HTTPClientRequest(url: AdvertisedAddress.url(node.address, path: "/debug/progress"))
+                    request.tlsConfiguration = self.tls?.client
+                    if let token = self.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                    guard let response = try? await self.client.execute(request, timeout: .seconds(2)), response.status == .ok,
+                        let body = try? await response.body.collect(upTo: 4 << 20), let json = try? JSONParser.parse(Array(buffer: body))
+                    else { return [] }
+                    return (json["progress"]?.arrayValue ?? []).compactMap(ProgressBoard.Snapshot.init(json:))
+                }
+            }
+            var all: [ProgressBoard.Snapshot] = []
+            for await some in group { all += some }
+            return all.sorted { $0.startedAt < $1.startedAt }
+        }
     }
 
     private func fetchStats(_ router: NodeRecord) async throws -> RouterStats {

@@ -22,6 +22,8 @@ enum DashboardPage {
         th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e6e8ec; white-space: nowrap; }
         th { background: #eef1f5; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
         tr.step td:first-child { padding-left: 1.6rem; color: #3b4452; }
+        .bar { display: inline-block; width: 16rem; height: .8rem; background: #e6e8ec; border-radius: .4rem; overflow: hidden; vertical-align: middle; }
+        .bar > .fill { display: block; height: 100%; background: #2f6fdf; transition: width .8s linear; }
         .status-ready { color: #1e7b34; } .status-expired { color: #b3261e; } .status-draining, .status-starting { color: #8a5a00; }
         </style>
         </head>
@@ -74,6 +76,8 @@ enum DashboardPage {
         }
         html += "</table>"
 
+        html += Self.progress(view.progress)
+
         html += "<h2>Routes</h2><table id=\"routes\"><tr><th>Route / step</th><th>Rate</th><th>Errors</th><th>p50</th><th>p99</th><th>In flight / retries</th></tr>"
         if view.routes.isEmpty { html += "<tr><td colspan=\"6\" class=\"meta\">no router has served a route yet</td></tr>" }
         for route in view.routes {
@@ -111,6 +115,24 @@ enum DashboardPage {
         }
         html += "</table>"
         return html
+    }
+
+    /// Long work in flight, a bar each: bytes of a CSV file, files of a drop folder's backlog.
+    static func progress(_ items: [ProgressBoard.Snapshot]) -> String {
+        var html = "<h2>In flight</h2><table id=\"progress\"><tr><th>Route</th><th>File or folder</th><th>Progress</th><th>Done</th><th>Rate</th><th>Left</th></tr>"
+        if items.isEmpty { html += "<tr><td colspan=\"6\" class=\"meta\">no CSV file or drop-folder backlog in flight</td></tr>" }
+        for item in items {
+            let percent = String(format: "%.1f", item.fraction * 100)
+            let done = item.total.map { "\(item.done) of \($0) \(item.unit)" } ?? "\(item.done) \(item.unit)"
+            let bytes = item.bytesTotal.map { " · \(item.bytesDone ?? 0) of \($0) bytes" } ?? ""
+            html += "<tr class=\"progress\" data-kind=\"\(item.kind.rawValue)\" data-name=\"\(Self.escape(item.name))\" data-fraction=\"\(String(format: "%.4f", item.fraction))\">"
+            html += "<td>\(Self.escape(item.route))</td><td>\(Self.escape(item.name)) (\(item.kind.rawValue))</td>"
+            html += "<td><span class=\"bar\" role=\"progressbar\" aria-valuemin=\"0\" aria-valuemax=\"100\" aria-valuenow=\"\(percent)\">"
+            html += "<span class=\"fill\" style=\"width: \(percent)%\"></span></span> \(percent)%</td>"
+            html += "<td class=\"num\">\(Self.escape(done + bytes))</td><td class=\"num\">\(String(format: "%.1f", item.rate)) \(item.unit)/s</td>"
+            html += "<td class=\"num\">\(item.secondsLeft.map { Self.age($0) } ?? "–")</td></tr>"
+        }
+        return html + "</table>"
     }
 
     private static func cells(_ rates: ClusterView.Rates) -> String {

@@ -6,6 +6,8 @@ struct RouterStats: Sendable {
     struct Step: Sendable {
         var service: String
         var calls: Int64
+        /// Attempts that ended well (with `errors`: every attempt that ended).
+        var succeeded: Int64
         var errors: Int64
         var retries: Int64
         var latency: [Int64]
@@ -44,6 +46,8 @@ struct RouterStats: Sendable {
                     Step(
                         service: step["service"]?.stringValue ?? "?",
                         calls: step["calls"]?.intValue ?? 0,
+                        // A router from before `succeeded` existed: the calls that did not fail.
+                        succeeded: step["succeeded"]?.intValue ?? max(0, (step["calls"]?.intValue ?? 0) - (step["errors"]?.intValue ?? 0)),
                         errors: step["errors"]?.intValue ?? 0,
                         retries: step["retries"]?.intValue ?? 0,
                         latency: LatencyHistogram.dense(step["latency"])
@@ -79,6 +83,7 @@ struct RouterStats: Sendable {
             if old.steps.count == route.steps.count {
                 for index in route.steps.indices where old.steps[index].service == route.steps[index].service {
                     delta.steps[index].calls -= old.steps[index].calls
+                    delta.steps[index].succeeded -= old.steps[index].succeeded
                     delta.steps[index].errors -= old.steps[index].errors
                     delta.steps[index].retries -= old.steps[index].retries
                     delta.steps[index].latency = Self.minus(route.steps[index].latency, old.steps[index].latency)
@@ -104,6 +109,7 @@ struct RouterStats: Sendable {
             if mine.steps.count == route.steps.count {
                 for index in mine.steps.indices {
                     mine.steps[index].calls += route.steps[index].calls
+                    mine.steps[index].succeeded += route.steps[index].succeeded
                     mine.steps[index].errors += route.steps[index].errors
                     mine.steps[index].retries += route.steps[index].retries
                     mine.steps[index].latency = Self.plus(mine.steps[index].latency, route.steps[index].latency)

@@ -5,6 +5,7 @@ public import RegistryKit
 public import ServiceLifecycle
 public import SkyLib
 public import TLS
+public import Telemetry
 
 /// What every long-running part of one process shares: the registry, counters, logger and its
 /// level control, the trace sampler, the deadline timer, and the process's lifecycle.
@@ -35,6 +36,8 @@ public struct NodeContext: Sendable {
     public var sampler: TraceSampler
     /// The one timer for every in-process deadline.
     public var watchdog: DeadlineWatchdog
+    /// Where recorded spans go besides the registry (`--otlp`); `nil`: nowhere else.
+    public var spanExporter: OTLPExporter?
 
     /// Creates a `NodeContext` from its parts.
     public init(
@@ -48,7 +51,8 @@ public struct NodeContext: Sendable {
         token: String? = nil,
         tls: NodeTLS? = nil,
         sampler: TraceSampler = TraceSampler(perSecond: 100),
-        watchdog: DeadlineWatchdog = DeadlineWatchdog()
+        watchdog: DeadlineWatchdog = DeadlineWatchdog(),
+        spanExporter: OTLPExporter? = nil
     ) {
         self.registry = registry
         self.counters = counters
@@ -61,15 +65,17 @@ public struct NodeContext: Sendable {
         self.tls = tls
         self.sampler = sampler
         self.watchdog = watchdog
+        self.spanExporter = spanExporter
     }
 
     /// Sets up this process: log lines to standard error at `logLevel` (changeable by
     /// signals), swift-metrics into the counters' Prometheus registry, the trace rate from
-    /// `SKYNET_TRACE_PER_SECOND`, and the registry at `address`. Once per process.
+    /// `SKYNET_TRACE_PER_SECOND`, the registry at `address`, and span export to `otlp` (as
+    /// `OTEL_SERVICE_NAME`, else `serviceName`). Once per process.
     /// - Throws: `SkyError` when the registry cannot be opened.
     public static func bootstrap(
         logLevel: Logger.Level, registry address: RegistryAddress, region: String, environment: String = NodeRecord.defaultEnvironment, token: String?,
-        tls: TLSFiles = TLSFiles()
+        tls: TLSFiles = TLSFiles(), otlp: OTLPEndpoint? = nil, serviceName: String = "sky"
     ) async throws -> NodeContext {
         let control = LogLevelControl(logLevel)
         LoggingSystem.bootstrap { label in SkyLogHandler(label: label, control: control) }
@@ -79,9 +85,12 @@ public struct NodeContext: Sendable {
         let registry = try await address.open()
         let counters = Counters()
         counters.bootstrapMetricsSystem()
+        let name = ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
+        let exporter = otlp.map { OTLPExporter(endpoint: $0, serviceName: name, counters: counters, logger: logger) }
+        if let otlp { logger.info("spans exported over OTLP/HTTP to \(otlp.url) as \(name)") }
         return NodeContext(
             registry: registry, counters: counters, logger: logger, logLevel: control, region: region, environment: environment, token: token,
-            tls: nodeTLS, sampler: .fromEnvironment()
+            tls: nodeTLS, sampler: .fromEnvironment(), spanExporter: exporter
         )
     }
 
@@ -90,7 +99,10 @@ public struct NodeContext: Sendable {
     public func run(_ services: [any Service]) async throws {
         var signals: [any Service] = [LogLevelSignals(control: self.logLevel, logger: self.logger)]
         if let tls = self.tls, tls.serves { signals.append(TLSReloadSignal(tls: tls, logger: self.logger)) }
-        try await self.lifecycle.run(services: services + signals, logger: self.logger)
+        // The exporter first: the group stops services in reverse, so it sends the spans the
+        // others record while they drain, and stops last.
+        let exporter: [any Service] = self.spanExporter.map { [$0] } ?? []
+        try await self.lifecycle.run(services: exporter + services + signals, logger: self.logger)
     }
 
     /// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) at `address`, for a node

@@ -67,6 +67,50 @@ public struct RegistrationEndpoints: EndpointGroup {
         }
     }
 
+    public func describe(in document: inout OpenAPIDocument) {
+        let id: JSONValue = [
+            "name": "id", "in": "path", "required": true, "description": "The node's id: 1 to 128 letters, digits, '.', '_' or '-'.",
+            "schema": ["type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"],
+        ]
+        let node = OpenAPIDocument.schema("Node")
+        let body: JSONValue = [
+            "type": "object", "required": ["service", "address", "ttl"], "additionalProperties": false,
+            "properties": [
+                "service": ["type": "string", "pattern": "^[A-Za-z0-9._-]+$"],
+                "address": ["type": "string", "description": "HOST:PORT or https://HOST:PORT where /call answers; not 0.0.0.0."],
+                "ttl": ["type": "number", "minimum": 1, "maximum": 86400, "description": "Seconds without a PUT before the node counts as dead."],
+                "version": ["type": "string", "description": "Dotted version, e.g. 1.2.0."], "region": ["type": "string"],
+                "environment": ["type": "string", "description": "One DNS label."], "status": ["type": "string", "enum": ["ready", "draining"]],
+            ],
+        ]
+        let unavailable = OpenAPIDocument.error("The registry failed.")
+        document.add("put", "/v1/nodes/{id}", [
+            "summary": "Register a service instance, or heartbeat it (the same PUT again)", "operationId": "putNode", "tags": ["registration"],
+            "parameters": [id],
+            "requestBody": ["required": true, "content": ["application/json": ["schema": body]]],
+            "responses": [
+                "201": OpenAPIDocument.json("Registered.", schema: node), "200": OpenAPIDocument.json("Heartbeat recorded.", schema: node),
+                "400": OpenAPIDocument.error("A field is missing or wrong (the message names it), or the body is not JSON."),
+                "409": OpenAPIDocument.error("The id belongs to a node that registered itself."),
+                "413": OpenAPIDocument.error("The body is over 16 KiB."), "503": unavailable,
+            ],
+        ])
+        document.add("get", "/v1/nodes/{id}", [
+            "summary": "A node's record", "operationId": "getNode", "tags": ["registration"], "parameters": [id],
+            "responses": [
+                "200": OpenAPIDocument.json("The record.", schema: node), "400": OpenAPIDocument.error("The id is not a valid id."),
+                "404": OpenAPIDocument.error("No such node."), "503": unavailable,
+            ],
+        ])
+        document.add("delete", "/v1/nodes/{id}", [
+            "summary": "Deregister a node registered over HTTP", "operationId": "deleteNode", "tags": ["registration"], "parameters": [id],
+            "responses": [
+                "204": ["description": "Deregistered."], "400": OpenAPIDocument.error("The id is not a valid id."),
+                "404": OpenAPIDocument.error("No such node."), "409": OpenAPIDocument.error("The node registered itself."), "503": unavailable,
+            ],
+        ])
+    }
+
     /// The error's JSON answer; a failure that is not ours is the registry's.
     private static func failure(_ error: any Error) -> Response {
         .error(error as? SkyError ?? SkyError(.registry, "the registry failed: \(error)"))

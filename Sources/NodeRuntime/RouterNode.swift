@@ -89,7 +89,8 @@ public struct RouterNode: Sendable {
         let local = hosts.isEmpty ? nil : LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
         let stack = RouterStack(
             routes: configuration.routes, registry: context.registry, region: context.region, local: local, counters: context.counters,
-            token: context.token, tls: context.tls, sampler: context.sampler, watchdog: context.watchdog, logger: context.logger
+            token: context.token, tls: context.tls, sampler: context.sampler, watchdog: context.watchdog, spanExporter: context.spanExporter,
+            logger: context.logger
         )
         self.stack = stack
         let reaper = configuration.runsReaper

@@ -32,9 +32,10 @@ public struct RouterStack: Sendable {
     ///   - local: services hosted in this process, called without a socket.
     ///   - sampler: decides which new requests are traced (initiators draw from the executor's).
     ///   - watchdog: the one timer for in-process calls' deadlines.
+    ///   - spanExporter: where spans go besides the registry (`--otlp`).
     public init(
         routes: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?,
-        tls: NodeTLS? = nil, sampler: TraceSampler, watchdog: DeadlineWatchdog, logger: Logger
+        tls: NodeTLS? = nil, sampler: TraceSampler, watchdog: DeadlineWatchdog, spanExporter: (any SpanExporter)? = nil, logger: Logger
     ) {
         self.table = RouteTable()
         if routes == "registry" {
@@ -46,7 +47,9 @@ public struct RouterStack: Sendable {
         self.client = HTTPServiceClient(token: token, tls: tls, logger: logger)
         self.asyncSteps = AsyncStepQueue(logger: logger)
         self.nodeID = Identifiers.nodeID()
-        self.spans = SpanRecorder(registry: registry, recorder: self.nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, logger: logger)
+        self.spans = SpanRecorder(
+            registry: registry, recorder: self.nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, exporter: spanExporter, logger: logger
+        )
         let dispatcher = ServiceDispatcher(
             cache: self.cache, balancer: InstanceBalancer(region: region), client: self.client, local: local, watchdog: watchdog
         )

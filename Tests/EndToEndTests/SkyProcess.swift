@@ -30,13 +30,17 @@ final class SkyProcess: @unchecked Sendable {
     private let output = Locked<[String]>([])
     private let partial = Locked<String>("")
 
-    /// Starts `sky ARGUMENTS` in `directory`; inside host `host` of `hosts` when given (its
-    /// pid is still sky's: `ip netns exec` execs it).
-    init(_ arguments: [String], name: String? = nil, directory: String, environment: [String: String] = [:], on hosts: Hosts? = nil, host: String? = nil) throws {
+    /// Starts `sky ARGUMENTS` (or `executable ARGUMENTS`: a Python helper, say) in
+    /// `directory`; inside host `host` of `hosts` when given (its pid is still sky's: `ip
+    /// netns exec` execs it).
+    init(
+        _ arguments: [String], name: String? = nil, directory: String, environment: [String: String] = [:], on hosts: Hosts? = nil, host: String? = nil,
+        executable: String? = nil
+    ) throws {
         self.name = name ?? arguments.first ?? "sky"
         self.stderrPath = directory + "/\(self.name)-\(UUID().uuidString.prefix(6)).stderr.log"
         _ = FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
-        var command = [Self.binary] + arguments
+        var command = [executable ?? Self.binary] + arguments
         if let hosts, let host { command = hosts.command(host, command) }
         self.process.executableURL = URL(fileURLWithPath: command[0])
         self.process.arguments = Array(command.dropFirst())
@@ -206,7 +210,7 @@ extension Process {
 enum Command {
     /// Runs `arguments[0]` with the rest, no input, to its end: its exit status and its
     /// output (standard output and error together).
-    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], timeout: Double = 30) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
@@ -216,7 +220,7 @@ enum Command {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let status = try await process.exitStatus(timeout: 30)
+        let status = try await process.exitStatus(timeout: timeout)
         return (status, String(decoding: data, as: UTF8.self))
     }
 }

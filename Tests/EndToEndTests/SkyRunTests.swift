@@ -70,8 +70,10 @@ struct SkyRunTests {
         #expect(answer.json["error"]?["service"] == "slow")
         #expect(answer.json["error"]?["message"]?.stringValue?.contains("route deadline") == true)
 
+        // The service refused the document: the caller's error (422), not the cluster's.
         answer = try await HTTP.post("\(base)/routes/text", #"{"no_text": 1}"#)
-        #expect(answer.status == 502)
+        #expect(answer.status == 422)
+        #expect(answer.json["error"]?["code"] == "rejected")
         #expect(answer.json["error"]?["message"] == "wordcount needs an object with a string field \"text\"")
         sky.signal(SIGINT)
         #expect(try await sky.waitForExit() == 0)

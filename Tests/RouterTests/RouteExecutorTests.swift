@@ -173,7 +173,8 @@ struct RouteExecutorTests {
         let harness = try RouterHarness(client: client)
         try await harness.addInstance("bad")
         try harness.install("name: r\nsteps:\n  - service: bad\n    retry: { attempts: 5, backoff: 1ms }\n")
-        await #expect(throws: SkyError(.stepFailed, "no such field", route: "r", step: 1, service: "bad")) {
+        // The service refused the document: rejected (422), not step_failed (502).
+        await #expect(throws: SkyError(.rejected, "no such field", route: "r", step: 1, service: "bad")) {
             try await harness.run("r", [:])
         }
         #expect(client.calls(to: "bad").count == 1)

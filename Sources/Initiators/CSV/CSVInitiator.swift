@@ -216,6 +216,10 @@ public final class CSVInitiator: Initiator, Sendable {
         if checkpoint.offset > 0 {
             self.logger.notice("resuming at line \(checkpoint.line) (byte \(checkpoint.offset) of \(totalBytes))", metadata: ["file": "\(stem)"])
         }
+        let progress = self.counters.progress.begin(
+            .csv, route: self.configuration.route, name: source.dir + "/" + stem, totalBytes: totalBytes, startingAt: checkpoint.offset
+        )
+        defer { self.counters.progress.end(progress) }
         let concurrency = max(1, source.concurrency)
         let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
         let checkpointing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors")
@@ -258,6 +262,8 @@ public final class CSVInitiator: Initiator, Sendable {
                     }
                     nextToWrite += 1
                 }
+                progress.done(Int64(rowsDone))
+                progress.bytesDone(committed.offset)
             }
             reading: while true {
                 let chunk: Data

@@ -20,6 +20,9 @@ struct DropFolderLoop: Sendable {
     var counters: Counters
     /// Counter names start with it (`files.ROUTE`, `csv.ROUTE`).
     var counterPrefix: String
+    /// The route whose backlog (files done of files found) goes on the progress board while
+    /// there is one; `nil`: none (CSV files have an entry each instead).
+    var backlogRoute: String? = nil
 
     /// Runs until graceful shutdown or cancellation.
     /// - Parameter handle: handles one item; `isStopping` tells long work to pause.
@@ -56,6 +59,7 @@ struct DropFolderLoop: Sendable {
             return false
         }
         let isStopping: @Sendable () -> Bool = { stopping.withLock { $0 } || Task.isCancelled }
+        let backlog = self.backlogRoute.map { Backlog(board: counters.progress, route: $0, folder: dir, queue: queue) }
         self.logger.info("watching for files", metadata: ["pattern": "\(self.pattern)"])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -66,8 +70,10 @@ struct DropFolderLoop: Sendable {
                 for _ in 0..<max(1, self.workers) {
                     group.addTask {
                         while let item = await queue.next() {
+                            backlog?.started()
                             if await takeable(item) { await handle(item, folder, isStopping) }
                             queue.done(item)
+                            backlog?.finished()
                         }
                     }
                 }
@@ -78,3 +84,4 @@ struct DropFolderLoop: Sendable {
         }
     }
 }
+

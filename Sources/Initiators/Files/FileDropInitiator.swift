@@ -60,7 +60,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         let source = self.configuration.source
         let loop = DropFolderLoop(
             dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger,
-            counters: self.counters, counterPrefix: self.counterPrefix
+            counters: self.counters, counterPrefix: self.counterPrefix, backlogRoute: self.configuration.route
         )
         try await loop.run { item, folder, _ in await self.handle(item, in: folder) }
     }

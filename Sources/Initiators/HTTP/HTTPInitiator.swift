@@ -2,6 +2,7 @@ public import AdminHTTP
 public import Hummingbird
 public import Logging
 import NIOCore
+import HTTPTypes
 public import ServiceLifecycle
 public import SkyLib
 public import TLS
@@ -15,6 +16,9 @@ public import TLS
 /// | `GET /routes` | every route with its steps, revision, file and load time |
 /// | `GET /routes/NAME` | one route |
 /// | `GET /health`, `GET /debug/vars` | the admin endpoints |
+///
+/// A caller's W3C `traceparent`/`tracestate` joins the request to the caller's trace; every
+/// answer carries `traceparent` naming the route's span, and `Skynet-Trace-Id`.
 ///
 /// Failures answer a JSON error body `{"error": {"code", "message", "route", "step", "service"}}`:
 /// 404 unknown route, 400 malformed JSON (with line and column), 413 body over the limit,
@@ -70,6 +74,7 @@ public struct HTTPInitiator: Service {
         table.record(.post, "routes/:name")
         table.record(.get, "routes/:name")
         table.record(.get, "routes")
+        table.record(.get, "openapi.json")
         router.post("routes/:name") { request, context -> Response in
             await self.runRoute(request, name: context.parameters.get("name") ?? "")
         }
@@ -82,6 +87,9 @@ public struct HTTPInitiator: Service {
                 return .error(SkyError(.routeNotFound, "no route named '\(name)'", route: name))
             }
             return .json(summary.json)
+        }
+        router.get("openapi.json") { _, _ -> Response in
+            .json(self.openAPIDocument().json)
         }
         self.admin.add(to: router, recording: table)
         return router
@@ -118,10 +126,7 @@ public struct HTTPInitiator: Service {
         } catch {
             return .error(error)
         }
-        var trace = self.runner.sampler.root(forced: request.headers[SkynetHeaders.trace] == "1")
-        if let traceID = request.headers[SkynetHeaders.traceID], !traceID.isEmpty, traceID.count <= 64 {
-            trace.traceID = traceID
-        }
+        let trace = self.trace(of: request)
         let requestID = request.headers[SkynetHeaders.requestID].flatMap { $0.isEmpty || $0.count > 128 ? nil : $0 } ?? Identifiers.requestID()
         var envelope = RequestEnvelope(id: requestID, route: name, payload: payload, meta: ["source": "http"], trace: trace)
         if let timeout = request.headers[SkynetHeaders.timeout].flatMap({ Int64($0) }), timeout > 0 {
@@ -130,6 +135,7 @@ public struct HTTPInitiator: Service {
         var headers = HTTPFields()
         headers[SkynetHeaders.requestID] = envelope.id
         headers[SkynetHeaders.traceID] = envelope.trace.traceID
+        if let traceparent = envelope.trace.traceparent { headers[Self.traceparent] = traceparent }
         do {
             let result = try await self.runner.run(envelope)
             if result.meta["deduplicated"] == "true" { headers[SkynetHeaders.deduplicated] = "true" }
@@ -146,5 +152,101 @@ public struct HTTPInitiator: Service {
         } catch {
             return .error(error, headers: headers)
         }
+    }
+
+    /// The OpenAPI 3.1 document of this listener: one `POST /routes/NAME` per route loaded
+    /// now, the listing, and the admin endpoints (with the registration API where served).
+    public func openAPIDocument() -> OpenAPIDocument {
+        var document = OpenAPIDocument(
+            title: "Skynet",
+            summary: "A Skynet router's HTTP surface: one POST per route (its body is the request's document, its answer the route's final document), the route listing, and the admin endpoints. Generated from the routes loaded when it was asked for.",
+            requiresToken: self.configuration.token != nil
+        )
+        let header = OpenAPIDocument.header
+        func parameter(_ name: String, _ description: String, pattern: String? = nil) -> JSONValue {
+            var schema: [String: JSONValue] = ["type": "string"]
+            if let pattern { schema["pattern"] = .string(pattern) }
+            return ["name": .string(name), "in": "header", "required": false, "description": .string(description), "schema": .object(schema)]
+        }
+        let requestHeaders: JSONValue = [
+            parameter("Skynet-Request-Id", "The request's id (1 to 128 characters); a new one when absent."),
+            parameter("Skynet-Timeout-Ms", "Milliseconds the caller will wait; the route's deadline.", pattern: "^[0-9]{1,12}$"),
+            parameter("Skynet-Trace", "1 records this request's trace whatever the sampling rate.", pattern: "^[01]$"),
+            parameter("Skynet-Trace-Id", "Run under this trace id (at most 64 characters)."),
+            parameter("traceparent", "W3C trace context: the request joins the caller's trace."),
+            parameter("tracestate", "W3C trace state, carried to every service call."),
+        ]
+        let answerHeaders: [String: JSONValue] = [
+            "Skynet-Request-Id": header("The request's id.", nil), "Skynet-Trace-Id": header("The request's trace id.", nil),
+            "traceparent": header("W3C trace context naming the route's span.", nil),
+        ]
+        let any: JSONValue = ["description": "Any JSON value."]
+        for summary in self.runner.routeSummaries().sorted(by: { $0.route.name < $1.route.name }) {
+            let route = summary.route
+            let steps = route.steps.map(\.json).map { JSONWriter.string($0) }.joined(separator: ", ")
+            var answer = answerHeaders
+            answer["Skynet-Errors"] = header("Step errors recorded under errOnFail: false, as a JSON array.", nil)
+            answer["Skynet-Deduplicated"] = header("true on the answer to a duplicate (dedupe: routes).", nil)
+            document.add("post", "/routes/\(route.name)", [
+                "summary": .string(route.description ?? "Run route \(route.name)"),
+                "description": .string("Route `\(route.name)` (\(summary.file)), steps: \(steps)."),
+                "operationId": .string("route_\(route.name)"), "tags": ["routes"],
+                "parameters": requestHeaders,
+                "requestBody": ["required": true, "description": "The request's document.", "content": ["application/json": ["schema": any]]],
+                "responses": [
+                    "200": OpenAPIDocument.json("The route's final document.", schema: any, headers: answer),
+                    "400": OpenAPIDocument.error("The body is not JSON (the message names line and column)."),
+                    "404": OpenAPIDocument.error("The route is gone (its file was removed)."),
+                    "413": OpenAPIDocument.error("The body is over the limit."),
+                    "422": OpenAPIDocument.error("A step's service refused the document (code rejected; the error names step and service)."),
+                    "429": OpenAPIDocument.error("The route's rate limit is reached."),
+                    "502": OpenAPIDocument.error("A step failed (the error names the step and service)."),
+                    "503": OpenAPIDocument.error("No instance of a step's service, or its breaker is open, or the node is draining."),
+                    "504": OpenAPIDocument.error("The deadline passed."),
+                ],
+            ])
+        }
+        document.add("get", "/routes", [
+            "summary": "Every route with its steps, revision, file and load time", "operationId": "listRoutes", "tags": ["routes"],
+            "responses": [
+                "200": OpenAPIDocument.json(
+                    "The routes.", schema: ["type": "object", "required": ["routes"], "properties": ["routes": ["type": "array", "items": OpenAPIDocument.schema("RouteSummary")]]]
+                )
+            ],
+        ])
+        document.add("get", "/routes/{name}", [
+            "summary": "One route", "operationId": "getRoute", "tags": ["routes"],
+            "parameters": [["name": "name", "in": "path", "required": true, "schema": ["type": "string"]]],
+            "responses": [
+                "200": OpenAPIDocument.json("The route.", schema: OpenAPIDocument.schema("RouteSummary")),
+                "404": OpenAPIDocument.error("No route by that name."),
+            ],
+        ])
+        document.add("get", "/openapi.json", [
+            "summary": "This document", "operationId": "openAPI", "tags": ["admin"],
+            "responses": ["200": OpenAPIDocument.json("OpenAPI 3.1.", schema: ["type": "object"])],
+        ])
+        self.admin.describe(in: &document)
+        return document
+    }
+
+    static let traceparent = HTTPField.Name(TraceContext.W3CHeader.traceparent)!
+    static let tracestate = HTTPField.Name(TraceContext.W3CHeader.tracestate)!
+
+    /// The request's trace: the caller's W3C trace when it sent a valid `traceparent` (which
+    /// wins over `Skynet-Trace-Id`), else a new root, sampled by the router's sampler or
+    /// forced with `Skynet-Trace: 1`, under the caller's `Skynet-Trace-Id` when it gave one.
+    func trace(of request: Request) -> TraceContext {
+        let forced = request.headers[SkynetHeaders.trace] == "1"
+        if let traceparent = request.headers[Self.traceparent],
+            let joined = TraceContext.joining(traceparent: traceparent, tracestate: request.headers[Self.tracestate], forced: forced)
+        {
+            return joined
+        }
+        var trace = self.runner.sampler.root(forced: forced)
+        if let traceID = request.headers[SkynetHeaders.traceID], !traceID.isEmpty, traceID.count <= 64 {
+            trace.traceID = traceID
+        }
+        return trace
     }
 }

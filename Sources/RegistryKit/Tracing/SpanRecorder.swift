@@ -6,6 +6,8 @@ public import SkyLib
 /// Collects the spans a process records and writes them to the registry in batches, off the
 /// request path.
 ///
+/// With an exporter (`--otlp`), every span goes to it as well.
+///
 /// `record(_:)` only appends to a bounded buffer under a lock; it never waits. When the
 /// buffer is full the span is dropped and counted (`spans-dropped` at `/debug/vars`), so a
 /// slow or unreachable registry can never slow requests or grow memory. ``run()`` flushes
@@ -20,6 +22,7 @@ public final class SpanRecorder: Service, Sendable {
     /// Time between flushes.
     public let interval: Duration
     private let registry: any SpanStore
+    private let exporter: (any SpanExporter)?
     private let buffer = Mutex<[Span]>([])
     private let dropped: CounterCell
     private let flushed: CounterCell
@@ -34,9 +37,11 @@ public final class SpanRecorder: Service, Sendable {
         counters: Counters,
         capacity: Int = 4096,
         interval: Duration = .milliseconds(250),
+        exporter: (any SpanExporter)? = nil,
         logger: Logger
     ) {
         self.registry = registry
+        self.exporter = exporter
         self.recorder = recorder
         self.host = host
         self.capacity = capacity
@@ -50,8 +55,10 @@ public final class SpanRecorder: Service, Sendable {
     /// Spans waiting to be written.
     public var pending: Int { self.buffer.withLock { $0.count } }
 
-    /// Keeps `span` for the next flush, or drops and counts it when the buffer is full.
+    /// Keeps `span` for the next flush, or drops and counts it when the buffer is full; hands
+    /// it to the exporter too (an OpenTelemetry collector), which buffers it on its own terms.
     public func record(_ span: Span) {
+        self.exporter?.export(span)
         let kept = self.buffer.withLock { buffer in
             guard buffer.count < self.capacity else { return false }
             buffer.append(span)

@@ -57,6 +57,10 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         http.headers.add(name: "Content-Type", value: "application/json")
         http.headers.add(name: "Skynet-Request-Id", value: request.id)
         http.headers.add(name: "Skynet-Trace-Id", value: request.trace.traceID)
+        // W3C trace context beside the envelope's own fields, so a service in any language
+        // (and any proxy between) can join the trace with its usual library.
+        if let traceparent = request.trace.traceparent { http.headers.add(name: TraceContext.W3CHeader.traceparent, value: traceparent) }
+        if let tracestate = request.trace.state { http.headers.add(name: TraceContext.W3CHeader.tracestate, value: tracestate) }
         if let token { http.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let effectiveDeadline = deadline ?? .now() + .seconds(30)
         let remaining = effectiveDeadline - .now()

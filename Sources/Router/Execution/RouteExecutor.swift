@@ -336,7 +336,13 @@ public final class RouteExecutor: RouteRunner, Sendable {
         }
         logger.warning("step failed; route stopped", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
         // Timeouts, open circuits and rate limits keep their codes: 504, 503 and 429, not 502.
-        if ![.deadlineExceeded, .circuitOpen, .rateLimited].contains(failure.code) { failure.code = .stepFailed }
+        // A service that refused the document itself (bad_request) makes it the caller's
+        // error, 422, not the cluster's 502: retrying the same document cannot help.
+        if failure.code == .badRequest {
+            failure.code = .rejected
+        } else if ![.deadlineExceeded, .circuitOpen, .rateLimited].contains(failure.code) {
+            failure.code = .stepFailed
+        }
         failure.isRetryable = false
         throw failure
     }

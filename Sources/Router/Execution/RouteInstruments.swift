@@ -116,6 +116,7 @@ final class StepInstruments: Sendable {
     /// This step's own counts (the cells above are shared by every route calling the service).
     let ownCalls = CounterCell()
     let ownErrors = CounterCell()
+    let ownSucceeded = CounterCell()
     let ownRetries = CounterCell()
 
     init(route: String, service: String, counters: Counters) {
@@ -145,6 +146,7 @@ final class StepInstruments: Sendable {
         self.latency.record(duration)
         if succeeded {
             self.processed.add()
+            self.ownSucceeded.add()
             self.succeeded.increment()
         } else {
             self.errors.add()
@@ -164,6 +166,9 @@ final class StepInstruments: Sendable {
             "service": .string(self.service),
             "calls": .int(self.ownCalls.value),
             "errors": .int(self.ownErrors.value),
+            // Finished attempts = succeeded + errors: the one denominator of an error rate
+            // (calls count attempts when they start, errors when they end).
+            "succeeded": .int(self.ownSucceeded.value),
             "retries": .int(self.ownRetries.value),
             "latency": LatencyHistogram.sparse(self.latency.snapshot()),
         ]

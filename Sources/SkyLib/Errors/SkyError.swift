@@ -13,6 +13,7 @@ public struct SkyError: Error, Sendable, Hashable {
             case invalidRoute = "invalid_route"
             case payloadTooLarge = "payload_too_large"
             case stepFailed = "step_failed"
+            case rejected = "rejected"
             case deadlineExceeded = "deadline_exceeded"
             case noInstance = "no_instance"
             case connectionFailed = "connection_failed"
@@ -43,6 +44,9 @@ public struct SkyError: Error, Sendable, Hashable {
         public static let payloadTooLarge = Code(.payloadTooLarge)
         /// A route step failed for good; the route stopped.
         public static let stepFailed = Code(.stepFailed)
+        /// A step's service refused the document itself (it answered `bad_request`): the
+        /// caller's error, answered 422; the same document would fail again.
+        public static let rejected = Code(.rejected)
         /// The route's or step's deadline passed.
         public static let deadlineExceeded = Code(.deadlineExceeded)
         /// No live instance of the service is known.

@@ -16,6 +16,8 @@ public final class Counters: Sendable {
     public let prometheus: PrometheusCollectorRegistry
     /// When the process started counting.
     public let startedAt = Date()
+    /// Long work in flight (CSV files, drop folders' backlogs), for `/debug/progress`.
+    public let progress = ProgressBoard()
 
     /// Creates a `Counters` from its parts.
     public init(prometheus: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

@@ -9,13 +9,17 @@ public struct TraceContext: Sendable, Hashable {
     /// Whether the spans of this trace are recorded (decided once, at the initiator, by
     /// ``TraceSampler``; every hop follows the decision).
     public var sampled: Bool
+    /// The caller's W3C `tracestate` (vendors' entries), carried untouched to every call of
+    /// the request; `nil` when the caller sent none.
+    public var state: String?
 
     /// Creates a `TraceContext` from its parts.
-    public init(traceID: String, spanID: String, parentID: String? = nil, sampled: Bool = false) {
+    public init(traceID: String, spanID: String, parentID: String? = nil, sampled: Bool = false, state: String? = nil) {
         self.traceID = traceID
         self.spanID = spanID
         self.parentID = parentID
         self.sampled = sampled
+        self.state = state
     }
 
     /// A new root trace with fresh ids.
@@ -25,7 +29,7 @@ public struct TraceContext: Sendable, Hashable {
 
     /// A child span of this one: same trace and sampling, fresh span id, this span as parent.
     public func child() -> TraceContext {
-        TraceContext(traceID: self.traceID, spanID: Identifiers.spanID(), parentID: self.spanID, sampled: self.sampled)
+        TraceContext(traceID: self.traceID, spanID: Identifiers.spanID(), parentID: self.spanID, sampled: self.sampled, state: self.state)
     }
 }
 
@@ -34,11 +38,15 @@ extension TraceContext {
         var fields: [String: JSONValue] = ["traceId": .string(self.traceID), "spanId": .string(self.spanID)]
         if let parentID { fields["parentId"] = .string(parentID) }
         if self.sampled { fields["sampled"] = true }
+        if let state { fields["tracestate"] = .string(state) }
         return .object(fields)
     }
 
     init?(json: JSONValue?) {
         guard let traceID = json?["traceId"]?.stringValue, let spanID = json?["spanId"]?.stringValue else { return nil }
-        self.init(traceID: traceID, spanID: spanID, parentID: json?["parentId"]?.stringValue, sampled: json?["sampled"]?.boolValue ?? false)
+        self.init(
+            traceID: traceID, spanID: spanID, parentID: json?["parentId"]?.stringValue, sampled: json?["sampled"]?.boolValue ?? false,
+            state: json?["tracestate"]?.stringValue
+        )
     }
 }

@@ -14,7 +14,7 @@ struct InitiatorCommand: AsyncParsableCommand {
     @OptionGroup var routes: RoutesOptions
 
     func run() async throws {
-        let context = try await self.common.context()
+        let context = try await self.common.context(serviceName: "sky-initiator")
         var configuration = RouterNode.Configuration()
         configuration.routes = self.routes.routes
         configuration.admin = self.admin.address(in: context)

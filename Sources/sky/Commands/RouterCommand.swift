@@ -15,7 +15,7 @@ struct RouterCommand: AsyncParsableCommand {
     @OptionGroup var http: HTTPInitiatorOptions
 
     func run() async throws {
-        let context = try await self.common.context()
+        let context = try await self.common.context(serviceName: "sky-router")
         var configuration = RouterNode.Configuration()
         configuration.routes = self.routes.routes
         configuration.http = self.http.address(in: context)

@@ -44,7 +44,7 @@ struct ServiceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try await self.common.context()
+        let context = try await self.common.context(serviceName: self.name)
         var address = self.http
         if let port { address.port = port }
         HostPort.warnIfExposed(address, token: context.token, logger: context.logger)
@@ -61,7 +61,8 @@ struct ServiceCommand: AsyncParsableCommand {
         configuration.commands = .process(context.lifecycle.nodeControl)
         let nodeID = Identifiers.nodeID()
         let spans = SpanRecorder(
-            registry: context.registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: context.counters, logger: context.logger
+            registry: context.registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: context.counters,
+            exporter: context.spanExporter, logger: context.logger
         )
         let host = ServiceHost(
             definition: definition, configuration: configuration, registry: context.registry, counters: context.counters, nodeID: nodeID,

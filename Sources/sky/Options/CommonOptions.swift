@@ -5,6 +5,7 @@ import SkyLib
 import RegistryKit
 import NodeRuntime
 import TLS
+import Telemetry
 
 /// Flags every long-running role takes.
 struct CommonOptions: ParsableArguments {
@@ -41,6 +42,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("allow-callers"), help: "With --tls-client-ca: only clients whose certificate has one of these names (common or DNS name, comma-separated) may call (default: $SKYNET_ALLOW_CALLERS).")
     var allowCallers: String?
 
+    @Option(name: .customLong("otlp"), help: "Send spans to this OpenTelemetry collector over OTLP/HTTP, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT).")
+    var otlp: String?
+
     /// The TLS files the flags and `SKYNET_TLS_*` name.
     var tlsFiles: TLSFiles {
         TLSFiles(
@@ -55,6 +59,7 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         _ = try RegistryAddress.resolve(flag: self.registry)
+        do { _ = try OTLPEndpoint.resolve(flag: self.otlp) } catch { throw ValidationError(error.message) }
         for (flag, value) in [("--environment", self.environment)] where !DNSLabel.isValid(value) {
             throw ValidationError("\(flag) '\(value)' must be one DNS label: letters, digits and '-', at most 63, not starting or ending with '-'")
         }
@@ -70,11 +75,13 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// Sets up the process as the flags say (logging, metrics, the registry, the token) and
-    /// answers what its parts share.
-    func context() async throws -> NodeContext {
+    /// answers what its parts share. `serviceName` names the process's spans in an
+    /// OpenTelemetry backend (`OTEL_SERVICE_NAME` wins).
+    func context(serviceName: String = "sky") async throws -> NodeContext {
         try await NodeContext.bootstrap(
             logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
-            region: self.region, environment: self.environment, token: Self.token(), tls: self.tlsFiles
+            region: self.region, environment: self.environment, token: Self.token(), tls: self.tlsFiles,
+            otlp: OTLPEndpoint.resolve(flag: self.otlp), serviceName: serviceName
         )
     }
 

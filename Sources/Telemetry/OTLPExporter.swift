@@ -1,0 +1,141 @@
+import AsyncHTTPClient
+public import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+public import SkyLib
+import Synchronization
+
+/// Sends the spans a process records to an OpenTelemetry collector over OTLP/HTTP
+/// (`POST /v1/traces`, `application/x-protobuf`), batched, off the request path.
+///
+/// `export(_:)` only appends to a bounded buffer; ``run()`` sends a batch every second (or as
+/// soon as 512 wait) and once more on graceful shutdown. A batch the collector does not take
+/// (down, refusing, slow past the timeout) is dropped and counted, never retried into a
+/// growing backlog: `otlp-spans-exported`, `otlp-spans-dropped` and `otlp-export-errors` at
+/// `/debug/vars`. A request never waits on the collector.
+public final class OTLPExporter: SpanExporter, Service, Sendable {
+    /// Where the batches go (the full URL, `…/v1/traces`).
+    public let endpoint: OTLPEndpoint
+    /// `service.name` of the process's spans (a service span carries its own service's name).
+    public let serviceName: String
+    /// Most spans held between batches; more are dropped and counted.
+    public let capacity: Int
+    /// Most spans in one request to the collector.
+    public let batchSize: Int
+    /// Longest wait between batches.
+    public let interval: Duration
+    private let buffer = Mutex<[Span]>([])
+    private let exported: CounterCell
+    private let dropped: CounterCell
+    private let failures: CounterCell
+    private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
+    private let logger: Logger
+
+    /// Creates an `OTLPExporter` from its parts.
+    public init(
+        endpoint: OTLPEndpoint,
+        serviceName: String,
+        counters: Counters,
+        capacity: Int = 2048,
+        batchSize: Int = 512,
+        interval: Duration = .seconds(1),
+        logger: Logger
+    ) {
+        self.endpoint = endpoint
+        self.serviceName = serviceName
+        self.capacity = capacity
+        self.batchSize = batchSize
+        self.interval = interval
+        self.exported = counters.cell("otlp-spans-exported")
+        self.dropped = counters.cell("otlp-spans-dropped")
+        self.failures = counters.cell("otlp-export-errors")
+        self.logger = logger
+    }
+
+    /// Spans waiting for the next batch.
+    public var pending: Int { self.buffer.withLock { $0.count } }
+
+    public func export(_ span: Span) {
+        let kept = self.buffer.withLock { buffer in
+            guard buffer.count < self.capacity else { return false }
+            buffer.append(span)
+            return true
+        }
+        if !kept { self.dropped.add() }
+    }
+
+    /// The client batches go through: made by ``run()`` and shut down when it ends (so an
+    /// exporter that never runs holds no connection pool). A refused connection fails the
+    /// batch at once instead of being retried until the timeout, so a dead collector costs
+    /// one quick failure a batch.
+    static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
+        configuration.redirectConfiguration = .disallow
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Sends what is buffered now, in batches of at most ``batchSize``.
+    func flush(using client: HTTPClient) async {
+        while true {
+            let batch = self.buffer.withLock { buffer in
+                let batch = Array(buffer.prefix(self.batchSize))
+                buffer.removeFirst(batch.count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            await self.send(batch, using: client)
+        }
+    }
+
+    private func send(_ batch: [Span], using client: HTTPClient) async {
+        var request = HTTPClientRequest(url: self.endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        for header in self.endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+        request.body = .bytes(ByteBuffer(bytes: OTLPTraceRequest(spans: batch, serviceName: self.serviceName).bytes))
+        let problem: String
+        do {
+            let response = try await client.execute(request, timeout: .seconds(10), logger: self.logger)
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            if (200..<300).contains(response.status.code) {
+                self.exported.add(Int64(batch.count))
+                return
+            }
+            problem = "the collector answered HTTP \(response.status.code)"
+        } catch {
+            problem = "\(error)"
+        }
+        self.failures.add()
+        self.dropped.add(Int64(batch.count))
+        // A collector that is down would otherwise log a line a second.
+        let warn = self.lastWarning.withLock { last in
+            let now = ContinuousClock.now
+            guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        let message: Logger.Message = "OTLP export to \(self.endpoint.url) failed (\(problem)); \(batch.count) spans dropped"
+        if warn { self.logger.warning(message) } else { self.logger.debug(message) }
+    }
+
+    public func run() async throws {
+        let client = Self.makeClient()
+        let tick = Duration.milliseconds(100)
+        var waited = Duration.zero
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            waited += tick
+            if waited >= self.interval || self.pending >= self.batchSize {
+                waited = .zero
+                await self.flush(using: client)
+            }
+        }
+        await self.flush(using: client)
+        try? await client.shutdown()
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import NIOHTTP1
+import SkyLib
+import SkyTestSupport
+import Testing
+
+/// OTLP/HTTP export from two real processes (`sky router` and `sky service uppercase`) to a
+/// receiver that decodes every batch with OpenTelemetry's official protobuf definitions: the
+/// spans link parent to child across the processes; with the collector gone, requests are
+/// still answered and the spans are dropped and counted.
+@Suite(.timeLimit(.minutes(3)))
+struct OTLPExportTests {
+    @Test func spansFromTwoProcessesReachTheCollectorLinkedAndADeadCollectorCostsNothing() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: uppercase\n")
+        let received = scratch.path + "/received.jsonl"
+        let receiver = try await TraceContextTests.helper("otlp_receiver.py", [received], in: scratch)
+        defer { receiver.process.signal(SIGKILL) }
+        let collector = "http://127.0.0.1:\(receiver.port)"
+        // The service finds the collector through the standard variable, the router through --otlp.
+        let service = try SkyProcess(
+            ["service", "uppercase", "--registry", scratch.registry, "--ttl", "2", "--heartbeat", "0.3"], name: "uppercase", directory: scratch.path,
+            environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": collector]
+        )
+        defer { service.signal(SIGKILL) }
+        let (serviceAddress, serviceNode) = try await service.waitForLine { line -> (String, String)? in
+            let words = line.split(separator: " ").map(String.init)
+            guard let at = words.firstIndex(of: "at"), let node = words.firstIndex(of: "node"), node + 1 < words.count else { return nil }
+            return (words[at + 1], words[node + 1])
+        }
+        let router = try SkyProcess(
+            ["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--otlp", collector], name: "router",
+            directory: scratch.path
+        )
+        defer { router.signal(SIGKILL) }
+        let base = try await router.waitForWord(after: "router ready at ")
+
+        var traceIDs: [String] = []
+        for index in 0..<5 {
+            let answer = try await HTTP.post("\(base)/routes/shout", #"{"text":"otel \#(index)"}"#, headers: [("Skynet-Trace", "1")])
+            #expect(answer.status == 200)
+            traceIDs.append(answer.headers.first(name: "Skynet-Trace-Id") ?? "")
+        }
+
+        // Each trace: route (SERVER) ← call (CLIENT) from the router, service (SERVER) from the
+        // service process under the call.
+        var spans: [JSONValue] = []
+        let complete = await eventually(within: 15) {
+            spans = TraceContextTests.lines(received)
+            return traceIDs.allSatisfy { id in spans.filter { $0["traceId"]?.stringValue == id }.count == 3 }
+        }
+        #expect(complete, "received: \(spans.count) spans; router log: \(router.stderr.suffix(500))")
+        for id in traceIDs {
+            let trace = spans.filter { $0["traceId"]?.stringValue == id }
+            let route = try #require(trace.first { $0["name"]?.stringValue == "route shout" })
+            let call = try #require(trace.first { $0["name"]?.stringValue == "call uppercase" })
+            let served = try #require(trace.first { $0["name"]?.stringValue == "uppercase" })
+            #expect(route["parentId"]?.stringValue == "" && route["kind"]?.intValue == 2 && route["service"]?.stringValue == "sky-router")
+            #expect(call["parentId"] == route["spanId"] && call["kind"]?.intValue == 3 && call["service"]?.stringValue == "sky-router")
+            #expect(served["parentId"] == call["spanId"] && served["kind"]?.intValue == 2 && served["service"]?.stringValue == "uppercase")
+            #expect(served["instance"]?.stringValue == serviceNode && call["attributes"]?["skynet.instance"]?.stringValue == serviceNode)
+            #expect(route["instance"] != served["instance"])
+            #expect([route, call, served].allSatisfy { $0["status"]?.intValue == 1 && ($0["end"]?.intValue ?? 0) >= ($0["start"]?.intValue ?? 1) })
+        }
+        // Both processes exported (each counts what the collector took).
+        let routerVars = try await HTTP.get("\(base)/debug/vars").json
+        let serviceVars = try await HTTP.get("http://\(serviceAddress)/debug/vars").json
+        #expect((routerVars["otlp-spans-exported"]?.intValue ?? 0) >= 10)
+        #expect((serviceVars["otlp-spans-exported"]?.intValue ?? 0) >= 5)
+
+        // The collector dies: requests are still answered, the spans dropped and counted.
+        receiver.process.signal(SIGKILL)
+        _ = try await receiver.process.waitForExit()
+        for index in 0..<20 {
+            let answer = try await HTTP.post("\(base)/routes/shout", #"{"text":"lost \#(index)"}"#, headers: [("Skynet-Trace", "1")])
+            #expect(answer.status == 200)
+        }
+        var dropped: Int64 = 0
+        #expect(await eventually(within: 20) {
+            dropped = (try? await HTTP.get("\(base)/debug/vars").json)?["otlp-spans-dropped"]?.intValue ?? 0
+            return dropped >= 40
+        }, "dropped \(dropped)")
+        #expect(((try await HTTP.get("\(base)/debug/vars").json)["otlp-export-errors"]?.intValue ?? 0) >= 1)
+        #expect(router.stderr.contains("OTLP export to \(collector)/v1/traces failed"))
+    }
+}

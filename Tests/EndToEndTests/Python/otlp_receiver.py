@@ -1,0 +1,67 @@
+"""An OTLP/HTTP trace receiver for the tests: decodes each batch with the official protobuf
+definitions (opentelemetry-proto from PyPI) and writes one JSON line per span.
+
+usage: otlp_receiver.py OUTFILE   (prints "listening PORT" once it listens on 127.0.0.1)
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+OUT = open(sys.argv[1], "a", buffering=1)
+
+
+def attributes(pairs):
+    result = {}
+    for pair in pairs:
+        kind = pair.value.WhichOneof("value")
+        result[pair.key] = getattr(pair.value, kind) if kind else None
+    return result
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
+            self.send_response(415 if self.path == "/v1/traces" else 404)
+            self.end_headers()
+            return
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)  # raises on a malformed message: the sender gets a 500
+        for resource_spans in request.resource_spans:
+            resource = attributes(resource_spans.resource.attributes)
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    OUT.write(json.dumps({
+                        "service": resource.get("service.name"),
+                        "instance": resource.get("service.instance.id"),
+                        "host": resource.get("host.name"),
+                        "scope": scope_spans.scope.name,
+                        "traceId": span.trace_id.hex(),
+                        "spanId": span.span_id.hex(),
+                        "parentId": span.parent_span_id.hex(),
+                        "name": span.name,
+                        "kind": span.kind,
+                        "start": span.start_time_unix_nano,
+                        "end": span.end_time_unix_nano,
+                        "status": span.status.code,
+                        "attributes": attributes(span.attributes),
+                    }) + "\n")
+        answer = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+print("listening", server.server_address[1], flush=True)
+server.serve_forever()
