@@ -36,6 +36,18 @@ public struct ClusterView: Sendable {
         public var inflight: Int64
         /// Its steps, in route order.
         public var steps: [StepRow]
+        /// Requests a second by initiator kind (`http`, `files`, `csv`, `stomp`, `other`).
+        public var sourceRates: [String: Double] = [:]
+        /// Its `from:` sources, labelled (`files drop/text` …).
+        public var from: [String] = []
+    }
+
+    /// One route at one moment, for its charts.
+    public struct Sample: Sendable {
+        /// When.
+        public var at: Date
+        /// The route's rates over the window then.
+        public var rates: Rates
     }
 
     /// A failed request, as a router reported it.
@@ -83,6 +95,8 @@ public struct ClusterView: Sendable {
     /// Requests per route since the cluster began, over every router and initiator, dead ones
     /// included (the registry's G-Counter).
     public var totals: [RouteTotal] = []
+    /// Each route's recent samples, oldest first (the last ``ClusterWatcher`` history span).
+    public var series: [String: [Sample]] = [:]
     /// Long work in flight on the routers and initiators (CSV files, drop-folder backlogs),
     /// oldest first.
     public var progress: [ProgressBoard.Snapshot] = []
@@ -123,7 +137,9 @@ public struct ClusterView: Sendable {
                         rates: Self.rates(count: step.succeeded + step.errors, errors: step.errors, latency: step.latency, seconds: seconds),
                         retriesPerSecond: Double(step.retries) / seconds
                     )
-                }
+                },
+                sourceRates: route.sources.mapValues { Double($0) / seconds },
+                from: route.from
             )
         }
     }

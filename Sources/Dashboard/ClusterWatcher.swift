@@ -28,6 +28,10 @@ public final class ClusterWatcher: Service, Sendable {
     private let cache: RegistryCache
     /// Each router's recent snapshots, oldest first, by node id.
     private let history = Locked<[String: [(at: ContinuousClock.Instant, stats: RouterStats)]]>([:])
+    /// Each route's samples over the last ``chartSpan``, oldest first: the charts' data.
+    private let series = Locked<[String: [ClusterView.Sample]]>([:])
+    /// How far back the charts reach, in seconds.
+    public static let chartSpan: Double = 300
 
     /// Creates a `ClusterWatcher` from its parts.
     public init(registry: any Registry, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1), window: Duration = .seconds(10), logger: Logger) {
@@ -118,6 +122,15 @@ public final class ClusterWatcher: Service, Sendable {
         view.window = longest
         view.routes = ClusterView.rows(total, seconds: longest)
         view.updatedAt = Date()
+        view.series = self.series.withLock { series in
+            for route in view.routes { series[route.route, default: []].append(.init(at: view.updatedAt, rates: route.rates)) }
+            // A route no router serves any more keeps its line until it ages out.
+            for name in Array(series.keys) {
+                series[name]?.removeAll { view.updatedAt.timeIntervalSince($0.at) > Self.chartSpan }
+                if series[name]?.isEmpty == true { series[name] = nil }
+            }
+            return series
+        }
         self.view.withLock { $0 = view }
     }
 

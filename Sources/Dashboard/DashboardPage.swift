@@ -22,6 +22,16 @@ enum DashboardPage {
         th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e6e8ec; white-space: nowrap; }
         th { background: #eef1f5; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
         tr.step td:first-child { padding-left: 1.6rem; color: #3b4452; }
+        svg#topology { background: #fff; box-shadow: 0 1px 2px #0001; max-width: 1020px; }
+        #topology .box rect { fill: #fff; stroke: #9aa4b2; stroke-width: 1.2; }
+        #topology .box.ready rect { fill: #eaf6ed; stroke: #1e7b34; } #topology .box.dead rect { fill: #fbe3e1; stroke: #b3261e; stroke-width: 2; }
+        #topology .box.draining rect, #topology .box.starting rect { fill: #fff4e0; stroke: #8a5a00; } #topology .box.unregistered rect { fill: #eee; stroke: #888; }
+        #topology .box.failing rect { stroke: #b3261e; } #topology .box.initiator rect, #topology .box.service rect { fill: #eef1f5; stroke: #5b6472; }
+        #topology text { font: 12px system-ui, sans-serif; fill: #1d2430; } #topology text.detail { font-size: 11px; fill: #5b6472; }
+        #topology text.col { font-weight: 600; fill: #5b6472; } #topology .edge path { fill: none; stroke: #9aa4b2; stroke-width: 1.5; }
+        #topology .edge.bad path { stroke: #b3261e; } #topology .edge text { font-size: 11px; fill: #3b4452; }
+        .spark .frame { fill: #fff; stroke: #e6e8ec; } .spark polyline { fill: none; stroke-width: 1.5; } .spark .rate { stroke: #2f6fdf; }
+        .spark .p50 { stroke: #1e7b34; } .spark .p99 { stroke: #8a5a00; } .spark .errors { stroke: #b3261e; } .spark text { font-size: 10px; fill: #5b6472; }
         .bar { display: inline-block; width: 16rem; height: .8rem; background: #e6e8ec; border-radius: .4rem; overflow: hidden; vertical-align: middle; }
         .bar > .fill { display: block; height: 100%; background: #2f6fdf; transition: width .8s linear; }
         .status-ready { color: #1e7b34; } .status-expired { color: #b3261e; } .status-draining, .status-starting { color: #8a5a00; }
@@ -63,6 +73,11 @@ enum DashboardPage {
             html += "<p class=\"bad\">router \(Self.escape(router.address)) did not answer /debug/stats: \(Self.escape(router.error ?? ""))</p>"
         }
 
+        html += "<h2>Topology</h2>" + TopologyDrawing.svg(view)
+        let charts = RouteCharts.html(view, span: ClusterWatcher.chartSpan)
+        if !charts.isEmpty { html += "<h2>Routes over time</h2>" + charts }
+        html += Self.progress(view.progress)
+
         html += "<h2>Nodes</h2><table id=\"nodes\"><tr><th>Kind</th><th>Service</th><th>Version</th><th>Region</th><th>Host</th>"
         html += "<th>Address</th><th>Instance</th><th>Status</th><th>Heartbeat</th><th>Up</th></tr>"
         for node in view.nodes {
@@ -75,8 +90,6 @@ enum DashboardPage {
             html += "<td class=\"num\">\(Self.age(view.updatedAt.timeIntervalSince(node.startedAt)))</td></tr>"
         }
         html += "</table>"
-
-        html += Self.progress(view.progress)
 
         html += "<h2>Routes</h2><table id=\"routes\"><tr><th>Route / step</th><th>Rate</th><th>Errors</th><th>p50</th><th>p99</th><th>In flight / retries</th></tr>"
         if view.routes.isEmpty { html += "<tr><td colspan=\"6\" class=\"meta\">no router has served a route yet</td></tr>" }

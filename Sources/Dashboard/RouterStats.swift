@@ -21,6 +21,10 @@ struct RouterStats: Sendable {
         var asyncDropped: Int64
         var latency: [Int64]
         var steps: [Step]
+        /// Requests by initiator kind (`http`, `files`, `csv`, `stomp`, `other`).
+        var sources: [String: Int64] = [:]
+        /// The route's `from:` sources, labelled (`files drop/text` …).
+        var from: [String] = []
     }
 
     var routes: [String: Route]
@@ -52,7 +56,9 @@ struct RouterStats: Sendable {
                         retries: step["retries"]?.intValue ?? 0,
                         latency: LatencyHistogram.dense(step["latency"])
                     )
-                }
+                },
+                sources: (item["sources"]?.objectValue ?? [:]).compactMapValues(\.intValue),
+                from: (item["from"]?.arrayValue ?? []).compactMap(\.stringValue)
             )
         }
         self.routes = routes
@@ -78,6 +84,9 @@ struct RouterStats: Sendable {
             var delta = route
             delta.processed -= old.processed
             delta.errors -= old.errors
+            delta.sources = route.sources.reduce(into: [:]) { result, pair in
+                result[pair.key] = max(0, pair.value - (old.sources[pair.key] ?? 0))
+            }
             delta.asyncDropped = max(0, route.asyncDropped - old.asyncDropped)
             delta.latency = Self.minus(route.latency, old.latency)
             if old.steps.count == route.steps.count {
@@ -102,6 +111,8 @@ struct RouterStats: Sendable {
                 continue
             }
             mine.processed += route.processed
+            mine.sources.merge(route.sources, uniquingKeysWith: +)
+            mine.from = Array(Set(mine.from + route.from)).sorted()
             mine.errors += route.errors
             mine.inflight += route.inflight
             mine.asyncDropped += route.asyncDropped

@@ -84,10 +84,12 @@ struct RemoteAdminTests {
         let unknown = try await Self.sky(["deploy", "nosuch", "--host", Self.host, "--timeout", "5"], in: scratch)
         #expect(unknown.status == 1 && unknown.output.contains("cannot run 'nosuch'"), "\(unknown.output)")
 
-        // Restart one instance by id: a new process and node replace it; the other is untouched.
+        // Restart one instance by id (its short form, the last 8 characters: a time-ordered id's
+        // first ones are the clock, shared by instances started together): a new process and
+        // node replace it; the other is untouched.
         let upper = await Self.live(registry, NodeQuery(service: "uppercase"))
         let (victim, bystander) = (try #require(upper.first), try #require(upper.last))
-        let restart = try await Self.sky(["restart", "--id", String(victim.id.prefix(12))], in: scratch)
+        let restart = try await Self.sky(["restart", "--id", Identifiers.short(victim.id)], in: scratch)
         #expect(restart.status == 0 && restart.output.contains("restarted  uppercase"), "\(restart.output)")
         #expect(await eventually(within: 10) {
             let now = await Self.live(registry, NodeQuery(service: "uppercase", status: .ready))
@@ -96,10 +98,10 @@ struct RemoteAdminTests {
         #expect(kill(victim.pid, 0) != 0 && kill(bystander.pid, 0) == 0)
 
         // Unregister keeps the process but takes it out of rotation; register puts it back.
-        let unregister = try await Self.sky(["unregister", "--id", String(bystander.id.prefix(12))], in: scratch)
+        let unregister = try await Self.sky(["unregister", "--id", Identifiers.short(bystander.id)], in: scratch)
         #expect(unregister.status == 0, "\(unregister.output)")
         #expect(try await registry.nodes().first { $0.id == bystander.id }?.status == .unregistered)
-        let register = try await Self.sky(["register", "--id", String(bystander.id.prefix(12))], in: scratch)
+        let register = try await Self.sky(["register", "--id", Identifiers.short(bystander.id)], in: scratch)
         #expect(register.status == 0, "\(register.output)")
         #expect(try await registry.nodes().first { $0.id == bystander.id }?.status == .ready)
 

@@ -162,7 +162,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
             try await self.limiters.admit("route.\(route.name)", what: "route '\(route.name)'", rate: rate, request: request, deadline: min(deadline, caller ?? deadline))
         }
         let instruments = self.instruments.instruments(for: route)
-        instruments.started()
+        instruments.started(source: request.meta["source"])
         let started = ContinuousClock.now
         let startDate = request.trace.sampled ? Date() : nil
         do {

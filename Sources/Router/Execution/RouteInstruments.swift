@@ -37,6 +37,14 @@ final class RouteInstruments: Sendable {
     let latency = LatencyHistogram()
     /// One per service call, nested ones too, in file order (``RouteStep/slot``).
     let steps: [StepInstruments]
+    /// Requests by the initiator that made them (`meta.source`), in ``sourceKinds`` order:
+    /// the dashboard's edges from initiators to routes.
+    let bySource: [CounterCell]
+    /// The route's `from:` sources as the dashboard labels them (`files drop/text` …).
+    let declaredSources: [String]
+
+    /// The initiator kinds counted apart; anything else counts as `other`.
+    static let sourceKinds = ["http", "files", "csv", "stomp", "other"]
 
     init(route: Route, counters: Counters) {
         let name = route.name
@@ -54,17 +62,34 @@ final class RouteInstruments: Sendable {
         self.inflightGauge = registry.makeGauge(descriptor: Descriptors.routeInflight, labels: [("route", name)])
         self.duration = registry.makeDurationHistogram(descriptor: Descriptors.routeDuration, labels: [("route", name)], buckets: Self.buckets)
         self.steps = route.calls.map { StepInstruments(route: name, service: $0.service, counters: counters) }
+        self.bySource = Self.sourceKinds.map { _ in CounterCell() }
+        self.declaredSources = route.sources.map { source in
+            switch source {
+            case .files(let files): "files \(files.dir)"
+            case .csv(let csv): "csv \(csv.dir)"
+            case .stomp(let stomp): "stomp \(stomp.destination)"
+            }
+        }
     }
 
     /// Whether these instruments still fit `route` (a reloaded route may have other steps).
     func fits(_ route: Route) -> Bool {
         // Per request: no walk of the steps, no allocation.
-        route.callServices.count == self.steps.count && zip(route.callServices, self.steps).allSatisfy { $0 == $1.service }
+        route.sources.count == self.declaredSources.count && route.callServices.count == self.steps.count && zip(route.callServices, self.steps).allSatisfy { $0 == $1.service }
     }
 
-    func started() {
+    func started(source: String?) {
         self.inflight.add(1)
         self.inflightGauge.increment()
+        let index: Int
+        switch source {
+        case "http": index = 0
+        case "files": index = 1
+        case "csv": index = 2
+        case "stomp": index = 3
+        default: index = 4
+        }
+        self.bySource[index].add()
     }
 
     func finished(after duration: Duration, succeeded: Bool) {
@@ -91,6 +116,8 @@ final class RouteInstruments: Sendable {
             "asyncDropped": .int(self.asyncDropped.value),
             "latency": LatencyHistogram.sparse(self.latency.snapshot()),
             "steps": .array(self.steps.map(\.stats)),
+            "sources": .object(Dictionary(uniqueKeysWithValues: zip(Self.sourceKinds, self.bySource.map { JSONValue.int($0.value) }))),
+            "from": .array(self.declaredSources.map(JSONValue.string)),
         ]
     }
 
