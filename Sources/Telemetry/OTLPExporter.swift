@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-public import Foundation
+import Foundation
 public import Logging
 import NIOCore
 import NIOHTTP1
@@ -26,7 +26,7 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     public let batchSize: Int
     /// Longest wait between batches.
     public let interval: Duration
-    private let buffer = Mutex<[Span]>([])
+    private let buffer: BoundedBuffer<Span>
     private let exported: CounterCell
     private let dropped: CounterCell
     private let failures: CounterCell
@@ -46,6 +46,7 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
         self.endpoint = endpoint
         self.serviceName = serviceName
         self.capacity = capacity
+        self.buffer = BoundedBuffer(capacity: capacity)
         self.batchSize = batchSize
         self.interval = interval
         self.exported = counters.cell("otlp-spans-exported")
@@ -55,15 +56,10 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     }
 
     /// Spans waiting for the next batch.
-    public var pending: Int { self.buffer.withLock { $0.count } }
+    public var pending: Int { self.buffer.count }
 
     public func export(_ span: Span) {
-        let kept = self.buffer.withLock { buffer in
-            guard buffer.count < self.capacity else { return false }
-            buffer.append(span)
-            return true
-        }
-        if !kept { self.dropped.add() }
+        if !self.buffer.append(span) { self.dropped.add() }
     }
 
     /// The client batches go through: made by ``run()`` and shut down when it ends (so an
@@ -82,11 +78,7 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     /// Sends what is buffered now, in batches of at most ``batchSize``.
     func flush(using client: HTTPClient) async {
         while true {
-            let batch = self.buffer.withLock { buffer in
-                let batch = Array(buffer.prefix(self.batchSize))
-                buffer.removeFirst(batch.count)
-                return batch
-            }
+            let batch = self.buffer.take(upTo: self.batchSize)
             guard !batch.isEmpty else { return }
             await self.send(batch, using: client)
         }

@@ -1,6 +1,5 @@
 public import Logging
 public import ServiceLifecycle
-import Synchronization
 public import SkyLib
 
 /// Collects the spans a process records and writes them to the registry in batches, off the
@@ -23,7 +22,7 @@ public final class SpanRecorder: Service, Sendable {
     public let interval: Duration
     private let registry: any SpanStore
     private let exporter: (any SpanExporter)?
-    private let buffer = Mutex<[Span]>([])
+    private let buffer: BoundedBuffer<Span>
     private let dropped: CounterCell
     private let flushed: CounterCell
     private let failedFlushes: CounterCell
@@ -45,6 +44,7 @@ public final class SpanRecorder: Service, Sendable {
         self.recorder = recorder
         self.host = host
         self.capacity = capacity
+        self.buffer = BoundedBuffer(capacity: capacity)
         self.interval = interval
         self.dropped = counters.cell("spans-dropped")
         self.flushed = counters.cell("spans-recorded")
@@ -53,26 +53,18 @@ public final class SpanRecorder: Service, Sendable {
     }
 
     /// Spans waiting to be written.
-    public var pending: Int { self.buffer.withLock { $0.count } }
+    public var pending: Int { self.buffer.count }
 
     /// Keeps `span` for the next flush, or drops and counts it when the buffer is full; hands
     /// it to the exporter too (an OpenTelemetry collector), which buffers it on its own terms.
     public func record(_ span: Span) {
         self.exporter?.export(span)
-        let kept = self.buffer.withLock { buffer in
-            guard buffer.count < self.capacity else { return false }
-            buffer.append(span)
-            return true
-        }
-        if !kept { self.dropped.add() }
+        if !self.buffer.append(span) { self.dropped.add() }
     }
 
     /// Writes what is buffered now.
     public func flush() async {
-        let batch = self.buffer.withLock { buffer in
-            defer { buffer.removeAll(keepingCapacity: true) }
-            return buffer
-        }
+        let batch = self.buffer.take()
         guard !batch.isEmpty else { return }
         do {
             try await self.registry.recordSpans(batch)
