@@ -227,6 +227,12 @@ struct TLSEndToEndTests {
             #expect(health.status == 200, "\(health)")
             let byName = try await Self.curl(["--cacert", authority, base.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/health"])
             #expect(byName.status == 200, "the certificate names localhost too: \(byName)")
+            // `sky progress` reaches the https node through the registry with the authority,
+            // and not without it.
+            let progress = try await Command.run([SkyProcess.binary, "progress", "--json", "--registry", scratch.registry, "--tls-ca", authority])
+            #expect(progress.status == 0 && progress.output.contains(#""nodes":1"#), "\(progress.output)")
+            let untrusted = try await Command.run([SkyProcess.binary, "progress", "--json", "--registry", scratch.registry])
+            #expect(untrusted.output.contains(#""nodes":0"#), "\(untrusted.output)")
             sky.signal(SIGTERM)
             #expect(try await sky.waitForExit() == 0)
         }

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NodeRuntime
 import RegistryKit
 import SkyLib
+import TLS
 
 /// `sky progress`: long work in flight across the cluster — CSV files (bytes and rows done)
 /// and drop folders' backlogs (files done of found) — with a live bar per piece.
@@ -26,6 +27,12 @@ struct ProgressCommand: AsyncParsableCommand {
     @Flag(help: "Print the view once and exit.") var once = false
     @Option(help: "Seconds between redraws.") var interval: Double = 1
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
+    @Option(name: .customLong("tls-ca"), help: "PEM authority https nodes must be signed by (default: $SKYNET_TLS_CA, else the system store).")
+    var tlsAuthority: String?
+    @Option(name: .customLong("tls-client-cert"), help: "PEM certificate to present to nodes that ask for one (default: $SKYNET_TLS_CLIENT_CERT).")
+    var tlsClientCertificate: String?
+    @Option(name: .customLong("tls-client-key"), help: "PEM key of --tls-client-cert (default: $SKYNET_TLS_CLIENT_KEY).")
+    var tlsClientKey: String?
 
     func validate() throws {
         guard self.interval >= 0.1 else { throw ValidationError("--interval must be at least 0.1 seconds") }
@@ -57,11 +64,19 @@ struct ProgressCommand: AsyncParsableCommand {
             urls = try await registry.nodes().filter { [.router, .initiator].contains($0.kind) && $0.status != .draining }
                 .map { AdvertisedAddress.url($0.address, path: "") }
         }
+        // The same client TLS as the dashboard's: the cluster's authority, and a client
+        // certificate for nodes that require one (mutual TLS).
+        let files = TLSFiles(
+            authority: self.tlsAuthority, clientCertificate: self.tlsClientCertificate, clientKey: self.tlsClientKey,
+            environment: ProcessInfo.processInfo.environment
+        )
+        let tls = try files.isEmpty ? nil : NodeTLS(files: files)
         var snapshots: [ProgressBoard.Snapshot] = []
         var answered = 0
         for base in urls {
             let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/debug/progress"
             var request = HTTPClientRequest(url: url)
+            request.tlsConfiguration = tls?.client
             if let token = try? CommonOptions.token() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(3)), response.status == .ok,
                 let body = try? await response.body.collect(upTo: 4 << 20),
