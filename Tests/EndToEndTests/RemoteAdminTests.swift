@@ -89,6 +89,11 @@ struct RemoteAdminTests {
         // node replace it; the other is untouched.
         let upper = await Self.live(registry, NodeQuery(service: "uppercase"))
         let (victim, bystander) = (try #require(upper.first), try #require(upper.last))
+        // A prefix both ids share is refused, naming the nodes, and nothing is restarted.
+        let shared = String(zip(victim.id, bystander.id).prefix { $0 == $1 }.map(\.0))
+        let ambiguous = try await Self.sky(["restart", "--id", shared], in: scratch)
+        #expect(ambiguous.status == 1 && ambiguous.output.contains("matches") && ambiguous.output.contains(Identifiers.short(bystander.id)), "\(ambiguous.output)")
+        #expect(kill(victim.pid, 0) == 0 && kill(bystander.pid, 0) == 0)
         let restart = try await Self.sky(["restart", "--id", Identifiers.short(victim.id)], in: scratch)
         #expect(restart.status == 0 && restart.output.contains("restarted  uppercase"), "\(restart.output)")
         #expect(await eventually(within: 10) {

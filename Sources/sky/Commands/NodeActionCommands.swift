@@ -55,6 +55,14 @@ enum NodeAction {
             Output.line("no node matches \(options.description) (\(everything.count) nodes in \(registry.displayName); services: \(services.isEmpty ? "none" : services); hosts: \(hosts.isEmpty ? "none" : hosts))")
             throw ExitCode(1)
         }
+        // `--id` names one node. Time-ordered ids share their first characters (the clock)
+        // between nodes started together, so a prefix can match several: refuse rather than
+        // act on all of them.
+        if let id = options.id, nodes.count > 1 {
+            Output.line("id '\(id)' matches \(nodes.count) nodes; give the short id sky nodes shows (the last 8 characters) or the whole id:")
+            Output.line(Table.render(header: NodeTable.header, rows: nodes.map(NodeTable.row)))
+            throw ExitCode(1)
+        }
         if options.dryRun {
             Output.line("would \(action.rawValue) \(nodes.count) node\(nodes.count == 1 ? "" : "s") (\(options.description)); nothing was sent:")
             Output.line(Table.render(header: NodeTable.header, rows: nodes.map(NodeTable.row)))
