@@ -27,12 +27,7 @@ struct ProgressCommand: AsyncParsableCommand {
     @Flag(help: "Print the view once and exit.") var once = false
     @Option(help: "Seconds between redraws.") var interval: Double = 1
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
-    @Option(name: .customLong("tls-ca"), help: "PEM authority https nodes must be signed by (default: $SKYNET_TLS_CA, else the system store).")
-    var tlsAuthority: String?
-    @Option(name: .customLong("tls-client-cert"), help: "PEM certificate to present to nodes that ask for one (default: $SKYNET_TLS_CLIENT_CERT).")
-    var tlsClientCertificate: String?
-    @Option(name: .customLong("tls-client-key"), help: "PEM key of --tls-client-cert (default: $SKYNET_TLS_CLIENT_KEY).")
-    var tlsClientKey: String?
+    @OptionGroup var tlsClient: TLSClientOptions
 
     func validate() throws {
         guard self.interval >= 0.1 else { throw ValidationError("--interval must be at least 0.1 seconds") }
@@ -67,7 +62,7 @@ struct ProgressCommand: AsyncParsableCommand {
         // The same client TLS as the dashboard's: the cluster's authority, and a client
         // certificate for nodes that require one (mutual TLS).
         let files = TLSFiles(
-            authority: self.tlsAuthority, clientCertificate: self.tlsClientCertificate, clientKey: self.tlsClientKey,
+            authority: self.tlsClient.tlsAuthority, clientCertificate: self.tlsClient.tlsClientCertificate, clientKey: self.tlsClient.tlsClientKey,
             environment: ProcessInfo.processInfo.environment
         )
         let tls = try files.isEmpty ? nil : NodeTLS(files: files)

@@ -44,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
             let issued = try Self.developmentCertificate(in: ".skynet/tls")
             common.tlsCertificate = issued.certificate
             common.tlsKey = issued.key
-            common.tlsAuthority = common.tlsAuthority ?? ".skynet/tls/ca.pem"
+            common.tlsClient.tlsAuthority = common.tlsClient.tlsAuthority ?? ".skynet/tls/ca.pem"
         }
         let context = try await common.context()
         var configuration = RouterNode.Configuration()

@@ -27,17 +27,12 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: "PEM key of --tls-cert (default: $SKYNET_TLS_KEY).")
     var tlsKey: String?
 
-    @Option(name: .customLong("tls-ca"), help: "PEM authority the nodes this process calls over https must be signed by (default: $SKYNET_TLS_CA, else the system store).")
-    var tlsAuthority: String?
+    /// `--tls-ca`, `--tls-client-cert`, `--tls-client-key`: what a process that calls nodes
+    /// over TLS needs (`sky progress` takes the same group).
+    @OptionGroup var tlsClient: TLSClientOptions
 
     @Option(name: .customLong("tls-client-ca"), help: "Require client certificates signed by this PEM authority on every listener: mutual TLS (default: $SKYNET_TLS_CLIENT_CA).")
     var tlsClientAuthority: String?
-
-    @Option(name: .customLong("tls-client-cert"), help: "PEM certificate this process presents to nodes that ask for one (default: $SKYNET_TLS_CLIENT_CERT).")
-    var tlsClientCertificate: String?
-
-    @Option(name: .customLong("tls-client-key"), help: "PEM key of --tls-client-cert (default: $SKYNET_TLS_CLIENT_KEY).")
-    var tlsClientKey: String?
 
     @Option(name: .customLong("allow-callers"), help: "With --tls-client-ca: only clients whose certificate has one of these names (common or DNS name, comma-separated) may call (default: $SKYNET_ALLOW_CALLERS).")
     var allowCallers: String?
@@ -48,8 +43,8 @@ struct CommonOptions: ParsableArguments {
     /// The TLS files the flags and `SKYNET_TLS_*` name.
     var tlsFiles: TLSFiles {
         TLSFiles(
-            certificate: self.tlsCertificate, key: self.tlsKey, authority: self.tlsAuthority, clientAuthority: self.tlsClientAuthority,
-            clientCertificate: self.tlsClientCertificate, clientKey: self.tlsClientKey, allowedCallers: self.allowCallers.map { [$0] } ?? [],
+            certificate: self.tlsCertificate, key: self.tlsKey, authority: self.tlsClient.tlsAuthority, clientAuthority: self.tlsClientAuthority,
+            clientCertificate: self.tlsClient.tlsClientCertificate, clientKey: self.tlsClient.tlsClientKey, allowedCallers: self.allowCallers.map { [$0] } ?? [],
             environment: ProcessInfo.processInfo.environment
         )
     }
@@ -96,6 +91,19 @@ struct CommonOptions: ParsableArguments {
         }
         return nil
     }
+}
+
+/// The flags of a process that calls nodes over TLS: the authority they must be signed by and
+/// the certificate to present to those that ask for one.
+struct TLSClientOptions: ParsableArguments {
+    @Option(name: .customLong("tls-ca"), help: "PEM authority the nodes this process calls over https must be signed by (default: $SKYNET_TLS_CA, else the system store).")
+    var tlsAuthority: String?
+
+    @Option(name: .customLong("tls-client-cert"), help: "PEM certificate this process presents to nodes that ask for one (default: $SKYNET_TLS_CLIENT_CERT).")
+    var tlsClientCertificate: String?
+
+    @Option(name: .customLong("tls-client-key"), help: "PEM key of --tls-client-cert (default: $SKYNET_TLS_CLIENT_KEY).")
+    var tlsClientKey: String?
 }
 
 /// `HOST:PORT` network flags.
