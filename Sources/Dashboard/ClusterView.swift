@@ -38,7 +38,7 @@ public struct ClusterView: Sendable {
         public var steps: [StepRow]
         /// Requests a second by initiator kind (`http`, `files`, `csv`, `stomp`, `other`).
         public var sourceRates: [String: Double] = [:]
-        /// Its `from:` sources, labelled (`files drop/text` …).
+        /// Its `from:` sources, labelled (`files drop/text/*.json` …).
         public var from: [String] = []
     }
 

@@ -73,6 +73,10 @@ public final class ClusterWatcher: Service, Sendable {
             view.registryError = "\(error)"
         }
         let routers = view.nodes.filter { $0.kind == .router && $0.isShownReady(at: view.updatedAt) }
+        // Work in flight is asked for while the stats are: one round of requests a refresh.
+        async let progress = self.fetchProgress(
+            view.nodes.filter { [.router, .initiator].contains($0.kind) && $0.isShownReady(at: view.updatedAt) }
+        )
         let now = ContinuousClock.now
         let results = await withTaskGroup(of: (NodeRecord, Result<RouterStats, any Error>).self) { group in
             for router in routers {
@@ -88,9 +92,7 @@ public final class ClusterWatcher: Service, Sendable {
             for await result in group { results.append(result) }
             return results
         }
-        view.progress = await self.fetchProgress(
-            view.nodes.filter { [.router, .initiator].contains($0.kind) && $0.isShownReady(at: view.updatedAt) }
-        )
+        view.progress = await progress
         var total = RouterStats()
         var longest = 0.0
         for (router, result) in results {
@@ -140,12 +142,7 @@ public final class ClusterWatcher: Service, Sendable {
         await withTaskGroup(of: [ProgressBoard.Snapshot].self) { group in
             for node in nodes {
                 group.addTask {
-                    var request = HTTPClientRequest(url: AdvertisedAddress.url(node.address, path: "/debug/progress"))
-                    request.tlsConfiguration = self.tls?.client
-                    if let token = self.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-                    guard let response = try? await self.client.execute(request, timeout: .seconds(2)), response.status == .ok,
-                        let body = try? await response.body.collect(upTo: 4 << 20), let json = try? JSONParser.parse(Array(buffer: body))
-                    else { return [] }
+                    guard let json = try? await self.get("/debug/progress", from: node) else { return [] }
                     return (json["progress"]?.arrayValue ?? []).compactMap(ProgressBoard.Snapshot.init(json:))
                 }
             }
@@ -156,12 +153,17 @@ public final class ClusterWatcher: Service, Sendable {
     }
 
     private func fetchStats(_ router: NodeRecord) async throws -> RouterStats {
-        var request = HTTPClientRequest(url: AdvertisedAddress.url(router.address, path: "/debug/stats"))
+        RouterStats(json: try await self.get("/debug/stats", from: router))
+    }
+
+    /// `GET PATH` on a node's admin endpoints (its TLS, the token), as JSON.
+    private func get(_ path: String, from node: NodeRecord) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: AdvertisedAddress.url(node.address, path: path))
         request.tlsConfiguration = self.tls?.client
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response = try await self.client.execute(request, timeout: .seconds(2))
         let body = try await response.body.collect(upTo: 4 << 20)
-        guard response.status == .ok else { throw SkyError(.badResponse, "GET /debug/stats answered \(response.status.code)") }
-        return RouterStats(json: try JSONParser.parse(Array(buffer: body)))
+        guard response.status == .ok else { throw SkyError(.badResponse, "GET \(path) answered \(response.status.code)") }
+        return try JSONParser.parse(Array(buffer: body))
     }
 }

@@ -23,7 +23,7 @@ struct RouterStats: Sendable {
         var steps: [Step]
         /// Requests by initiator kind (`http`, `files`, `csv`, `stomp`, `other`).
         var sources: [String: Int64] = [:]
-        /// The route's `from:` sources, labelled (`files drop/text` …).
+        /// The route's `from:` sources, labelled (`files drop/text/*.json` …).
         var from: [String] = []
     }
 

@@ -73,11 +73,21 @@ public struct OpenAPIDocument: Sendable {
     /// A reference to one of the shared schemas.
     public static func schema(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
-    /// A string header (request parameter or response header) described by `description`.
+    /// A string response header described by `description`.
     public static func header(_ description: String, pattern: String? = nil) -> JSONValue {
         var schema: [String: JSONValue] = ["type": "string"]
         if let pattern { schema["pattern"] = .string(pattern) }
         return ["description": .string(description), "schema": .object(schema)]
+    }
+
+    /// An optional string request header `name`: the same object as ``header(_:pattern:)``
+    /// with its name and place.
+    public static func headerParameter(_ name: String, _ description: String, pattern: String? = nil) -> JSONValue {
+        guard case .object(var fields) = Self.header(description, pattern: pattern) else { return .null }
+        fields["name"] = .string(name)
+        fields["in"] = "header"
+        fields["required"] = false
+        return .object(fields)
     }
 
     /// The shared schemas: the error body, a route summary, a node record, health.

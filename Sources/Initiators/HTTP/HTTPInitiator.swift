@@ -162,31 +162,24 @@ public struct HTTPInitiator: Service {
             summary: "A Skynet router's HTTP surface: one POST per route (its body is the request's document, its answer the route's final document), the route listing, and the admin endpoints. Generated from the routes loaded when it was asked for.",
             requiresToken: self.configuration.token != nil
         )
-        let header = OpenAPIDocument.header
-        func parameter(_ name: String, _ description: String, pattern: String? = nil) -> JSONValue {
-            var schema: [String: JSONValue] = ["type": "string"]
-            if let pattern { schema["pattern"] = .string(pattern) }
-            return ["name": .string(name), "in": "header", "required": false, "description": .string(description), "schema": .object(schema)]
-        }
         let requestHeaders: JSONValue = [
-            parameter("Skynet-Request-Id", "The request's id (1 to 128 characters); a new one when absent."),
-            parameter("Skynet-Timeout-Ms", "Milliseconds the caller will wait; the route's deadline.", pattern: "^[0-9]{1,12}$"),
-            parameter("Skynet-Trace", "1 records this request's trace whatever the sampling rate.", pattern: "^[01]$"),
-            parameter("Skynet-Trace-Id", "Run under this trace id (at most 64 characters)."),
-            parameter("traceparent", "W3C trace context: the request joins the caller's trace."),
-            parameter("tracestate", "W3C trace state, carried to every service call."),
+            OpenAPIDocument.headerParameter("Skynet-Request-Id", "The request's id (1 to 128 characters); a new one when absent."),
+            OpenAPIDocument.headerParameter("Skynet-Timeout-Ms", "Milliseconds the caller will wait; the route's deadline.", pattern: "^[0-9]{1,12}$"),
+            OpenAPIDocument.headerParameter("Skynet-Trace", "1 records this request's trace whatever the sampling rate.", pattern: "^[01]$"),
+            OpenAPIDocument.headerParameter("Skynet-Trace-Id", "Run under this trace id (at most 64 characters)."),
+            OpenAPIDocument.headerParameter("traceparent", "W3C trace context: the request joins the caller's trace."),
+            OpenAPIDocument.headerParameter("tracestate", "W3C trace state, carried to every service call."),
         ]
         let answerHeaders: [String: JSONValue] = [
-            "Skynet-Request-Id": header("The request's id.", nil), "Skynet-Trace-Id": header("The request's trace id.", nil),
-            "traceparent": header("W3C trace context naming the route's span.", nil),
+            "Skynet-Request-Id": OpenAPIDocument.header("The request's id."), "Skynet-Trace-Id": OpenAPIDocument.header("The request's trace id."),
+            "traceparent": OpenAPIDocument.header("W3C trace context naming the route's span."),
+            "Skynet-Errors": OpenAPIDocument.header("Step errors recorded under errOnFail: false, as a JSON array."),
+            "Skynet-Deduplicated": OpenAPIDocument.header("true on the answer to a duplicate (dedupe: routes)."),
         ]
         let any: JSONValue = ["description": "Any JSON value."]
         for summary in self.runner.routeSummaries().sorted(by: { $0.route.name < $1.route.name }) {
             let route = summary.route
             let steps = route.steps.map(\.json).map { JSONWriter.string($0) }.joined(separator: ", ")
-            var answer = answerHeaders
-            answer["Skynet-Errors"] = header("Step errors recorded under errOnFail: false, as a JSON array.", nil)
-            answer["Skynet-Deduplicated"] = header("true on the answer to a duplicate (dedupe: routes).", nil)
             document.add("post", "/routes/\(route.name)", [
                 "summary": .string(route.description ?? "Run route \(route.name)"),
                 "description": .string("Route `\(route.name)` (\(summary.file)), steps: \(steps)."),
@@ -194,7 +187,7 @@ public struct HTTPInitiator: Service {
                 "parameters": requestHeaders,
                 "requestBody": ["required": true, "description": "The request's document.", "content": ["application/json": ["schema": any]]],
                 "responses": [
-                    "200": OpenAPIDocument.json("The route's final document.", schema: any, headers: answer),
+                    "200": OpenAPIDocument.json("The route's final document.", schema: any, headers: answerHeaders),
                     "400": OpenAPIDocument.error("The body is not JSON (the message names line and column)."),
                     "404": OpenAPIDocument.error("The route is gone (its file was removed)."),
                     "413": OpenAPIDocument.error("The body is over the limit."),

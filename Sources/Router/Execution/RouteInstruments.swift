@@ -40,7 +40,7 @@ final class RouteInstruments: Sendable {
     /// Requests by the initiator that made them (`meta.source`), in ``sourceKinds`` order:
     /// the dashboard's edges from initiators to routes.
     let bySource: [CounterCell]
-    /// The route's `from:` sources as the dashboard labels them (`files drop/text` …).
+    /// The route's `from:` sources as the dashboard labels them (`files drop/text/*.json` …).
     let declaredSources: [String]
 
     /// The initiator kinds counted apart; anything else counts as `other`.
@@ -63,13 +63,7 @@ final class RouteInstruments: Sendable {
         self.duration = registry.makeDurationHistogram(descriptor: Descriptors.routeDuration, labels: [("route", name)], buckets: Self.buckets)
         self.steps = route.calls.map { StepInstruments(route: name, service: $0.service, counters: counters) }
         self.bySource = Self.sourceKinds.map { _ in CounterCell() }
-        self.declaredSources = route.sources.map { source in
-            switch source {
-            case .files(let files): "files \(files.dir)"
-            case .csv(let csv): "csv \(csv.dir)"
-            case .stomp(let stomp): "stomp \(stomp.destination)"
-            }
-        }
+        self.declaredSources = route.sources.map(\.description)
     }
 
     /// Whether these instruments still fit `route` (a reloaded route may have other steps).

@@ -283,6 +283,18 @@ public enum RouteSource: Sendable, Hashable {
     case stomp(StompSource)
 }
 
+extension RouteSource: CustomStringConvertible {
+    /// How `sky run`'s summary and the dashboard name it: `files drop/text/*.json`,
+    /// `csv drop/people/*.csv`, `stomp /queue/orders`.
+    public var description: String {
+        switch self {
+        case .files(let files): "files \(files.dir)/\(files.pattern)"
+        case .csv(let csv): "csv \(csv.dir)/\(csv.pattern)"
+        case .stomp(let stomp): "stomp \(stomp.destination)"
+        }
+    }
+}
+
 /// `from: - files: {dir, pattern, concurrency, format}`.
 public struct FileSource: Sendable, Hashable {
     /// The folder watched (relative to the working directory).

@@ -66,13 +66,14 @@ struct ProgressCommand: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment
         )
         let tls = try files.isEmpty ? nil : NodeTLS(files: files)
+        let token = try CommonOptions.token()
         var snapshots: [ProgressBoard.Snapshot] = []
         var answered = 0
         for base in urls {
             let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/debug/progress"
             var request = HTTPClientRequest(url: url)
             request.tlsConfiguration = tls?.client
-            if let token = try? CommonOptions.token() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(3)), response.status == .ok,
                 let body = try? await response.body.collect(upTo: 4 << 20),
                 let document = try? body.withUnsafeReadableBytes({ bytes throws(JSONParseError) in try JSONParser.parse(bytes) })

@@ -79,14 +79,6 @@ extension RunCommand {
 
 /// The one screen `sky run` prints when it is ready.
 enum StartupSummary {
-    static func describe(_ source: RouteSource, route: String) -> String {
-        switch source {
-        case .files(let files): "files \(files.dir)/\(files.pattern) → \(route)"
-        case .csv(let csv): "csv \(csv.dir)/\(csv.pattern) → \(route)"
-        case .stomp(let stomp): "stomp \(stomp.destination) → \(route)"
-        }
-    }
-
     static func text(address: String, routes: [RouteSummary], routesDirectory: String, services: [(String, String)], registry: String) -> String {
         var lines = ["", "Skynet is running.", ""]
         let base = AdvertisedAddress.url(address, path: "")
@@ -97,7 +89,7 @@ enum StartupSummary {
         for summary in routes {
             lines.append("             POST /routes/\(summary.route.name): \(RouteFiles.describe(summary.route))")
         }
-        let initiators = routes.flatMap { summary in summary.route.sources.map { StartupSummary.describe($0, route: summary.route.name) } }
+        let initiators = routes.flatMap { summary in summary.route.sources.map { "\($0) → \(summary.route.name)" } }
         if !initiators.isEmpty {
             lines.append("  initiators \(initiators.joined(separator: "; "))")
         }
