@@ -14,7 +14,7 @@ struct FileDropInitiatorTests {
     let counters = Counters()
     let calls = Locked<[RequestEnvelope]>([])
 
-    func initiator(format: String = "json", syncs: SyncGroup = SyncGroup()) -> FileDropInitiator {
+    func initiator(format: String = "json", sync: (@Sendable (DropFolder) throws(DropFolderError) -> Void)? = nil) -> FileDropInitiator {
         let calls = self.calls
         let runner = FakeRunner(behaviour: { request in
             calls.withLock { $0.append(request) }
@@ -22,7 +22,7 @@ struct FileDropInitiatorTests {
         }, routes: ["r"])
         var configuration = FileDropInitiator.Configuration(route: "r", source: FileSource(dir: self.folder, pattern: "*", concurrency: 2, format: format))
         configuration.scanInterval = .milliseconds(100)
-        configuration.syncs = syncs
+        if let sync { configuration.sync = sync }
         return FileDropInitiator(configuration: configuration, runner: runner, counters: self.counters, logger: Logger(label: "test"))
     }
 
@@ -59,9 +59,9 @@ struct FileDropInitiatorTests {
     /// retried with backoff, the input moves only after it succeeds, and the route runs once.
     @Test func anUnsyncedAnswerKeepsItsInputUntilTheSyncSucceeds() async throws {
         let failing = Locked(true)
-        let initiator = self.initiator(syncs: SyncGroup(syncing: { folder throws(DropFolderError) in
+        let initiator = self.initiator(sync: { folder throws(DropFolderError) in
             if failing.withLock({ $0 }) { throw DropFolderError(path: folder.root, reason: "EIO") }
-        }))
+        })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await initiator.run() }
             #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done") })
@@ -118,46 +118,95 @@ struct FileDropInitiatorTests {
             group.cancelAll()
         }
     }
-}
 
-/// Answers made durable in groups: one sync for the callers that arrive together, its
-/// outcome for all of them.
-@Suite(.timeLimit(.minutes(1)))
-struct SyncGroupTests {
-    let folder = try! DropFolder(path: NSTemporaryDirectory() + "sky-sync-\(UUID().uuidString.prefix(8))")
-
-    /// Eight workers: the first one's sync is held until the seven others wait, so they share
-    /// the second sync; nobody waits for a third.
-    @Test func callersWaitingTogetherShareOneSync() async throws {
+    /// A slow disk does not hold the workers: while the first sync is held, every other file
+    /// still runs its route and writes its answer; their inputs wait in `.processing/` and
+    /// move together after one more sync.
+    @Test func workersGoOnWhileASyncIsHeld() async throws {
         let syncs = Locked(0)
         let gate = DispatchSemaphore(value: 0)
-        let group = SyncGroup(syncing: { _ in
+        let initiator = self.initiator(sync: { _ in
             let number = syncs.withLock { count -> Int in
                 count += 1
                 return count
             }
             if number == 1 { gate.wait() }
         })
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.sync(self.folder) }
+        try FileManager.default.createDirectory(atPath: self.folder, withIntermediateDirectories: true)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await initiator.run() }
+            try self.drop("first.json", #"{"n":0}"#)
             #expect(await eventually(within: 10) { syncs.withLock { $0 } == 1 })
-            for _ in 0..<7 { tasks.addTask { try await group.sync(self.folder) } }
-            #expect(await eventually(within: 10) { group.waiting == 7 })
+            for index in 1...10 { try self.drop("f\(index).json", #"{"n":\#(index)}"#) }
+            // Two workers, one sync held: the routes of all eleven files still run.
+            #expect(await eventually(within: 10) { self.calls.withLock { $0.count } == 11 })
+            // Every worker is back for more: each handed its answer over and did not wait.
+            #expect(await eventually(within: 10) { self.counters.value("files.r-inflight") == 0 })
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: self.folder + "/.out"))?.count == 11)
+            #expect(FileManager.default.fileExists(atPath: self.folder + "/.processing/f10.json"))
+            #expect(!FileManager.default.fileExists(atPath: self.folder + "/.done/f10.json"))
+            #expect(self.counters.value("files.r-done") == 0)
             gate.signal()
-            try await tasks.waitForAll()
+            #expect(await eventually(within: 10) { self.counters.value("files.r-done") == 11 })
+            for index in 1...10 { #expect(FileManager.default.fileExists(atPath: self.folder + "/.done/f\(index).json")) }
+            // The ten written during the held sync shared the next one.
+            #expect(syncs.withLock { $0 } == 2)
+            group.cancelAll()
         }
-        #expect(syncs.withLock { $0 } == 2)
+    }
+}
+
+/// Work handed over in groups: workers do not wait for the committer, a group holds
+/// everything handed over since the last, and the window bounds what is outstanding.
+@Suite(.timeLimit(.minutes(1)))
+struct CommitQueueTests {
+    /// While the committer holds a group, handed-over items return at once and make up the
+    /// next group together.
+    @Test func itemsHandedOverDuringACommitFormTheNextGroup() async throws {
+        let queue = CommitQueue<Int>(limit: 100)
+        await queue.submit(0)
+        #expect(await queue.nextGroup() == [0])
+        for item in 1...7 { await queue.submit(item) }  // none of these waits: room for 100
+        #expect(queue.outstanding == 8)
+        queue.committed(1)
+        #expect(await queue.nextGroup() == Array(1...7))
+        queue.committed(7)
+        queue.finish()
+        #expect(await queue.nextGroup() == nil)
+        #expect(queue.outstanding == 0)
     }
 
-    /// A failed sync fails every caller of its group (their answers may not be on disk), and
-    /// the next caller gets a sync of its own.
-    @Test func aFailedSyncFailsItsWholeGroup() async throws {
-        let failing = Locked(true)
-        let group = SyncGroup(syncing: { folder throws(DropFolderError) in
-            if failing.withLock({ $0 }) { throw DropFolderError(path: folder.root, reason: "EIO") }
-        })
-        await #expect(throws: DropFolderError.self) { try await group.sync(self.folder) }
-        failing.withLock { $0 = false }
-        try await group.sync(self.folder)
+    /// A worker past the window waits until the committer frees room.
+    @Test func aWorkerPastTheWindowWaitsForRoom() async throws {
+        let queue = CommitQueue<Int>(limit: 2)
+        await queue.submit(1)
+        await queue.submit(2)
+        let third = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                await queue.submit(3)
+                third.withLock { $0 = true }
+            }
+            let group = await queue.nextGroup()
+            #expect(group == [1, 2])
+            // The third has no room until the group is committed.
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(!third.withLock { $0 })
+            queue.committed(2)
+            #expect(await eventually(within: 10) { third.withLock { $0 } })
+            #expect(await queue.nextGroup() == [3])
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Items handed over before `finish` are still given out; then `nil`.
+    @Test func finishingDrainsWhatIsLeft() async {
+        let queue = CommitQueue<String>(limit: 10)
+        await queue.submit("a")
+        await queue.submit("b")
+        queue.finish()
+        #expect(queue.isFinished)
+        #expect(await queue.nextGroup() == ["a", "b"])
+        #expect(await queue.nextGroup() == nil)
     }
 }

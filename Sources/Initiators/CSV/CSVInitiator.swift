@@ -88,31 +88,37 @@ public final class CSVInitiator: Initiator, Sendable {
             dir: source.dir, pattern: source.pattern, workers: 1, scanInterval: self.configuration.scanInterval, logger: self.logger,
             counters: self.counters, counterPrefix: self.prefix
         )
-        try await loop.run { item, folder, isStopping in await self.handle(item, in: folder, isStopping: isStopping) }
+        try await loop.run { item, folder, refusals, isStopping in await self.handle(item, in: folder, refusals: refusals, isStopping: isStopping) }
     }
 
-    private func handle(_ item: DropItem, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async {
+    private func handle(_ item: DropItem, in folder: DropFolder, refusals: Refusals, isStopping: @escaping @Sendable () -> Bool) async {
         let stem: String
         switch item {
         case .claimed(let claimed): stem = claimed
         case .fresh(let name):
-            let claimed: (String, Bool)?
+            let take: DropFolder.Take
             do {
-                claimed = try await NIOThreadPool.singleton.runIfActive({ () throws -> (String, Bool)? in
-                    let escapes = folder.escapes(name)
-                    return try folder.claim(name).map { ($0, escapes) }
-                })
+                take = try await NIOThreadPool.singleton.runIfActive { try folder.take(name) }
             } catch {
                 // The file stays where it is and is tried again at the next scan.
                 self.counters.add("\(self.prefix)-claim-errors")
                 self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
                 return
             }
-            guard let (claimedStem, escapes) = claimed else { return }  // another process took it
-            stem = claimedStem
-            if escapes {
-                await self.park(stem, in: folder, reason: "refused: symlink to a file outside \(folder.root)", code: "refused")
+            switch take {
+            case .gone:
+                refusals.forget(name)
+                return  // another process took it
+            case .notAFile(let what):
+                refusals.refuse(name, what)
                 return
+            case .claimed(let claimed, let escapes):
+                refusals.forget(name)
+                stem = claimed
+                if escapes {
+                    await self.park(stem, in: folder, reason: "refused: symlink to a file outside \(folder.root)", code: "refused")
+                    return
+                }
             }
         }
         let outcome: FileOutcome

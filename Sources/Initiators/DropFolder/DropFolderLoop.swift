@@ -25,8 +25,12 @@ struct DropFolderLoop: Sendable {
     var backlogRoute: String? = nil
 
     /// Runs until graceful shutdown or cancellation.
-    /// - Parameter handle: handles one item; `isStopping` tells long work to pause.
-    func run(_ handle: @escaping @Sendable (_ item: DropItem, _ folder: DropFolder, _ isStopping: @escaping @Sendable () -> Bool) async -> Void) async throws {
+    /// - Parameter handle: handles one item: takes a fresh name with ``DropFolder/take(_:)``
+    ///   (in the same trip to the thread pool as its other first steps), hands a name that is
+    ///   not a file to `refusals`; `isStopping` tells long work to pause.
+    func run(
+        _ handle: @escaping @Sendable (_ item: DropItem, _ folder: DropFolder, _ refusals: Refusals, _ isStopping: @escaping @Sendable () -> Bool) async -> Void
+    ) async throws {
         let dir = self.dir
         let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: dir) }
         let queue = WorkQueue<DropItem>()
@@ -40,26 +44,9 @@ struct DropFolderLoop: Sendable {
             scanErrors: self.counterPrefix + "-scan-errors"
         )
         let stopping = Locked(false)
-        let refused = Locked(Set<String>())
-        let logger = self.logger
-        let counters = self.counters
-        let refusedCounter = self.counterPrefix + "-refused"
-        /// Whether a fresh name is a regular file; logs and counts each refused name once.
-        @Sendable func takeable(_ item: DropItem) async -> Bool {
-            guard case .fresh(let name) = item else { return true }
-            let kind = (try? await NIOThreadPool.singleton.runIfActive { folder.kind(of: name) }) ?? .missing  // only on shutdown
-            guard case .other(let what) = kind else {
-                _ = refused.withLock { $0.remove(name) }
-                return kind == .regular
-            }
-            if refused.withLock({ $0.insert(name).inserted }) {
-                counters.add(refusedCounter)
-                logger.warning("refused: \(what), not a file; left where it is", metadata: ["file": "\(name)"])
-            }
-            return false
-        }
+        let refusals = Refusals(logger: self.logger, counters: self.counters, counter: self.counterPrefix + "-refused")
         let isStopping: @Sendable () -> Bool = { stopping.withLock { $0 } || Task.isCancelled }
-        let backlog = self.backlogRoute.map { Backlog(board: counters.progress, route: $0, folder: dir, queue: queue) }
+        let backlog = self.backlogRoute.map { Backlog(board: self.counters.progress, route: $0, folder: dir, queue: queue) }
         self.logger.info("watching for files", metadata: ["pattern": "\(self.pattern)"])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -71,7 +58,7 @@ struct DropFolderLoop: Sendable {
                     group.addTask {
                         while let item = await queue.next() {
                             backlog?.started()
-                            if await takeable(item) { await handle(item, folder, isStopping) }
+                            await handle(item, folder, refusals, isStopping)
                             queue.done(item)
                             backlog?.finished()
                         }
@@ -82,5 +69,34 @@ struct DropFolderLoop: Sendable {
             stopping.withLock { $0 = true }
             queue.finish()
         }
+    }
+}
+
+/// Names in a drop folder that are not regular files (a directory, FIFO, socket or device with
+/// a matching name): each is logged and counted once while it stays, and left where it is.
+struct Refusals: Sendable {
+    let logger: Logger
+    let counters: Counters
+    /// Counter bumped once per refused name, e.g. `files.ROUTE-refused`.
+    let counter: String
+    private let refused = Locked(Set<String>())
+
+    init(logger: Logger, counters: Counters, counter: String) {
+        self.logger = logger
+        self.counters = counters
+        self.counter = counter
+    }
+
+    /// Refuses `name`, which is `what` (logged and counted the first time).
+    func refuse(_ name: String, _ what: String) {
+        if self.refused.withLock({ $0.insert(name).inserted }) {
+            self.counters.add(self.counter)
+            self.logger.warning("refused: \(what), not a file; left where it is", metadata: ["file": "\(name)"])
+        }
+    }
+
+    /// `name` was taken (or is gone): refused again later, it is logged again.
+    func forget(_ name: String) {
+        _ = self.refused.withLock { $0.remove(name) }
     }
 }

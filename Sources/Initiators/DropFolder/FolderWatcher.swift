@@ -52,7 +52,9 @@ struct FolderWatcher: Sendable {
             let pattern = self.pattern
             let entries: [DropFolder.Entry]
             do {
-                entries = try await NIOThreadPool.singleton.runIfActive { try folder.entries(pattern: pattern) }
+                // Names already queued are not looked at again: a large backlog would be
+                // listed and stat'ed in full every second while it drains.
+                entries = try await NIOThreadPool.singleton.runIfActive { try folder.entries(pattern: pattern, skipping: { queue.isQueued(.fresh($0)) }) }
                 if scanFailing {
                     scanFailing = false
                     self.logger.notice("the folder can be listed again")

@@ -45,6 +45,11 @@ final class WorkQueue<Item: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// Whether `item` is waiting or being worked on (queuing it again would do nothing).
+    func isQueued(_ item: Item) -> Bool {
+        self.state.withLock { $0.queued.contains(item) }
+    }
+
     /// Marks `item` as handled, so it may be queued again later.
     func done(_ item: Item) {
         _ = self.state.withLock { $0.queued.remove(item) }

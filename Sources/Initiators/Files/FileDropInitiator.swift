@@ -8,8 +8,9 @@ public import SkyLib
 ///
 /// A file is claimed by an atomic rename into `DIR/.processing/`, so two engines on one folder
 /// never both take it. On success the route's answer is written to `DIR/.out/NAME.json` and the
-/// input moved to `DIR/.done/` once the answer is on disk (answers are synced in groups, one
-/// `syncfs` for all those finished together: ``SyncGroup``); on final failure the input goes to `DIR/.failed/` beside
+/// input moved to `DIR/.done/` once the answer is on disk (answers are synced in groups by one
+/// committer, one `syncfs` for all those written since the last: ``CommitQueue``); on final
+/// failure the input goes to `DIR/.failed/` beside
 /// `NAME.error.json` (route, step, service, reason, attempts). Files left in `.processing/` by
 /// a crash are taken again at start, so delivery is at-least-once. JSON files become the
 /// payload; with `format: text` or `base64` the content is a string. `meta` carries the file's
@@ -25,8 +26,11 @@ public final class FileDropInitiator: Initiator, Sendable {
         public var maxFileBytes: Int = 16 * 1024 * 1024
         /// How often the folder is rescanned as a fallback to inotify.
         public var scanInterval: Duration = .seconds(1)
-        /// How answers are made durable before their inputs move (tests stand in a failing one).
-        var syncs = SyncGroup()
+        /// Most answers written and not yet synced; a worker past it waits for the disk.
+        public var commitWindow = 1024
+        /// How a group of answers is made durable before their inputs move (blocking; tests
+        /// stand in a slow or failing one).
+        var sync: @Sendable (DropFolder) throws(DropFolderError) -> Void = { folder throws(DropFolderError) in try folder.syncFileSystem() }
 
         /// Creates a `Configuration` from its parts.
         public init(route: String, source: FileSource) {
@@ -56,49 +60,120 @@ public final class FileDropInitiator: Initiator, Sendable {
 
     private var counterPrefix: String { "files.\(self.configuration.route)" }
 
+    /// An input whose answer is written, waiting for the sync that lets it move to `.done/`.
+    struct WrittenAnswer: Sendable {
+        var stem: String
+        var folder: DropFolder
+    }
+
     public func run() async throws {
         let source = self.configuration.source
         let loop = DropFolderLoop(
             dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger,
             counters: self.counters, counterPrefix: self.counterPrefix, backlogRoute: self.configuration.route
         )
-        try await loop.run { item, folder, _ in await self.handle(item, in: folder) }
+        let commits = CommitQueue<WrittenAnswer>(limit: self.configuration.commitWindow)
+        // The committer outlives the workers: on shutdown the answers they wrote are synced
+        // and their inputs moved before `run` returns.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.commit(commits) }
+            do {
+                try await loop.run { item, folder, refusals, _ in await self.handle(item, in: folder, refusals: refusals, commits: commits) }
+            } catch {
+                commits.finish()
+                throw error
+            }
+            commits.finish()
+            try await group.waitForAll()
+        }
     }
 
-    private func handle(_ item: DropItem, in folder: DropFolder) async {
+    /// The committer: one sync for every answer written since the last, then their inputs
+    /// move to `.done/`. A failing sync is retried with back-off (the inputs stay in
+    /// `.processing/`, the workers go on until the window is full); at shutdown it is tried
+    /// once more and the inputs left for the next start.
+    private func commit(_ commits: CommitQueue<WrittenAnswer>) async {
+        // Its own thread: a sync holds a thread for a disk round trip, and on the shared pool
+        // (one thread per core) that thread would be missing from the workers' reads and
+        // writes for as long.
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        defer { thread.shutdownGracefully { _ in } }
+        let sync = self.configuration.sync
+        let syncing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.counterPrefix)-sync-errors")
+        while let group = await commits.nextGroup() {
+            defer { commits.committed(group.count) }
+            // One initiator watches one folder: every answer of a group is in it.
+            guard let folder = group.first?.folder else { continue }
+            let synced = await syncing.run(
+                "cannot sync the answers to disk; their inputs stay in .processing/ until they are", file: group.count == 1 ? group[0].stem : "\(group[0].stem) and \(group.count - 1) more",
+                shouldStop: { commits.isFinished }, waiting: { try await thread.runIfActive { try sync(folder) } }
+            )
+            guard synced else { continue }  // stopped: taken again at the next start
+            // Every move in one trip; one that fails is retried on its own.
+            let unmoved = (try? await thread.runIfActive { group.filter { (try? folder.move($0.stem, to: folder.done)) == nil } }) ?? group
+            for answer in unmoved { await self.finish(answer.stem, to: folder.done, in: folder) }
+            self.counters.add("\(self.counterPrefix)-done", Int64(group.count))
+        }
+    }
+
+    private func handle(_ item: DropItem, in folder: DropFolder, refusals: Refusals, commits: CommitQueue<WrittenAnswer>) async {
+        let limit = self.configuration.maxFileBytes
         let stem: String
+        let contents: Result<Data, DropFolderError>
         switch item {
         case .claimed(let claimed):
             stem = claimed
-        case .fresh(let name):
             do {
-                // One trip to the thread pool for both: a file costs a few of them, and each
-                // is a wake-up and a context switch.
-                let claimed = try await NIOThreadPool.singleton.runIfActive { () throws -> (String, Bool)? in
-                    let escapes = folder.escapes(name)
-                    return try folder.claim(name).map { ($0, escapes) }
-                }
-                guard let (claimedStem, escapes) = claimed else { return }  // another process took it
-                stem = claimedStem
-                if escapes {
-                    await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
-                    return
+                contents = .success(try await NIOThreadPool.singleton.runIfActive { try folder.read(claimed, limit: limit) })
+            } catch {
+                contents = .failure(error as? DropFolderError ?? DropFolderError(path: folder.processing + "/" + claimed, reason: "\(error)"))
+            }
+        case .fresh(let name):
+            let taken: (DropFolder.Take, Result<Data, DropFolderError>)
+            do {
+                // One trip to the thread pool to check, claim and read the file: a file costs
+                // a few of them, and each is a wake-up and a context switch.
+                taken = try await NIOThreadPool.singleton.runIfActive { () throws -> (DropFolder.Take, Result<Data, DropFolderError>) in
+                    let take = try folder.take(name)
+                    guard case .claimed(let stem, escapes: false) = take else { return (take, .success(Data())) }
+                    do throws(DropFolderError) {
+                        return (take, .success(try folder.read(stem, limit: limit)))
+                    } catch {
+                        return (take, .failure(error))
+                    }
                 }
             } catch {
                 self.counters.add("\(self.counterPrefix)-claim-errors")
                 self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
                 return
             }
+            switch taken.0 {
+            case .gone:
+                refusals.forget(name)
+                return  // another process took it
+            case .notAFile(let what):
+                refusals.refuse(name, what)
+                return
+            case .claimed(let claimed, let escapes):
+                refusals.forget(name)
+                stem = claimed
+                if escapes {
+                    await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
+                    return
+                }
+                contents = taken.1
+            }
         }
-        await self.process(stem, in: folder)
+        await self.process(stem, contents: contents, in: folder, commits: commits)
     }
 
-    private func process(_ stem: String, in folder: DropFolder) async {
-        let limit = self.configuration.maxFileBytes
+    private func process(_ stem: String, contents: Result<Data, DropFolderError>, in folder: DropFolder, commits: CommitQueue<WrittenAnswer>) async {
         let data: Data
-        do {
-            data = try await NIOThreadPool.singleton.runIfActive { try folder.read(stem, limit: limit) }
-        } catch {
+        switch contents {
+        case .success(let read):
+            data = read
+        case .failure(let error):
             await self.park(stem, in: folder, error: ["code": "unreadable", "reason": .string("\(error)")], attempts: 0)
             return
         }
@@ -133,13 +208,9 @@ public final class FileDropInitiator: Initiator, Sendable {
             guard await self.retrying("cannot write the answer; the input stays in .processing/ until it is written", file: stem, counter: "write-errors", {
                 try folder.writeAtomically(output, to: folder.out, name: stem + ".json", durable: false)
             }) else { return }
-            // The input moves to .done/ only once its answer is on disk.
-            let syncs = self.configuration.syncs
-            guard await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.counterPrefix)-sync-errors").run(
-                "cannot sync the answer to disk; the input stays in .processing/ until it is", file: stem, waiting: { try await syncs.sync(folder) }
-            ) else { return }
-            await self.finish(stem, to: folder.done, in: folder)
-            self.counters.add("\(self.counterPrefix)-done")
+            // The input moves to .done/ only once its answer is on disk: the committer's job,
+            // while this worker takes the next file.
+            await commits.submit(WrittenAnswer(stem: stem, folder: folder))
         } catch {
             var details: [String: JSONValue] = ["code": .string(error.code.description), "reason": .string(error.message)]
             if let step = error.step { details["step"] = .int(Int64(step)) }
