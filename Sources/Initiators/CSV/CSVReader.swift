@@ -275,8 +275,16 @@ public struct CSVReader: Sendable {
             fields: self.fields, raw: self.raw, line: self.recordLine, startOffset: self.recordStart, endOffset: self.offset,
             contentEndOffset: self.contentEnd, nextLine: self.line, problem: self.problem, truncated: self.truncated
         ))
-        self.fields.removeAll(keepingCapacity: true)
-        self.raw.removeAll(keepingCapacity: true)
+        // The record now shares these buffers: fresh ones, sized for a record like this one.
+        // Not `removeAll(keepingCapacity:)`: on a shared buffer it allocates a new one at
+        // least as large, and the capacities crept up to 3.5 KB per buffer on 36-byte rows
+        // (heaptrack: 6 MiB of live record buffers, the largest live allocation of a CSV run).
+        let fieldCount = self.fields.count
+        let rawCount = self.raw.count
+        self.fields = []
+        self.fields.reserveCapacity(fieldCount)
+        self.raw = []
+        self.raw.reserveCapacity(rawCount)
         self.rawCount = 0
         self.problem = nil
     }
