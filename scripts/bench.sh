@@ -451,14 +451,14 @@ for index in range(int(sys.argv[2])):
 PY
     sync   # the files' own writeback is not timed on either side
   }
-  for round in $(seq 1 "$ROUNDS"); do
-    # The engine: the files are in the folder before the clock starts; the clock starts when
-    # the route that watches it is written (live reload starts its initiator) and stops when
-    # the engine's own counter says every file is done. Nothing else looks at the folder.
+  # files_engine NAME: a fresh file system with the files in its folder, `sky run` started as
+  # NAME, and the route that watches the folder ready in $WORK/route3.yaml (moving it into
+  # the routes starts the work). Sets $drop.
+  files_engine() {
     drop="$(fresh_fs fs3)/drop"
     rm -rf "$WORK/r3" && mkdir -p "$WORK/r3"
     make_files "$drop"
-    sky_run "sky3-$round" 18230 "$WORK/r3" --services uppercase
+    sky_run "$1" 18230 "$WORK/r3" --services uppercase
     cat >"$WORK/route3.yaml" <<YAML
 name: files
 timeout: 10s
@@ -467,6 +467,12 @@ from:
 steps:
   - service: uppercase
 YAML
+  }
+  for round in $(seq 1 "$ROUNDS"); do
+    # The engine: the files are in the folder before the clock starts; the clock starts when
+    # the route that watches it is written (live reload starts its initiator) and stops when
+    # the engine's own counter says every file is done. Nothing else looks at the folder.
+    files_engine "sky3-$round"
     began=$(date +%s.%N)
     mv "$WORK/route3.yaml" "$WORK/r3/files.yaml"
     until_true 300 vars_at_least 18230 files.files-done "$FILES" || echo "bench 3: not every file was done in 300 s" >&2
@@ -488,18 +494,7 @@ YAML
     done
   done
   # A run under perf, not timed: where the engine's time goes.
-  drop="$(fresh_fs fs3)/drop"
-  rm -rf "$WORK/r3" && mkdir -p "$WORK/r3"
-  make_files "$drop"
-  sky_run "sky3-profiled" 18230 "$WORK/r3" --services uppercase
-  cat >"$WORK/route3.yaml" <<YAML
-name: files
-timeout: 10s
-from:
-  - files: { dir: $drop, pattern: "*.json", concurrency: 8 }
-steps:
-  - service: uppercase
-YAML
+  files_engine sky3-profiled
   mv "$WORK/route3.yaml" "$WORK/r3/files.yaml"
   profile "Files, $FILES files through \`sky run\`" "$SKY_PID" 3 files
   until_true 300 vars_at_least 18230 files.files-done "$FILES" || echo "bench 3: the profiled run did not finish in 300 s" >&2

@@ -105,20 +105,11 @@ public final class CSVInitiator: Initiator, Sendable {
                 self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
                 return
             }
-            switch take {
-            case .gone:
-                refusals.forget(name)
-                return  // another process took it
-            case .notAFile(let what):
-                refusals.refuse(name, what)
+            guard let (claimed, escapes) = refusals.claimed(name, take) else { return }  // gone or refused
+            stem = claimed
+            if escapes {
+                await self.park(stem, in: folder, reason: "refused: symlink to a file outside \(folder.root)", code: "refused")
                 return
-            case .claimed(let claimed, let escapes):
-                refusals.forget(name)
-                stem = claimed
-                if escapes {
-                    await self.park(stem, in: folder, reason: "refused: symlink to a file outside \(folder.root)", code: "refused")
-                    return
-                }
             }
         }
         let outcome: FileOutcome

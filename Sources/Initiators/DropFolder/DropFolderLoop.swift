@@ -87,16 +87,19 @@ struct Refusals: Sendable {
         self.counter = counter
     }
 
-    /// Refuses `name`, which is `what` (logged and counted the first time).
-    func refuse(_ name: String, _ what: String) {
+    /// What ``DropFolder/take(_:)`` came to for `name`: the claimed stem (and whether it is a
+    /// symlink out of the folder), or `nil` when there is nothing to do (gone, or refused here).
+    func claimed(_ name: String, _ take: DropFolder.Take) -> (stem: String, escapes: Bool)? {
+        guard case .notAFile(let what) = take else {
+            // Taken or gone: refused again later, it is logged again.
+            _ = self.refused.withLock { $0.remove(name) }
+            guard case .claimed(let stem, let escapes) = take else { return nil }
+            return (stem, escapes)
+        }
         if self.refused.withLock({ $0.insert(name).inserted }) {
             self.counters.add(self.counter)
             self.logger.warning("refused: \(what), not a file; left where it is", metadata: ["file": "\(name)"])
         }
-    }
-
-    /// `name` was taken (or is gone): refused again later, it is logged again.
-    func forget(_ name: String) {
-        _ = self.refused.withLock { $0.remove(name) }
+        return nil
     }
 }

@@ -148,22 +148,13 @@ public final class FileDropInitiator: Initiator, Sendable {
                 self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
                 return
             }
-            switch taken.0 {
-            case .gone:
-                refusals.forget(name)
-                return  // another process took it
-            case .notAFile(let what):
-                refusals.refuse(name, what)
+            guard let (claimed, escapes) = refusals.claimed(name, taken.0) else { return }  // gone or refused
+            stem = claimed
+            if escapes {
+                await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
                 return
-            case .claimed(let claimed, let escapes):
-                refusals.forget(name)
-                stem = claimed
-                if escapes {
-                    await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
-                    return
-                }
-                contents = taken.1
             }
+            contents = taken.1
         }
         await self.process(stem, contents: contents, in: folder, commits: commits)
     }
