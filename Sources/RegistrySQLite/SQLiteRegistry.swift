@@ -24,7 +24,7 @@ public final class SQLiteRegistry: Registry {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             configuration.label = "skynet.registry"
-            self.pool = try DatabasePool(path: path, configuration: configuration)
+            self.pool = try Self.openPool(path: path, configuration: configuration)
             try self.pool.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS nodes (
@@ -116,6 +116,25 @@ public final class SQLiteRegistry: Registry {
             }
         } catch {
             throw SkyError(.registry, "cannot open SQLite registry at \(path): \(error)")
+        }
+    }
+
+    /// Opens the pool, waiting up to 10 s for another opener of a new file. The first
+    /// connection to switch a new file to WAL holds it exclusively for a moment, and SQLite
+    /// answers the others `SQLITE_BUSY` from `PRAGMA journal_mode = WAL` without calling the
+    /// busy handler: processes started together on a new registry failed at start.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var pause = Duration.milliseconds(5)
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now + pause < deadline {
+                // Blocking, as the open and its busy timeout already are: a registry is opened
+                // once, at start, before anything is served.
+                Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                pause = min(pause * 2, .milliseconds(200))
+            }
         }
     }
 
