@@ -69,7 +69,12 @@ struct StartupFailureTests {
         let scratch = try Scratch()
         let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         defer { sky.signal(SIGKILL) }
-        try await Task.sleep(for: .milliseconds(100))  // the point: a signal before it is ready
+        // The point: a signal before it is ready. It waits for the first in-process service to
+        // listen, which proves the process's service group runs (it turns SIGTERM into a
+        // graceful shutdown); the listener that makes it ready comes later. A fixed 100 ms
+        // sleep once signalled a process still loading (a fresh-clone run): SIGTERM's default
+        // action ended it, not the group, and the exit status was the signal's.
+        #expect(await eventually(within: 30) { sky.stderr.contains("Server started and listening") })
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit(timeout: 15) == 0)
     }
