@@ -132,7 +132,7 @@ public final class SQLiteRegistry: Registry {
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now + pause < deadline {
                 // Blocking, as the open and its busy timeout already are: a registry is opened
                 // once, at start, before anything is served.
-                Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                Thread.sleep(forTimeInterval: pause.seconds)
                 pause = min(pause * 2, .milliseconds(200))
             }
         }

@@ -156,6 +156,30 @@ struct FileDropInitiatorTests {
     }
 }
 
+extension FileDropInitiatorTests {
+    /// The window the README states: with the disk held, at most 1,024 answers wait for it;
+    /// then both workers stop, each with the answer it could not hand over.
+    @Test func atMostTheWindowOfAnswersWaitsForTheDisk() async throws {
+        let gate = DispatchSemaphore(value: 0)
+        let initiator = self.initiator(sync: { _ in gate.wait() })
+        #expect(initiator.configuration.commitWindow == 1024)
+        try FileManager.default.createDirectory(atPath: self.folder, withIntermediateDirectories: true)
+        for index in 0..<1100 { try self.drop("f\(index).json", #"{"n":\#(index)}"#) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await initiator.run() }
+            // 1,024 handed over (the first in the held sync), one more run by each of the two
+            // workers, which then wait for room.
+            #expect(await eventually(within: 30) { self.calls.withLock { $0.count } == 1026 })
+            try await Task.sleep(for: .milliseconds(300))  // and no further
+            #expect(self.calls.withLock { $0.count } == 1026)
+            #expect(self.counters.value("files.r-done") == 0)
+            for _ in 0..<1100 { gate.signal() }
+            #expect(await eventually(within: 30) { self.counters.value("files.r-done") == 1100 })
+            group.cancelAll()
+        }
+    }
+}
+
 /// Work handed over in groups: workers do not wait for the committer, a group holds
 /// everything handed over since the last, and the window bounds what is outstanding.
 @Suite(.timeLimit(.minutes(1)))

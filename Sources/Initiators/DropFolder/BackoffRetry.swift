@@ -23,8 +23,7 @@ struct BackoffRetry: Sendable {
         await self.run(message(), file: file, shouldStop: shouldStop, waiting: { try await NIOThreadPool.singleton.runIfActive(body) })
     }
 
-    /// Runs `body` (which does its blocking work off the caller) until
-    /// it succeeds.
+    /// Runs `body` (which does its blocking work off the caller) until it succeeds.
     /// - Returns: `false` when stopped (shutdown, or `shouldStop`) before it succeeded.
     func run(
         _ message: @autoclosure () -> Logger.Message,
