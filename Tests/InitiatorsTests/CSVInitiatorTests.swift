@@ -20,7 +20,7 @@ struct CSVInitiatorTests {
     }
 
     func initiator(
-        concurrency: Int = 4, checkpointRows: Int = 500, encoding: String = "utf-8", maxRecordBytes: Int = 1 << 20,
+        concurrency: Int = 4, checkpointRows: Int = 500, unsyncedRowsLimit: Int = 4000, encoding: String = "utf-8", maxRecordBytes: Int = 1 << 20,
         beforeRead: (@Sendable (Int64) throws -> Void)? = nil,
         behaviour: @escaping @Sendable (RequestEnvelope) async throws(SkyError) -> RouteResult = { RouteResult(payload: $0.payload) }
     ) -> CSVInitiator {
@@ -34,6 +34,7 @@ struct CSVInitiatorTests {
         var configuration = CSVInitiator.Configuration(route: "r", source: source)
         configuration.scanInterval = .milliseconds(100)
         configuration.checkpointRows = checkpointRows
+        configuration.unsyncedRowsLimit = unsyncedRowsLimit
         configuration.maxRecordBytes = maxRecordBytes
         configuration.beforeRead = beforeRead
         return CSVInitiator(configuration: configuration, runner: runner, counters: self.counters, logger: Logger(label: "test"))
@@ -110,23 +111,33 @@ struct CSVInitiatorTests {
         try FileManager.default.createDirectory(atPath: processing, withIntermediateDirectories: true)
         // A folder where the checkpoint's temporary file must go: every write fails.
         try FileManager.default.createDirectory(atPath: processing + "/rows.csv.checkpoint.tmp", withIntermediateDirectories: true)
-        try self.drop("rows.csv", Array(self.rows(3000).utf8))
-        let initiator = self.initiator(concurrency: 2, checkpointRows: 100)
+        try self.drop("rows.csv", Array(self.rows(6000).utf8))
+        let limit = CSVInitiator.Configuration(route: "r", source: CSVSource(dir: self.folder)).unsyncedRowsLimit
+        #expect(limit == 4000, "the README's figure")
+        let initiator = self.initiator(concurrency: 2, checkpointRows: 100, unsyncedRowsLimit: limit)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await initiator.run() }
             #expect(await eventually(within: 10) { self.counters.value("csv.r-checkpoint-errors") == 1 })
-            // Paused: reading runs at most one checkpoint interval ahead of the checkpoint being
-            // written, then waits for it; the rows in hand are all that ran beyond.
+            // Rows go on while the checkpoint is being written (retried), until `limit`
+            // answered rows wait for the disk; then reading waits. The rows of the first
+            // checkpoint and those in hand are all that ran beyond.
+            #expect(await eventually(within: 10) { self.calls.withLock { $0.count } >= limit })
+            let bound = limit + 100 + CSVInitiator.batchSize + 2 * CSVInitiator.batchSize * 2
+            // Long enough for rows past the bound to have run, were reading not held.
+            try await Task.sleep(for: .milliseconds(300))
             let ranWhilePaused = self.calls.withLock { $0.count }
-            #expect(ranWhilePaused < 3000 && ranWhilePaused <= 2 * 100 + 2 * CSVInitiator.batchSize * 2, "\(ranWhilePaused)")
+            #expect(ranWhilePaused <= bound, "\(ranWhilePaused)")
+            #expect(self.counters.value("csv.r-checkpoints") == 0)
             #expect(!self.exists(".done/rows.csv"))
             try FileManager.default.removeItem(atPath: processing + "/rows.csv.checkpoint.tmp")
             #expect(await eventually(within: 10) { self.exists(".done/rows.csv") })
             group.cancelAll()
         }
-        #expect(try self.answeredLines("rows.csv") == Array(2...3001))
-        #expect(self.calls.withLock { $0.count } == 3000)
+        #expect(try self.answeredLines("rows.csv") == Array(2...6001))
+        #expect(self.calls.withLock { $0.count } == 6000)
         #expect(self.counters.value("csv.r-checkpoint-errors") == 1)
+        // The rows answered while the first checkpoint was retried went into the next ones.
+        #expect((1..<30).contains(self.counters.value("csv.r-checkpoints")), "\(self.counters.value("csv.r-checkpoints"))")
     }
 
     /// Issue 15: a checkpoint that could not be parsed was taken as "start again", which ran

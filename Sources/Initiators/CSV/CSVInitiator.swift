@@ -31,8 +31,14 @@ public final class CSVInitiator: Initiator, Sendable {
         public var route: String
         /// The route's `csv:` source.
         public var source: CSVSource
-        /// Rows between checkpoints (and output flushes).
+        /// Rows between checkpoints (and output flushes), at least: rows answered while a
+        /// checkpoint is being written go into the next one.
         public var checkpointRows: Int = 500
+        /// Answered rows that may wait in memory, not yet on disk, while a checkpoint is being
+        /// written; past that, reading waits for it. A disk slower than the rows then makes
+        /// checkpoints larger instead of the file slower, and a crash runs at most this many
+        /// rows (and those in flight) again.
+        public var unsyncedRowsLimit: Int = 4000
         /// How often progress is logged.
         public var progressInterval: Duration = .seconds(5)
         /// How often the folder is listed besides inotify events (files missed while away).
@@ -219,6 +225,7 @@ public final class CSVInitiator: Initiator, Sendable {
         defer { self.counters.progress.end(progress) }
         let concurrency = max(1, source.concurrency)
         let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
+        let checkpoints = self.counters.cell("\(self.prefix)-checkpoints")
         let checkpointing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors")
         var sequence = 0
         var nextToWrite = 0
@@ -235,9 +242,10 @@ public final class CSVInitiator: Initiator, Sendable {
         // reorder buffer is bounded by configuration, not by how slow the earliest row is.
         //
         // A checkpoint's rows are written and synced on the thread pool while the next rows
-        // run (a sync is a disk round trip, longer than the rows in flight take); the next
-        // checkpoint waits for it, so at most one is being written and rows run at most one
-        // checkpoint interval ahead of the place on disk.
+        // run (a sync is a disk round trip, longer than the rows in flight take). At most one
+        // is being written; the rows answered meanwhile go into the next one, which starts as
+        // soon as it is done (group commit: a slow disk makes checkpoints larger, not the rows
+        // slower). Reading waits only when `unsyncedRowsLimit` answered rows wait for the disk.
         var writing = false
         var writeStopped = false
         await withTaskGroup(of: Finished.self) { group in
@@ -316,22 +324,24 @@ public final class CSVInitiator: Initiator, Sendable {
                         for record in rows { outcomes.append((record, await self.run(record, header: header, file: stem, tally: tally))) }
                         return .rows(number, outcomes)
                     }
-                    if rowsSinceCheckpoint >= self.configuration.checkpointRows {
-                        // Reading waits here until the previous checkpoint is on disk: a file
-                        // whose place cannot be kept does not run ahead of it.
-                        while writing, let done = await group.next() { collect(done) }
-                        if writeStopped {
-                            outcome = .paused
-                            break reading
-                        }
+                    // Reading waits here while too many answered rows wait for the disk: a
+                    // file whose place cannot be kept does not run far ahead of it.
+                    while writing, rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() { collect(done) }
+                    if writeStopped {
+                        outcome = .paused
+                        break reading
+                    }
+                    if rowsSinceCheckpoint >= self.configuration.checkpointRows && !writing {
                         let rows = output.takeBuffered()
                         let snapshot = committed
                         writing = true
                         rowsSinceCheckpoint = 0
                         group.addTask {
-                            .written(await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
+                            let written = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
                                 try output.write(rows, checkpoint: snapshot)
-                            })
+                            }
+                            if written { checkpoints.add() }
+                            return .written(written)
                         }
                     }
                     if isStopping() {
@@ -364,6 +374,7 @@ public final class CSVInitiator: Initiator, Sendable {
             flushed = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
                 try output.write(rows, checkpoint: final)
             }
+            if flushed { checkpoints.add() }
         }
         do {
             try output.close()
