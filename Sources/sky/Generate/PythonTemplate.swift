@@ -104,7 +104,7 @@ enum PythonTemplate {
                 self.db = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
                 self.lock = threading.Lock()
                 with self.lock:
-                    self.db.execute("PRAGMA journal_mode=WAL")
+                    self.switch_to_wal()
                     self.db.execute(
                         "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, service TEXT NOT NULL,"
                         " version TEXT NOT NULL, region TEXT NOT NULL, environment TEXT NOT NULL DEFAULT 'production',"
@@ -117,6 +117,23 @@ enum PythonTemplate {
                     # A file made before nodes had an environment (sky adds it the same way).
                     if "environment" not in [row[1] for row in self.db.execute("PRAGMA table_info(nodes)")]:
                         self.db.execute("ALTER TABLE nodes ADD COLUMN environment TEXT NOT NULL DEFAULT 'production'")
+
+            def switch_to_wal(self):
+                # The first opener of a new file holds it exclusively while it switches it to
+                # WAL, and SQLite answers the others "database is locked" at once (this pragma
+                # does not wait for the busy timeout): processes started together on a new
+                # registry would fail. Wait for it, up to 10 s, as sky does.
+                deadline = time.monotonic() + 10
+                pause = 0.005
+                while True:
+                    try:
+                        self.db.execute("PRAGMA journal_mode=WAL")
+                        return
+                    except sqlite3.OperationalError as error:
+                        if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                            raise
+                        time.sleep(pause)
+                        pause = min(pause * 2, 0.2)
 
             def register(self, node):
                 with self.lock:
@@ -478,6 +495,7 @@ enum PythonTemplate {
     static func tests(name: String, module: String) -> String {
         #"""
         import json
+        import multiprocessing
         import os
         import tempfile
         import unittest
@@ -499,6 +517,32 @@ enum PythonTemplate {
                 self.assertEqual((trace["traceId"], trace["parentId"], trace["sampled"]), ("t" * 32, "s" * 16, True))
                 self.assertEqual(len(trace["spanId"]), 16)
                 self.assertNotEqual(trace["spanId"], "s" * 16)
+
+
+        def open_together(path, barrier, results):
+            barrier.wait()
+            try:
+                service_module.SQLiteRegistry(path)
+                results.put("ok")
+            except Exception as error:
+                results.put(repr(error))
+
+
+        class RegistryTest(unittest.TestCase):
+            def test_processes_opening_a_new_registry_together_all_open(self):
+                """The first opener switches a new file to WAL; the others wait for it, not fail."""
+                folder = tempfile.mkdtemp()
+                context = multiprocessing.get_context("fork")
+                for attempt in range(10):
+                    path = os.path.join(folder, "registry-%d.sqlite" % attempt)
+                    barrier, results = context.Barrier(8), context.Queue()
+                    processes = [context.Process(target=open_together, args=(path, barrier, results)) for _ in range(8)]
+                    for process in processes:
+                        process.start()
+                    outcomes = [results.get(timeout=30) for _ in processes]
+                    for process in processes:
+                        process.join()
+                    self.assertEqual(outcomes, ["ok"] * 8, path)
 
 
         class LiveTest(unittest.TestCase):
