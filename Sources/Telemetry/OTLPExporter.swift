@@ -11,10 +11,14 @@ import Synchronization
 /// (`POST /v1/traces`, `application/x-protobuf`), batched, off the request path.
 ///
 /// `export(_:)` only appends to a bounded buffer; ``run()`` sends a batch every second (or as
-/// soon as 512 wait) and once more on graceful shutdown. A batch the collector does not take
-/// (down, refusing, slow past the timeout) is dropped and counted, never retried into a
-/// growing backlog: `otlp-spans-exported`, `otlp-spans-dropped` and `otlp-export-errors` at
-/// `/debug/vars`. A request never waits on the collector.
+/// soon as 512 wait) and once more on graceful shutdown. A collector that asks the sender to
+/// slow down (429, 502, 503 or 504, the answers OTLP/HTTP calls retryable) gets the same batch
+/// again after its `Retry-After` (at most 10 s) or a doubling pause, up to 3 times, while new
+/// spans wait in the bounded buffer (past its capacity they are dropped and counted). A batch
+/// the collector does not take otherwise (down, refusing, slow past the timeout, any other
+/// answer) is dropped and counted at once, never retried into a growing backlog:
+/// `otlp-spans-exported`, `otlp-spans-dropped`, `otlp-export-errors` and
+/// `otlp-export-retries` at `/debug/vars`. A request never waits on the collector.
 public final class OTLPExporter: SpanExporter, Service, Sendable {
     /// Where the batches go (the full URL, `…/v1/traces`).
     public let endpoint: OTLPEndpoint
@@ -30,6 +34,9 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     private let exported: CounterCell
     private let dropped: CounterCell
     private let failures: CounterCell
+    private let retries: CounterCell
+    /// Further attempts at a batch the collector answered with a retryable status.
+    static let maxRetries = 3
     private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
 
@@ -52,6 +59,7 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
         self.exported = counters.cell("otlp-spans-exported")
         self.dropped = counters.cell("otlp-spans-dropped")
         self.failures = counters.cell("otlp-export-errors")
+        self.retries = counters.cell("otlp-export-retries")
         self.logger = logger
     }
 
@@ -90,17 +98,28 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
         for header in self.endpoint.headers { request.headers.add(name: header.name, value: header.value) }
         request.body = .bytes(ByteBuffer(bytes: OTLPTraceRequest(spans: batch, serviceName: self.serviceName).bytes))
-        let problem: String
-        do {
-            let response = try await client.execute(request, timeout: .seconds(10), logger: self.logger)
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            if (200..<300).contains(response.status.code) {
-                self.exported.add(Int64(batch.count))
-                return
+        var problem = ""
+        var retry = 0
+        attempts: while true {
+            do {
+                let response = try await client.execute(request, timeout: .seconds(10), logger: self.logger)
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                if (200..<300).contains(response.status.code) {
+                    self.exported.add(Int64(batch.count))
+                    return
+                }
+                problem = "the collector answered HTTP \(response.status.code)"
+                guard let pause = Self.retryPause(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), retry: retry),
+                    retry < Self.maxRetries, !Task.isShuttingDownGracefully
+                else { break attempts }
+                retry += 1
+                self.retries.add()
+                self.logger.debug("OTLP collector asked to retry", metadata: ["status": "\(response.status.code)", "pause": "\(pause)"])
+                do { try await Task.sleep(for: pause) } catch { break attempts }
+            } catch {
+                problem = "\(error)"
+                break attempts
             }
-            problem = "the collector answered HTTP \(response.status.code)"
-        } catch {
-            problem = "\(error)"
         }
         self.failures.add()
         self.dropped.add(Int64(batch.count))
@@ -113,6 +132,17 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
         }
         let message: Logger.Message = "OTLP export to \(self.endpoint.url) failed (\(problem)); \(batch.count) spans dropped"
         if warn { self.logger.warning(message) } else { self.logger.debug(message) }
+    }
+
+    /// How long to wait before sending a batch again, or `nil` when `status` is not one that
+    /// OTLP/HTTP says to retry (429, 502, 503, 504). `Retry-After` in seconds wins, capped at
+    /// 10 s (an HTTP date is not honoured: collectors send seconds); else 1 s, doubling.
+    static func retryPause(status: Int, retryAfter: String?, retry: Int) -> Duration? {
+        guard [429, 502, 503, 504].contains(status) else { return nil }
+        if let seconds = retryAfter.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), seconds >= 0 {
+            return .seconds(min(seconds, 10))
+        }
+        return .seconds(1 << min(retry, 3))
     }
 
     public func run() async throws {

@@ -83,4 +83,32 @@ struct OTLPExportTests {
         #expect(((try await HTTP.get("\(base)/debug/vars").json)["otlp-export-errors"]?.intValue ?? 0) >= 1)
         #expect(router.stderr.contains("OTLP export to \(collector)/v1/traces failed"))
     }
+
+    /// A collector shedding load answers 429, then 503, each with `Retry-After: 1`: the same
+    /// batch goes again after each pause and arrives; nothing is dropped, two retries counted.
+    @Test func aThrottlingCollectorGetsTheSameBatchAgainAfterItsRetryAfter() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: uppercase\n")
+        let received = scratch.path + "/received.jsonl"
+        let receiver = try await TraceContextTests.helper("otlp_receiver.py", [received, "2"], in: scratch)
+        defer { receiver.process.signal(SIGKILL) }
+        let sky = try SkyProcess(
+            ["run", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--services", "uppercase", "--otlp", "http://127.0.0.1:\(receiver.port)"],
+            name: "run", directory: scratch.path
+        )
+        defer { sky.signal(SIGKILL) }
+        let base = try await sky.waitForWord(after: "HTTP       ")
+        let answer = try await HTTP.post("\(base)/routes/shout", #"{"text":"again"}"#, headers: [("Skynet-Trace", "1")])
+        #expect(answer.status == 200)
+        let traceID = answer.headers.first(name: "Skynet-Trace-Id") ?? ""
+        var spans: [JSONValue] = []
+        #expect(await eventually(within: 20) {
+            spans = TraceContextTests.lines(received).filter { $0["traceId"]?.stringValue == traceID }
+            return spans.count >= 2
+        }, "received \(spans.count) spans of the trace; receiver: \(receiver.process.stdoutLines)")
+        #expect(receiver.process.stdoutLines.filter { $0.hasPrefix("throttled") }.count == 2)
+        let vars = try await HTTP.get("\(base)/debug/vars").json
+        #expect(vars["otlp-export-retries"]?.intValue == 2)
+        #expect((vars["otlp-spans-dropped"]?.intValue ?? 0) == 0 && (vars["otlp-export-errors"]?.intValue ?? 0) == 0)
+    }
 }

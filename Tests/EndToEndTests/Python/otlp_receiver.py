@@ -1,8 +1,12 @@
 """An OTLP/HTTP trace receiver for the tests: decodes each batch with the official protobuf
 definitions (opentelemetry-proto from PyPI) and writes one JSON line per span.
 
-usage: otlp_receiver.py OUTFILE   (prints "listening PORT" once it listens on 127.0.0.1)
+usage: otlp_receiver.py OUTFILE [THROTTLE]   (prints "listening PORT" once it listens on 127.0.0.1)
+
+With THROTTLE = N, the first N batches are answered 429 and 503 in turn, with `Retry-After: 1`,
+as a collector shedding load does, and not written; "throttled K" is printed for each.
 """
+import threading
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +17,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 OUT = open(sys.argv[1], "a", buffering=1)
+THROTTLE = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+throttled = 0
+lock = threading.Lock()
 
 
 def attributes(pairs):
@@ -29,6 +36,19 @@ class Receiver(BaseHTTPRequestHandler):
         if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
             self.send_response(415 if self.path == "/v1/traces" else 404)
             self.end_headers()
+            return
+        global throttled
+        with lock:
+            refuse = throttled < THROTTLE
+            if refuse:
+                throttled += 1
+                count = throttled
+        if refuse:
+            self.send_response(429 if count % 2 else 503)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            print("throttled", count, flush=True)
             return
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)  # raises on a malformed message: the sender gets a 500
