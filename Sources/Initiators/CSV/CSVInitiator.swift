@@ -31,7 +31,7 @@ public final class CSVInitiator: Initiator, Sendable {
         public var route: String
         /// The route's `csv:` source.
         public var source: CSVSource
-        /// Rows between checkpoints (and output flushes), at least: rows answered while a
+        /// The fewest rows between checkpoints (and output flushes): rows answered while a
         /// checkpoint is being written go into the next one.
         public var checkpointRows: Int = 500
         /// Answered rows that may wait in memory, not yet on disk, while a checkpoint is being
