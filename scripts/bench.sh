@@ -14,7 +14,8 @@
 #      same work with the same parallelism and an fsync per answer; the loop without the
 #      fsync as the floor.
 #   4. CSV: 1,000,000 rows, vs Python doing the same job (dict → JSON line, fsync and a synced
-#      checkpoint every 500 rows); Python's bare csv read/write as the floor; peak RSS of
+#      checkpoint as often as the engine made them in the same round: every 500 rows or more);
+#      Python's bare csv read/write as the floor; peak RSS of
 #      `sky run` for 10,000,000 rows vs 100,000.
 #   5. STOMP: 100,000 messages, vs a bare relay doing the engine's work (client-individual
 #      ack, persistent reply, ack on receipt); a one-way pair as a second reference.
@@ -173,14 +174,16 @@ measure() {
   echo "$rps $p50 $p99 $(failures "$out")"
 }
 
-# vars_at_least PORT KEY N: whether the engine's own counter KEY (at /debug/vars) reached N.
-# Polled every 50 ms while the engine works, so it stays a curl and a grep: no interpreter
-# starting twenty times a second on the engine's cores.
-vars_at_least() {
+# var_value PORT KEY: the engine's own counter KEY at /debug/vars (0 when absent). A curl and
+# a grep: it is polled every 50 ms while the engine works, and no interpreter should start
+# twenty times a second on the engine's cores.
+var_value() {
   local value
   value=$(curl -s "http://127.0.0.1:$1/debug/vars" | grep -o "\"$2\": *[0-9]*" | grep -o '[0-9]*$')
-  [ "${value:-0}" -ge "$3" ]
+  echo "${value:-0}"
 }
+# vars_at_least PORT KEY N: whether the engine's own counter KEY reached N.
+vars_at_least() { [ "$(var_value "$1" "$2")" -ge "$3" ]; }
 
 # measure_all URL...: the same load split over several routers at once; prints the summed
 # req/s and the first router's p50/p99 and errors (BENCH_ROUTERS > 1).
@@ -539,14 +542,14 @@ YAML
     ended=$(date +%s.%N)
     local rss results rejects anon file checkpoints
     rss=$(peak_rss "$SKY_PID")
-    checkpoints=$(curl -s "http://127.0.0.1:$4/debug/vars" | grep -o '"csv.rows-checkpoints": *[0-9]*' | grep -o '[0-9]*$')
+    checkpoints=$(var_value "$4" csv.rows-checkpoints)
     anon=$(awk '/RssAnon/ {printf "%.0f", $2 / 1024}' "/proc/$SKY_PID/status")
     file=$(awk '/RssFile/ {printf "%.0f", $2 / 1024}' "/proc/$SKY_PID/status")
     results=$(wc -l <"$WORK/drop4/.out/$3.csv.results.jsonl")
     rejects=$(( $(wc -l <"$WORK/drop4/.out/$3.csv.rejects.csv" 2>/dev/null || echo 1) - 1 ))
     stop_all
     rm -rf "$WORK/drop4/.out" "$WORK/drop4/.done" "$WORK/drop4/.processing"
-    awk -v n="$2" -v a="$began" -v b="$ended" -v r="$rss" -v o="$results" -v j="$rejects" -v i="$idle" -v an="$anon" -v f="$file" -v c="${checkpoints:-0}" \
+    awk -v n="$2" -v a="$began" -v b="$ended" -v r="$rss" -v o="$results" -v j="$rejects" -v i="$idle" -v an="$anon" -v f="$file" -v c="$checkpoints" \
       'BEGIN { printf "%.1f %s %s %s %s %s %s %s", n / (b - a), r, o, (j < 0 ? 0 : j), i, an, f, c }'
   }
   for round in $(seq 1 "$ROUNDS"); do

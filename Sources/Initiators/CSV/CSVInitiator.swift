@@ -23,7 +23,8 @@ public import SkyLib
 /// whose header is malformed goes to `.failed/` with `NAME.error.json` naming the line and
 /// byte; rows answered before a read error stay answered. Memory is bounded by
 /// configuration: at most `concurrency` batches of rows are held, running or waiting to be
-/// written in order; reading waits while the earliest batch is slow.
+/// written in order, and about `unsyncedRowsLimit` answers waiting for the disk; reading
+/// waits while the earliest batch is slow or the disk is behind.
 public final class CSVInitiator: Initiator, Sendable {
     /// Which route the rows feed and which folder they come from.
     public struct Configuration: Sendable {
