@@ -14,7 +14,7 @@ extension SkyError {
         case .rejected: .unprocessableContent
         case .stepFailed, .badResponse, .connectionFailed: .badGateway
         case .deadlineExceeded: .gatewayTimeout
-        case .noInstance, .draining, .registry, .circuitOpen: .serviceUnavailable
+        case .noInstance, .draining, .registry, .circuitOpen, .cancelled: .serviceUnavailable
         case .unauthorized: .unauthorized
         default: .internalServerError
         }

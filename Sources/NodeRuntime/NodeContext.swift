@@ -38,6 +38,17 @@ public struct NodeContext: Sendable {
     public var watchdog: DeadlineWatchdog
     /// Where recorded spans go besides the registry (`--otlp`); `nil`: nowhere else.
     public var spanExporter: OTLPExporter?
+    /// Longest a stopping listener or initiator may take to finish the input it holds
+    /// (`--drain-timeout`, `SKYNET_DRAIN_TIMEOUT`); then that input is cancelled and left as a
+    /// crash would leave it.
+    public var drainLimit: Duration = Self.defaultDrainLimit
+
+    /// The drain limit unless told otherwise: 20 s, inside the 30 s most supervisors
+    /// (systemd's default stop timeout, Kubernetes' grace period) wait before SIGKILL.
+    public static let defaultDrainLimit: Duration = .seconds(20)
+    /// What a process may take after its listeners and initiators drained: deregistering,
+    /// the last counts and spans written, hosted services drained.
+    public static let shutdownMargin: Duration = .seconds(10)
 
     /// Creates a `NodeContext` from its parts.
     public init(
@@ -95,14 +106,15 @@ public struct NodeContext: Sendable {
     }
 
     /// Runs `services` as this process until it shuts down, with the log level following
-    /// SIGUSR1/SIGUSR2 (``ProcessLifecycle/run(services:logger:gracefulLimit:)``).
+    /// SIGUSR1/SIGUSR2 (``ProcessLifecycle/run(services:logger:gracefulLimit:)``). A graceful
+    /// shutdown that has not ended after ``drainLimit`` and ``shutdownMargin`` is cancelled.
     public func run(_ services: [any Service]) async throws {
         var signals: [any Service] = [LogLevelSignals(control: self.logLevel, logger: self.logger)]
         if let tls = self.tls, tls.serves { signals.append(TLSReloadSignal(tls: tls, logger: self.logger)) }
         // The exporter first: the group stops services in reverse, so it sends the spans the
         // others record while they drain, and stops last.
         let exporter: [any Service] = self.spanExporter.map { [$0] } ?? []
-        try await self.lifecycle.run(services: exporter + services + signals, logger: self.logger)
+        try await self.lifecycle.run(services: exporter + services + signals, logger: self.logger, gracefulLimit: self.drainLimit + Self.shutdownMargin)
     }
 
     /// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) at `address`, for a node

@@ -125,15 +125,19 @@ public struct RouterNode: Sendable {
         // Before the initiators and the listener, so it stops after them: its last write at
         // shutdown holds every request they answered.
         services.append(CountPublisher(store: self.context.registry, nodeID: stack.nodeID, counters: self.context.counters, logger: self.context.logger))
+        // The listener and the initiators drain side by side at shutdown (each for at most the
+        // drain limit), not one after the other.
+        var intake: [any Service] = [AfterReady(prepare: ready, service: Drained(self.listener, limit: self.context.drainLimit, logger: self.context.logger))]
         if self.configuration.runsSourceInitiators {
-            let supervisor = InitiatorSupervisor(
+            var supervisor = InitiatorSupervisor(
                 table: stack.table,
                 makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: self.context.counters, tls: self.context.tls, logger: self.context.logger),
                 logger: self.context.logger
             )
-            services.append(AfterReady(prepare: ready, service: supervisor))
+            supervisor.drainLimit = self.context.drainLimit
+            intake.append(AfterReady(prepare: ready, service: supervisor))
         }
-        services.append(AfterReady(prepare: ready, service: self.listener))
+        services.append(Concurrently(services: intake))
         return services
     }
 

@@ -107,7 +107,9 @@ public final class CSVInitiator: Initiator, Sendable {
             do {
                 take = try await NIOThreadPool.singleton.runIfActive { try folder.take(name) }
             } catch {
-                // The file stays where it is and is tried again at the next scan.
+                // The file stays where it is and is tried again at the next scan (or start:
+                // a stop past the drain limit cancels the take, which is no error).
+                if Task.isCancelled { return }
                 self.counters.add("\(self.prefix)-claim-errors")
                 self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
                 return
@@ -179,6 +181,10 @@ public final class CSVInitiator: Initiator, Sendable {
     enum Outcome: Sendable {
         case result(JSONValue)
         case reject(String)
+        /// Not run to its end because of a stop (not started once stopping, or cut short past
+        /// the drain limit): neither answered nor rejected. The file pauses before this row,
+        /// which runs when the file resumes.
+        case interrupted
     }
 
     /// How the processing of one file ended.
@@ -249,6 +255,9 @@ public final class CSVInitiator: Initiator, Sendable {
         // slower). Reading waits only when `unsyncedRowsLimit` answered rows wait for the disk.
         var writing = false
         var writeStopped = false
+        // A row cut short by the stop: nothing from it on is written (the checkpoint stays
+        // before it), so the file resumes there.
+        var interrupted = false
         await withTaskGroup(of: Finished.self) { group in
             var batch: [CSVReader.Record] = []
             func collect(_ finished: Finished) {
@@ -258,8 +267,12 @@ public final class CSVInitiator: Initiator, Sendable {
                     return
                 }
                 pending[number] = rows
-                while let rows = pending.removeValue(forKey: nextToWrite) {
+                while !interrupted, let rows = pending.removeValue(forKey: nextToWrite) {
                     for (record, outcome) in rows {
+                        if case .interrupted = outcome {
+                            interrupted = true
+                            break
+                        }
                         output.append(record: record, outcome: outcome)
                         committed.offset = record.endOffset
                         committed.line = record.nextLine
@@ -322,7 +335,15 @@ public final class CSVInitiator: Initiator, Sendable {
                     group.addTask {
                         var outcomes: [(CSVReader.Record, Outcome)] = []
                         outcomes.reserveCapacity(rows.count)
-                        for record in rows { outcomes.append((record, await self.run(record, header: header, file: stem, tally: tally))) }
+                        for record in rows {
+                            // A stop lets the row in hand finish, not the rest of its batch: the
+                            // file pauses before the first row not run.
+                            guard !isStopping() else {
+                                outcomes.append((record, .interrupted))
+                                continue
+                            }
+                            outcomes.append((record, await self.run(record, header: header, file: stem, tally: tally)))
+                        }
                         return .rows(number, outcomes)
                     }
                     // Reading waits here while too many answered rows wait for the disk: a
@@ -345,7 +366,7 @@ public final class CSVInitiator: Initiator, Sendable {
                             return .written(written)
                         }
                     }
-                    if isStopping() {
+                    if isStopping() || interrupted {
                         outcome = .paused
                         break reading
                     }
@@ -359,13 +380,16 @@ public final class CSVInitiator: Initiator, Sendable {
                     )
                 }
                 if chunk.isEmpty { break reading }
-                if isStopping() {
+                if isStopping() || interrupted {
                     outcome = .paused
                     break reading
                 }
             }
             while let done = await group.next() { collect(done) }
         }
+        // Rows were cut short: the file is not finished (nor failed: a read error past them is
+        // met again when it resumes), whatever stopped the reading.
+        if interrupted { outcome = .paused }
         let final = committed
         let rows = output.takeBuffered()
         // After a checkpoint that was not written, later rows must not be: they would follow a
@@ -435,6 +459,8 @@ public final class CSVInitiator: Initiator, Sendable {
             tally.rows.add()
             return .result(result.answerDocument)
         } catch {
+            // A stop that outlasted the drain limit is not the row's failure.
+            if Task.isCancelled { return .interrupted }
             tally.rejects.add()
             return .reject(error.description)
         }

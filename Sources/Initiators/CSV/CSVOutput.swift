@@ -139,6 +139,8 @@ final class CSVOutput: @unchecked Sendable {
                 Self.appendField(record.raw, to: &self.rejectsBuffer)
             }
             self.rejectsBuffer.append(UInt8(ascii: "\n"))
+        case .interrupted:
+            break  // never written: the file stops before it
         }
     }
 

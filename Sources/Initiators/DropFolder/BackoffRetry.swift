@@ -39,6 +39,9 @@ struct BackoffRetry: Sendable {
                 if logged { self.logger.notice("done at last", metadata: ["file": "\(file)"]) }
                 return true
             } catch {
+                // Cut short by a stop past the drain limit: not a failure to report; the work is
+                // left for the next start.
+                if Task.isCancelled { return false }
                 if !logged {
                     self.counters.add(self.counter)
                     self.logger.error(message(), metadata: ["file": "\(file)", "error": "\(error)"])

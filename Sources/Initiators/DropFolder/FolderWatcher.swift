@@ -60,6 +60,8 @@ struct FolderWatcher: Sendable {
                     self.logger.notice("the folder can be listed again")
                 }
             } catch {
+                // Cancelled (stopping): nothing to report.
+                if Task.isCancelled { break }
                 // Logged once per episode and counted; files wait (nothing is taken or lost)
                 // until the folder can be listed again.
                 if !scanFailing {

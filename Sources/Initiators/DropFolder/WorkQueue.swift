@@ -1,7 +1,8 @@
 import SkyLib
 
 /// Names waiting to be taken from a folder, each at most once, handed to a fixed number of
-/// workers. Finishing the queue wakes every waiting worker with `nil`.
+/// workers. Finishing the queue wakes every waiting worker with `nil`, and hands out nothing
+/// more, even what still waits.
 final class WorkQueue<Item: Hashable & Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
@@ -28,6 +29,9 @@ final class WorkQueue<Item: Hashable & Sendable>: Sendable {
     func next() async -> Item? {
         await withCheckedContinuation { continuation in
             let item = self.state.withLock { state -> Item?? in
+                // Finished: what still waits is not handed out (a stop takes no new input; the
+                // files stay where they are for the next start).
+                if state.finished { return .some(nil) }
                 if state.head < state.items.count {
                     let item = state.items[state.head]
                     state.head += 1
@@ -37,7 +41,6 @@ final class WorkQueue<Item: Hashable & Sendable>: Sendable {
                     }
                     return .some(item)
                 }
-                if state.finished { return .some(nil) }
                 state.waiters.append(continuation)
                 return nil
             }
@@ -58,7 +61,7 @@ final class WorkQueue<Item: Hashable & Sendable>: Sendable {
     /// Items waiting, not yet handed out.
     var waiting: Int { self.state.withLock { $0.items.count - $0.head } }
 
-    /// Stops handing out items; waiting workers get `nil`.
+    /// Stops handing out items, those still waiting included; waiting workers get `nil`.
     func finish() {
         let waiters = self.state.withLock { state -> [CheckedContinuation<Item?, Never>] in
             state.finished = true

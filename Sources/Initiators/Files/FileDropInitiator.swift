@@ -127,6 +127,8 @@ public final class FileDropInitiator: Initiator, Sendable {
             do {
                 contents = .success(try await NIOThreadPool.singleton.runIfActive { try folder.read(claimed, limit: limit) })
             } catch {
+                // Cancelled by a stop past the drain limit: it stays in .processing/.
+                if Task.isCancelled { return }
                 contents = .failure(error as? DropFolderError ?? DropFolderError(path: folder.processing + "/" + claimed, reason: "\(error)"))
             }
         case .fresh(let name):
@@ -144,6 +146,9 @@ public final class FileDropInitiator: Initiator, Sendable {
                     }
                 }
             } catch {
+                // A stop past the drain limit cancels the take: no error, the file is taken
+                // at the next start.
+                if Task.isCancelled { return }
                 self.counters.add("\(self.counterPrefix)-claim-errors")
                 self.logger.error("cannot take file", metadata: ["file": "\(name)", "error": "\(error)"])
                 return
@@ -203,6 +208,12 @@ public final class FileDropInitiator: Initiator, Sendable {
             // while this worker takes the next file.
             await commits.submit(WrittenAnswer(stem: stem, folder: folder))
         } catch {
+            // Cut short by a stop that outlasted the drain limit: not the file's failure. It
+            // stays in .processing/, as after a crash, and runs again at the next start.
+            if Task.isCancelled {
+                self.logger.notice("file interrupted by the stop; it stays in .processing/ and runs again at the next start", metadata: ["file": "\(stem)"])
+                return
+            }
             var details: [String: JSONValue] = ["code": .string(error.code.description), "reason": .string(error.message)]
             if let step = error.step { details["step"] = .int(Int64(step)) }
             if let service = error.service { details["service"] = .string(service) }

@@ -6,12 +6,17 @@ public struct StompFrame: Sendable, Equatable {
     public var headers: [(String, String)]
     /// The body's bytes (`content-length` of them when sent).
     public var body: [UInt8]
+    /// Why this frame could not be read whole, when it could not (a body or headers over the
+    /// limit, a malformed header): the frame's place in the stream was found, so the ones
+    /// after it still decode, and the initiator dead-letters this one with the reason.
+    public var problem: String?
 
     /// Creates a `StompFrame` from its parts.
-    public init(command: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(command: String, headers: [(String, String)] = [], body: [UInt8] = [], problem: String? = nil) {
         self.command = command
         self.headers = headers
         self.body = body
+        self.problem = problem
     }
 
     /// The first value of header `name`.
@@ -19,9 +24,9 @@ public struct StompFrame: Sendable, Equatable {
         self.headers.first { $0.0 == name }?.1
     }
 
-    /// Equal when command, headers (in order) and body are.
+    /// Equal when command, headers (in order), body and problem are.
     public static func == (lhs: StompFrame, rhs: StompFrame) -> Bool {
-        lhs.command == rhs.command && lhs.body == rhs.body
+        lhs.command == rhs.command && lhs.body == rhs.body && lhs.problem == rhs.problem
             && lhs.headers.map { [$0.0, $0.1] } == rhs.headers.map { [$0.0, $0.1] }
     }
 }

@@ -4,17 +4,51 @@ public import NIOCore
 ///
 /// Heart-beats (bare line ends between frames) are skipped. Headers are unescaped (`\r \n \c
 /// \\`), except in CONNECT and CONNECTED frames as the spec says. With `content-length` the
-/// body is read by length (it may contain NULs); without it, up to the first NUL. Header and
-/// body sizes are limited, and a partial frame is not rescanned from its start.
+/// body is read by length (it may contain NULs); without it, up to the first NUL. A partial
+/// frame is not rescanned from its start.
+///
+/// One bad message must not stall the ones behind it, so a frame whose place in the stream
+/// can still be found is decoded with a ``StompFrame/problem`` rather than failing the
+/// connection (which would only bring the same message back): a body over `maxBodyBytes` is
+/// passed over as it arrives (never held), headers over `maxHeaderBytes` are passed over
+/// keeping only those it takes to answer the message (`ack`, `message-id` …), and a malformed
+/// header line or escape is named. Only a stream that has lost its framing (no command, a
+/// body not followed by NUL, an unreadable `content-length`) throws.
 public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = StompFrame
 
-    /// A frame whose command and headers are longer is refused.
+    /// Headers longer than this (command line included) are passed over, but for those it
+    /// takes to answer the frame.
     public let maxHeaderBytes: Int
-    /// A frame whose body is longer is refused.
+    /// A body longer than this is passed over; the frame is decoded without it.
     public let maxBodyBytes: Int
     /// How far the search for the end of the headers got, so it resumes there.
     private var scanned = 0
+    /// A frame over a limit whose bytes are being passed over as they arrive.
+    private var skipping: Skipping?
+
+    /// The headers kept from a frame whose headers are over the limit: what answering it takes
+    /// (acking it, dead-lettering it with its reply address and correlation).
+    static let answeringHeaders: Set<String> = [
+        "ack", "message-id", "subscription", "destination", "content-length", "content-type", "reply-to", "correlation-id", "redelivered", "receipt-id",
+    ]
+    /// Longest header line kept from a frame whose headers are over the limit.
+    static let keptLineBytes = 1024
+
+    /// A frame being passed over: what is kept of it, and where in it the bytes are.
+    private struct Skipping {
+        var frame: StompFrame
+        var escaped: Bool
+        var phase: Phase
+
+        enum Phase {
+            /// Header lines: the first bytes of the one being read, and its length so far.
+            case headers(line: [UInt8], length: Int)
+            /// The body: bytes left up to and with its NUL (`content-length` known), or up to
+            /// the next NUL.
+            case body(remaining: Int?)
+        }
+    }
 
     /// Creates a `StompFrameDecoder` from its parts.
     public init(maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int = 16 * 1024 * 1024) {
@@ -23,6 +57,7 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> StompFrame? {
+        if self.skipping != nil { return try self.passOver(&buffer) }
         // Heart-beats: line ends before a frame.
         while let byte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), byte == 0x0A || byte == 0x0D {
             buffer.moveReaderIndex(forwardBy: 1)
@@ -52,62 +87,193 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
         guard let headerEnd else {
             self.scanned = view.count
-            if view.count > self.maxHeaderBytes { throw StompProtocolError(reason: "headers longer than \(self.maxHeaderBytes) bytes") }
-            return nil
+            guard view.count > self.maxHeaderBytes else { return nil }
+            // Over the limit: pass over the headers as they come, keeping the few it takes
+            // to answer the frame.
+            guard let newline = view.firstIndex(of: 0x0A), newline - view.startIndex <= self.maxHeaderBytes else {
+                throw StompProtocolError(reason: "no command line within the first \(self.maxHeaderBytes) bytes of a frame")
+            }
+            let command = try Self.command(view[view.startIndex..<newline])
+            buffer.moveReaderIndex(forwardBy: newline - view.startIndex + 1)
+            self.scanned = 0
+            self.skipping = Skipping(
+                frame: StompFrame(command: command, problem: "headers longer than \(self.maxHeaderBytes) bytes; only those needed to answer the frame were read"),
+                escaped: command != "CONNECT" && command != "CONNECTED", phase: .headers(line: [], length: 0)
+            )
+            return try self.passOver(&buffer)
         }
         // Split on bytes: as Characters, "\r\n" is one and would not split on "\n".
-        var lines = view[view.startIndex..<(view.startIndex + headerEnd)].split(separator: 0x0A, omittingEmptySubsequences: false).map { line in
-            String(decoding: line.last == 0x0D ? line.dropLast() : line, as: UTF8.self)
-        }
-        let command = lines.removeFirst()
-        guard !command.isEmpty else { throw StompProtocolError(reason: "frame without a command") }
-        // STOMP commands are upper-case words; anything else is a broken stream (found by the
-        // fuzz tests: a stray NUL or CR would otherwise become part of a "command").
-        guard command.utf8.allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else {
-            throw StompProtocolError(reason: "malformed command \(String(reflecting: command))")
-        }
+        var lines = view[view.startIndex..<(view.startIndex + headerEnd)].split(separator: 0x0A, omittingEmptySubsequences: false)
+        let command = try Self.command(lines.removeFirst())
         let escaped = command != "CONNECT" && command != "CONNECTED"
         var headers: [(String, String)] = []
-        for line in lines where !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else { throw StompProtocolError(reason: "header line without ':' in \(command) frame") }
-            let name = String(line[..<colon])
-            let value = String(line[line.index(after: colon)...])
-            headers.append(escaped ? (try Self.unescape(name), try Self.unescape(value)) : (name, value))
+        var problems: [String] = []
+        for line in lines where !line.isEmpty && !(line.count == 1 && line.first == 0x0D) {
+            switch Self.header(line, escaped: escaped) {
+            case .success(let header): headers.append(header)
+            case .failure(let error): problems.append("\(error.reason) in \(command) frame")
+            }
         }
+        if headerEnd > self.maxHeaderBytes {
+            // Arrived at once, so they are here already: treated as when they trickle in (the
+            // few headers that answer it kept, the body passed over), whatever the chunking.
+            var kept: [(String, String)] = []
+            for header in headers where Self.answeringHeaders.contains(header.0) && !kept.contains(where: { $0.0 == header.0 }) { kept.append(header) }
+            let contentLength = kept.first { $0.0 == "content-length" }.flatMap { Int($0.1) }.flatMap { $0 >= 0 ? $0 : nil }
+            buffer.moveReaderIndex(forwardBy: bodyStart)
+            self.scanned = 0
+            self.skipping = Skipping(
+                frame: StompFrame(command: command, headers: kept, problem: "headers longer than \(self.maxHeaderBytes) bytes; only those needed to answer the frame were read"),
+                escaped: escaped, phase: .body(remaining: contentLength.map { $0 + 1 })
+            )
+            return try self.passOver(&buffer)
+        }
+        let problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
         let lengthHeader = headers.first { $0.0 == "content-length" }?.1
         let body: [UInt8]
         let frameLength: Int
         if let lengthHeader {
             guard let length = Int(lengthHeader), length >= 0 else { throw StompProtocolError(reason: "bad content-length '\(lengthHeader)'") }
-            guard length <= self.maxBodyBytes else { throw StompProtocolError(reason: "body of \(length) bytes is over the limit of \(self.maxBodyBytes)") }
+            guard length <= self.maxBodyBytes else {
+                buffer.moveReaderIndex(forwardBy: bodyStart)
+                self.scanned = 0
+                let reason = "body of \(length) bytes is over the limit of \(self.maxBodyBytes)"
+                self.skipping = Skipping(
+                    frame: StompFrame(command: command, headers: headers, problem: [problem, reason].compactMap { $0 }.joined(separator: "; ")),
+                    escaped: escaped, phase: .body(remaining: length + 1)
+                )
+                return try self.passOver(&buffer)
+            }
             guard view.count >= bodyStart + length + 1 else { return nil }
             guard view[view.startIndex + bodyStart + length] == 0 else { throw StompProtocolError(reason: "frame body not followed by NUL") }
             body = Array(view[(view.startIndex + bodyStart)..<(view.startIndex + bodyStart + length)])
             frameLength = bodyStart + length + 1
         } else {
             guard let nul = view[(view.startIndex + bodyStart)...].firstIndex(of: 0) else {
-                if view.count - bodyStart > self.maxBodyBytes { throw StompProtocolError(reason: "body over the limit of \(self.maxBodyBytes) bytes") }
+                if view.count - bodyStart > self.maxBodyBytes {
+                    buffer.moveReaderIndex(forwardBy: bodyStart)
+                    self.scanned = 0
+                    let reason = "body over the limit of \(self.maxBodyBytes) bytes"
+                    self.skipping = Skipping(
+                        frame: StompFrame(command: command, headers: headers, problem: [problem, reason].compactMap { $0 }.joined(separator: "; ")),
+                        escaped: escaped, phase: .body(remaining: nil)
+                    )
+                    return try self.passOver(&buffer)
+                }
                 return nil
             }
-            body = Array(view[(view.startIndex + bodyStart)..<nul])
             frameLength = nul - view.startIndex + 1
+            guard nul - (view.startIndex + bodyStart) <= self.maxBodyBytes else {
+                // Whole already, but as over the limit as when it trickles in.
+                buffer.moveReaderIndex(forwardBy: frameLength)
+                self.scanned = 0
+                let reason = "body over the limit of \(self.maxBodyBytes) bytes"
+                return StompFrame(command: command, headers: headers, problem: [problem, reason].compactMap { $0 }.joined(separator: "; "))
+            }
+            body = Array(view[(view.startIndex + bodyStart)..<nul])
         }
         buffer.moveReaderIndex(forwardBy: frameLength)
         self.scanned = 0
-        return StompFrame(command: command, headers: headers, body: body)
+        return StompFrame(command: command, headers: headers, body: body, problem: problem)
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> StompFrame? {
         if let frame = try self.decode(buffer: &buffer) { return frame }
         // Trailing heart-beats are fine; half a frame is not.
-        if buffer.readableBytesView.contains(where: { $0 != 0x0A && $0 != 0x0D }) {
+        if self.skipping != nil || buffer.readableBytesView.contains(where: { $0 != 0x0A && $0 != 0x0D }) {
             throw StompProtocolError(reason: "connection closed in the middle of a frame")
         }
         buffer.moveReaderIndex(to: buffer.writerIndex)
         return nil
     }
 
-    static func unescape(_ text: String) throws -> String {
+    /// Consumes the bytes of the frame being passed over; answers it once its NUL is read.
+    private mutating func passOver(_ buffer: inout ByteBuffer) throws -> StompFrame? {
+        while var skipping = self.skipping {
+            let view = buffer.readableBytesView
+            guard !view.isEmpty else { return nil }
+            switch skipping.phase {
+            case .headers(var line, var length):
+                let newline = view.firstIndex(of: 0x0A)
+                let part = view[view.startIndex..<(newline ?? view.endIndex)]
+                line.append(contentsOf: part.prefix(max(0, Self.keptLineBytes + 1 - line.count)))
+                length += part.count
+                buffer.moveReaderIndex(forwardBy: part.count + (newline == nil ? 0 : 1))
+                guard newline != nil else {
+                    skipping.phase = .headers(line: line, length: length)
+                    self.skipping = skipping
+                    return nil
+                }
+                if line.last == 0x0D {
+                    line.removeLast()
+                    length -= 1
+                }
+                if length == 0 {
+                    // The blank line: the body follows, by its length when that was kept.
+                    let contentLength = skipping.frame[header: "content-length"].flatMap(Int.init).flatMap { $0 >= 0 ? $0 : nil }
+                    skipping.phase = .body(remaining: contentLength.map { $0 + 1 })
+                } else {
+                    if length <= Self.keptLineBytes, case .success(let header) = Self.header(line[...], escaped: skipping.escaped),
+                        Self.answeringHeaders.contains(header.0), skipping.frame[header: header.0] == nil
+                    {
+                        skipping.frame.headers.append(header)
+                    }
+                    skipping.phase = .headers(line: [], length: 0)
+                }
+                self.skipping = skipping
+            case .body(let remaining?):
+                let take = min(remaining, view.count)
+                if take == remaining {
+                    guard view[view.startIndex + take - 1] == 0 else { throw StompProtocolError(reason: "frame body not followed by NUL") }
+                    buffer.moveReaderIndex(forwardBy: take)
+                    self.skipping = nil
+                    return skipping.frame
+                }
+                buffer.moveReaderIndex(forwardBy: take)
+                skipping.phase = .body(remaining: remaining - take)
+                self.skipping = skipping
+                return nil
+            case .body(nil):
+                guard let nul = view.firstIndex(of: 0) else {
+                    buffer.moveReaderIndex(forwardBy: view.count)
+                    return nil
+                }
+                buffer.moveReaderIndex(forwardBy: nul - view.startIndex + 1)
+                self.skipping = nil
+                return skipping.frame
+            }
+        }
+        return nil
+    }
+
+    /// A frame's command line: an upper-case word (anything else is a broken stream; found by
+    /// the fuzz tests: a stray NUL or CR would otherwise become part of a "command").
+    private static func command(_ line: some BidirectionalCollection<UInt8>) throws -> String {
+        let bytes = line.last == 0x0D ? Array(line.dropLast()) : Array(line)
+        guard !bytes.isEmpty else { throw StompProtocolError(reason: "frame without a command") }
+        let command = String(decoding: bytes, as: UTF8.self)
+        guard bytes.allSatisfy({ (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) else {
+            throw StompProtocolError(reason: "malformed command \(String(reflecting: command))")
+        }
+        return command
+    }
+
+    /// One `name:value` header line (a CR before its line end dropped), unescaped unless in
+    /// CONNECT or CONNECTED.
+    private static func header(_ line: some BidirectionalCollection<UInt8>, escaped: Bool) -> Result<(String, String), StompProtocolError> {
+        let text = String(decoding: line.last == 0x0D ? Array(line.dropLast()) : Array(line), as: UTF8.self)
+        guard let colon = text.firstIndex(of: ":") else { return .failure(StompProtocolError(reason: "header line without ':'")) }
+        let name = String(text[..<colon])
+        let value = String(text[text.index(after: colon)...])
+        guard escaped else { return .success((name, value)) }
+        do throws(StompProtocolError) {
+            return .success((try Self.unescape(name), try Self.unescape(value)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static func unescape(_ text: String) throws(StompProtocolError) -> String {
         guard text.contains("\\") else { return text }
         var result = ""
         var iterator = text.makeIterator()

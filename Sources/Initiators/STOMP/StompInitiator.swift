@@ -97,13 +97,17 @@ public final class StompInitiator: Initiator, Sendable {
     public func run() async throws {
         let endpoint = try Endpoint(url: self.configuration.source.url, environment: ProcessInfo.processInfo.environment)
         if self.configuration.source.deadLetter == nil { self.logger.warning("\(Self.nackWarning)") }
-        // On shutdown the session is cancelled: messages in hand stay unacked and the broker
-        // delivers them again, to us after a restart or to another consumer.
-        await cancelWhenGracefulShutdown {
+        // Graceful shutdown (the process stopping, or the route dropping this source) drains
+        // the session: no new message is taken, those in hand are answered, acked and then
+        // the connection closed (``session(_:stopping:onSubscribed:)``). Past the drain limit
+        // the session is cancelled: messages still in hand stay unacked and the broker delivers
+        // them again, to us after a restart or to another consumer.
+        let stopping = Latch()
+        await withGracefulShutdownHandler {
             let state = Locked((failing: false, delay: Duration.milliseconds(100)))
-            while !Task.isCancelled {
+            while !Task.isCancelled && !stopping.isOpen {
                 do {
-                    try await self.session(endpoint) {
+                    try await self.session(endpoint, stopping: stopping) {
                         let wasFailing = state.withLock { state in
                             defer { state = (false, .milliseconds(100)) }
                             return state.failing
@@ -115,23 +119,36 @@ public final class StompInitiator: Initiator, Sendable {
                         defer { state.failing = true }
                         return !state.failing
                     }
-                    if first {
+                    if first && !stopping.isOpen {
                         self.logger.error("broker connection lost or refused; reconnecting with backoff", metadata: ["broker": "\(endpoint.host):\(endpoint.port)", "error": "\(error)"])
                     }
                     self.counters.add("\(self.prefix)-reconnects")
                 }
-                guard !Task.isCancelled else { break }
+                guard !Task.isCancelled, !stopping.isOpen else { break }
                 let delay = state.withLock { state in
                     defer { state.delay = min(state.delay * 2, .seconds(5)) }
                     return state.delay
                 }
-                try? await Task.sleep(for: delay)
+                // The back-off ends early when a stop comes.
+                await withTaskGroup(of: Void.self) { wait in
+                    wait.addTask { try? await Task.sleep(for: delay) }
+                    wait.addTask { await stopping.wait() }
+                    await wait.next()
+                    wait.cancelAll()
+                }
             }
+        } onGracefulShutdown: {
+            stopping.open()
         }
     }
 
-    /// One connection: CONNECT, SUBSCRIBE, handle messages until the connection ends or shutdown.
-    private func session(_ endpoint: Endpoint, onSubscribed: @Sendable () -> Void) async throws {
+    /// The receipt id of the DISCONNECT that ends a drained session.
+    static let disconnectReceipt = "sky-disconnect"
+
+    /// One connection: CONNECT, SUBSCRIBE, handle messages until the connection ends, or, once
+    /// `stopping` opens, until the messages in hand are answered and acked (messages the broker
+    /// sends meanwhile are left unacked and come back after the DISCONNECT).
+    private func session(_ endpoint: Endpoint, stopping: Latch, onSubscribed: @Sendable () -> Void) async throws {
         // Made per session: a renewed authority file is read on the next reconnect.
         let tls = try endpoint.secure ? NIOSSLContext(configuration: self.configuration.tls ?? .makeClientConfiguration()) : nil
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -172,6 +189,13 @@ public final class StompInitiator: Initiator, Sendable {
             let awaitingReceipt = Locked([String: [StompFrame]]())
             let receiptNumbers = Locked(0)
             let permits = Permits(source.prefetch)
+            // Messages being handled; with `awaitingReceipt`, what a drain waits for.
+            let handling = Locked(0)
+            // Each handler that ends and each RECEIPT wakes the drain to look again.
+            let (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            let disconnecting = Locked(false)
+            // The connection is over: the drain has nothing left to do.
+            let ended = Latch()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // A batch (an answer, or an ack or nack) goes out in one write and one flush.
@@ -179,18 +203,55 @@ public final class StompInitiator: Initiator, Sendable {
                         try await outbound.write(contentsOf: batch)
                     }
                 }
+                group.addTask {
+                    // The drain: once stopping, no more messages from the broker; when none is
+                    // in hand, DISCONNECT (its RECEIPT, read below, ends the session).
+                    let stop = await withTaskGroup(of: Bool.self) { race in
+                        race.addTask { await stopping.wait() }
+                        race.addTask {
+                            await ended.wait()
+                            return false
+                        }
+                        let first = await race.next() ?? false
+                        race.cancelAll()
+                        return first
+                    }
+                    guard stop else { return }
+                    // No UNSUBSCRIBE: RabbitMQ refuses ACKs for a subscription that is gone, so
+                    // the messages in hand would come back. The few the broker still sends (up
+                    // to the prefetch) are left unacked and come back after the DISCONNECT.
+                    let inHand = handling.withLock { $0 } + awaitingReceipt.withLock { $0.count }
+                    if inHand > 0 { self.logger.notice("stopping: finishing \(inHand) message(s) in hand, taking no more") }
+                    var idle = handling.withLock { $0 } == 0 && awaitingReceipt.withLock { $0.isEmpty }
+                    var iterator = changes.makeAsyncIterator()
+                    while !idle, await iterator.next() != nil {
+                        idle = handling.withLock { $0 } == 0 && awaitingReceipt.withLock { $0.isEmpty }
+                    }
+                    disconnecting.withLock { $0 = true }
+                    writer.yield([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
+                }
                 try await withThrowingDiscardingTaskGroup { handlers in
-                    while let frame = try await frames.next() {
+                    reading: while let frame = try await frames.next() {
                         switch frame.command {
                         case "MESSAGE":
+                            // Sent before the broker saw our UNSUBSCRIBE: left unacked, it is
+                            // delivered again once we disconnect.
+                            guard !stopping.isOpen else { continue }
                             // The engine's own bound: brokers that ignore the prefetch headers
                             // would otherwise put a whole backlog in flight.
                             await permits.acquire()
+                            guard !stopping.isOpen else {
+                                permits.release()
+                                continue
+                            }
+                            handling.withLock { $0 += 1 }
                             self.counters.add("\(self.prefix)-inflight")
                             handlers.addTask {
                                 defer {
                                     self.counters.add("\(self.prefix)-inflight", -1)
+                                    handling.withLock { $0 -= 1 }
                                     permits.release()
+                                    changed.yield()
                                 }
                                 var answer = await self.handle(frame)
                                 guard !answer.send.isEmpty else {
@@ -203,11 +264,13 @@ public final class StompInitiator: Initiator, Sendable {
                                 writer.yield(answer.send)
                             }
                         case "RECEIPT":
+                            if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
                             guard let id = frame[header: "receipt-id"], let then = awaitingReceipt.withLock({ $0.removeValue(forKey: id) }) else {
                                 self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
                                 continue
                             }
                             writer.yield(then)
+                            changed.yield()
                         case "ERROR":
                             throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
                         default:
@@ -215,18 +278,22 @@ public final class StompInitiator: Initiator, Sendable {
                         }
                     }
                 }
-                // The broker closed the connection: answers without a RECEIPT stay unacked and
-                // their messages come back. Close politely once what is queued is written.
+                // The broker closed the connection (or confirmed our DISCONNECT): answers
+                // without a RECEIPT stay unacked and their messages come back. Close politely
+                // once what is queued is written.
                 let unconfirmed = awaitingReceipt.withLock { $0.count }
                 if unconfirmed > 0 {
                     self.counters.add("\(self.prefix)-unconfirmed", Int64(unconfirmed))
                     self.logger.notice("\(unconfirmed) answer(s) sent without a RECEIPT before the connection ended; their messages will be delivered again")
                 }
-                writer.yield([StompFrame(command: "DISCONNECT")])
+                if !disconnecting.withLock({ $0 }) { writer.yield([StompFrame(command: "DISCONNECT")]) }
+                ended.open()
                 writer.finish()
+                changed.finish()
                 try await group.waitForAll()
             }
         }
+        if stopping.isOpen { self.logger.info("drained: every message in hand answered and acked; disconnected") }
     }
 
     /// What to send for one message: `send` (the reply or dead letter, which needs the
@@ -248,6 +315,9 @@ public final class StompInitiator: Initiator, Sendable {
         if let correlation = message[header: "correlation-id"] { meta["correlation-id"] = correlation }
         let failure: SkyError
         do throws(SkyError) {
+            // A message that could not be read whole (over a limit, a malformed header) goes
+            // to the dead letter with the reason, never into the route.
+            if let problem = message.problem { throw SkyError(.badRequest, "the message could not be read: \(problem)") }
             let payload: JSONValue
             do {
                 payload = try JSONParser.parse(message.body)
@@ -279,7 +349,8 @@ public final class StompInitiator: Initiator, Sendable {
         let parked: JSONValue = [
             "error": failure.json["error"] ?? .null,
             "route": .string(self.configuration.route),
-            "message": .string(text),
+            // A body that was not read (over the limit) is not here to keep.
+            "message": message.problem == nil ? .string(text) : .null,
             "headers": .object(Dictionary(message.headers.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first })),
         ]
         return Answer(

@@ -173,6 +173,14 @@ public final class RouteExecutor: RouteRunner, Sendable {
             return result
         } catch {
             let elapsed = ContinuousClock.now - started
+            if Task.isCancelled {
+                // Cut short by a stop past the drain limit: not the route's failure (the
+                // initiator leaves its input to run again), so not counted or shown as one.
+                let interrupted = SkyError(.cancelled, "interrupted before the route finished (the process is stopping): \(error.message)", route: route.name)
+                instruments.interrupted()
+                self.recordRouteSpan(route, request: request, start: startDate, elapsed: elapsed, error: interrupted)
+                throw interrupted
+            }
             instruments.finished(after: elapsed, succeeded: false)
             self.recordRouteSpan(route, request: request, start: startDate, elapsed: elapsed, error: error)
             self.failures.add(.init(at: Date(), route: route.name, error: error, traceID: request.trace.traceID))
@@ -329,6 +337,11 @@ public final class RouteExecutor: RouteRunner, Sendable {
         failure.route = route.name
         failure.step = number
         failure.service = step.service
+        if Task.isCancelled {
+            // A stop cut the call short: not a failure of the step (``runOnce`` says so).
+            logger.debug("step interrupted by a stop", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
+            throw failure
+        }
         if !step.errOnFail {
             logger.warning("step failed; recorded and going on (errOnFail: false)", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(failure.message)"])
             flow.errors.append(StepError(service: step.service, message: failure.message, code: failure.code.description))
@@ -476,7 +489,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 self.recordCallSpan(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
                 var failure = error.error
                 if let nodeID = error.nodeID { tried.insert(nodeID) }
-                if failure.code == .connectionFailed {
+                if failure.code == .connectionFailed && !Task.isCancelled {
                     // The balancer leaves the instance out for a while; say which and why (once
                     // per quarantine, since it is not chosen meanwhile).
                     logger.warning("instance left out", metadata: ["service": "\(step.service)", "error": "\(failure.message)"])
@@ -511,6 +524,16 @@ public final class RouteExecutor: RouteRunner, Sendable {
         }
     }
 
+    /// Logs an out-of-band step's final failure (at debug level when a stop cut it short).
+    private func asyncStepFailed(_ error: any Error, step: RouteStep, number: Int, logger: RequestLogger) {
+        let metadata: Logger.Metadata = ["step": "\(number)", "service": "\(step.service)", "error": "\(error)"]
+        if Task.isCancelled {
+            logger.debug("async step interrupted by a stop", metadata: metadata)
+        } else {
+            logger.warning("async step failed", metadata: metadata)
+        }
+    }
+
     /// Fires an out-of-band step. When every instance of its service that this router would
     /// pick is in-process and completes promptly, the first attempt runs inline: it costs less
     /// than queuing a task, and the route's answer waits only for that computation. Otherwise,
@@ -539,7 +562,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
             } catch {
                 guard error.isRetryable, step.retry.attempts > 1 else {
                     instruments.asyncErrors.add()
-                    logger.warning("async step failed", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(error)"])
+                    self.asyncStepFailed(error, step: step, number: number, logger: logger)
                     return
                 }
                 firstAttempt = 2
@@ -554,7 +577,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
                 instruments.asyncProcessed.add()
             } catch {
                 instruments.asyncErrors.add()
-                logger.warning("async step failed", metadata: ["step": "\(number)", "service": "\(step.service)", "error": "\(error)"])
+                self.asyncStepFailed(error, step: step, number: number, logger: logger)
             }
         }
         if !accepted {

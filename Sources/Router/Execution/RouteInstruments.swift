@@ -7,6 +7,7 @@ import Synchronization
 /// built, no global lookup per request.
 ///
 /// `/debug/vars` (original Skynet names): `route.NAME-processed`, `-errors`, `-inflight`,
+/// `-interrupted` (cut short by a stop past the drain limit, neither processed nor failed),
 /// `-async-processed`, `-async-errors`, `-async-dropped`; `step.SERVICE-calls`, `-processed`,
 /// `-errors`, `-retries`, `-inflight` (a service's counters are shared by every route calling it).
 ///
@@ -25,6 +26,8 @@ final class RouteInstruments: Sendable {
     let route: String
     let processed: CounterCell
     let errors: CounterCell
+    /// Requests cut short by a stop (neither processed nor failed).
+    let interruptions: CounterCell
     let inflight: CounterCell
     let asyncProcessed: CounterCell
     let asyncErrors: CounterCell
@@ -52,6 +55,7 @@ final class RouteInstruments: Sendable {
         self.route = name
         self.processed = counters.cell("route.\(name)-processed")
         self.errors = counters.cell("route.\(name)-errors")
+        self.interruptions = counters.cell("route.\(name)-interrupted")
         self.inflight = counters.cell("route.\(name)-inflight")
         self.asyncProcessed = counters.cell("route.\(name)-async-processed")
         self.asyncErrors = counters.cell("route.\(name)-async-errors")
@@ -98,6 +102,14 @@ final class RouteInstruments: Sendable {
             self.errors.add()
             self.failed.increment()
         }
+    }
+
+    /// A request cut short by a stop past the drain limit: out of flight, counted apart from
+    /// failures (it is left to run again) and out of the latency figures.
+    func interrupted() {
+        self.inflight.add(-1)
+        self.inflightGauge.decrement()
+        self.interruptions.add()
     }
 
     /// Cumulative counts and latency, for `/debug/stats` (the dashboard subtracts snapshots).

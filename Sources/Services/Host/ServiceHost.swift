@@ -249,12 +249,9 @@ public final class ServiceHost: Service, Sendable {
             }
             group.addTask { await self.presence?.heartbeatLoop() }
             // Ends on graceful shutdown, a remote stop, a failed server, or cancellation (a
-            // cancelled group must not leave the host waiting forever).
-            await withTaskCancellationHandler {
-                await withGracefulShutdownHandler { await stop.wait() } onGracefulShutdown: { stop.open() }
-            } onCancel: {
-                stop.open()
-            }
+            // cancelled group must not leave the host waiting forever: the latch's wait ends
+            // on cancellation).
+            _ = await withGracefulShutdownHandler { await stop.wait() } onGracefulShutdown: { stop.open() }
             if self.state.withLock({ $0.failure }) != nil {
                 group.cancelAll()
             } else {

@@ -26,6 +26,7 @@ public struct SkyError: Error, Sendable, Hashable {
             case conflict = "conflict"
             case circuitOpen = "circuit_open"
             case rateLimited = "rate_limited"
+            case cancelled = "cancelled"
             case `internal` = "internal_error"
         }
 
@@ -71,6 +72,9 @@ public struct SkyError: Error, Sendable, Hashable {
         public static let circuitOpen = Code(.circuitOpen)
         /// Over a route's or step's rate, and the request could not wait long enough.
         public static let rateLimited = Code(.rateLimited)
+        /// The request was cut short before it finished: its process stopped and the drain
+        /// limit passed. Not the request's failure: it is left to run again.
+        public static let cancelled = Code(.cancelled)
         /// A bug or an unexpected condition.
         public static let `internal` = Code(.internal)
 

@@ -40,6 +40,12 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("otlp"), help: "Send spans to this OpenTelemetry collector over OTLP/HTTP, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT).")
     var otlp: String?
 
+    @Option(
+        name: .customLong("drain-timeout"),
+        help: "Seconds a stopping process (or an initiator its route dropped) may take to finish the requests, files, rows and messages it holds; what is left is then cancelled and taken again at the next start (default: $SKYNET_DRAIN_TIMEOUT, else 20)."
+    )
+    var drainTimeout: Double = ProcessInfo.processInfo.environment["SKYNET_DRAIN_TIMEOUT"].flatMap(Double.init) ?? NodeContext.defaultDrainLimit.seconds
+
     /// The TLS files the flags and `SKYNET_TLS_*` name.
     var tlsFiles: TLSFiles {
         TLSFiles(
@@ -55,6 +61,9 @@ struct CommonOptions: ParsableArguments {
         }
         _ = try RegistryAddress.resolve(flag: self.registry)
         do { _ = try OTLPEndpoint.resolve(flag: self.otlp) } catch { throw ValidationError(error.message) }
+        guard self.drainTimeout >= 0, self.drainTimeout.isFinite else {
+            throw ValidationError("--drain-timeout must be a number of seconds, 0 or more (got \(self.drainTimeout))")
+        }
         for (flag, value) in [("--environment", self.environment)] where !DNSLabel.isValid(value) {
             throw ValidationError("\(flag) '\(value)' must be one DNS label: letters, digits and '-', at most 63, not starting or ending with '-'")
         }
@@ -73,11 +82,13 @@ struct CommonOptions: ParsableArguments {
     /// answers what its parts share. `serviceName` names the process's spans in an
     /// OpenTelemetry backend (`OTEL_SERVICE_NAME` wins).
     func context(serviceName: String = "sky") async throws -> NodeContext {
-        try await NodeContext.bootstrap(
+        var context = try await NodeContext.bootstrap(
             logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
             region: self.region, environment: self.environment, token: Self.token(), tls: self.tlsFiles,
             otlp: OTLPEndpoint.resolve(flag: self.otlp), serviceName: serviceName
         )
+        context.drainLimit = .milliseconds(Int64(self.drainTimeout * 1000))
+        return context
     }
 
     /// The shared token from `SKYNET_TOKEN` or the file named by `SKYNET_TOKEN_FILE`.
