@@ -224,6 +224,23 @@ public final class MongoRegistry: Registry {
         }
     }
 
+    public func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
+        try await self.run("renewing a dedupe claim") {
+            let reply = try await self.pool.command([
+                ("update", "dedupe"),
+                ("updates", .array([.document([
+                    ("q", .document([("$and", .array([
+                        .document([("_id", .json(.string(route + "/" + key)))]),
+                        .document([("owner", .json(.string(owner)))]),
+                        .document([("state", "running")]),
+                    ]))])),
+                    ("u", .document([("$set", .document([("runningUntil", .json(.double(runningUntil.timeIntervalSince1970)))]))])),
+                ])])),
+            ])
+            return (reply["n"]?.intValue ?? 0) > 0
+        }
+    }
+
     public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
         try await self.run("completing a dedupe key") {
             _ = try await self.pool.command([

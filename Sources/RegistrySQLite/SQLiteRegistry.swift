@@ -255,6 +255,16 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    public func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE dedupe SET runningUntil = ? WHERE route = ? AND key = ? AND owner = ? AND state = 'running'",
+                arguments: [runningUntil.timeIntervalSince1970, route, key, owner]
+            )
+            return db.changesCount > 0
+        }
+    }
+
     public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
         try await self.write { db in
             try db.execute(

@@ -37,17 +37,36 @@ struct StompTests {
             conn.disconnect()
             if len(receipts) < count:
                 sys.exit("only %d of %d messages confirmed by the broker" % (len(receipts), count))
+        elif mode == "big":
+            # big DESTINATION REPLY BYTES: one message of BYTES bytes, correlation-id "big", confirmed by the broker.
+            destination, reply, size = sys.argv[2], sys.argv[3], int(sys.argv[4])
+            receipts = []
+            class Receipts(stomp.ConnectionListener):
+                def on_receipt(self, frame):
+                    receipts.append(frame.headers["receipt-id"])
+            conn.set_listener("", Receipts())
+            conn.connect("guest", "guest", wait=True)
+            conn.send(destination=destination, body="x" * size,
+                      headers={"reply-to": reply, "correlation-id": "big", "persistent": "true", "content-type": "application/json", "receipt": "big"})
+            end = time.time() + 60
+            while not receipts and time.time() < end:
+                time.sleep(0.05)
+            conn.disconnect()
+            if not receipts:
+                sys.exit("the broker did not confirm the big message")
         else:
             # drain REPLIES DEAD EXPECTED TIMEOUT: collect correlation ids until all are seen or time runs out
             replies, dead, expected, timeout = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-            seen = {"replies": set(), "dead": set(), "copies": 0, "bad": [], "all": []}
+            seen = {"replies": set(), "dead": set(), "copies": 0, "bad": [], "all": [], "dead_errors": {}}
             lock = threading.Lock()
             class Listener(stomp.ConnectionListener):
                 def on_message(self, frame):
                     with lock:
                         seen["copies"] += 1
                         if frame.headers.get("destination") == dead:
-                            seen["dead"].add(json.loads(frame.body)["headers"]["correlation-id"])
+                            parked = json.loads(frame.body)
+                            seen["dead"].add(parked["headers"]["correlation-id"])
+                            seen["dead_errors"][parked["headers"]["correlation-id"]] = parked["error"]["message"]
                             seen["all"].append(["dead letters", json.loads(frame.body)["headers"]["correlation-id"]])
                         else:
                             seen["all"].append(["answers", frame.headers["correlation-id"]])
@@ -67,7 +86,7 @@ struct StompTests {
                 time.sleep(0.1)
             time.sleep(0.5)
             conn.disconnect()
-            print(json.dumps({"replies": sorted(seen["replies"], key=int), "dead": sorted(seen["dead"], key=int), "copies": seen["copies"], "bad": seen["bad"][:5], "all": seen["all"]}))
+            print(json.dumps({"replies": sorted(seen["replies"], key=int), "dead": sorted(seen["dead"], key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c)), "copies": seen["copies"], "bad": seen["bad"][:5], "all": seen["all"], "dead_errors": seen["dead_errors"]}))
         """
 
     /// Runs `scripts/services.sh COMMAND` to its end. Started by swift-subprocess, with a clean
@@ -124,6 +143,11 @@ struct StompTests {
         let expectedReplies = Set((0..<total).map(String.init)).subtracting(expectedDead)
         #expect(dead == expectedDead)
         #expect(replies == expectedReplies, "missing: \(expectedReplies.subtracting(replies).count)")
+        // A message that should be answered is never dead-lettered, not even once beside its
+        // answer (a fault must not turn into a failure), and no dead letter is answered.
+        let wronglyDead = dead.subtracting(expectedDead)
+        #expect(wronglyDead.isEmpty, "dead-lettered, though they should be answered: \(wronglyDead.sorted().prefix(10))")
+        #expect(replies.intersection(expectedDead).isEmpty, "answered, though they should be dead-lettered")
         #expect(summary["bad"] == [])
         var ledger = Ledger(expecting: (0..<total).map(String.init))
         for entry in summary["all"]?.arrayValue ?? [] {
@@ -217,6 +241,40 @@ struct StompTests {
         try publish.run()
         #expect(try await publish.exitStatus() == 0)
         try await self.expectEveryMessageAnswered(queue, total: 200, scratch: scratch)
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
+
+    /// Issue 32: a message over the 16 MiB frame limit made the codec throw; the session
+    /// reconnected, the broker delivered the same message again, and the queue stalled for
+    /// good. Now it is dead-lettered with its reason, unread, and the messages behind it are
+    /// answered.
+    @Test func aMessageOverTheLimitIsDeadLetteredAndTheOnesBehindItAreAnswered() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let queue = try self.writeQueueRoute(scratch)
+        // At the head of the queue before any consumer: the others are behind it.
+        let big = try self.python(["big", queue, queue + ".out", "\(16 * 1024 * 1024 + 1)"], in: scratch)
+        try big.run()
+        #expect(try await big.exitStatus() == 0)
+        let publish = try self.python(["publish", queue, queue + ".out", "60"], in: scratch)
+        try publish.run()
+        #expect(try await publish.exitStatus() == 0)
+        let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        defer { sky.signal(SIGKILL) }
+        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "61", "90"], in: scratch)
+        let outputPath = scratch.path + "/drain.json"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        try drain.run()
+        #expect(try await drain.exitStatus() == 0)
+        let summary = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
+        let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        #expect(dead == ["big", "50"], "dead letters: \(dead.sorted())")
+        #expect(replies == Set((0..<60).map(String.init)).subtracting(["50"]), "answered \(replies.count) of 59")
+        let reason = summary["dead_errors"]?["big"]?.stringValue ?? ""
+        #expect(reason.contains("body of 16777217 bytes is over the limit of 16777216"), "\(reason)")
+        #expect(!sky.stderr.contains("reconnecting"), "the big message broke the connection")
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
     }

@@ -96,6 +96,10 @@ final class SwitchableRegistry: Registry {
     }
     func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws { try self.check(); try await self.base.completeDedupe(route: route, key: key, owner: owner, answer: answer) }
     func releaseDedupe(route: String, key: String, owner: String) async throws { try self.check(); try await self.base.releaseDedupe(route: route, key: key, owner: owner) }
+    func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
+        try self.check()
+        return try await self.base.renewDedupe(route: route, key: key, owner: owner, runningUntil: runningUntil)
+    }
     func latestRouteSpans(limit: Int) async throws -> [Span] { try self.check(); return try await self.base.latestRouteSpans(limit: limit) }
     func storedRoutes() async throws -> [StoredRoute] { try self.check(); return try await self.base.storedRoutes() }
     func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {

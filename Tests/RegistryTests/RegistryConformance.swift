@@ -123,6 +123,14 @@ enum RegistryConformance {
         // The runner died: past its runningUntil the claim is free.
         #expect(try await claim(first, "o-3", "a", running: 5) == .claimed)
         #expect(try await claim(second, "o-3", "b", at: now.addingTimeInterval(6)) == .claimed)
+        // A claim renewed by its owner outlives its first runningUntil; only the owner of a
+        // running claim renews it (a lost or finished claim says so).
+        #expect(try await claim(first, "o-4", "a", running: 5) == .claimed)
+        #expect(try await first.renewDedupe(route: "orders", key: "o-4", owner: "a", runningUntil: now.addingTimeInterval(20)))
+        #expect(try await claim(second, "o-4", "b", at: now.addingTimeInterval(6)) == .running(owner: "a"))
+        #expect(try await second.renewDedupe(route: "orders", key: "o-4", owner: "b", runningUntil: now.addingTimeInterval(60)) == false)
+        #expect(try await claim(second, "o-4", "b", at: now.addingTimeInterval(21)) == .claimed)
+        #expect(try await first.renewDedupe(route: "orders", key: "o-4", owner: "a", runningUntil: now.addingTimeInterval(60)) == false)
         // An answer past its window is forgotten.
         try await second.completeDedupe(route: "orders", key: "o-3", owner: "b", answer: ["payload": 1])
         let kept = try await claim(first, "o-3", "c", at: now.addingTimeInterval(30))

@@ -71,4 +71,78 @@ struct DedupeTests {
         #expect(second.payload == ["charged": true] && second.meta["deduplicated"] == "true")
         #expect(client.calls(to: "charge").count == 1)
     }
+
+    /// The registry's dedupe role, failing the first `failures` completions (a registry that
+    /// is away for a moment).
+    final class FailingCompletions: DedupeStore {
+        let base: any DedupeStore
+        let failures: Mutex<Int>
+        let completions = Mutex(0)
+
+        init(_ base: any DedupeStore, failing failures: Int) {
+            self.base = base
+            self.failures = Mutex(failures)
+        }
+
+        func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
+            try await self.base.claimDedupe(route: route, key: key, owner: owner, now: now, expiresAt: expiresAt, runningUntil: runningUntil)
+        }
+
+        func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
+            try await self.base.renewDedupe(route: route, key: key, owner: owner, runningUntil: runningUntil)
+        }
+
+        func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
+            self.completions.withLock { $0 += 1 }
+            let fail = self.failures.withLock { left in
+                defer { left = max(0, left - 1) }
+                return left > 0
+            }
+            if fail { throw SkyError(.registry, "registry unreachable (test)") }
+            try await self.base.completeDedupe(route: route, key: key, owner: owner, answer: answer)
+        }
+
+        func releaseDedupe(route: String, key: String, owner: String) async throws {
+            try await self.base.releaseDedupe(route: route, key: key, owner: owner)
+        }
+    }
+
+    /// Issue 32: at most once, whatever the waits. Bulk requests (CSV rows, STOMP messages)
+    /// wait for their route's rate without bound; the claim was taken before that wait and
+    /// lasted a fixed time whatever the step took, and an answer the registry failed to record
+    /// was only logged: a duplicate could run again. Now the rate admits first, the claim is
+    /// renewed while the step runs (here 1 s, over three times the claim's 300 ms life) and
+    /// while the answer is recorded, and recording is retried (here the first one fails).
+    @Test func eachKeyRunsOnceThroughARateASlowStepAndAFailedRecord() async throws {
+        let runs = Mutex<[String: Int]>([:])
+        let client = ScriptedClient(["charge": { request, _, _ in
+            let key = request.payload["order"]?["id"]?.stringValue ?? "?"
+            runs.withLock { $0[key, default: 0] += 1 }
+            try? await Task.sleep(for: .seconds(1))
+            return ServiceResponse(payload: ["charged": .string(key)])
+        }])
+        let store = Mutex<FailingCompletions?>(nil)
+        let harness = try RouterHarness(client: client, dedupeClaimLife: .milliseconds(300)) { base in
+            let failing = FailingCompletions(base, failing: 1)
+            store.withLock { $0 = failing }
+            return failing
+        }
+        try await harness.addInstance("charge")
+        try harness.install("name: orders\nrate: 2/s\ndedupe: { key: order.id, for: 1h }\nsteps:\n  - service: charge\n    timeout: 5s\n")
+        let keys = ["k0", "k1", "k2", "k0", "k1", "k2"]
+        let results = try await withThrowingTaskGroup(of: RouteResult.self) { group in
+            for key in keys {
+                group.addTask {
+                    try await harness.executor.run(RequestEnvelope(route: "orders", payload: ["order": ["id": .string(key)]], meta: ["source": "csv"]))
+                }
+            }
+            return try await group.reduce(into: [RouteResult]()) { $0.append($1) }
+        }
+        #expect(runs.withLock { $0 } == ["k0": 1, "k1": 1, "k2": 1], "each key charged once")
+        #expect(Set(results.map(\.payload)) == [["charged": "k0"], ["charged": "k1"], ["charged": "k2"]])
+        #expect(results.filter { $0.meta["deduplicated"] == "true" }.count == 3)
+        #expect(harness.counters.value("dedupe.orders-record-retries") == 1 && harness.counters.value("dedupe.orders-unrecorded") == 0)
+        #expect(harness.counters.value("dedupe.orders-claims-lost") == 0)
+        #expect((store.withLock { $0 }?.completions.withLock { $0 } ?? 0) == 4, "three answers recorded, one of them on its second try")
+    }
 }

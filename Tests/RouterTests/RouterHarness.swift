@@ -66,14 +66,23 @@ struct RouterHarness {
     let executor: RouteExecutor
     let balancer = InstanceBalancer(region: "eu")
 
-    init(client: any ServiceClient, local: (any LocalServiceDirectory)? = nil, asyncLimit: Int = 16) throws {
+    /// - Parameters:
+    ///   - dedupe: what stands between the executor and the registry's dedupe role (a store
+    ///     that fails on cue, say); the registry itself unless given.
+    init(
+        client: any ServiceClient, local: (any LocalServiceDirectory)? = nil, asyncLimit: Int = 16, dedupeClaimLife: Duration = .seconds(10),
+        dedupe: (any DedupeStore) -> any DedupeStore = { $0 }
+    ) throws {
         let logger = Logger(label: "router-test")
         self.registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-router-\(UUID().uuidString)/r.sqlite")
         self.cache = RegistryCache(registry: self.registry, logger: logger)
         self.asyncSteps = AsyncStepQueue(limit: asyncLimit, logger: logger)
         let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local)
         self.caller = ServiceCaller(dispatcher: dispatcher)
-        self.executor = RouteExecutor(table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, dedupe: self.registry, logger: logger)
+        self.executor = RouteExecutor(
+            table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, dedupe: dedupe(self.registry),
+            dedupeClaimLife: dedupeClaimLife, logger: logger
+        )
     }
 
     /// Registers a ready instance of `service` and returns its node.

@@ -10,6 +10,12 @@ public protocol DedupeStore: Sendable {
     /// when another request with the key is in flight.
     func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim
 
+    /// Keeps a claim `owner` holds alive while its request runs: moves its `runningUntil`
+    /// later, so a request slower than a claim's life (or one waiting long for its rate) is
+    /// not taken for a dead router's and run a second time.
+    /// - Returns: `false` when `owner` no longer holds a running claim on the key.
+    func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool
+
     /// Stores the answer of a claim `owner` holds.
     func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws
 

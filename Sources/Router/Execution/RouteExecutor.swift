@@ -26,6 +26,13 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// Where routes with `dedupe:` keep the keys they have seen (the registry, shared by every
     /// router); `nil` runs such routes without deduplicating (route tests).
     private let dedupeStore: (any DedupeStore)?
+    /// How long a dedupe claim lasts unless renewed. Its request renews it every third of that
+    /// while it runs (and while its answer is being recorded), so a slow request keeps its key
+    /// however long it takes, and a router that died holds one for at most this long.
+    public let dedupeClaimLife: Duration
+    /// How long recording a dedupe answer is retried (the claim kept meanwhile) before the
+    /// router gives up, logs an error and counts `dedupe.ROUTE-unrecorded`.
+    public let dedupeRecordLimit: Duration
     private let counters: Counters
     /// Where spans of sampled requests go; `nil` records none.
     private let spans: SpanRecorder?
@@ -45,9 +52,13 @@ public final class RouteExecutor: RouteRunner, Sendable {
         spans: SpanRecorder? = nil,
         sampler: TraceSampler = TraceSampler(perSecond: 100),
         dedupe: (any DedupeStore)? = nil,
+        dedupeClaimLife: Duration = .seconds(10),
+        dedupeRecordLimit: Duration = .seconds(30),
         logger: Logger
     ) {
         self.dedupeStore = dedupe
+        self.dedupeClaimLife = dedupeClaimLife
+        self.dedupeRecordLimit = dedupeRecordLimit
         self.counters = counters
         self.spans = spans
         self.sampler = sampler
@@ -99,10 +110,16 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// An idempotent consumer's request: the first with its key runs and its answer is kept;
     /// a later one within the window gets that answer; one that arrives while the first runs
     /// waits for it — an HTTP request until its deadline (then 409 `conflict`), a bulk one
-    /// until the first is answered or its claim runs out (its router died), then it runs.
+    /// until the first is answered or its claim lapses (its router died), then it runs.
     /// A failed run keeps nothing, so a retry runs again. When the registry cannot be
     /// reached the request fails (503) rather than risk running twice.
+    ///
+    /// At most once: the request is admitted by the route's rate first (a bulk request may
+    /// wait there without bound, which must not eat its claim's life), the claim is renewed
+    /// while the steps run and while the answer is recorded, and recording is retried until
+    /// it holds (or, after ``dedupeRecordLimit``, an error is logged and counted).
     private func deduplicated(_ route: Route, policy: DedupePolicy, key: String, store: any DedupeStore, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
+        try await self.admit(route, request: request)
         let owner = Identifiers.requestID()
         let timeout = route.timeout ?? self.defaultTimeout
         let bulk = request.isFromBulkInitiator
@@ -114,25 +131,27 @@ public final class RouteExecutor: RouteRunner, Sendable {
             do {
                 claim = try await store.claimDedupe(
                     route: route.name, key: key, owner: owner, now: now, expiresAt: now.addingTimeInterval(policy.window.seconds),
-                    runningUntil: now.addingTimeInterval(timeout.seconds + 5)
+                    runningUntil: now.addingTimeInterval(self.dedupeClaimLife.seconds)
                 )
             } catch {
                 throw SkyError(.registry, "route '\(route.name)' deduplicates on \(policy.key), and the registry could not be asked: \(error)", retryable: true, route: route.name)
             }
             switch claim {
             case .claimed:
+                let result: RouteResult
                 do {
-                    let result = try await self.runOnce(route, request: request)
-                    do {
-                        try await store.completeDedupe(route: route.name, key: key, owner: owner, answer: result.json)
-                    } catch {
-                        self.logger.warning("dedupe answer not kept; a duplicate will run again", metadata: ["route": "\(route.name)", "key": "\(key)", "error": "\(error)"])
+                    result = try await self.holdingClaim(route: route.name, key: key, owner: owner, store: store) { () async throws(SkyError) -> RouteResult in
+                        try await self.runAdmitted(route, request: request)
                     }
-                    return result
                 } catch {
                     try? await store.releaseDedupe(route: route.name, key: key, owner: owner)
                     throw error
                 }
+                _ = try? await self.holdingClaim(route: route.name, key: key, owner: owner, store: store) { () async throws(SkyError) -> Bool in
+                    await self.recordDedupe(result, route: route.name, key: key, owner: owner, store: store)
+                    return true
+                }
+                return result
             case .done(let answer):
                 self.counters.add("dedupe.\(route.name)-duplicates")
                 var result = RouteResult(json: answer)
@@ -153,14 +172,95 @@ public final class RouteExecutor: RouteRunner, Sendable {
         }
     }
 
+    /// Runs `body` while renewing the dedupe claim `owner` holds on `key`, every third of the
+    /// claim's life. A renewal the registry refuses (the claim was lost: the registry was away
+    /// longer than its life and another router took the key) is logged and counted
+    /// (`dedupe.ROUTE-claims-lost`); one that cannot reach the registry is tried again at the
+    /// next turn.
+    private func holdingClaim<T: Sendable>(
+        route: String, key: String, owner: String, store: any DedupeStore, _ body: @escaping @Sendable () async throws(SkyError) -> T
+    ) async throws(SkyError) -> T {
+        let life = self.dedupeClaimLife
+        let outcome = await withTaskGroup(of: Result<T, SkyError>?.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: life / 3)
+                    } catch {
+                        return nil
+                    }
+                    guard let held = try? await store.renewDedupe(route: route, key: key, owner: owner, runningUntil: Date().addingTimeInterval(life.seconds)) else { continue }
+                    if !held {
+                        self.counters.add("dedupe.\(route)-claims-lost")
+                        self.logger.warning("dedupe claim lost while its request ran; a duplicate may run beside it", metadata: ["route": "\(route)", "key": "\(key)"])
+                        return nil
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                do throws(SkyError) {
+                    return .success(try await body())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            while let finished = await group.next() {
+                guard let finished else { continue }
+                group.cancelAll()
+                return finished
+            }
+            return Result<T, SkyError>.failure(SkyError(.internal, "dedupe: the request ended without an outcome"))
+        }
+        return try outcome.get()
+    }
+
+    /// Records the answer of a dedupe claim, trying again (100 ms doubling to 2 s) until the
+    /// registry has it; after ``dedupeRecordLimit`` it gives up loudly: an error logged and
+    /// `dedupe.ROUTE-unrecorded` counted (a duplicate arriving once the claim lapses would run).
+    private func recordDedupe(_ result: RouteResult, route: String, key: String, owner: String, store: any DedupeStore) async {
+        let giveUp = ContinuousClock.now + self.dedupeRecordLimit
+        var pause = Duration.milliseconds(100)
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                try await store.completeDedupe(route: route, key: key, owner: owner, answer: result.json)
+                if attempts > 1 { self.logger.notice("dedupe answer recorded after \(attempts) attempts", metadata: ["route": "\(route)", "key": "\(key)"]) }
+                return
+            } catch {
+                if attempts == 1 { self.counters.add("dedupe.\(route)-record-retries") }
+                guard ContinuousClock.now + pause < giveUp, !Task.isCancelled else {
+                    self.counters.add("dedupe.\(route)-unrecorded")
+                    self.logger.error(
+                        "dedupe answer not recorded after \(attempts) attempts; a duplicate arriving once the claim lapses will run again",
+                        metadata: ["route": "\(route)", "key": "\(key)", "error": "\(error)"]
+                    )
+                    return
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Waits for the route's rate (when it has one) to admit the request: before the route's
+    /// clock starts, since waiting for a slot is not running the route.
+    private func admit(_ route: Route, request: RequestEnvelope) async throws(SkyError) {
+        guard let rate = route.rate else { return }
+        let deadline = NIODeadline.now() + TimeAmount(route.timeout ?? self.defaultTimeout)
+        let caller = request.remainingMilliseconds.map { NIODeadline.now() + .milliseconds($0) }
+        try await self.limiters.admit("route.\(route.name)", what: "route '\(route.name)'", rate: rate, request: request, deadline: min(deadline, caller ?? deadline))
+    }
+
     /// Runs a request once: rate limit, steps, counters, spans.
     private func runOnce(_ route: Route, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
-        if let rate = route.rate {
-            // Before the route's clock starts: waiting for a slot is not running the route.
-            let deadline = NIODeadline.now() + TimeAmount(route.timeout ?? self.defaultTimeout)
-            let caller = request.remainingMilliseconds.map { NIODeadline.now() + .milliseconds($0) }
-            try await self.limiters.admit("route.\(route.name)", what: "route '\(route.name)'", rate: rate, request: request, deadline: min(deadline, caller ?? deadline))
-        }
+        try await self.admit(route, request: request)
+        return try await self.runAdmitted(route, request: request)
+    }
+
+    /// Runs a request the rate admitted: steps, counters, spans.
+    private func runAdmitted(_ route: Route, request: RequestEnvelope) async throws(SkyError) -> RouteResult {
         let instruments = self.instruments.instruments(for: route)
         instruments.started(source: request.meta["source"])
         let started = ContinuousClock.now
