@@ -188,7 +188,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServicesTests", dependencies: ["Services", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "SkyLib"], swiftSettings: swiftSettings),

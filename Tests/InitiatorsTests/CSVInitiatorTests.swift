@@ -75,7 +75,7 @@ struct CSVInitiatorTests {
 
     /// Rejects as Python's csv module reads them: [line, error, row].
     func rejects(_ stem: String) throws -> [[String]] {
-        let script = "import csv, json, sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline='', encoding='latin1')))))"
+        let script = "import csv, json, sys; csv.field_size_limit(1 << 30); print(json.dumps(list(csv.reader(open(sys.argv[1], newline='', encoding='latin1')))))"
         let output = try runPython(script, self.folder + "/.out/\(stem).rejects.csv")
         let rows = try JSONParser.parse(Data(output.utf8)).arrayValue ?? []
         return rows.dropFirst().map { $0.arrayValue?.compactMap(\.stringValue) ?? [] }
@@ -234,6 +234,21 @@ struct CSVInitiatorTests {
         #expect(rejects.map { $0[0] } == ["3"])
         #expect(rejects.first?[1].contains("longer than \(limit) bytes") == true)
         #expect(rejects.first?[2] == quotedLong, "the rejected row, whole and as it was")
+    }
+
+    /// The row limit README.md states (1 MiB, the line end not counted) is the default and
+    /// holds at its value: a row of exactly 1 MiB is answered, one byte longer is a reject
+    /// kept whole, and the rows after it are answered.
+    @Test func aRowOfExactlyTheStatedMebibyteIsAnsweredAndOneByteMoreIsRejected() async throws {
+        #expect(CSVInitiator.Configuration(route: "r", source: CSVSource(dir: "d")).maxRecordBytes == 1 << 20)
+        let exact = "1," + String(repeating: "a", count: (1 << 20) - 2)
+        let over = "2," + String(repeating: "b", count: (1 << 20) - 1)
+        try await self.running(self.initiator(), dropping: "mib.csv", Array("id,text\n\(exact)\n\(over)\n3,after\n".utf8), until: { self.exists(".done/mib.csv") })
+        #expect(try self.answeredLines("mib.csv") == [2, 4])
+        let rejects = try self.rejects("mib.csv")
+        #expect(rejects.map { $0[0] } == ["3"])
+        #expect(rejects.first?[1].contains("longer than \(1 << 20) bytes") == true)
+        #expect(rejects.first?[2] == over, "the rejected row, whole")
     }
 
     /// Issue 15: a directory, FIFO or socket with a matching name was claimed (a FIFO hung the

@@ -31,6 +31,30 @@ struct FileDropInitiatorTests {
         _ = rename(self.folder + "/.\(name).tmp", self.folder + "/" + name)
     }
 
+    /// The file limit README.md and SECURITY.md state (16 MiB) is the default and holds at its
+    /// value: a file of exactly 16 MiB runs its route, one byte more is parked with the reason,
+    /// and the file after it runs.
+    @Test func aFileOfExactlyTheStatedSixteenMebibytesRunsAndOneByteMoreIsParked() async throws {
+        #expect(FileDropInitiator.Configuration(route: "r", source: FileSource(dir: "d")).maxFileBytes == 16 << 20)
+        let initiator = self.initiator(format: "text")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await initiator.run() }
+            #expect(await eventually(within: 10) { FileManager.default.fileExists(atPath: self.folder + "/.done") })
+            try self.drop("exact.txt", String(repeating: "x", count: 16 << 20))
+            try self.drop("over.txt", String(repeating: "y", count: (16 << 20) + 1))
+            try self.drop("after.txt", "after")
+            #expect(await eventually(within: 30) {
+                ["exact.txt", "after.txt"].allSatisfy { FileManager.default.fileExists(atPath: self.folder + "/.done/" + $0) }
+                    && FileManager.default.fileExists(atPath: self.folder + "/.failed/over.txt.error.json")
+            })
+            group.cancelAll()
+        }
+        #expect(self.calls.withLock { $0.map { $0.meta["file"] ?? "" } }.sorted() == ["after.txt", "exact.txt"])
+        let error = try String(contentsOfFile: self.folder + "/.failed/over.txt.error.json", encoding: .utf8)
+        #expect(error.contains("over the limit of \(16 << 20) bytes"), "\(error)")
+        #expect(FileManager.default.fileExists(atPath: self.folder + "/.failed/over.txt"))
+    }
+
     /// A failed move out of `.processing/` is logged once, retried with backoff, and never
     /// makes the file run again.
     @Test func aFailedMoveIsRetriedNotReprocessed() async throws {

@@ -174,4 +174,31 @@ struct HTTPInitiatorTests {
             }
         }
     }
+
+    /// The body limit README.md states (1 MiB) is the default, and holds at its value: a body
+    /// of exactly 1 MiB runs, one byte more is 413, and the request after it runs.
+    @Test func aBodyOfExactlyTheStatedMebibyteRunsAndOneByteMoreIs413() async throws {
+        #expect(HTTPInitiator.Configuration().maxBodyBytes == 1 << 20)
+        var configuration = HTTPInitiator.Configuration()
+        configuration.port = 0
+        let initiator = HTTPInitiator(
+            configuration: configuration, runner: FakeRunner(behaviour: { RouteResult(payload: ["bytes": .int(Int64(JSONWriter.string($0.payload).utf8.count))]) }, routes: ["text"]),
+            admin: AdminEndpoints(counters: Counters()), logger: Logger(label: "test")
+        )
+        // A JSON string: its quotes and its characters, `size` bytes in all.
+        @Sendable func body(_ size: Int) -> ByteBuffer { ByteBuffer(string: "\"" + String(repeating: "x", count: size - 2) + "\"") }
+        try await Application(router: initiator.buildRouter()).test(.router) { client in
+            try await client.execute(uri: "/routes/text", method: .post, body: body(1 << 20)) { response in
+                #expect(response.status == .ok)
+                #expect(self.json(response.body) == ["bytes": .int(1 << 20)])
+            }
+            try await client.execute(uri: "/routes/text", method: .post, body: body((1 << 20) + 1)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(self.json(response.body)["error"]?["code"] == "payload_too_large")
+            }
+            try await client.execute(uri: "/routes/text", method: .post, body: ByteBuffer(string: #""next""#)) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
 }

@@ -31,4 +31,16 @@ import Synchronization
         #expect(counters.value("spans-dropped") == 3)
         #expect(counters.value("spans-flush-errors") == 1)
     }
+
+    /// The span buffer SECURITY.md states: 4,096 spans wait for a flush; the 4,097th is
+    /// dropped and counted.
+    @Test func theBufferHoldsTheStatedFourThousandNinetySix() async throws {
+        let registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "spans-\(UUID().uuidString)/r.sqlite")
+        let counters = Counters()
+        let recorder = SpanRecorder(registry: registry, recorder: "me", host: "h", counters: counters, logger: .init(label: "test"))
+        for index in 0..<4096 { recorder.record(self.span("s\(index)")) }
+        #expect(recorder.pending == 4096 && counters.value("spans-dropped") == 0)
+        recorder.record(self.span("one more"))
+        #expect(recorder.pending == 4096 && counters.value("spans-dropped") == 1)
+    }
 }

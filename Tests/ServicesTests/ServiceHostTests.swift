@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Routing
 import ServiceLifecycle
 import SkyTestSupport
 import Testing
@@ -131,6 +132,69 @@ struct ServiceHostTests {
             #expect(status == 200 && json["payload"] == ["n": 7])
         }
         #expect(try await self.registry.nodes().isEmpty)
+    }
+    /// Answers a string payload of the length the request asks for (`{"size": N}`).
+    struct Sized: ServiceHandler {
+        func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
+            ServiceResponse(payload: .string(String(repeating: "x", count: request.payload["size"]?.intValue.map(Int.init) ?? 0)))
+        }
+    }
+
+    /// The `/call` limit README.md states (4 MiB) is the default and holds at its value: an
+    /// envelope of exactly 4 MiB is served, one byte more is 413, and the call after it is
+    /// served.
+    @Test func aCallOfExactlyTheStatedFourMebibytesIsServedAndOneByteMoreIs413() async throws {
+        #expect(ServiceHost.Configuration().maxBodyBytes == 4 << 20)
+        let exact = Self.envelope(4 << 20)
+        let over = Self.envelope((4 << 20) + 1)
+        #expect(exact.utf8.count == 4 << 20 && over.utf8.count == (4 << 20) + 1)
+        try await self.withHost(Echo()) { _, address, _ in
+            let statuses = [try await self.postStatus(address, exact), try await self.postStatus(address, over), try await self.postStatus(address, Self.envelope(1024))]
+            #expect(statuses == [200, 413, 200])
+        }
+    }
+
+    /// An envelope `size` bytes long: its payload a string padded to fit.
+    static func envelope(_ size: Int) -> String {
+        let empty = JSONWriter.string(RequestEnvelope(id: "r1", route: "r", payload: "").json)
+        return JSONWriter.string(RequestEnvelope(id: "r1", route: "r", payload: .string(String(repeating: "e", count: size - empty.utf8.count))).json)
+    }
+
+    func postStatus(_ address: String, _ body: String) async throws -> Int {
+        var request = HTTPClientRequest(url: "http://\(address)/call")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+        _ = try await response.body.collect(upTo: 64 << 20)
+        return Int(response.status.code)
+    }
+
+    /// The response limit SECURITY.md states (16 MiB), held at its value by the router's
+    /// client against a real service: an answer of exactly 16 MiB is read, one byte more is a
+    /// `bad_response` naming the limit, and the next call is read.
+    @Test func aResponseOfExactlyTheStatedSixteenMebibytesIsReadAndOneByteMoreIsRefused() async throws {
+        let client = HTTPServiceClient(logger: Logger(label: "client-test"))
+        #expect(client.maxResponseBytes == 16 << 20)
+        let overhead = JSONWriter.string(ServiceResponse(payload: "").json).utf8.count
+        try await self.withHost(Sized()) { host, address, _ in
+            let instance = try #require(try await self.registry.nodes().first { $0.id == host.nodeID })
+            func call(_ bytes: Int) async -> Result<ServiceResponse, SkyError> {
+                do throws(SkyError) {
+                    return .success(try await client.call(RequestEnvelope(route: "r", payload: ["size": .int(Int64(bytes - overhead))]), instance: instance, deadline: .now() + .seconds(20)))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let exact = await call(16 << 20)
+            #expect((try? exact.get().payload.stringValue?.utf8.count) == (16 << 20) - overhead)
+            guard case .failure(let refused) = await call((16 << 20) + 1) else {
+                Issue.record("a response one byte over the limit was read")
+                return
+            }
+            #expect(refused.code == .badResponse && refused.message.contains("\(16 << 20)"), "\(refused)")
+            #expect((try? await call(100).get().payload.stringValue?.utf8.count) == 100 - overhead)
+        }
+        try await client.shutdown()
     }
 }
 

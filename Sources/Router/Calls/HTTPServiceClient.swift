@@ -72,6 +72,12 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         do {
             response = try await self.client.execute(http, deadline: effectiveDeadline, logger: self.logger)
             body = try await response.body.collect(upTo: self.maxResponseBytes)
+        } catch is NIOTooManyBytesError {
+            // The service answered, too much: its fault, not the network's (another instance
+            // would answer the same document the same way).
+            throw SkyError(
+                .badResponse, "\(instance.address) answered with a body over the limit of \(self.maxResponseBytes) bytes", retryable: false, service: instance.service
+            )
         } catch {
             throw Self.classify(error, instance: instance)
         }
