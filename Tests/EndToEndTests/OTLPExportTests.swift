@@ -84,13 +84,14 @@ struct OTLPExportTests {
         #expect(router.stderr.contains("OTLP export to \(collector)/v1/traces failed"))
     }
 
-    /// A collector shedding load answers 429, then 503, each with `Retry-After: 1`: the same
-    /// batch goes again after each pause and arrives; nothing is dropped, two retries counted.
-    @Test func aThrottlingCollectorGetsTheSameBatchAgainAfterItsRetryAfter() async throws {
+    /// A collector shedding load answers 429 and 503 in turn, each with `Retry-After: 1`. At
+    /// the stated 3 retries the same batch goes again after each pause and arrives, nothing
+    /// dropped; a fourth refusal drops it (counted), and the next batch arrives.
+    @Test(arguments: [3, 4]) func aThrottlingCollectorGetsTheSameBatchAgainUpToThreeTimes(refusals: Int) async throws {
         let scratch = try Scratch(copyingRoutes: false)
         try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: uppercase\n")
         let received = scratch.path + "/received.jsonl"
-        let receiver = try await TraceContextTests.helper("otlp_receiver.py", [received, "2"], in: scratch)
+        let receiver = try await TraceContextTests.helper("otlp_receiver.py", [received, "\(refusals)"], in: scratch)
         defer { receiver.process.signal(SIGKILL) }
         let sky = try SkyProcess(
             ["run", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--services", "uppercase", "--otlp", "http://127.0.0.1:\(receiver.port)"],
@@ -98,17 +99,31 @@ struct OTLPExportTests {
         )
         defer { sky.signal(SIGKILL) }
         let base = try await sky.waitForWord(after: "HTTP       ")
-        let answer = try await HTTP.post("\(base)/routes/shout", #"{"text":"again"}"#, headers: [("Skynet-Trace", "1")])
-        #expect(answer.status == 200)
-        let traceID = answer.headers.first(name: "Skynet-Trace-Id") ?? ""
-        var spans: [JSONValue] = []
-        #expect(await eventually(within: 20) {
-            spans = TraceContextTests.lines(received).filter { $0["traceId"]?.stringValue == traceID }
-            return spans.count >= 2
-        }, "received \(spans.count) spans of the trace; receiver: \(receiver.process.stdoutLines)")
-        #expect(receiver.process.stdoutLines.filter { $0.hasPrefix("throttled") }.count == 2)
-        let vars = try await HTTP.get("\(base)/debug/vars").json
-        #expect(vars["otlp-export-retries"]?.intValue == 2)
-        #expect((vars["otlp-spans-dropped"]?.intValue ?? 0) == 0 && (vars["otlp-export-errors"]?.intValue ?? 0) == 0)
+        func tracedRequest() async throws -> String {
+            let answer = try await HTTP.post("\(base)/routes/shout", #"{"text":"again"}"#, headers: [("Skynet-Trace", "1")])
+            #expect(answer.status == 200)
+            return answer.headers.first(name: "Skynet-Trace-Id") ?? ""
+        }
+        func spans(of traceID: String) -> [JSONValue] { TraceContextTests.lines(received).filter { $0["traceId"]?.stringValue == traceID } }
+        let first = try await tracedRequest()
+        #expect(await eventually(within: 20) { receiver.process.stdoutLines.filter { $0.hasPrefix("throttled") }.count == refusals })
+        var vars = JSONValue.null
+        if refusals <= 3 {
+            #expect(await eventually(within: 20) { spans(of: first).count >= 2 }, "received \(spans(of: first).count) spans of the trace; receiver: \(receiver.process.stdoutLines)")
+            vars = try await HTTP.get("\(base)/debug/vars").json
+            #expect(vars["otlp-export-retries"]?.intValue == Int64(refusals))
+            #expect((vars["otlp-spans-dropped"]?.intValue ?? 0) == 0 && (vars["otlp-export-errors"]?.intValue ?? 0) == 0)
+        } else {
+            #expect(await eventually(within: 20) {
+                vars = (try? await HTTP.get("\(base)/debug/vars").json) ?? .null
+                return (vars["otlp-export-errors"]?.intValue ?? 0) == 1
+            }, "\(vars)")
+            #expect(vars["otlp-export-retries"]?.intValue == 3, "three retries, then the batch is dropped")
+            #expect((vars["otlp-spans-dropped"]?.intValue ?? 0) >= 2)
+            #expect(spans(of: first).isEmpty)
+            // The collector takes batches again: the next one arrives.
+            let second = try await tracedRequest()
+            #expect(await eventually(within: 20) { spans(of: second).count >= 2 })
+        }
     }
 }
