@@ -2,8 +2,10 @@
 # Installs and starts the real backing services the tests talk to, on loopback only:
 #   MongoDB wire protocol : nx-27017 (PyPI), a MongoDB-compatible server on SQLite
 #   STOMP broker          : RabbitMQ (Debian) with the rabbitmq_stomp plugin
-# Usage: scripts/services.sh up|down|status|restart-broker|kill-broker|queues [WORKDIR]   (default WORKDIR: ./.services)
-# Idempotent: `up` installs only what is missing and starts only what is not running.
+# Usage: scripts/services.sh up|down|stop-started|status|restart-broker|kill-broker|queues [WORKDIR]   (default WORKDIR: ./.services)
+# Idempotent: `up` installs only what is missing and starts only what is not running, and
+# writes what it started to WORKDIR/started; `stop-started` stops those (and leaves alone
+# servers that were running before `up`: someone else's).
 set -euo pipefail
 
 CMD="${1:-up}"
@@ -79,9 +81,11 @@ broker_tls() {
 
 up() {
   install
+  : >"$WORK/started"
   if ! port_open "$MONGO_PORT"; then
     nohup "$WORK/venv/bin/nx-27017" --db memory --host 127.0.0.1 -p "$MONGO_PORT" >"$WORK/nx-27017.log" 2>&1 &
     echo $! >"$WORK/nx-27017.pid"
+    echo mongodb-wire >>"$WORK/started"
   fi
   wait_port "$MONGO_PORT" 30
   mkdir -p "$RABBIT/log" "$RABBIT/mnesia"
@@ -108,6 +112,7 @@ CONF
   if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
   if ! port_open "$STOMP_PORT"; then
     rabbitmq-server -detached >/dev/null 2>&1 || true
+    echo rabbitmq >>"$WORK/started"
   fi
   wait_port "$STOMP_PORT" 90
   wait_port "$STOMPS_PORT" 30
@@ -122,6 +127,22 @@ down() {
   fi
   rabbitmqctl -q shutdown >/dev/null 2>&1 || true
   epmd -kill >/dev/null 2>&1 || true
+}
+
+stop_started() {
+  # Only what this checkout's last `up` started; servers that were already running stay.
+  local started
+  started="$(cat "$WORK/started" 2>/dev/null || true)"
+  if grep -qx mongodb-wire <<<"$started" && [[ -f "$WORK/nx-27017.pid" ]]; then
+    kill "$(cat "$WORK/nx-27017.pid")" 2>/dev/null || true
+    rm -f "$WORK/nx-27017.pid"
+  fi
+  if grep -qx rabbitmq <<<"$started"; then
+    rabbitmqctl -q shutdown >/dev/null 2>&1 || true
+    epmd -kill >/dev/null 2>&1 || true
+  fi
+  : >"$WORK/started"
+  [[ -z "$started" ]] || echo "services: stopped what this run started: $(tr '\n' ' ' <<<"$started")"
 }
 
 restart_broker() {
@@ -157,9 +178,10 @@ status() {
 case "$CMD" in
   up) up ;;
   down) down ;;
+  stop-started) stop_started ;;
   status) status ;;
   restart-broker) restart_broker ;;
   kill-broker) kill_broker ;;
   queues) rabbitmqctl -q list_queues name messages messages_unacknowledged ;;
-  *) echo "usage: $0 up|down|status|restart-broker|kill-broker|queues [WORKDIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|stop-started|status|restart-broker|kill-broker|queues [WORKDIR]" >&2; exit 2 ;;
 esac

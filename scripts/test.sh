@@ -6,10 +6,42 @@ cd "$(dirname "$0")/.."
 
 # Headless Chromium (and a font) for the dashboard's browser test; tmux drives `sky cli` in a real terminal;
 # promtool (Debian's prometheus package) lints /metrics; dig (bind9-dnsutils) asks `sky dns`.
-# man-db, zsh and fish check what `make install` installs (man pages, completions).
-scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus bind9-dnsutils socat man-db zsh fish
-# The real MongoDB-wire server and STOMP broker the tests talk to, on loopback.
+# man-db, zsh and fish check what `make install` installs (man pages, completions). openssl
+# makes the broker's test certificate and checks the listeners' TLS; iproute2 (`ip netns`)
+# makes the partition tests' hosts.
+scripts/bootstrap.sh chromium fonts-dejavu-core libgl1-mesa-dri tmux prometheus bind9-dnsutils socat man-db zsh fish openssl iproute2
+# The real MongoDB-wire server and STOMP broker the tests talk to, on loopback; stopped again
+# at the end when this run started them (ones already running are left as they were).
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+declare -A ports=([mongodb-wire]=27017 [rabbitmq]=61613)
+running_before=()
+for name in "${!ports[@]}"; do port_open "${ports[$name]}" && running_before+=("$name"); done
 scripts/services.sh up
+# What `up` says it started is exactly what was not running before it (so the stop at the
+# end never stops someone else's server, and never leaves ours running).
+for name in "${!ports[@]}"; do
+  was_running=no; [[ " ${running_before[*]} " == *" $name "* ]] && was_running=yes
+  recorded=no; grep -qx "$name" .services/started && recorded=yes
+  if [[ $was_running == "$recorded" ]]; then
+    echo "test: services.sh up recorded $name as started=$recorded, but it was running before: $was_running" >&2
+    exit 1
+  fi
+done
+stop_services() {
+  local status=$?
+  scripts/services.sh stop-started
+  local name
+  for name in "${!ports[@]}"; do
+    [[ " ${running_before[*]} " == *" $name "* ]] && continue
+    for _ in $(seq 1 100); do port_open "${ports[$name]}" || break; sleep 0.1; done
+    if port_open "${ports[$name]}"; then
+      echo "test: $name was started by this run and is still running after services.sh stop-started" >&2
+      status=1
+    fi
+  done
+  exit "$status"
+}
+trap stop_services EXIT
 
 echo "test: building (debug, with tests)"
 swift build --build-tests

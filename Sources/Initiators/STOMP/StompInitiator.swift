@@ -185,8 +185,9 @@ public final class StompInitiator: Initiator, Sendable {
             self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
             // One writer task: answers and acks from concurrent handlers go out in order.
             let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
-            // Acks waiting for the broker's RECEIPT of the answer they follow, by receipt id.
-            let awaitingReceipt = Locked([String: [StompFrame]]())
+            // Acks waiting for the broker's RECEIPT of the answer they follow, by receipt id,
+            // with the message they answer (named in the debug log, to trace a message).
+            let awaitingReceipt = Locked([String: (then: [StompFrame], message: String)]())
             let receiptNumbers = Locked(0)
             let permits = Permits(source.prefetch)
             // Messages being handled; with `awaitingReceipt`, what a drain waits for.
@@ -260,16 +261,17 @@ public final class StompInitiator: Initiator, Sendable {
                                 }
                                 let receipt = "sky-\(receiptNumbers.withLock { $0 += 1; return $0 })"
                                 answer.send[answer.send.count - 1].headers.append(("receipt", receipt))
-                                awaitingReceipt.withLock { $0[receipt] = answer.then }
+                                awaitingReceipt.withLock { $0[receipt] = (answer.then, Self.describe(frame)) }
                                 writer.yield(answer.send)
                             }
                         case "RECEIPT":
                             if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
-                            guard let id = frame[header: "receipt-id"], let then = awaitingReceipt.withLock({ $0.removeValue(forKey: id) }) else {
+                            guard let id = frame[header: "receipt-id"], let waiting = awaitingReceipt.withLock({ $0.removeValue(forKey: id) }) else {
                                 self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
                                 continue
                             }
-                            writer.yield(then)
+                            self.logger.debug("the broker has the answer; acking the message", metadata: ["message": "\(waiting.message)", "receipt": "\(id)"])
+                            writer.yield(waiting.then)
                             changed.yield()
                         case "ERROR":
                             throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
@@ -294,6 +296,11 @@ public final class StompInitiator: Initiator, Sendable {
             }
         }
         if stopping.isOpen { self.logger.info("drained: every message in hand answered and acked; disconnected") }
+    }
+
+    /// A message named for the log: its id and correlation id.
+    static func describe(_ message: StompFrame) -> String {
+        "message-id=\(message[header: "message-id"] ?? "") correlation-id=\(message[header: "correlation-id"] ?? "")"
     }
 
     /// What to send for one message: `send` (the reply or dead letter, which needs the
