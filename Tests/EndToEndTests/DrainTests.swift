@@ -89,6 +89,23 @@ struct DrainTests {
         Set(((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") })
     }
 
+    /// Left for the next start, never parked or rejected.
+    func expectNothingParkedOrRejected(_ scratch: Scratch) {
+        #expect(self.names(scratch.path + "/drop/files/.failed").isEmpty)
+        let rejects = (try? String(contentsOfFile: scratch.path + "/drop/rows/.out/r.csv.rejects.csv", encoding: .utf8)) ?? ""
+        #expect(rejects == "line,error,row\n" || rejects.isEmpty, "\(rejects.prefix(2000))")
+    }
+
+    /// Starts `sky run` again on the same folder and registry, checks
+    /// ``expectEverythingAnsweredOnce(_:queue:files:rows:)``, and stops it.
+    func restartAndExpectEverythingAnsweredOnce(_ scratch: Scratch, queue: String, files: Int, rows: Int) async throws {
+        let (again, _) = try await self.startSky(scratch)
+        defer { again.signal(SIGKILL) }
+        try await self.expectEverythingAnsweredOnce(scratch, queue: queue, files: files, rows: rows)
+        again.signal(SIGTERM)
+        #expect(try await again.waitForExit(timeout: 30) == 0)
+    }
+
     /// After the restart: every file done once with its answer, every row answered once, every
     /// message answered once (no duplicates: the stop acked what it had answered).
     func expectEverythingAnsweredOnce(_ scratch: Scratch, queue: String, files: Int, rows: Int) async throws {
@@ -139,20 +156,12 @@ struct DrainTests {
         #expect(ContinuousClock.now - stopped < .seconds(20), "drained within the drain limit")
         self.expectNoFalseFailures(sky, "the stop")
         #expect(sky.stderr.contains("drained: every message in hand answered and acked"))
-        // Left for the next start, never parked or rejected.
-        #expect(self.names(scratch.path + "/drop/files/.failed").isEmpty)
-        let rejects = (try? String(contentsOfFile: scratch.path + "/drop/rows/.out/r.csv.rejects.csv", encoding: .utf8)) ?? ""
-        #expect(rejects == "line,error,row\n" || rejects.isEmpty, "\(rejects.prefix(2000))")
-
-        let (again, _) = try await self.startSky(scratch)
-        defer { again.signal(SIGKILL) }
-        try await self.expectEverythingAnsweredOnce(scratch, queue: queue, files: 40, rows: 160)
-        again.signal(SIGTERM)
-        #expect(try await again.waitForExit(timeout: 30) == 0)
+        self.expectNothingParkedOrRejected(scratch)
+        try await self.restartAndExpectEverythingAnsweredOnce(scratch, queue: queue, files: 40, rows: 160)
     }
 
-    /// Past the drain limit (`--drain-timeout 1`, inputs that take 4 s) what is in hand is cut
-    /// short and left as a crash would leave it: files stay in `.processing/`, the CSV file at
+    /// Past the drain limit (`--drain-timeout 1`, inputs that take 4 s, stopped by `sky stop`)
+    /// what is in hand is cut short and left as a crash would leave it: files stay in `.processing/`, the CSV file at
     /// its checkpoint, messages unacked. Nothing is parked, rejected or logged as failed, and
     /// a restart (on quick routes) answers every input once.
     @Test func aStopPastTheDrainLimitLeavesInputsAsACrashWouldAndLosesNothing() async throws {
@@ -179,11 +188,15 @@ struct DrainTests {
             return (atStop["files.files-inflight"]?.intValue ?? 0) == 4 && (atStop["route.rows-inflight"]?.intValue ?? 0) == 4
                 && (atStop["stomp.queue-inflight"]?.intValue ?? 0) == 2 && (atStop["route.wait-inflight"]?.intValue ?? 0) == 2
         }, "\(atStop)")
+        // A remote `sky stop` this time (the other tests send SIGTERM): the same drain.
         let stopped = ContinuousClock.now
-        sky.signal(SIGTERM)
+        let stop = try await Command.run([SkyProcess.binary, "stop", "--kind", "router", "--registry", scratch.registry], timeout: 60)
+        #expect(stop.status == 0 && stop.output.contains("stopped"), "\(stop.output)")
         #expect(try await sky.waitForExit(timeout: 30) == 0)
-        // The 1 s drain limit, then the rest of the shutdown: well before the 4 s steps end.
-        #expect(ContinuousClock.now - stopped < .seconds(4), "stopped \(ContinuousClock.now - stopped) after SIGTERM")
+        // The command's trip through the registry (a heartbeat), the 1 s drain limit and the
+        // rest of the shutdown; the files still in `.processing/` below show the 4 s steps were
+        // cut short, not waited for.
+        #expect(ContinuousClock.now - stopped < .seconds(8), "exited \(ContinuousClock.now - stopped) after sky stop")
         // Cut short: no answer, or the request's own "cancelled", never a route failure.
         for answer in try await requests.value {
             guard let answer else { continue }
@@ -191,19 +204,12 @@ struct DrainTests {
         }
         self.expectNoFalseFailures(sky, "the stop")
         let files = scratch.path + "/drop/files"
-        #expect(self.names(files + "/.failed").isEmpty)
         #expect(self.names(files + "/.processing").count == 4, "the 4 files in hand stay in .processing/: \(self.names(files + "/.processing"))")
         #expect(FileManager.default.fileExists(atPath: scratch.path + "/drop/rows/.processing/r.csv"))
-        let rejects = (try? String(contentsOfFile: scratch.path + "/drop/rows/.out/r.csv.rejects.csv", encoding: .utf8)) ?? "line,error,row\n"
-        #expect(rejects == "line,error,row\n" || rejects.isEmpty, "\(rejects.prefix(2000))")
-
+        self.expectNothingParkedOrRejected(scratch)
         // The same inputs through quick routes: all of them, once.
         try self.writeRoutes(scratch, queue: queue, step: "echo")
-        let (again, _) = try await self.startSky(scratch)
-        defer { again.signal(SIGKILL) }
-        try await self.expectEverythingAnsweredOnce(scratch, queue: queue, files: 12, rows: 160)
-        again.signal(SIGTERM)
-        #expect(try await again.waitForExit(timeout: 30) == 0)
+        try await self.restartAndExpectEverythingAnsweredOnce(scratch, queue: queue, files: 12, rows: 160)
     }
 
     /// An edit of `from:` in the middle of a CSV file and a stream of files: the old initiators

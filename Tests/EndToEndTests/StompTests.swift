@@ -125,18 +125,24 @@ struct StompTests {
         return queue
     }
 
-    /// Drains the replies and dead letters of `total` messages and checks that each message
-    /// was answered, or dead-lettered when it had no text (every hundredth, from 50). Delivery
-    /// is at-least-once: duplicates are counted and reported, never a loss.
-    @discardableResult
-    func expectEveryMessageAnswered(_ queue: String, total: Int, scratch: Scratch) async throws -> Ledger {
-        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(total)", "90"], in: scratch)
+    /// Collects the replies (`QUEUE.out`) and dead letters (`QUEUE.dead`) until `expected`
+    /// correlation ids are seen or 90 s pass: the client's JSON summary.
+    func drain(_ queue: String, expecting expected: Int, scratch: Scratch) async throws -> JSONValue {
+        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "\(expected)", "90"], in: scratch)
         let outputPath = scratch.path + "/drain.json"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
         try drain.run()
         #expect(try await drain.exitStatus() == 0)
-        let summary = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
+        return try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
+    }
+
+    /// Drains the replies and dead letters of `total` messages and checks that each message
+    /// was answered, or dead-lettered when it had no text (every hundredth, from 50). Delivery
+    /// is at-least-once: duplicates are counted and reported, never a loss.
+    @discardableResult
+    func expectEveryMessageAnswered(_ queue: String, total: Int, scratch: Scratch) async throws -> Ledger {
+        let summary = try await self.drain(queue, expecting: total, scratch: scratch)
         let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let expectedDead = Set(stride(from: 50, to: total, by: 100).map(String.init))
@@ -261,13 +267,7 @@ struct StompTests {
         #expect(try await publish.exitStatus() == 0)
         let sky = try SkyProcess(["run", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
         defer { sky.signal(SIGKILL) }
-        let drain = try self.python(["drain", queue + ".out", queue + ".dead", "61", "90"], in: scratch)
-        let outputPath = scratch.path + "/drain.json"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        drain.standardOutput = FileHandle(forWritingAtPath: outputPath)
-        try drain.run()
-        #expect(try await drain.exitStatus() == 0)
-        let summary = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: outputPath)))
+        let summary = try await self.drain(queue, expecting: 61, scratch: scratch)
         let replies = Set(summary["replies"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let dead = Set(summary["dead"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         #expect(dead == ["big", "50"], "dead letters: \(dead.sorted())")
