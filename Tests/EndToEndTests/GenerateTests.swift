@@ -46,6 +46,23 @@ struct GenerateTests {
         return (process, address)
     }
 
+    /// The build folder `sky` was built in (the one holding `workspace-state.json` above
+    /// `SKY_BIN`), or `nil` when there is none.
+    ///
+    /// The generated Swift package builds into it: its dependencies (SwiftNIO, swift-crypto's
+    /// BoringSSL, GRDB …) are built there already, and a build folder of its own took five of
+    /// the suite's sixteen minutes to build them again. `--ignore-lock` because `swift test`
+    /// holds that folder's lock while the tests run, and builds nothing meanwhile. The main
+    /// package's next `swift build` then re-resolves and recompiles a few modules (seconds).
+    static var sharedBuildFolder: String? {
+        var folder = URL(fileURLWithPath: SkyProcess.binary).deletingLastPathComponent()
+        while folder.path != "/" {
+            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("workspace-state.json").path) { return folder.path }
+            folder.deleteLastPathComponent()
+        }
+        return nil
+    }
+
     @Test func generatedSwiftAndPythonServicesWorkTogetherInOneRoute() async throws {
         let scratch = try Scratch(copyingRoutes: false)
         let sky = SkyProcess.binary
@@ -70,14 +87,15 @@ struct GenerateTests {
         let pyTests = try await self.run(python, ["-m", "unittest", "test_greet_py"], in: scratch.path + "/greet-py")
         #expect(pyTests.status == 0, "python tests: \(pyTests.log.suffix(2000))")
         let swiftFolder = scratch.path + "/greet-swift"
-        let build = try await self.run("/usr/bin/env", ["swift", "build", "--build-tests"], in: swiftFolder)
+        let shared = Self.sharedBuildFolder.map { ["--scratch-path", $0, "--ignore-lock"] } ?? []
+        let build = try await self.run("/usr/bin/env", ["swift", "build", "--build-tests"] + shared, in: swiftFolder)
         try #require(build.status == 0, "swift build: \(build.log.suffix(3000))")
-        let swiftTests = try await self.run("/usr/bin/env", ["swift", "test", "--skip-build"], in: swiftFolder)
+        let swiftTests = try await self.run("/usr/bin/env", ["swift", "test", "--skip-build"] + shared, in: swiftFolder)
         #expect(swiftTests.status == 0, "swift tests: \(swiftTests.log.suffix(3000))")
 
         // Both run as processes on one registry, and one route goes through both.
         let (swiftService, swiftAddress) = try await self.start(
-            swiftFolder + "/.build/debug/greet-swift", ["--registry", scratch.registry, "--port", "0"], name: "greet-swift", in: swiftFolder
+            (Self.sharedBuildFolder ?? swiftFolder + "/.build") + "/debug/greet-swift", ["--registry", scratch.registry, "--port", "0"], name: "greet-swift", in: swiftFolder
         )
         let (pyService, _) = try await self.start(
             python, ["greet_py.py", "--registry", scratch.registry, "--port", "0"], name: "greet-py", in: scratch.path + "/greet-py"
