@@ -17,7 +17,10 @@ public final class ClusterWatcher: Service, Sendable {
     public let interval: Duration
     /// How far back rates and latencies reach.
     public let window: Duration
-    private let registry: any Registry
+    /// The registry's roles the page reads: nodes, events and the cluster's counts.
+    private let registry: any NodeDirectory & EventLog & CountStore
+    /// The registry's name, for the page (no credentials).
+    private let registryName: String
     private let client: HTTPClient
     private let token: String?
     private let tls: NodeTLS?
@@ -34,16 +37,23 @@ public final class ClusterWatcher: Service, Sendable {
     public static let chartSpan: Double = 300
 
     /// Creates a `ClusterWatcher` from its parts.
-    public init(registry: any Registry, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1), window: Duration = .seconds(10), logger: Logger) {
+    /// - Parameters:
+    ///   - registry: the registry's nodes, events and counts.
+    ///   - registryName: how the page names the registry (no credentials).
+    public init(
+        registry: any NodeDirectory & EventLog & CountStore, registryName: String, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1),
+        window: Duration = .seconds(10), logger: Logger
+    ) {
         self.registry = registry
+        self.registryName = registryName
         self.token = token
         self.tls = tls
         self.interval = interval
         self.window = window
         self.logger = logger
         self.client = HTTPClient(eventLoopGroupProvider: .singleton)
-        self.view = Locked(.empty(registry: registry.displayName))
-        self.cache = RegistryCache(registry: registry, logger: logger)
+        self.view = Locked(.empty(registry: registryName))
+        self.cache = RegistryCache(directory: registry, registryName: registryName, logger: logger)
     }
 
     /// The latest view.
@@ -59,9 +69,9 @@ public final class ClusterWatcher: Service, Sendable {
 
     /// Reads everything once and replaces the view.
     public func refresh() async {
-        var view = ClusterView.empty(registry: self.registry.displayName)
+        var view = ClusterView.empty(registry: self.registryName)
         do {
-            guard await self.cache.refresh() else { throw SkyError(.registry, "cannot read the nodes from \(self.registry.displayName)") }
+            guard await self.cache.refresh() else { throw SkyError(.registry, "cannot read the nodes from \(self.registryName)") }
             view.nodes = self.cache.nodes(matching: .all).sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
             view.events = try await self.registry.events(limit: 15)
             view.totals = try await self.registry.counts().routeTotals

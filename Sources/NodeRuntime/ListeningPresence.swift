@@ -11,7 +11,7 @@ public final class ListeningPresence: Sendable {
     private let fallback: String
 
     init(
-        registry: any Registry, nodeID: String, kind: NodeKind, service: String, region: String, environment: String, address fallback: String,
+        registry: any PresenceStore, nodeID: String, kind: NodeKind, service: String, region: String, environment: String, address fallback: String,
         control: NodeControl, stats: @escaping @Sendable () -> [String: Int64], logger: Logger
     ) {
         self.fallback = fallback

@@ -18,15 +18,15 @@ import SkyLib
 /// stray call cannot take over or remove a process's own record. The reaper treats these
 /// nodes like any other: no PUT within the TTL and the node is reaped.
 public struct RegistrationEndpoints: EndpointGroup {
-    /// The registry written.
-    public let registry: any Registry
+    /// The registry written: its node records, and its event log for what happened.
+    public let registry: any NodeDirectory & EventLog
     /// Largest body accepted.
     public static let maxBodyBytes = 16 * 1024
     /// The stat that marks a node registered over HTTP.
     public static let marker = "registeredOverHTTP"
 
     /// Creates `RegistrationEndpoints` writing to `registry`.
-    public init(registry: any Registry) {
+    public init(registry: any NodeDirectory & EventLog) {
         self.registry = registry
     }
 

@@ -39,11 +39,11 @@ public struct RouterStack: Sendable {
     ) {
         self.table = RouteTable()
         if routes == "registry" {
-            self.loader = RouteRegistryLoader(registry: registry, table: self.table, counters: counters, logger: logger)
+            self.loader = RouteRegistryLoader(store: registry, table: self.table, counters: counters, logger: logger)
         } else {
             self.loader = RouteDirectoryLoader(directory: routes, table: self.table, counters: counters, logger: logger)
         }
-        self.cache = RegistryCache(registry: registry, logger: logger)
+        self.cache = RegistryCache(directory: registry, registryName: registry.displayName, logger: logger)
         self.client = HTTPServiceClient(token: token, tls: tls, logger: logger)
         self.asyncSteps = AsyncStepQueue(logger: logger)
         self.nodeID = Identifiers.nodeID()

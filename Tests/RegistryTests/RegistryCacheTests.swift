@@ -15,7 +15,7 @@ struct RegistryCacheTests {
     }
 
     @Test func servesReadyUnexpiredInstancesByVersion() async throws {
-        let cache = RegistryCache(registry: self.registry, logger: Logger(label: "test"))
+        let cache = RegistryCache(directory: self.registry, registryName: self.registry.displayName, logger: Logger(label: "test"))
         var v1 = RegistryConformance.node("upper", address: "127.0.0.1:1")
         v1.version = "1.4.0"
         var v2 = RegistryConformance.node("upper", address: "127.0.0.1:2")
@@ -39,89 +39,69 @@ struct RegistryCacheTests {
 
     /// When the registry fails the cache keeps its last good copy.
     @Test func keepsServingThroughAnOutage() async throws {
-        let flaky = SwitchableRegistry(self.registry)
-        let cache = RegistryCache(registry: flaky, logger: Logger(label: "test"))
+        let flaky = SwitchableNodes(self.registry)
+        let cache = RegistryCache(directory: flaky, registryName: "switchable", logger: Logger(label: "test"))
         let node = RegistryConformance.node("upper", address: "127.0.0.1:9")
         try await self.registry.register(node)
         #expect(await cache.refresh())
-        flaky.down.withLock { $0 = true }
+        flaky.outage.down.withLock { $0 = true }
         #expect(await cache.refresh() == false)
         #expect(cache.isStale)
         #expect(cache.instances(of: "upper").map(\.id) == [node.id])
         // Long into the outage (past the node's TTL, when nobody could heartbeat) the last
         // good copy still routes: expiry is judged when the registry last answered.
         #expect(cache.instances(of: "upper", now: Date().addingTimeInterval(60)).map(\.id) == [node.id])
-        flaky.down.withLock { $0 = false }
+        flaky.outage.down.withLock { $0 = false }
         #expect(await cache.refresh())
         #expect(!cache.isStale)
     }
 }
 
-/// A real registry that can be made to fail, to stage an outage.
-final class SwitchableRegistry: Registry {
-    let base: any Registry
+/// Stages an outage of a real registry's roles: every call fails while `down` is set.
+final class Outage: Sendable {
     let down = Mutex(false)
-
-    init(_ base: any Registry) { self.base = base }
 
     func check() throws {
         if self.down.withLock({ $0 }) { throw SkyError(.registry, "registry is down (test)", retryable: true) }
     }
+}
 
-    var displayName: String { "switchable(\(self.base.displayName))" }
-    func register(_ node: NodeRecord) async throws { try self.check(); try await self.base.register(node) }
+/// A real registry's node directory that can be made to fail (all the cache calls).
+final class SwitchableNodes: NodeDirectory {
+    let base: any NodeDirectory
+    let outage = Outage()
+
+    init(_ base: any NodeDirectory) { self.base = base }
+
+    func register(_ node: NodeRecord) async throws { try self.outage.check(); try await self.base.register(node) }
     func heartbeat(nodeID: String, status: NodeStatus, stats: [String: Int64], at: Date) async throws -> Bool {
-        try self.check()
+        try self.outage.check()
         return try await self.base.heartbeat(nodeID: nodeID, status: status, stats: stats, at: at)
     }
-    func deregister(nodeID: String) async throws { try self.check(); try await self.base.deregister(nodeID: nodeID) }
-    func nodes() async throws -> [NodeRecord] { try self.check(); return try await self.base.nodes() }
+    func deregister(nodeID: String) async throws { try self.outage.check(); try await self.base.deregister(nodeID: nodeID) }
+    func nodes() async throws -> [NodeRecord] { try self.outage.check(); return try await self.base.nodes() }
     func reap(nodeID: String, heartbeatBefore before: Date) async throws -> Bool {
-        try self.check()
+        try self.outage.check()
         return try await self.base.reap(nodeID: nodeID, heartbeatBefore: before)
     }
-    func record(_ event: RegistryEvent) async throws { try self.check(); try await self.base.record(event) }
-    func events(limit: Int) async throws -> [RegistryEvent] { try self.check(); return try await self.base.events(limit: limit) }
-    func acquireLease(_ name: String, holder: String, duration: TimeInterval, now: Date) async throws -> Bool {
-        try self.check()
-        return try await self.base.acquireLease(name, holder: holder, duration: duration, now: now)
-    }
-    func recordSpans(_ spans: [Span]) async throws { try self.check(); try await self.base.recordSpans(spans) }
-    func spans(traceID: String) async throws -> [Span] { try self.check(); return try await self.base.spans(traceID: traceID) }
-    func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws { try self.check(); try await self.base.mergeCounts(nodeID: nodeID, counts: counts, at: at) }
-    func counts() async throws -> GCounter { try self.check(); return try await self.base.counts() }
-    func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
-        try self.check()
-        return try await self.base.claimDedupe(route: route, key: key, owner: owner, now: now, expiresAt: expiresAt, runningUntil: runningUntil)
-    }
-    func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws { try self.check(); try await self.base.completeDedupe(route: route, key: key, owner: owner, answer: answer) }
-    func releaseDedupe(route: String, key: String, owner: String) async throws { try self.check(); try await self.base.releaseDedupe(route: route, key: key, owner: owner) }
-    func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
-        try self.check()
-        return try await self.base.renewDedupe(route: route, key: key, owner: owner, runningUntil: runningUntil)
-    }
-    func latestRouteSpans(limit: Int) async throws -> [Span] { try self.check(); return try await self.base.latestRouteSpans(limit: limit) }
-    func storedRoutes() async throws -> [StoredRoute] { try self.check(); return try await self.base.storedRoutes() }
-    func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
-        try self.check()
-        return try await self.base.storeRoutes(routes, prune: prune)
-    }
-    func sendCommands(_ commands: [NodeCommand]) async throws { try self.check(); try await self.base.sendCommands(commands) }
-    func claimCommands(targets: [String], actions: Set<NodeCommand.Action>, actor: String, now: Date) async throws -> [NodeCommand] {
-        try self.check()
-        return try await self.base.claimCommands(targets: targets, actions: actions, actor: actor, now: now)
-    }
-    func updateCommand(id: String, from: NodeCommand.State, to: NodeCommand.State, result: String, now: Date) async throws -> Bool {
-        try self.check()
-        return try await self.base.updateCommand(id: id, from: from, to: to, result: result, now: now)
-    }
-    func commands(ids: [String]) async throws -> [NodeCommand] { try self.check(); return try await self.base.commands(ids: ids) }
+}
+
+/// A real registry's span store that can be made to fail (all the span recorder calls).
+final class SwitchableSpans: SpanStore {
+    let base: any SpanStore
+    let outage = Outage()
+
+    init(_ base: any SpanStore) { self.base = base }
+
+    func recordSpans(_ spans: [Span]) async throws { try self.outage.check(); try await self.base.recordSpans(spans) }
+    func spans(traceID: String) async throws -> [Span] { try self.outage.check(); return try await self.base.spans(traceID: traceID) }
+    func latestRouteSpans(limit: Int) async throws -> [Span] { try self.outage.check(); return try await self.base.latestRouteSpans(limit: limit) }
 }
 
 struct RegistryCacheChangesTests {
     @Test func aQuerySeesItsNodesAddedChangedAndRemoved() async throws {
         let registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-watch-\(UUID().uuidString)/r.sqlite")
-        let cache = RegistryCache(registry: registry, logger: Logger(label: "test"))
+        let cache = RegistryCache(directory: registry, registryName: registry.displayName, logger: Logger(label: "test"))
         let a = RegistryConformance.node("upper", address: "127.0.0.1:1")
         let other = RegistryConformance.node("lower", address: "127.0.0.1:2")
         try await registry.register(a)

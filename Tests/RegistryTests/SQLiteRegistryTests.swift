@@ -31,6 +31,36 @@ struct SQLiteRegistryTests {
         }
     }
 
+    /// A file made by an older `sky` (its tables made without the migrator, nodes without an
+    /// environment) is brought up to date when opened: its node kept, now `production`.
+    @Test func aFileFromBeforeTheMigratorIsBroughtUpToDate() async throws {
+        let folder = NSTemporaryDirectory() + "sky-sqlite-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/registry.sqlite"
+        // Python's sqlite3, as the old schema was: no grdb_migrations, no environment column.
+        let script = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("CREATE TABLE nodes (id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, service TEXT NOT NULL, version TEXT NOT NULL, region TEXT NOT NULL, host TEXT NOT NULL, address TEXT NOT NULL, pid INTEGER NOT NULL, startedAt REAL NOT NULL, heartbeatAt REAL NOT NULL, status TEXT NOT NULL, ttl REAL NOT NULL, stats TEXT NOT NULL DEFAULT '{}')")
+            db.execute("INSERT INTO nodes VALUES ('old-node', 'service', 'upper', '1.0.0', 'local', 'h', '127.0.0.1:1', 1, 0, 0, 'ready', 3, '{}')")
+            db.commit()
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", script, path]
+        try python.run()
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0)
+        let registry = try SQLiteRegistry(path: path)
+        let nodes = try await registry.nodes()
+        #expect(nodes.map(\.id) == ["old-node"] && nodes.first?.environment == "production")
+        // The tables added since are there too.
+        try await registry.mergeCounts(nodeID: "n", counts: ["c": 1], at: Date())
+        #expect(try await registry.counts().total("c") == 1)
+        // Opened again, nothing is applied twice.
+        _ = try SQLiteRegistry(path: path)
+    }
+
     @Test func addressesParse() throws {
         #expect(try RegistryAddress("sqlite:/tmp/x.sqlite") == .sqlite(path: "/tmp/x.sqlite"))
         #expect(try RegistryAddress("mongodb://127.0.0.1:27017/sky") == .mongodb(uri: "mongodb://127.0.0.1:27017/sky"))

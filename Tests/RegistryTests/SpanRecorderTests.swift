@@ -12,7 +12,7 @@ import Synchronization
     }
 
     @Test func aFullBufferDropsAndCountsAndAFlushWritesToTheRegistry() async throws {
-        let registry = SwitchableRegistry(try SQLiteRegistry(path: NSTemporaryDirectory() + "spans-\(UUID().uuidString)/r.sqlite"))
+        let registry = SwitchableSpans(try SQLiteRegistry(path: NSTemporaryDirectory() + "spans-\(UUID().uuidString)/r.sqlite"))
         let counters = Counters()
         let recorder = SpanRecorder(registry: registry, recorder: "me", host: "h", counters: counters, capacity: 3, logger: .init(label: "test"))
         for index in 0..<5 { recorder.record(self.span("s\(index)")) }
@@ -24,7 +24,7 @@ import Synchronization
         #expect(counters.value("spans-recorded") == 3)
 
         // The registry is down: the batch is dropped and counted, never retried forever.
-        registry.down.withLock { $0 = true }
+        registry.outage.down.withLock { $0 = true }
         recorder.record(self.span("s9"))
         await recorder.flush()
         #expect(recorder.pending == 0)

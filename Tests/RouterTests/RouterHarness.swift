@@ -75,7 +75,7 @@ struct RouterHarness {
     ) throws {
         let logger = Logger(label: "router-test")
         self.registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-router-\(UUID().uuidString)/r.sqlite")
-        self.cache = RegistryCache(registry: self.registry, logger: logger)
+        self.cache = RegistryCache(directory: self.registry, registryName: self.registry.displayName, logger: logger)
         self.asyncSteps = AsyncStepQueue(limit: asyncLimit, logger: logger)
         let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local)
         self.caller = ServiceCaller(dispatcher: dispatcher)

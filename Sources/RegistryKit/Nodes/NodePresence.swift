@@ -4,6 +4,10 @@ public import ServiceLifecycle
 import Synchronization
 public import SkyLib
 
+/// The registry's roles a node's own presence uses: its record (``NodeDirectory``), the events
+/// it leaves (``EventLog``) and the commands it claims (``CommandQueue``).
+public typealias PresenceStore = NodeDirectory & EventLog & CommandQueue
+
 /// Keeps one node's record alive in the registry: registers it, heartbeats, re-registers when
 /// it was reaped meanwhile, announces draining, and removes it at the end.
 ///
@@ -15,7 +19,7 @@ public import SkyLib
 /// `sky unregister` …) that its ``NodeControl`` handles, acts, and acknowledges them.
 public final class NodePresence: Service, Sendable {
     /// The registry written to.
-    public let registry: any NodeDirectory & EventLog & CommandQueue
+    public let registry: any PresenceStore
     /// Time between heartbeats.
     public let interval: Duration
     /// The node's id, fixed for the life of the process.
@@ -38,7 +42,7 @@ public final class NodePresence: Service, Sendable {
     ///     current); its `id` and `startedAt` are replaced by the presence's own.
     ///   - logger: where failed writes are logged (once per outage, not per heartbeat).
     public init(
-        registry: any NodeDirectory & EventLog & CommandQueue,
+        registry: any PresenceStore,
         nodeID: String = Identifiers.nodeID(),
         interval: Duration = .seconds(1),
         control: NodeControl = .none,

@@ -33,16 +33,22 @@ public final class RegistryCache: Service, Sendable {
     /// How long after an outage expiry is still judged by the last copy before it.
     static let recoveryGrace: TimeInterval = 5
 
-    /// The registry read from.
-    public let registry: any Registry
+    /// Where the nodes are read: the registry's node directory, the only role the cache calls.
+    public let directory: any NodeDirectory
+    /// The registry's name for logs (``Registry/displayName``: no credentials).
+    public let registryName: String
     /// How often the copy is refreshed.
     public let interval: Duration
     private let logger: Logger
     private let state = Mutex(State())
 
     /// Creates a `RegistryCache` from its parts.
-    public init(registry: any Registry, interval: Duration = .milliseconds(250), logger: Logger) {
-        self.registry = registry
+    /// - Parameters:
+    ///   - directory: the registry's node records.
+    ///   - registryName: how logs name the registry.
+    public init(directory: any NodeDirectory, registryName: String, interval: Duration = .milliseconds(250), logger: Logger) {
+        self.directory = directory
+        self.registryName = registryName
         self.interval = interval
         self.logger = logger
     }
@@ -150,7 +156,7 @@ public final class RegistryCache: Service, Sendable {
     @discardableResult
     public func refresh() async -> Bool {
         do {
-            let nodes = try await self.registry.nodes()
+            let nodes = try await self.directory.nodes()
             let recovered = self.state.withLock { state -> Bool in
                 if state.nodes != nodes {
                     if !state.watchers.isEmpty { Self.notify(state.watchers.values, old: state.nodes, new: nodes) }
@@ -169,7 +175,7 @@ public final class RegistryCache: Service, Sendable {
                 return state.failing
             }
             if recovered {
-                self.logger.notice("registry reachable again; cache refreshed", metadata: ["registry": "\(self.registry.displayName)"])
+                self.logger.notice("registry reachable again; cache refreshed", metadata: ["registry": "\(self.registryName)"])
             }
             return true
         } catch {
@@ -182,7 +188,7 @@ public final class RegistryCache: Service, Sendable {
             if first {
                 self.logger.error(
                     "registry unreachable; serving from the cached copy until it is back",
-                    metadata: ["registry": "\(self.registry.displayName)", "error": "\(error)"]
+                    metadata: ["registry": "\(self.registryName)", "error": "\(error)"]
                 )
             }
             return false

@@ -13,8 +13,8 @@ public import RegistryKit
 /// another version of `sky` pushed it: it is logged once and the last good version keeps
 /// serving.
 public final class RouteRegistryLoader: RouteLoading, Sendable {
-    /// Where pushed routes are read.
-    public let registry: any Registry
+    /// Where pushed routes are read: the registry's route store, the only role it calls.
+    public let store: any RouteStore
     /// The table kept in step with them.
     public let table: RouteTable
     /// How often the registry is read for changes.
@@ -26,8 +26,8 @@ public final class RouteRegistryLoader: RouteLoading, Sendable {
     private let failing = Mutex(false)
 
     /// Creates a loader for `table`; ``reloadNow()`` or ``run()`` fill it.
-    public init(registry: any Registry, table: RouteTable, interval: Duration = .milliseconds(250), counters: Counters, logger: Logger) {
-        self.registry = registry
+    public init(store: any RouteStore, table: RouteTable, interval: Duration = .milliseconds(250), counters: Counters, logger: Logger) {
+        self.store = store
         self.table = table
         self.interval = interval
         self.counters = counters
@@ -37,7 +37,7 @@ public final class RouteRegistryLoader: RouteLoading, Sendable {
     public func reloadNow() async {
         let stored: [StoredRoute]
         do {
-            stored = try await self.registry.storedRoutes()
+            stored = try await self.store.storedRoutes()
             if self.failing.withLock({ $0 }) { self.logger.notice("routes readable from the registry again") }
             self.failing.withLock { $0 = false }
         } catch {

@@ -93,7 +93,7 @@ public final class ServiceHost: Service, Sendable {
     public init(
         definition: ServiceDefinition,
         configuration: Configuration = Configuration(),
-        registry: (any Registry)?,
+        registry: (any PresenceStore)?,
         counters: Counters = Counters(),
         nodeID: String = Identifiers.nodeID(),
         spans: SpanRecorder? = nil,

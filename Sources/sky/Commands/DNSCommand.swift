@@ -35,7 +35,7 @@ struct DNSCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await self.common.context()
-        let cache = RegistryCache(registry: context.registry, logger: context.logger)
+        let cache = RegistryCache(directory: context.registry, registryName: context.registry.displayName, logger: context.logger)
         var configuration = DNSServer.Configuration()
         configuration.host = self.listen.host
         configuration.port = self.listen.port

@@ -2,6 +2,7 @@ import AdminHTTP
 import ArgumentParser
 import Dashboard
 import NodeRuntime
+import RegistryKit
 import SkyLib
 
 /// `sky dashboard`: a live web page of the cluster.
@@ -24,7 +25,7 @@ struct DashboardCommand: AsyncParsableCommand {
     func run() async throws {
         let context = try await self.common.context()
         HostPort.warnIfExposed(self.http, token: context.token, logger: context.logger)
-        let watcher = ClusterWatcher(registry: context.registry, token: context.token, tls: context.tls, logger: context.logger)
+        let watcher = ClusterWatcher(registry: context.registry, registryName: context.registry.displayName, token: context.token, tls: context.tls, logger: context.logger)
         await watcher.refresh()
         let server = DashboardServer(
             host: self.http.host, port: self.http.port, token: context.token, tls: context.tls, watcher: watcher, admin: AdminEndpoints(counters: context.counters),
