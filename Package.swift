@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "RegistryKit", targets: ["RegistryKit"]),
         .library(name: "RegistrySQLite", targets: ["RegistrySQLite"]),
         .library(name: "RegistryMongo", targets: ["RegistryMongo"]),
+        .library(name: "RegistryMemory", targets: ["RegistryMemory"]),
         .library(name: "NodeRuntime", targets: ["NodeRuntime"]),
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "Initiators", targets: ["Initiators"]),
@@ -83,6 +84,8 @@ let package = Package(
         .target(name: "RegistrySQLite", dependencies: ["RegistryKit", "SkyLib", log, .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: swiftSettings),
         // Many hosts: MongoDB (libmongoc through CMongoc, blocking calls on a thread pool).
         .target(name: "RegistryMongo", dependencies: ["RegistryKit", "SkyLib", "CMongoc", log, nioPosix], swiftSettings: swiftSettings),
+        // In this process's memory: unit tests and `sky route test`.
+        .target(name: "RegistryMemory", dependencies: ["RegistryKit", "SkyLib"], swiftSettings: swiftSettings),
         // TLS: a process's certificates for its listeners and its calls (reloadable), and a small
         // certificate authority for development (`sky certs`).
         .target(
@@ -153,7 +156,7 @@ let package = Package(
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "RegistryKit", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry",
+                "SkyLib", "RegistryKit", "RegistryMemory", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), httpClient, nioCore, nioHTTP1,
                 log, lifecycle,
             ],
@@ -165,7 +168,7 @@ let package = Package(
         // One conformance suite, run against both drivers; the cache, presence and span recorder.
         .testTarget(
             name: "RegistryTests",
-            dependencies: ["RegistryKit", "RegistrySQLite", "RegistryMongo", "SkyLib", "SkyTestSupport", log, lifecycle],
+            dependencies: ["RegistryKit", "RegistrySQLite", "RegistryMongo", "RegistryMemory", "SkyLib", "SkyTestSupport", log, lifecycle],
             swiftSettings: swiftSettings
         ),
         // A whole node in-process on an SQLite registry: requests, route reloads, stop.
@@ -179,7 +182,7 @@ let package = Package(
             dependencies: ["AdminHTTP", "SkyLib", hummingbird, httpTypes, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMemory", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
             dependencies: [

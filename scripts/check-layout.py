@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 ROLES = {"Routing", "Initiators", "Services", "Reaper", "Discovery"}
-DRIVERS = {"RegistrySQLite", "RegistryMongo"}
+DRIVERS = {"RegistrySQLite", "RegistryMongo", "RegistryMemory"}
 DRIVER_USERS = {"NodeRuntime", "sky"}
 
 described = json.loads(subprocess.run(

@@ -5,11 +5,12 @@ import SkyLib
 @testable import RegistryKit
 @testable import RegistrySQLite
 @testable import RegistryMongo
+import RegistryMemory
 
-/// The registry backends, each a real instance: a SQLite file, and a database on the
-/// MongoDB-wire server `scripts/services.sh up` starts (nx-27017).
+/// The registry backends, each a real instance: a SQLite file, a database on the MongoDB-wire
+/// server `scripts/services.sh up` starts (nx-27017), and the in-memory one.
 enum Backend: String, CaseIterable, Sendable {
-    case sqlite, mongodb
+    case sqlite, mongodb, memory
 
     static var mongoServer: String {
         ProcessInfo.processInfo.environment["SKYNET_TEST_MONGODB"] ?? "mongodb://127.0.0.1:27017"
@@ -21,6 +22,8 @@ enum Backend: String, CaseIterable, Sendable {
         switch self {
         case .sqlite: return (first, try SQLiteRegistry(path: (first as! SQLiteRegistry).path))
         case .mongodb: return (first, try await MongoRegistry(uri: first.displayName))
+        // One process's memory: both "processes" share the one instance.
+        case .memory: return (first, first)
         }
     }
 
@@ -36,6 +39,8 @@ enum Backend: String, CaseIterable, Sendable {
                 Issue.record("no MongoDB-wire server at \(Self.mongoServer): start one with scripts/services.sh up (\(error))")
                 throw error
             }
+        case .memory:
+            return MemoryRegistry()
         }
     }
 }

@@ -1,10 +1,13 @@
 import Foundation
 public import Logging
 import NIOCore
+public import RegistryKit
 public import SkyLib
 
 /// Runs route test files (``RouteTestFile``) against routes, with scripted services
-/// (``ScriptedDispatcher``): the real executor, no registry, no network.
+/// (``ScriptedDispatcher``): the real executor, no network, and for `dedupe:` routes the
+/// registry's dedupe role from `dedupe` (the `sky` tool gives an in-memory registry, fresh for
+/// each case), so a dedupe route runs as a router runs it.
 public struct RouteTestRunner: Sendable {
     /// One case's outcome.
     public struct Outcome: Sendable {
@@ -20,11 +23,18 @@ public struct RouteTestRunner: Sendable {
 
     /// The routes, by name.
     public let routes: [String: Route]
+    private let dedupe: @Sendable () -> (any DedupeStore)?
     private let logger: Logger
 
     /// Creates a runner over `routes`.
-    public init(routes: [Route], logger: Logger = Logger(label: "route-test", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    /// - Parameter dedupe: makes the dedupe store of one case (`nil`: dedupe routes run
+    ///   without deduplicating).
+    public init(
+        routes: [Route], dedupe: @escaping @Sendable () -> (any DedupeStore)? = { nil },
+        logger: Logger = Logger(label: "route-test", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.routes = Dictionary(routes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.dedupe = dedupe
         self.logger = logger
     }
 
@@ -47,7 +57,8 @@ public struct RouteTestRunner: Sendable {
         table.install(route, file: location)
         let dispatcher = ScriptedDispatcher(answers: testCase.services)
         let executor = RouteExecutor(
-            table: table, dispatcher: dispatcher, asyncSteps: AsyncStepQueue(limit: 16, logger: self.logger), counters: Counters(), logger: self.logger
+            table: table, dispatcher: dispatcher, asyncSteps: AsyncStepQueue(limit: 16, logger: self.logger), counters: Counters(), dedupe: self.dedupe(),
+            logger: self.logger
         )
         let outcome: Result<RouteResult, SkyError>
         do {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Initiators
 import NodeRuntime
+import RegistryMemory
 import RegistryKit
 import Routing
 import SkyLib
@@ -89,7 +90,7 @@ struct RouteCommand: AsyncParsableCommand {
                     broken = true
                 }
             }
-            let runner = RouteTestRunner(routes: files.loaded.map(\.route))
+            let runner = RouteTestRunner(routes: files.loaded.map(\.route), dedupe: { MemoryRegistry(name: "route-test") })
             var passed = 0, failed = 0
             for test in tests {
                 for outcome in await runner.run(test) {

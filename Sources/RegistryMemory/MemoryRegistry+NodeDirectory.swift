@@ -1,0 +1,41 @@
+public import Foundation
+public import RegistryKit
+import Synchronization
+
+/// ``NodeDirectory``: node records by id; registering removes other records of the same kind at
+/// the same address (a restarted process is a new node), as the real drivers do.
+extension MemoryRegistry {
+    public func register(_ node: NodeRecord) async throws {
+        self.state.withLock { state in
+            state.nodes = state.nodes.filter { $0.value.address != node.address || $0.value.kind != node.kind || $0.key == node.id }
+            state.nodes[node.id] = node
+        }
+    }
+
+    public func heartbeat(nodeID: String, status: NodeStatus, stats: [String: Int64], at: Date) async throws -> Bool {
+        self.state.withLock { state in
+            guard var node = state.nodes[nodeID] else { return false }
+            node.heartbeatAt = at
+            node.status = status
+            node.stats = stats
+            state.nodes[nodeID] = node
+            return true
+        }
+    }
+
+    public func deregister(nodeID: String) async throws {
+        _ = self.state.withLock { $0.nodes.removeValue(forKey: nodeID) }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        self.state.withLock { Array($0.nodes.values) }.sorted { ($0.service, $0.startedAt) < ($1.service, $1.startedAt) }
+    }
+
+    public func reap(nodeID: String, heartbeatBefore before: Date) async throws -> Bool {
+        self.state.withLock { state in
+            guard let node = state.nodes[nodeID], node.heartbeatAt < before else { return false }
+            state.nodes.removeValue(forKey: nodeID)
+            return true
+        }
+    }
+}
