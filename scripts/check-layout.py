@@ -3,7 +3,8 @@
 
 Fails (exit 1) naming each arrow that should not exist: a role module (Routing, Initiators,
 Services, Reaper, Discovery) depending on another role or on a registry driver; SkyLib depending on
-Hummingbird, GRDB or CMongoc; anything but the node runtime, `sky` and tests linking a driver.
+Hummingbird, GRDB or CMongoc; anything but the node runtime, `sky` and tests linking a driver;
+a module other than those holding a whole `Registry` rather than the roles it calls.
 """
 import json
 import subprocess
@@ -38,6 +39,20 @@ for name, target in sorted(targets.items()):
         continue
     for dependency in sorted(depends(name) & (DRIVERS | {"GRDB", "CMongoc"})):
         problems.append(f"{name} links the registry driver {dependency} (only {', '.join(sorted(DRIVER_USERS))} and tests may)")
+
+# Each consumer takes only the registry roles it calls: a whole `Registry` is held only where
+# parts are assembled (the node runtime, `sky`) and where it is defined and implemented.
+import pathlib
+import re
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WHOLE_REGISTRY_ALLOWED = DRIVER_USERS | DRIVERS | {"RegistryKit"}
+for name, target in sorted(targets.items()):
+    if target["type"] == "test" or name in WHOLE_REGISTRY_ALLOWED or "path" not in target:
+        continue
+    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
+        for number, line in enumerate(source.read_text().splitlines(), 1):
+            if re.search(r"\bany Registry\b(?!\w)", line) and not line.strip().startswith("//"):
+                problems.append(f"{source.relative_to(ROOT)}:{number} takes a whole Registry; take the roles it calls")
 
 for problem in problems:
     print(f"layout: {problem}", file=sys.stderr)

@@ -24,7 +24,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// This router's rate limits, by route and by step.
     private let limiters: RateLimiters
     /// Where routes with `dedupe:` keep the keys they have seen (the registry, shared by every
-    /// router); `nil` runs such routes without deduplicating (route tests).
+    /// router); `nil` runs such routes without deduplicating.
     private let dedupeStore: (any DedupeStore)?
     /// How long a dedupe claim lasts unless renewed. Its request renews it every third of that
     /// while it runs (and while its answer is being recorded), so a slow request keeps its key
