@@ -71,3 +71,15 @@ final class RateLimiters: Sendable {
         }
     }
 }
+
+extension RateLimiters {
+    /// Waits for `route`'s rate (when it has one) to admit `request`: before the route's clock
+    /// starts, since waiting for a slot is not running the route. An HTTP request waits at most
+    /// until the route's timeout or its own deadline, whichever is sooner.
+    func admit(_ route: Route, request: RequestEnvelope, defaultTimeout: Duration) async throws(SkyError) {
+        guard let rate = route.rate else { return }
+        let deadline = NIODeadline.now() + TimeAmount(route.timeout ?? defaultTimeout)
+        let caller = request.remainingMilliseconds.map { NIODeadline.now() + .milliseconds($0) }
+        try await self.admit("route.\(route.name)", what: "route '\(route.name)'", rate: rate, request: request, deadline: min(deadline, caller ?? deadline))
+    }
+}

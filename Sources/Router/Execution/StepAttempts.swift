@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import NIOCore
+import RegistryKit
+import SkyLib
+
+/// One step's attempts: each call under the step's timeout and the route's deadline, through
+/// the step's circuit breaker, retried (another instance first) while the failure is retryable,
+/// the policy allows and the deadline leaves room for the back-off. What a retry costs, and
+/// when it stops, is decided here and nowhere else.
+struct StepAttempts: Sendable {
+    let dispatcher: any StepDispatching
+    let breakers: CircuitBreakers
+    let spans: RouteSpans
+
+    /// Calls a step, retrying retryable failures within its policy and the route's deadline.
+    /// - Parameters:
+    ///   - firstAttempt: the attempt to start with (an async step tried once inline goes on at 2).
+    ///   - lastAttempt: stop after this attempt even if the policy allows more.
+    func call(
+        _ step: RouteStep,
+        instruments: StepInstruments,
+        request: RequestEnvelope,
+        routeDeadline: NIODeadline,
+        firstAttempt: Int = 1,
+        lastAttempt: Int = .max,
+        logger: RequestLogger
+    ) async throws(SkyError) -> ServiceResponse {
+        var tried: Set<String> = []
+        var attempt = firstAttempt
+        while true {
+            let stepDeadline = step.timeout.map { min(routeDeadline, .now() + TimeAmount($0)) } ?? routeDeadline
+            var call = request
+            call.step = step.service
+            call.attempt = attempt
+            call.trace = request.trace.child()
+            call.deadline = WallClock.epochMilliseconds() + max(0, (stepDeadline - .now()).nanoseconds / 1_000_000)
+            let breaker = step.breaker.map { (policy: $0, breaker: self.breakers.breaker(for: step.service)) }
+            if let breaker, let refusal = breaker.breaker.permit(policy: breaker.policy) {
+                // Fail fast: nothing is sent, and no retry (it would be refused the same way).
+                throw refusal
+            }
+            instruments.started()
+            let started = ContinuousClock.now
+            let startDate = call.trace.sampled ? Date() : nil
+            do throws(ServiceDispatcher.Failure) {
+                let (response, instance) = try await self.dispatcher.call(
+                    step,
+                    request: call,
+                    deadline: stepDeadline,
+                    excluding: tried
+                )
+                let elapsed = ContinuousClock.now - started
+                if let breaker { breaker.breaker.record(nil, policy: breaker.policy) }
+                instruments.finished(after: elapsed, succeeded: true)
+                self.spans.recordCall(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: instance.id, address: instance.address, error: nil)
+                if let serverDuration = response.serverDuration {
+                    self.spans.recordService(step, call: call, start: startDate, duration: serverDuration, instance: instance)
+                }
+                return response
+            } catch {
+                let elapsed = ContinuousClock.now - started
+                if let breaker { breaker.breaker.record(error.error, policy: breaker.policy) }
+                instruments.finished(after: elapsed, succeeded: false)
+                self.spans.recordCall(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
+                var failure = error.error
+                if let nodeID = error.nodeID { tried.insert(nodeID) }
+                if failure.code == .connectionFailed && !Task.isCancelled {
+                    // The balancer leaves the instance out for a while; say which and why (once
+                    // per quarantine, since it is not chosen meanwhile).
+                    logger.warning("instance left out", metadata: ["service": "\(step.service)", "error": "\(failure.message)"])
+                }
+                if failure.code == .deadlineExceeded {
+                    let which = stepDeadline < routeDeadline ? "step timeout (\(step.timeout.map(DurationParser.format) ?? ""))" : "route deadline"
+                    failure.message = "timed out: \(failure.message) within the \(which)"
+                }
+                guard failure.isRetryable, attempt < step.retry.attempts, attempt < lastAttempt, !Task.isCancelled else {
+                    if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
+                    throw failure
+                }
+                let delay = step.retry.delay(afterAttempt: attempt)
+                guard NIODeadline.now() + TimeAmount(delay) < routeDeadline else {
+                    failure.message += " (no time left for attempt \(attempt + 1) before the route deadline)"
+                    throw failure
+                }
+                logger.debug(
+                    "retrying step",
+                    metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
+                )
+                instruments.retrying()
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    // Cancelled (the caller went away, shutdown): no further attempt is sent.
+                    failure.message += " (cancelled before attempt \(attempt + 1))"
+                    throw failure
+                }
+                attempt += 1
+            }
+        }
+    }
+}
