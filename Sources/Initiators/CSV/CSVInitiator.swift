@@ -197,16 +197,14 @@ public final class CSVInitiator: Initiator, Sendable {
         case failed(code: String, reason: String)
     }
 
-    /// Streams the rows of one claimed file through the route.
+    /// Streams the rows of one claimed file through the route: a ``CSVFileReader`` reads it in
+    /// chunks from its checkpoint, batches of rows run concurrently, a ``ReorderBuffer`` puts
+    /// their answers back in input order into the outputs, and a ``CheckpointWriter`` makes
+    /// them durable in groups while the next rows run.
     func process(_ stem: String, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async throws -> FileOutcome {
         let source = self.configuration.source
         let output = try await NIOThreadPool.singleton.runIfActive { try CSVOutput(folder: folder, stem: stem) }
         let checkpoint = output.checkpoint
-        var reader = CSVReader(
-            delimiter: source.delimiter.asciiValue ?? UInt8(ascii: ","), maxRecordBytes: self.configuration.maxRecordBytes,
-            encoding: CSVReader.Encoding(rawValue: source.encoding) ?? .utf8, offset: checkpoint.offset, line: checkpoint.line
-        )
-        var header = checkpoint.header
         let path = folder.processing + "/" + stem
         let (input, totalBytes) = try await NIOThreadPool.singleton.runIfActive { () throws -> (FileHandle, Int64) in
             guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -223,6 +221,14 @@ public final class CSVInitiator: Initiator, Sendable {
                 self.logger.warning("cannot close the input", metadata: ["file": "\(stem)", "error": "\(error)"])
             }
         }
+        var reader = CSVFileReader(
+            reader: CSVReader(
+                delimiter: source.delimiter.asciiValue ?? UInt8(ascii: ","), maxRecordBytes: self.configuration.maxRecordBytes,
+                encoding: CSVReader.Encoding(rawValue: source.encoding) ?? .utf8, offset: checkpoint.offset, line: checkpoint.line
+            ),
+            input: input, header: checkpoint.header, expectsHeader: source.header, totalBytes: totalBytes, readSize: Self.readSize,
+            beforeRead: self.configuration.beforeRead
+        )
         if checkpoint.offset > 0 {
             self.logger.notice("resuming at line \(checkpoint.line) (byte \(checkpoint.offset) of \(totalBytes))", metadata: ["file": "\(stem)"])
         }
@@ -232,106 +238,61 @@ public final class CSVInitiator: Initiator, Sendable {
         defer { self.counters.progress.end(progress) }
         let concurrency = max(1, source.concurrency)
         let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
-        let checkpoints = self.counters.cell("\(self.prefix)-checkpoints")
-        let checkpointing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors")
-        var sequence = 0
-        var nextToWrite = 0
-        var pending: [Int: [(CSVReader.Record, Outcome)]] = [:]
-        var committed = checkpoint
-        var rowsSinceCheckpoint = 0
-        var rowsDone = 0
-        let started = ContinuousClock.now
-        var lastProgress = started
+        var writer = CheckpointWriter(
+            retry: BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors"),
+            written: self.counters.cell("\(self.prefix)-checkpoints"), file: stem
+        )
+        var order = ReorderBuffer(from: checkpoint)
         var outcome = FileOutcome.finished
+        var progressLog = (started: ContinuousClock.now, last: ContinuousClock.now)
 
-        // Answers are written in input order whatever finishes first. At most `concurrency`
-        // batches are held at once, running or finished and waiting for an earlier one: the
-        // reorder buffer is bounded by configuration, not by how slow the earliest row is.
-        //
-        // A checkpoint's rows are written and synced on the thread pool while the next rows
-        // run (a sync is a disk round trip, longer than the rows in flight take). At most one
-        // is being written; the rows answered meanwhile go into the next one, which starts as
-        // soon as it is done (group commit: a slow disk makes checkpoints larger, not the rows
-        // slower). Reading waits only when `unsyncedRowsLimit` answered rows wait for the disk.
-        var writing = false
-        var writeStopped = false
-        // A row cut short by the stop: nothing from it on is written (the checkpoint stays
-        // before it), so the file resumes there.
-        var interrupted = false
         await withTaskGroup(of: Finished.self) { group in
-            var batch: [CSVReader.Record] = []
             func collect(_ finished: Finished) {
-                guard case .rows(let number, let rows) = finished else {
-                    writing = false
-                    if case .written(false) = finished { writeStopped = true }
-                    return
+                switch finished {
+                case .written(let written):
+                    writer.finished(written: written)
+                case .rows(let number, let rows):
+                    order.add(number, rows, to: output)
+                    progress.done(Int64(order.rowsDone))
+                    progress.bytesDone(order.committed.offset)
                 }
-                pending[number] = rows
-                while !interrupted, let rows = pending.removeValue(forKey: nextToWrite) {
-                    for (record, outcome) in rows {
-                        if case .interrupted = outcome {
-                            interrupted = true
-                            break
-                        }
-                        output.append(record: record, outcome: outcome)
-                        committed.offset = record.endOffset
-                        committed.line = record.nextLine
-                        rowsSinceCheckpoint += 1
-                        rowsDone += 1
-                    }
-                    nextToWrite += 1
-                }
-                progress.done(Int64(rowsDone))
-                progress.bytesDone(committed.offset)
             }
+            var batch: [CSVReader.Record] = []
             reading: while true {
-                let chunk: Data
-                do {
-                    let offset = reader.position
-                    let beforeRead = self.configuration.beforeRead
-                    chunk = try await NIOThreadPool.singleton.runIfActive {
-                        try beforeRead?(offset)
-                        return try input.read(upToCount: Self.readSize) ?? Data()
-                    }
+                let read: (records: [CSVReader.Record], ended: Bool)
+                do throws(CSVFileReader.ReadError) {
+                    read = try await reader.next()
                 } catch {
                     // Not the end of the file: rows after this point were never read. The
                     // rows read so far finish; then the file is parked, naming the place.
                     self.counters.add("\(self.prefix)-read-errors")
-                    outcome = .failed(code: "read_error", reason: "reading stopped at line \(reader.currentLine), byte \(reader.position) of \(totalBytes): \(error)")
+                    outcome = .failed(code: "read_error", reason: error.reason)
                     break reading
                 }
-                var records: [CSVReader.Record] = []
-                if chunk.isEmpty {
-                    reader.finish(into: &records)
-                } else {
-                    reader.feed(chunk, into: &records)
-                }
                 var index = 0
-                while index < records.count || !batch.isEmpty {
+                while index < read.records.count || !batch.isEmpty {
                     // Fill a batch from this chunk; a chunk's last, short batch goes out too.
-                    while index < records.count && batch.count < Self.batchSize {
-                        let record = records[index]
+                    while index < read.records.count && batch.count < Self.batchSize {
+                        let record = read.records[index]
                         index += 1
-                        if source.header && header == nil {
-                            if let problem = Self.headerProblem(record) {
+                        if reader.wantsHeader {
+                            if let problem = reader.takeHeader(record) {
                                 outcome = .failed(code: "bad_header", reason: problem)
                                 break reading
                             }
-                            header = record.fields
-                            committed.header = record.fields
-                            committed.offset = record.endOffset
-                            committed.line = record.nextLine
+                            order.committed.header = record.fields
+                            order.committed.offset = record.endOffset
+                            order.committed.line = record.nextLine
                             continue
                         }
                         batch.append(record)
                     }
                     guard !batch.isEmpty else { break }
-                    while sequence - nextToWrite >= concurrency, let done = await group.next() { collect(done) }
-                    let number = sequence
-                    sequence += 1
+                    while order.outstanding >= concurrency, let done = await group.next() { collect(done) }
+                    let number = order.numberNext()
                     let rows = batch
                     batch.removeAll(keepingCapacity: true)
-                    let header = header
+                    let header = reader.header
                     group.addTask {
                         var outcomes: [(CSVReader.Record, Outcome)] = []
                         outcomes.reserveCapacity(rows.count)
@@ -348,39 +309,32 @@ public final class CSVInitiator: Initiator, Sendable {
                     }
                     // Reading waits here while too many answered rows wait for the disk: a
                     // file whose place cannot be kept does not run far ahead of it.
-                    while writing, rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() { collect(done) }
-                    if writeStopped {
+                    while writer.writing, order.rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() { collect(done) }
+                    if writer.stopped {
                         outcome = .paused
                         break reading
                     }
-                    if rowsSinceCheckpoint >= self.configuration.checkpointRows && !writing {
-                        let rows = output.takeBuffered()
-                        let snapshot = committed
-                        writing = true
-                        rowsSinceCheckpoint = 0
-                        group.addTask {
-                            let written = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
-                                try output.write(rows, checkpoint: snapshot)
-                            }
-                            if written { checkpoints.add() }
-                            return .written(written)
-                        }
+                    if order.rowsSinceCheckpoint >= self.configuration.checkpointRows && !writer.writing {
+                        let (rows, snapshot) = (output.takeBuffered(), order.committed)
+                        writer.started()
+                        order.rowsSinceCheckpoint = 0
+                        group.addTask { [writer] in .written(await writer.write(rows, checkpoint: snapshot, to: output, shouldStop: isStopping)) }
                     }
-                    if isStopping() || interrupted {
+                    if isStopping() || order.interrupted {
                         outcome = .paused
                         break reading
                     }
                 }
-                if ContinuousClock.now - lastProgress >= self.configuration.progressInterval {
-                    lastProgress = ContinuousClock.now
-                    let seconds = Double((ContinuousClock.now - started).components.seconds) + 0.001
+                if ContinuousClock.now - progressLog.last >= self.configuration.progressInterval {
+                    progressLog.last = ContinuousClock.now
+                    let seconds = Double((ContinuousClock.now - progressLog.started).components.seconds) + 0.001
                     self.logger.info(
-                        "progress: \(rowsDone) rows, \(Int(Double(rowsDone) / seconds)) rows/s, byte \(committed.offset) of \(totalBytes)",
+                        "progress: \(order.rowsDone) rows, \(Int(Double(order.rowsDone) / seconds)) rows/s, byte \(order.committed.offset) of \(totalBytes)",
                         metadata: ["file": "\(stem)"]
                     )
                 }
-                if chunk.isEmpty { break reading }
-                if isStopping() || interrupted {
+                if read.ended { break reading }
+                if isStopping() || order.interrupted {
                     outcome = .paused
                     break reading
                 }
@@ -389,28 +343,20 @@ public final class CSVInitiator: Initiator, Sendable {
         }
         // Rows were cut short: the file is not finished (nor failed: a read error past them is
         // met again when it resumes), whatever stopped the reading.
-        if interrupted { outcome = .paused }
-        let final = committed
-        let rows = output.takeBuffered()
+        if order.interrupted { outcome = .paused }
         // After a checkpoint that was not written, later rows must not be: they would follow a
         // gap. The last checkpoint on disk resumes the file.
-        var flushed = false
-        if !writeStopped {
-            flushed = await checkpointing.run("cannot write the checkpoint; the file is paused and retried with backoff", file: stem, shouldStop: isStopping) {
-                try output.write(rows, checkpoint: final)
-            }
-            if flushed { checkpoints.add() }
-        }
+        let flushed = writer.stopped ? false : await writer.write(output.takeBuffered(), checkpoint: order.committed, to: output, shouldStop: isStopping)
         do {
             try output.close()
         } catch {
             self.logger.warning("cannot close the outputs (they were synced)", metadata: ["file": "\(stem)", "error": "\(error)"])
         }
         guard flushed else { return .paused }  // the last checkpoint on disk resumes it
-        self.counters.add("\(self.prefix)-bytes", committed.offset - checkpoint.offset)
+        self.counters.add("\(self.prefix)-bytes", order.committed.offset - checkpoint.offset)
         switch outcome {
-        case .finished: self.logger.info("file done: \(rowsDone) rows", metadata: ["file": "\(stem)"])
-        case .paused: self.logger.info("file paused: \(rowsDone) rows", metadata: ["file": "\(stem)"])
+        case .finished: self.logger.info("file done: \(order.rowsDone) rows", metadata: ["file": "\(stem)"])
+        case .paused: self.logger.info("file paused: \(order.rowsDone) rows", metadata: ["file": "\(stem)"])
         case .failed: break
         }
         return outcome
