@@ -108,7 +108,9 @@ public final class ProcessSupervisor: Service, Sendable {
                 reportedLoop = false
             }
             self.logger.warning("\(status); starting it again in \(delay)")
-            try? await Task.sleep(for: delay)
+            // A stop during the wait (up to 30 s in a crash loop) ends it at once: the daemon's
+            // shutdown waited for it, past the time its own supervisor allows.
+            try? await cancelWhenGracefulShutdown { [delay] in try await Task.sleep(for: delay) }
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             // Stopped while waiting to start again: stay stopped.
             if self.request.withLock({ $0 }) == .stop { return }

@@ -149,9 +149,99 @@ public final class StompInitiator: Initiator, Sendable {
     /// `stopping` opens, until the messages in hand are answered and acked (messages the broker
     /// sends meanwhile are left unacked and come back after the DISCONNECT).
     private func session(_ endpoint: Endpoint, stopping: Latch, onSubscribed: @Sendable () -> Void) async throws {
+        let channel = try await self.connect(endpoint)
+        let source = self.configuration.source
+        try await channel.executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            try await self.login(endpoint, frames: &frames, outbound: outbound)
+            onSubscribed()
+            self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
+            // One writer task: answers and acks from concurrent handlers go out in order.
+            let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
+            let inHand = StompInHand()
+            let permits = Permits(source.prefetch)
+            let disconnecting = Locked(false)
+            // The connection is over: the drain has nothing left to do.
+            let ended = Latch()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // A batch (an answer, or an ack or nack) goes out in one write and one flush.
+                    for await batch in writes {
+                        try await outbound.write(contentsOf: batch)
+                    }
+                }
+                group.addTask {
+                    guard await self.drain(inHand, stopping: stopping, ended: ended) else { return }
+                    disconnecting.withLock { $0 = true }
+                    writer.yield([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
+                }
+                try await withThrowingDiscardingTaskGroup { handlers in
+                    reading: while let frame = try await frames.next() {
+                        switch frame.command {
+                        case "MESSAGE":
+                            // Sent after the stop: left unacked, it is delivered again once we
+                            // disconnect.
+                            guard !stopping.isOpen else { continue }
+                            // The engine's own bound: brokers that ignore the prefetch headers
+                            // would otherwise put a whole backlog in flight.
+                            await permits.acquire()
+                            guard !stopping.isOpen else {
+                                permits.release()
+                                continue
+                            }
+                            inHand.started()
+                            self.counters.add("\(self.prefix)-inflight")
+                            handlers.addTask {
+                                defer {
+                                    self.counters.add("\(self.prefix)-inflight", -1)
+                                    permits.release()
+                                    inHand.ended()
+                                }
+                                let answer = await self.handle(frame)
+                                guard !answer.send.isEmpty else {
+                                    writer.yield(answer.then)
+                                    return
+                                }
+                                writer.yield(inHand.awaitReceipt(for: answer.send, then: answer.then, message: Self.describe(frame)))
+                            }
+                        case "RECEIPT":
+                            if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
+                            guard let id = frame[header: "receipt-id"], let waiting = inHand.received(id) else {
+                                self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
+                                continue
+                            }
+                            self.logger.debug("the broker has the answer; acking the message", metadata: ["message": "\(waiting.message)", "receipt": "\(id)"])
+                            writer.yield(waiting.then)
+                        case "ERROR":
+                            throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
+                        default:
+                            continue
+                        }
+                    }
+                }
+                // The broker closed the connection (or confirmed our DISCONNECT): answers
+                // without a RECEIPT stay unacked and their messages come back. Close politely
+                // once what is queued is written.
+                let unconfirmed = inHand.unconfirmed
+                if unconfirmed > 0 {
+                    self.counters.add("\(self.prefix)-unconfirmed", Int64(unconfirmed))
+                    self.logger.notice("\(unconfirmed) answer(s) sent without a RECEIPT before the connection ended; their messages will be delivered again")
+                }
+                if !disconnecting.withLock({ $0 }) { writer.yield([StompFrame(command: "DISCONNECT")]) }
+                ended.open()
+                writer.finish()
+                inHand.finish()
+                try await group.waitForAll()
+            }
+        }
+        if stopping.isOpen { self.logger.info("drained: every message in hand answered and acked; disconnected") }
+    }
+
+    /// Opens the connection to the broker: TCP (and TLS for `stomps://`), with the STOMP codec.
+    private func connect(_ endpoint: Endpoint) async throws -> NIOAsyncChannel<StompFrame, StompFrame> {
         // Made per session: a renewed authority file is read on the next reconnect.
         let tls = try endpoint.secure ? NIOSSLContext(configuration: self.configuration.tls ?? .makeClientConfiguration()) : nil
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(2))
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -166,136 +256,50 @@ public final class StompInitiator: Initiator, Sendable {
                     return try NIOAsyncChannel<StompFrame, StompFrame>(wrappingChannelSynchronously: channel)
                 }
             }
+    }
+
+    /// CONNECT (refused: throws with the broker's reason), then SUBSCRIBE with client acks and
+    /// the prefetch bound.
+    private func login(
+        _ endpoint: Endpoint, frames: inout NIOAsyncChannelInboundStream<StompFrame>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<StompFrame>
+    ) async throws {
         let source = self.configuration.source
-        try await channel.executeThenClose { inbound, outbound in
-            var frames = inbound.makeAsyncIterator()
-            try await outbound.write(StompFrame(command: "CONNECT", headers: [
-                ("accept-version", "1.2"), ("host", self.configuration.virtualHost),
-                ("login", endpoint.login), ("passcode", endpoint.passcode), ("heart-beat", "0,0"),
-            ]))
-            guard let connected = try await frames.next() else { throw StompProtocolError(reason: "broker closed the connection during CONNECT") }
-            guard connected.command == "CONNECTED" else {
-                throw StompProtocolError(reason: "broker refused CONNECT: \(connected[header: "message"] ?? connected.command)")
-            }
-            try await outbound.write(StompFrame(command: "SUBSCRIBE", headers: [
-                ("id", "0"), ("destination", source.destination), ("ack", "client-individual"),
-                ("prefetch-count", "\(source.prefetch)"), ("activemq.prefetchSize", "\(source.prefetch)"),
-            ]))
-            onSubscribed()
-            self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
-            // One writer task: answers and acks from concurrent handlers go out in order.
-            let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
-            // Acks waiting for the broker's RECEIPT of the answer they follow, by receipt id,
-            // with the message they answer (named in the debug log, to trace a message).
-            let awaitingReceipt = Locked([String: (then: [StompFrame], message: String)]())
-            let receiptNumbers = Locked(0)
-            let permits = Permits(source.prefetch)
-            // Messages being handled; with `awaitingReceipt`, what a drain waits for.
-            let handling = Locked(0)
-            // Each handler that ends and each RECEIPT wakes the drain to look again.
-            let (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-            let disconnecting = Locked(false)
-            // The connection is over: the drain has nothing left to do.
-            let ended = Latch()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    // A batch (an answer, or an ack or nack) goes out in one write and one flush.
-                    for await batch in writes {
-                        try await outbound.write(contentsOf: batch)
-                    }
-                }
-                group.addTask {
-                    // The drain: once stopping, no more messages from the broker; when none is
-                    // in hand, DISCONNECT (its RECEIPT, read below, ends the session).
-                    let stop = await withTaskGroup(of: Bool.self) { race in
-                        race.addTask { await stopping.wait() }
-                        race.addTask {
-                            await ended.wait()
-                            return false
-                        }
-                        let first = await race.next() ?? false
-                        race.cancelAll()
-                        return first
-                    }
-                    guard stop else { return }
-                    // No UNSUBSCRIBE: RabbitMQ refuses ACKs for a subscription that is gone, so
-                    // the messages in hand would come back. The few the broker still sends (up
-                    // to the prefetch) are left unacked and come back after the DISCONNECT.
-                    let inHand = handling.withLock { $0 } + awaitingReceipt.withLock { $0.count }
-                    if inHand > 0 { self.logger.notice("stopping: finishing \(inHand) message(s) in hand, taking no more") }
-                    var idle = handling.withLock { $0 } == 0 && awaitingReceipt.withLock { $0.isEmpty }
-                    var iterator = changes.makeAsyncIterator()
-                    while !idle, await iterator.next() != nil {
-                        idle = handling.withLock { $0 } == 0 && awaitingReceipt.withLock { $0.isEmpty }
-                    }
-                    disconnecting.withLock { $0 = true }
-                    writer.yield([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
-                }
-                try await withThrowingDiscardingTaskGroup { handlers in
-                    reading: while let frame = try await frames.next() {
-                        switch frame.command {
-                        case "MESSAGE":
-                            // Sent before the broker saw our UNSUBSCRIBE: left unacked, it is
-                            // delivered again once we disconnect.
-                            guard !stopping.isOpen else { continue }
-                            // The engine's own bound: brokers that ignore the prefetch headers
-                            // would otherwise put a whole backlog in flight.
-                            await permits.acquire()
-                            guard !stopping.isOpen else {
-                                permits.release()
-                                continue
-                            }
-                            handling.withLock { $0 += 1 }
-                            self.counters.add("\(self.prefix)-inflight")
-                            handlers.addTask {
-                                defer {
-                                    self.counters.add("\(self.prefix)-inflight", -1)
-                                    handling.withLock { $0 -= 1 }
-                                    permits.release()
-                                    changed.yield()
-                                }
-                                var answer = await self.handle(frame)
-                                guard !answer.send.isEmpty else {
-                                    writer.yield(answer.then)
-                                    return
-                                }
-                                let receipt = "sky-\(receiptNumbers.withLock { $0 += 1; return $0 })"
-                                answer.send[answer.send.count - 1].headers.append(("receipt", receipt))
-                                awaitingReceipt.withLock { $0[receipt] = (answer.then, Self.describe(frame)) }
-                                writer.yield(answer.send)
-                            }
-                        case "RECEIPT":
-                            if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
-                            guard let id = frame[header: "receipt-id"], let waiting = awaitingReceipt.withLock({ $0.removeValue(forKey: id) }) else {
-                                self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
-                                continue
-                            }
-                            self.logger.debug("the broker has the answer; acking the message", metadata: ["message": "\(waiting.message)", "receipt": "\(id)"])
-                            writer.yield(waiting.then)
-                            changed.yield()
-                        case "ERROR":
-                            throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
-                        default:
-                            continue
-                        }
-                    }
-                }
-                // The broker closed the connection (or confirmed our DISCONNECT): answers
-                // without a RECEIPT stay unacked and their messages come back. Close politely
-                // once what is queued is written.
-                let unconfirmed = awaitingReceipt.withLock { $0.count }
-                if unconfirmed > 0 {
-                    self.counters.add("\(self.prefix)-unconfirmed", Int64(unconfirmed))
-                    self.logger.notice("\(unconfirmed) answer(s) sent without a RECEIPT before the connection ended; their messages will be delivered again")
-                }
-                if !disconnecting.withLock({ $0 }) { writer.yield([StompFrame(command: "DISCONNECT")]) }
-                ended.open()
-                writer.finish()
-                changed.finish()
-                try await group.waitForAll()
-            }
+        try await outbound.write(StompFrame(command: "CONNECT", headers: [
+            ("accept-version", "1.2"), ("host", self.configuration.virtualHost),
+            ("login", endpoint.login), ("passcode", endpoint.passcode), ("heart-beat", "0,0"),
+        ]))
+        guard let connected = try await frames.next() else { throw StompProtocolError(reason: "broker closed the connection during CONNECT") }
+        guard connected.command == "CONNECTED" else {
+            throw StompProtocolError(reason: "broker refused CONNECT: \(connected[header: "message"] ?? connected.command)")
         }
-        if stopping.isOpen { self.logger.info("drained: every message in hand answered and acked; disconnected") }
+        try await outbound.write(StompFrame(command: "SUBSCRIBE", headers: [
+            ("id", "0"), ("destination", source.destination), ("ack", "client-individual"),
+            ("prefetch-count", "\(source.prefetch)"), ("activemq.prefetchSize", "\(source.prefetch)"),
+        ]))
+    }
+
+    /// The drain: once `stopping` opens, waits until nothing is in hand.
+    /// - Returns: whether to DISCONNECT now (`false`: the connection ended before any stop).
+    ///
+    /// No UNSUBSCRIBE: RabbitMQ refuses ACKs for a subscription that is gone, so the messages
+    /// in hand would come back. The few the broker still sends (up to the prefetch) are left
+    /// unacked and come back after the DISCONNECT.
+    private func drain(_ inHand: StompInHand, stopping: Latch, ended: Latch) async -> Bool {
+        let stop = await withTaskGroup(of: Bool.self) { race in
+            race.addTask { await stopping.wait() }
+            race.addTask {
+                await ended.wait()
+                return false
+            }
+            let first = await race.next() ?? false
+            race.cancelAll()
+            return first
+        }
+        guard stop else { return false }
+        let count = inHand.count
+        if count > 0 { self.logger.notice("stopping: finishing \(count) message(s) in hand, taking no more") }
+        await inHand.waitUntilEmpty()
+        return true
     }
 
     /// A message named for the log: its id and correlation id.
