@@ -174,7 +174,7 @@ let package = Package(
         // A whole node in-process on an SQLite registry: requests, route reloads, stop.
         .testTarget(
             name: "NodeRuntimeTests",
-            dependencies: ["NodeRuntime", "Initiators", "Routing", "RegistryKit", "RegistrySQLite", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["NodeRuntime", "Initiators", "Routing", "Services", "Reaper", "RegistryKit", "RegistrySQLite", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -22,14 +22,11 @@ struct ReaperCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try await self.common.context()
-        var configuration = Reaper.Configuration()
-        configuration.interval = .milliseconds(Int64(self.interval * 1000))
-        configuration.leaseDuration = self.lease
-        let reaper = Reaper(
-            registry: context.registry, configuration: configuration, probe: HTTPHealthProbe(tls: context.tls), counters: context.counters, logger: context.logger
-        )
-        let presence = context.presence(kind: .reaper, service: "reaper", address: "-", stats: { reaper.stats })
+        var configuration = ReaperNode.Configuration()
+        configuration.reaper.interval = .milliseconds(Int64(self.interval * 1000))
+        configuration.reaper.leaseDuration = self.lease
+        configuration.admin = self.admin.address(in: context)
         Output.line("reaper watching \(context.registry.displayName)")
-        try await context.run([presence.presence, reaper, context.adminServer(at: self.admin.address(in: context), presence: presence)])
+        try await ReaperNode(configuration: configuration, context: context).run()
     }
 }

@@ -49,40 +49,13 @@ struct ServiceCommand: AsyncParsableCommand {
         if let port { address.port = port }
         HostPort.warnIfExposed(address, token: context.token, logger: context.logger)
         guard let definition = BuiltinServices.definition(named: self.name, version: self.version, logger: context.logger) else { return }
-        var configuration = ServiceHost.Configuration()
-        configuration.host = address.host
-        configuration.port = address.port
-        configuration.region = context.region
-        configuration.environment = context.environment
+        var configuration = ServiceNode.Configuration()
+        configuration.listen = address.listenAddress
         configuration.ttl = self.ttl
-        configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
-        configuration.token = context.token
-        configuration.tls = context.tls
-        configuration.commands = .process(context.lifecycle.nodeControl)
-        let nodeID = Identifiers.nodeID()
-        let spans = SpanRecorder(
-            registry: context.registry, recorder: nodeID, host: ProcessInfo.processInfo.hostName, counters: context.counters,
-            exporter: context.spanExporter, logger: context.logger
-        )
-        let host = ServiceHost(
-            definition: definition, configuration: configuration, registry: context.registry, counters: context.counters, nodeID: nodeID,
-            spans: spans, watchdog: context.watchdog, logger: context.logger
-        )
-        let announce = Announce {
-            let address = try await host.waitUntilReady()
-            Output.line("service \(definition.name) \(definition.version) ready at \(address) node \(host.nodeID)")
+        configuration.heartbeat = .milliseconds(Int64(self.heartbeat * 1000))
+        let node = ServiceNode(definition: definition, configuration: configuration, context: context)
+        try await node.run { address in
+            Output.line("service \(definition.name) \(definition.version) ready at \(address) node \(node.host.nodeID)")
         }
-        try await context.run([spans, host, announce])
-    }
-}
-
-/// Prints a line once something is ready, then idles until shutdown (a service that returns
-/// early would end the whole group).
-struct Announce: Service {
-    let body: @Sendable () async throws -> Void
-
-    func run() async throws {
-        try await self.body()
-        try? await gracefulShutdown()
     }
 }
