@@ -4,7 +4,8 @@
 Fails (exit 1) naming each arrow that should not exist: a role module (Routing, Initiators,
 Services, Reaper, Discovery) depending on another role or on a registry driver; SkyLib depending on
 Hummingbird, GRDB or CMongoc; anything but the node runtime, `sky` and tests linking a driver;
-a module other than those holding a whole `Registry` rather than the roles it calls.
+a module other than those holding a whole `Registry` rather than the roles it calls; library
+code reading the process's environment (only `sky` does).
 """
 import json
 import subprocess
@@ -53,6 +54,15 @@ for name, target in sorted(targets.items()):
         for number, line in enumerate(source.read_text().splitlines(), 1):
             if re.search(r"\bany Registry\b(?!\w)", line) and not line.strip().startswith("//"):
                 problems.append(f"{source.relative_to(ROOT)}:{number} takes a whole Registry; take the roles it calls")
+
+# Only the command line reads the process's environment: library code is given the values.
+for name, target in sorted(targets.items()):
+    if target["type"] == "test" or name == "sky" or "path" not in target or target["path"].startswith("Tests/"):
+        continue
+    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
+        for number, line in enumerate(source.read_text().splitlines(), 1):
+            if ("ProcessInfo.processInfo.environment" in line or "setenv(" in line) and not line.strip().startswith("//"):
+                problems.append(f"{source.relative_to(ROOT)}:{number} reads the environment; take the value from the command line (NodeContext.variables)")
 
 for problem in problems:
     print(f"layout: {problem}", file=sys.stderr)

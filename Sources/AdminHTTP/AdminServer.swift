@@ -20,6 +20,8 @@ public struct AdminServer: Service {
     public var allowBasic: Bool
     /// The process's TLS; the server speaks HTTPS when it serves a certificate.
     public var tls: NodeTLS?
+    /// What a connection is allowed (idle and request timeouts, the connection cap).
+    public var limits: HTTPLimits
     private let routes: @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
@@ -32,12 +34,14 @@ public struct AdminServer: Service {
         endpoints: AdminEndpoints,
         allowBasic: Bool = false,
         tls: NodeTLS? = nil,
+        limits: HTTPLimits = HTTPLimits(),
         routes: @escaping @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void = { _, _ in },
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
         self.allowBasic = allowBasic
         self.tls = tls
+        self.limits = limits
         self.routes = routes
         self.host = host
         self.port = port
@@ -59,8 +63,8 @@ public struct AdminServer: Service {
         let tls = self.tls?.serves ?? false
         let app = Application(
             router: router,
-            server: HTTPLimits.process.server(tls: self.tls),
-            configuration: HTTPLimits.process.configuration(host: host, port: self.port),
+            server: self.limits.server(tls: self.tls),
+            configuration: self.limits.configuration(host: host, port: self.port),
             onServerRunning: { channel in await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0, tls: tls)) },
             logger: self.logger
         )

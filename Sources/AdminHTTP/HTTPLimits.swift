@@ -1,4 +1,3 @@
-import Foundation
 public import Hummingbird
 public import HummingbirdCore
 import NIOCore
@@ -42,8 +41,6 @@ public struct HTTPLimits: Sendable, Equatable {
         if let text = environment["SKYNET_HTTP_MAX_CONNECTIONS"], let value = Int(text), value > 0 { self.maxConnections = value }
     }
 
-    /// The limits of this process (read once from its environment).
-    public static let process = HTTPLimits(environment: ProcessInfo.processInfo.environment)
 
     /// The server to build applications with: HTTP/1.1 with these limits, in TLS when `tls`
     /// serves a certificate.

@@ -16,6 +16,8 @@ public struct DashboardServer: Service {
     public var token: String?
     /// The process's TLS; the page is served over HTTPS when it serves a certificate.
     public var tls: NodeTLS?
+    /// What a connection is allowed (the process's HTTP limits).
+    public var limits = HTTPLimits()
     private let watcher: ClusterWatcher
     /// `/health`, `/debug/vars`, `/metrics` of the dashboard process itself.
     private let admin: AdminEndpoints
@@ -63,7 +65,7 @@ public struct DashboardServer: Service {
     /// Basic password.
     public func run() async throws {
         try await AdminServer(
-            host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true, tls: self.tls,
+            host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true, tls: self.tls, limits: self.limits,
             routes: { router, table in self.addRoutes(to: router, recording: table) }, logger: self.logger, onServerRunning: self.onServerRunning
         ).run()
     }

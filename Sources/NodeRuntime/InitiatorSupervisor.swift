@@ -98,7 +98,11 @@ public struct InitiatorSupervisor: Service {
 
 extension InitiatorSupervisor {
     /// The initiators this build knows, by `from:` kind.
-    public static func factory(runner: any RouteRunner, counters: Counters, tls: NodeTLS? = nil, logger: Logger) -> @Sendable (String, RouteSource) -> (any Initiator)? {
+    /// - Parameter environment: the process's environment variables (a STOMP source's broker
+    ///   and login when its route does not name them: `SKYNET_STOMP_*`).
+    public static func factory(
+        runner: any RouteRunner, counters: Counters, tls: NodeTLS? = nil, environment: [String: String] = [:], logger: Logger
+    ) -> @Sendable (String, RouteSource) -> (any Initiator)? {
         { route, source in
             switch source {
             case .files(let files):
@@ -108,6 +112,7 @@ extension InitiatorSupervisor {
             case .stomp(let stomp):
                 var configuration = StompInitiator.Configuration(route: route, source: stomp)
                 configuration.tls = tls?.client
+                configuration.environment = environment
                 return StompInitiator(configuration: configuration, runner: runner, counters: counters, logger: logger)
             }
         }

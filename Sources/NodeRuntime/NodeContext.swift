@@ -38,6 +38,12 @@ public struct NodeContext: Sendable {
     public var watchdog: DeadlineWatchdog
     /// Where recorded spans go besides the registry (`--otlp`); `nil`: nowhere else.
     public var spanExporter: OTLPExporter?
+    /// The process's environment variables, as the command line gave them (library code reads
+    /// settings from here, never from the process itself: a test or an embedding program
+    /// passes its own).
+    public var variables: [String: String] = [:]
+    /// What every HTTP listener of the process allows a connection (`SKYNET_HTTP_*`).
+    public var httpLimits = HTTPLimits()
     /// Longest a stopping listener or initiator may take to finish the input it holds
     /// (`--drain-timeout`, `SKYNET_DRAIN_TIMEOUT`); then that input is cancelled and left as a
     /// crash would leave it.
@@ -84,9 +90,12 @@ public struct NodeContext: Sendable {
     /// `SKYNET_TRACE_PER_SECOND`, the registry at `address`, and span export to `otlp` (as
     /// `OTEL_SERVICE_NAME`, else `serviceName`). Once per process.
     /// - Throws: `SkyError` when the registry cannot be opened.
+    /// - Parameter variables: the process's environment variables (the settings read from them:
+    ///   `SKYNET_TRACE_PER_SECOND`, `SKYNET_HTTP_*`, `SKYNET_SUPERVISOR`, `OTEL_SERVICE_NAME`,
+    ///   the STOMP broker's `SKYNET_STOMP_*`).
     public static func bootstrap(
         logLevel: Logger.Level, registry address: RegistryAddress, region: String, environment: String = NodeRecord.defaultEnvironment, token: String?,
-        tls: TLSFiles = TLSFiles(), otlp: OTLPEndpoint? = nil, serviceName: String = "sky"
+        tls: TLSFiles = TLSFiles(), otlp: OTLPEndpoint? = nil, serviceName: String = "sky", variables: [String: String]
     ) async throws -> NodeContext {
         let control = LogLevelControl(logLevel)
         LoggingSystem.bootstrap { label in SkyLogHandler(label: label, control: control) }
@@ -96,13 +105,16 @@ public struct NodeContext: Sendable {
         let registry = try await address.open()
         let counters = Counters()
         counters.bootstrapMetricsSystem()
-        let name = ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
+        let name = variables["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
         let exporter = otlp.map { OTLPExporter(endpoint: $0, serviceName: name, counters: counters, logger: logger) }
         if let otlp { logger.info("spans exported over OTLP/HTTP to \(otlp.url) as \(name)") }
-        return NodeContext(
-            registry: registry, counters: counters, logger: logger, logLevel: control, region: region, environment: environment, token: token,
-            tls: nodeTLS, sampler: .fromEnvironment(), spanExporter: exporter
+        var context = NodeContext(
+            registry: registry, counters: counters, logger: logger, logLevel: control, lifecycle: ProcessLifecycle(supervisor: variables["SKYNET_SUPERVISOR"]),
+            region: region, environment: environment, token: token, tls: nodeTLS, sampler: .fromEnvironment(variables), spanExporter: exporter
         )
+        context.variables = variables
+        context.httpLimits = HTTPLimits(environment: variables)
+        return context
     }
 
     /// Runs `services` as this process until it shuts down, with the log level following
@@ -121,7 +133,7 @@ public struct NodeContext: Sendable {
     /// that serves nothing else over HTTP; the bound address goes into `presence`'s record.
     public func adminServer(at address: ListenAddress, presence: ListeningPresence) -> AdminServer {
         AdminServer(
-            host: address.host, port: address.port, token: self.token, endpoints: AdminEndpoints(counters: self.counters), tls: self.tls,
+            host: address.host, port: address.port, token: self.token, endpoints: AdminEndpoints(counters: self.counters), tls: self.tls, limits: self.httpLimits,
             logger: self.logger, onServerRunning: { bound in await presence.listening(at: bound) }
         )
     }

@@ -24,13 +24,15 @@ public final class ProcessLifecycle: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The daemon supervising this process, if one started it (its node id, from
+    /// `SKYNET_SUPERVISOR`, which `sky daemon` sets for its programs); `nil` for a process on
+    /// its own.
+    public let supervisor: String?
 
-    /// Creates a `ProcessLifecycle` with the defaults.
-    public init() {}
-
-    /// The daemon supervising this process, if one started it (`SKYNET_SUPERVISOR`, its node id).
-    public static var supervisor: String? {
-        ProcessInfo.processInfo.environment["SKYNET_SUPERVISOR"].flatMap { $0.isEmpty ? nil : $0 }
+    /// Creates a `ProcessLifecycle`.
+    /// - Parameter supervisor: the daemon supervising this process, if any (see ``supervisor``).
+    public init(supervisor: String? = nil) {
+        self.supervisor = supervisor.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// This process's executable (to run it again, or to start built-in services with it).
@@ -45,7 +47,7 @@ public final class ProcessLifecycle: Sendable {
     /// starts the same command line again. Under a daemon (`SKYNET_SUPERVISOR` set) those two
     /// are left to the daemon, which owns the process.
     public var nodeControl: NodeControl {
-        if Self.supervisor != nil { return NodeControl() }
+        if self.supervisor != nil { return NodeControl() }
         return NodeControl(handlers: [
             .stop: { _ in
                 await self.requestStop()
@@ -81,7 +83,7 @@ public final class ProcessLifecycle: Sendable {
     /// - Throws: the error of the part that failed, so the process says why and exits non-zero.
     public func run(services: [any Service], logger: Logger, gracefulLimit: Duration = .seconds(30)) async throws {
         var services = services
-        if Self.supervisor != nil { services.append(SupervisorWatch(logger: logger)) }
+        if self.supervisor != nil { services.append(SupervisorWatch(logger: logger)) }
         let group = ServiceGroup(configuration: .sky(services: services, logger: logger, gracefulLimit: gracefulLimit))
         let stopAtOnce = self.state.withLock { state in
             state.group = group

@@ -74,6 +74,7 @@ public struct RouterNode: Sendable {
         hostConfiguration.environment = context.environment
         hostConfiguration.token = context.token
         hostConfiguration.tls = context.tls
+        hostConfiguration.limits = context.httpLimits
         // `sky stop` of one hosted service stops that host only; the whole process stops with
         // its router node.
         hostConfiguration.commands = .embedded(in: "`sky run` pid \(ProcessInfo.processInfo.processIdentifier)")
@@ -131,7 +132,9 @@ public struct RouterNode: Sendable {
         if self.configuration.runsSourceInitiators {
             var supervisor = InitiatorSupervisor(
                 table: stack.table,
-                makeInitiator: InitiatorSupervisor.factory(runner: stack.executor, counters: self.context.counters, tls: self.context.tls, logger: self.context.logger),
+                makeInitiator: InitiatorSupervisor.factory(
+                    runner: stack.executor, counters: self.context.counters, tls: self.context.tls, environment: self.context.variables, logger: self.context.logger
+                ),
                 logger: self.context.logger
             )
             supervisor.drainLimit = self.context.drainLimit
@@ -163,7 +166,7 @@ public struct RouterNode: Sendable {
         guard let http = self.configuration.http else {
             return AdminServer(
                 host: self.configuration.admin.host, port: self.configuration.admin.port, token: self.context.token, endpoints: admin,
-                tls: self.context.tls, logger: self.context.logger, onServerRunning: onServerRunning
+                tls: self.context.tls, limits: self.context.httpLimits, logger: self.context.logger, onServerRunning: onServerRunning
             )
         }
         // Routers take registrations over HTTP (PUT /v1/nodes/ID) beside their routes.
@@ -173,6 +176,7 @@ public struct RouterNode: Sendable {
         configuration.port = http.port
         configuration.token = self.context.token
         configuration.tls = self.context.tls
+        configuration.limits = self.context.httpLimits
         return HTTPInitiator(configuration: configuration, runner: stack.executor, admin: admin, logger: self.context.logger, onServerRunning: onServerRunning)
     }
 

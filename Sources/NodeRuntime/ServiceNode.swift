@@ -45,6 +45,7 @@ public struct ServiceNode: Sendable {
         hostConfiguration.heartbeatInterval = configuration.heartbeat
         hostConfiguration.token = context.token
         hostConfiguration.tls = context.tls
+        hostConfiguration.limits = context.httpLimits
         hostConfiguration.commands = .process(context.lifecycle.nodeControl)
         let nodeID = Identifiers.nodeID()
         self.spans = SpanRecorder(

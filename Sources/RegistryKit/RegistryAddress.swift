@@ -29,7 +29,7 @@ public enum RegistryAddress: Sendable, Hashable, CustomStringConvertible {
     /// Credentials never need to be on a command line (where `ps` shows them): put the URI in
     /// `SKYNET_REGISTRY`, or in a file named by `SKYNET_REGISTRY_FILE`; a `--registry` flag
     /// with credentials in it is refused.
-    public static func resolve(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SkyError) -> RegistryAddress {
+    public static func resolve(flag: String?, environment: [String: String]) throws(SkyError) -> RegistryAddress {
         if let flag {
             let address = try RegistryAddress(flag)
             if case .mongodb(let uri) = address, Self.hasCredentials(uri) {

@@ -37,7 +37,7 @@ public struct OTLPEndpoint: Sendable, Hashable {
     /// The endpoint the flag or the environment asks for; `nil` when export is off.
     /// - Throws: ``SkyError`` `.configuration` naming the flag or variable whose URL is not
     ///   `http://` or `https://` with a host.
-    public static func resolve(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SkyError) -> OTLPEndpoint? {
+    public static func resolve(flag: String?, environment: [String: String]) throws(SkyError) -> OTLPEndpoint? {
         if environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" || environment["OTEL_TRACES_EXPORTER"]?.lowercased() == "none" {
             return nil
         }

@@ -36,6 +36,8 @@ public struct HTTPInitiator: Service {
         public var token: String?
         /// The process's TLS; the initiator speaks HTTPS when it serves a certificate.
         public var tls: NodeTLS?
+        /// What a connection is allowed (idle and request timeouts, the connection cap).
+        public var limits = HTTPLimits()
 
         /// Creates a `Configuration` with the defaults.
         public init() {}
@@ -102,8 +104,8 @@ public struct HTTPInitiator: Service {
         let tls = self.configuration.tls?.serves ?? false
         return Application(
             router: self.buildRouter(),
-            server: HTTPLimits.process.server(tls: self.configuration.tls),
-            configuration: HTTPLimits.process.configuration(host: host, port: self.configuration.port),
+            server: self.configuration.limits.server(tls: self.configuration.tls),
+            configuration: self.configuration.limits.configuration(host: host, port: self.configuration.port),
             onServerRunning: { channel in
                 await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0, tls: tls))
             },

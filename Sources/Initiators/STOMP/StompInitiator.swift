@@ -38,6 +38,9 @@ public final class StompInitiator: Initiator, Sendable {
         /// How a `stomps://` broker is verified (the process's `--tls-ca` and client
         /// certificate); the system's trust store when `nil`.
         public var tls: TLSConfiguration?
+        /// The process's environment variables: the broker and login when the route's `url`
+        /// does not give them (`SKYNET_STOMP_URL`, `SKYNET_STOMP_LOGIN`, `SKYNET_STOMP_PASSCODE`).
+        public var environment: [String: String] = [:]
 
         /// Creates a `Configuration` from its parts.
         public init(route: String, source: StompSource) {
@@ -95,7 +98,7 @@ public final class StompInitiator: Initiator, Sendable {
     private var prefix: String { "stomp.\(self.configuration.route)" }
 
     public func run() async throws {
-        let endpoint = try Endpoint(url: self.configuration.source.url, environment: ProcessInfo.processInfo.environment)
+        let endpoint = try Endpoint(url: self.configuration.source.url, environment: self.configuration.environment)
         if self.configuration.source.deadLetter == nil { self.logger.warning("\(Self.nackWarning)") }
         // Graceful shutdown (the process stopping, or the route dropping this source) drains
         // the session: no new message is taken, those in hand are answered, acked and then

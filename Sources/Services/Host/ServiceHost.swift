@@ -1,4 +1,4 @@
-import AdminHTTP
+public import AdminHTTP
 import Foundation
 import Hummingbird
 public import Logging
@@ -40,6 +40,8 @@ public final class ServiceHost: Service, Sendable {
         public var drainDelay: Duration = .milliseconds(600)
         /// Largest request body accepted.
         public var maxBodyBytes: Int = 4 * 1024 * 1024
+        /// What a connection is allowed (idle and request timeouts, the connection cap).
+        public var limits = HTTPLimits()
         /// Shared secret callers must send as `Authorization: Bearer …`, when set.
         public var token: String?
         /// The process's TLS; `/call` is served over HTTPS when it serves a certificate.
@@ -218,8 +220,8 @@ public final class ServiceHost: Service, Sendable {
 
         let app = Application(
             router: router,
-            server: HTTPLimits.process.server(tls: self.configuration.tls),
-            configuration: HTTPLimits.process.configuration(host: self.configuration.host, port: self.configuration.port),
+            server: self.configuration.limits.server(tls: self.configuration.tls),
+            configuration: self.configuration.limits.configuration(host: self.configuration.host, port: self.configuration.port),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? self.configuration.port
                 let address = AdvertisedAddress.forListener(

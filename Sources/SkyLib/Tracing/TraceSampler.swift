@@ -10,7 +10,7 @@ import Synchronization
 public final class TraceSampler: Sendable {
     /// A sampler at the rate `SKYNET_TRACE_PER_SECOND` asks for (default 100 a second). The
     /// node runtime makes one per process and hands it to the router that initiators share.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> TraceSampler {
+    public static func fromEnvironment(_ environment: [String: String]) -> TraceSampler {
         TraceSampler(perSecond: Double(environment["SKYNET_TRACE_PER_SECOND"] ?? "") ?? 100)
     }
 

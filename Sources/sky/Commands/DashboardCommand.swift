@@ -27,10 +27,11 @@ struct DashboardCommand: AsyncParsableCommand {
         HostPort.warnIfExposed(self.http, token: context.token, logger: context.logger)
         let watcher = ClusterWatcher(registry: context.registry, registryName: context.registry.displayName, token: context.token, tls: context.tls, logger: context.logger)
         await watcher.refresh()
-        let server = DashboardServer(
+        var server = DashboardServer(
             host: self.http.host, port: self.http.port, token: context.token, tls: context.tls, watcher: watcher, admin: AdminEndpoints(counters: context.counters),
             logger: context.logger, onServerRunning: { address in Output.line("dashboard at \(AdvertisedAddress.url(address, path: "/"))") }
         )
+        server.limits = context.httpLimits
         try await context.run([watcher, server])
     }
 }

@@ -149,39 +149,26 @@ enum SwiftTemplate {
             @Option(help: "Seconds between heartbeats.") var heartbeat: Double = 1
 
             func run() async throws {
-                // Logging, metrics, the registry and this process's stop/restart, set up once.
+                // Logging, metrics, the registry and this process's stop/restart, set up once;
+                // settings from the environment (SKYNET_TOKEN, SKYNET_HTTP_*, …) read here only.
+                let environment = ProcessInfo.processInfo.environment
                 let context = try await NodeContext.bootstrap(
-                    logLevel: .info, registry: RegistryAddress.resolve(flag: self.registry), region: self.region,
-                    environment: self.environment, token: ProcessInfo.processInfo.environment["SKYNET_TOKEN"]
+                    logLevel: .info, registry: RegistryAddress.resolve(flag: self.registry, environment: environment), region: self.region,
+                    environment: self.environment, token: environment["SKYNET_TOKEN"], variables: environment
                 )
-                var configuration = ServiceHost.Configuration()
-                configuration.host = self.host
-                configuration.port = self.port
-                configuration.region = self.region
-                configuration.environment = self.environment
+                var configuration = ServiceNode.Configuration()
+                configuration.listen = ListenAddress(host: self.host, port: self.port)
                 configuration.ttl = self.ttl
-                configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeat * 1000))
-                configuration.token = context.token
-                // `sky stop` / `sky restart` reach this process through the registry.
-                configuration.commands = .process(context.lifecycle.nodeControl)
-                let definition = ServiceDefinition(name: "\(name)", version: self.version, handler: \(type)())
-                let host = ServiceHost(
-                    definition: definition, configuration: configuration, registry: context.registry, counters: context.counters,
-                    watchdog: context.watchdog, logger: context.logger
+                configuration.heartbeat = .milliseconds(Int64(self.heartbeat * 1000))
+                // Serves /call, registers, heartbeats; `sky stop` / `sky restart` reach it through
+                // the registry. Until SIGTERM or `sky stop`; after `sky restart`, the process runs
+                // itself again.
+                let node = ServiceNode(
+                    definition: ServiceDefinition(name: "\(name)", version: self.version, handler: \(type)()), configuration: configuration, context: context
                 )
-                // Until SIGTERM or `sky stop`; after `sky restart`, the process runs itself again.
-                try await context.run([host, Ready(host: host)])
-            }
-        }
-
-        /// Prints one line once the service is registered, then waits for shutdown.
-        struct Ready: Service {
-            let host: ServiceHost
-
-            func run() async throws {
-                let address = try await self.host.waitUntilReady()
-                FileHandle.standardOutput.write(Data("service \(name) \\(self.host.definition.version) ready at \\(address) node \\(self.host.nodeID)\\n".utf8))
-                try? await gracefulShutdown()
+                try await node.run { address in
+                    FileHandle.standardOutput.write(Data("service \(name) \\(self.version) ready at \\(address) node \\(node.host.nodeID)\\n".utf8))
+                }
             }
         }
 

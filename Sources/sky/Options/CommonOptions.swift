@@ -85,7 +85,7 @@ struct CommonOptions: ParsableArguments {
         var context = try await NodeContext.bootstrap(
             logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
             region: self.region, environment: self.environment, token: Self.token(), tls: self.tlsFiles,
-            otlp: OTLPEndpoint.resolve(flag: self.otlp), serviceName: serviceName
+            otlp: OTLPEndpoint.resolve(flag: self.otlp), serviceName: serviceName, variables: ProcessInfo.processInfo.environment
         )
         context.drainLimit = .milliseconds(Int64(self.drainTimeout * 1000))
         return context

@@ -1,0 +1,29 @@
+import Foundation
+import RegistryKit
+import SkyLib
+import Telemetry
+
+// The command line is the one place that reads the process's environment: library code takes
+// the values (or the whole environment) as arguments.
+
+extension RegistryAddress {
+    /// The registry from `--registry`, else `SKYNET_REGISTRY` (or the file `SKYNET_REGISTRY_FILE`
+    /// names), else the embedded default.
+    static func resolve(flag: String?) throws(SkyError) -> RegistryAddress {
+        try Self.resolve(flag: flag, environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+extension OTLPEndpoint {
+    /// The collector from `--otlp`, else `OTEL_EXPORTER_OTLP_ENDPOINT` (and its headers).
+    static func resolve(flag: String?) throws(SkyError) -> OTLPEndpoint? {
+        try Self.resolve(flag: flag, environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+extension CommandIssuer {
+    /// `sky VERB by USER@HOST`, the user from this process's environment.
+    static func describeIssuer(verb: String) -> String {
+        Self.describeIssuer(verb: verb, environment: ProcessInfo.processInfo.environment)
+    }
+}
