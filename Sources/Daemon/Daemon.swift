@@ -12,6 +12,8 @@ import Synchronization
 /// out here, because the daemon owns those processes (they run with `SKYNET_SUPERVISOR` set,
 /// so they leave these two commands to it).
 public final class Daemon: Service, Sendable {
+    /// The programs being supervised, and how many instances of each were started (to number new
+    /// ones).
     private struct State {
         var supervisors: [ProcessSupervisor] = []
         /// Instances started so far per program, to number new ones.
@@ -25,11 +27,18 @@ public final class Daemon: Service, Sendable {
     public let executable: String
     /// Services `sky service NAME` can host, which `deploy` may start without a file entry.
     public let builtinServices: Set<String>
+    /// Given to every program: the registry address travels here, never in argv.
     private let environment: [String: String]
+    /// Records a program's event (`crash-loop`, `restarted` …) in the registry.
     private let onEvent: @Sendable (_ program: String, _ kind: String, _ message: String) async -> Void
+    /// Told at once when a program's process ends, so its node record goes before a reaper would
+    /// notice.
     private let onProgramExit: @Sendable (_ program: String, _ pid: Int32, _ status: String) async -> Void
+    /// The daemon's logger.
     private let logger: Logger
+    /// Changed by `deploy` commands while `run()` supervises, hence locked.
     private let state = Mutex(State())
+    /// Supervisors added while running (`deploy`), picked up by `run()`'s task group.
     private let additions: AsyncStream<ProcessSupervisor>
 
     /// - Parameters:
@@ -80,6 +89,8 @@ public final class Daemon: Service, Sendable {
         }
     }
 
+    /// Runs one program's supervisor; once it returns (shutdown, or stopped on request) it is
+    /// forgotten.
     private func supervise(_ supervisor: ProcessSupervisor) async throws {
         try await supervisor.run()
         // It returns on shutdown, or when stopped on request: either way it is gone.
@@ -104,6 +115,8 @@ public final class Daemon: Service, Sendable {
         return self.add(program, instances: instances, start: true)
     }
 
+    /// Makes `instances` supervisors for `program` (a command of its own, or `sky service NAME`),
+    /// numbered after the ones before, and starts them when the daemon runs.
     @discardableResult
     private func add(_ program: DaemonConfiguration.Program, instances: Int, start: Bool) -> [String] {
         let (path, arguments): (String, [String])

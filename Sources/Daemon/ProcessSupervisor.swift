@@ -27,13 +27,19 @@ public final class ProcessSupervisor: Service, Sendable {
     public let arguments: [String]
     /// Its whole environment.
     public let environment: [String: String]
+    /// Records the program's events (`restarted`, `crash-loop`) in the registry.
     private let onEvent: @Sendable (_ kind: String, _ message: String) async -> Void
+    /// Told at once when the process ends (pid, how), so its node record goes.
     private let onExit: @Sendable (_ pid: Int32, _ status: String) async -> Void
+    /// The supervisor's logger, with the program's name.
     private let logger: Logger
     /// The running process and the latch its exit opens.
     private let current = Mutex<(pid: Int32, exited: Latch)?>(nil)
+    /// A stop or restart asked for by command, read by the loop that ends the process.
     private let request = Mutex(Request.none)
+    /// How the process last ended, for the command's acknowledgement.
     private let lastStatus = Mutex<TerminationStatus?>(nil)
+    /// Restarts after an exit, for `/debug/vars` (`daemon.NAME-restarted`).
     private let restartCount = Atomic<Int>(0)
 
     /// - Parameters:

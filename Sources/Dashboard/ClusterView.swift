@@ -144,6 +144,9 @@ public struct ClusterView: Sendable {
         }
     }
 
+    /// Rates over an interval of `seconds`: requests a second, the share that failed (clamped to 1:
+    /// calls are counted when they start and errors when they end, so in a window the two can
+    /// disagree), and p50/p99 from the interval's histogram, in milliseconds.
     static func rates(count: Int64, errors: Int64, latency: [Int64], seconds: Double) -> Rates {
         Rates(
             perSecond: Double(count) / seconds,

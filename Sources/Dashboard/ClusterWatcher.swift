@@ -21,10 +21,17 @@ public final class ClusterWatcher: Service, Sendable {
     private let registry: any NodeDirectory & EventLog & CountStore
     /// The registry's name, for the page (no credentials).
     private let registryName: String
+    /// Reads every router's `/debug/stats` (and progress), one request each per refresh, with a 2 s
+    /// timeout so one router that hangs cannot stall the page.
     private let client: HTTPClient
+    /// The cluster's shared secret, sent to the nodes' admin endpoints.
     private let token: String?
+    /// The process's TLS, for nodes that serve https.
     private let tls: NodeTLS?
+    /// Where unreachable routers are logged.
     private let logger: Logger
+    /// The latest view, swapped whole on each refresh: the page reads it without waiting for the
+    /// next one.
     private let view: Locked<ClusterView>
     /// The nodes, through the same cache and query API routers use (refreshed here, once per
     /// view, rather than by its own loop).
@@ -162,6 +169,8 @@ public final class ClusterWatcher: Service, Sendable {
         }
     }
 
+    /// One router's cumulative stats; the interval's rates come from subtracting an earlier
+    /// snapshot.
     private func fetchStats(_ router: NodeRecord) async throws -> RouterStats {
         RouterStats(json: try await self.get("/debug/stats", from: router))
     }

@@ -6,6 +6,9 @@ import RegistryKit
 /// part again every second (`?part=live`) and swap it in, so there is one renderer (this
 /// file) and no build step.
 enum DashboardPage {
+    /// The whole page: the style, the live part as it is now, and the few lines of script that
+    /// fetch the live part again every second. Rendered on the server so the page shows data before
+    /// any script runs (and in the Chromium test, without waiting for one).
     static func page(_ view: ClusterView) -> String {
         """
         <!doctype html>
@@ -148,6 +151,7 @@ enum DashboardPage {
         return html + "</table>"
     }
 
+    /// A rates row's cells; a non-zero error rate is marked `bad` (red).
     private static func cells(_ rates: ClusterView.Rates) -> String {
         let errors = String(format: "%.1f%%", rates.errorRate * 100)
         return "<td class=\"num\">\(String(format: "%.1f/s", rates.perSecond))</td>"
@@ -155,11 +159,14 @@ enum DashboardPage {
             + "<td class=\"num\">\(Self.milliseconds(rates.p50Milliseconds))</td><td class=\"num\">\(Self.milliseconds(rates.p99Milliseconds))</td>"
     }
 
+    /// Two decimals under 10 ms (where they still mean something), whole milliseconds above; an en
+    /// dash when there is no sample.
     private static func milliseconds(_ value: Double?) -> String {
         guard let value else { return "–" }
         return value < 10 ? String(format: "%.2f ms", value) : String(format: "%.0f ms", value)
     }
 
+    /// Seconds, minutes or hours, whichever reads without a calculator.
     private static func age(_ seconds: Double) -> String {
         switch seconds {
         case ..<120: return String(format: "%.0f s", seconds)
@@ -168,12 +175,16 @@ enum DashboardPage {
         }
     }
 
+    /// A UTC time of day: the page is read on machines in any zone, and the logs it is compared
+    /// with are in UTC.
     private static func time(_ date: Date) -> String {
         let seconds = Int(date.timeIntervalSince1970)
         let day = seconds % 86400
         return String(format: "%02d:%02d:%02d UTC", day / 3600, (day % 3600) / 60, day % 60)
     }
 
+    /// Escapes text for HTML, quotes included (it goes into attributes too): every name on the page
+    /// (routes, services, hosts, error messages) comes from the cluster and may contain anything.
     static func escape(_ text: String) -> String {
         var escaped = ""
         escaped.reserveCapacity(text.utf8.count)

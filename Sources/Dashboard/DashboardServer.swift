@@ -18,10 +18,13 @@ public struct DashboardServer: Service {
     public var tls: NodeTLS?
     /// What a connection is allowed (the process's HTTP limits).
     public var limits = HTTPLimits()
+    /// Keeps the view the pages render.
     private let watcher: ClusterWatcher
     /// `/health`, `/debug/vars`, `/metrics` of the dashboard process itself.
     private let admin: AdminEndpoints
+    /// The process's logger.
     private let logger: Logger
+    /// Told the address once the server listens (`sky dashboard` prints it).
     private let onServerRunning: @Sendable (String) async -> Void
 
     /// Creates a `DashboardServer` from its parts.

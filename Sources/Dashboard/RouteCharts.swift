@@ -5,9 +5,12 @@ import SkyLib
 /// p99 latency, error rate — as inline SVG polylines drawn on the server from the samples
 /// ``ClusterWatcher`` keeps (one a second).
 enum RouteCharts {
+    /// A chart's size in the page, in pixels: small enough for four to a row.
     static let width = 260.0
     static let height = 64.0
 
+    /// One row per route with its three charts, drawn from the samples kept over `span` seconds;
+    /// nothing until the first sample.
     static func html(_ view: ClusterView, span: Double) -> String {
         guard !view.series.isEmpty else { return "" }
         var html = "<table id=\"charts\"><tr><th>Route (last \(Int(span / 60)) min)</th><th>Requests/s</th><th>Latency p50 · p99 (ms)</th><th>Errors</th></tr>"

@@ -3,6 +3,7 @@ import SkyLib
 
 /// One router's cumulative `/debug/stats`, parsed; two of them subtract into an interval.
 struct RouterStats: Sendable {
+    /// One step's cumulative counts and latency histogram, as `/debug/stats` gives them.
     struct Step: Sendable {
         var service: String
         var calls: Int64
@@ -13,6 +14,7 @@ struct RouterStats: Sendable {
         var latency: [Int64]
     }
 
+    /// One route's cumulative counts, histogram and steps.
     struct Route: Sendable {
         var route: String
         var processed: Int64
@@ -27,14 +29,18 @@ struct RouterStats: Sendable {
         var from: [String] = []
     }
 
+    /// The routes, by name.
     var routes: [String: Route]
     /// The router's recent failures, newest first (not subtracted: they are a list).
     var failures: [ClusterView.FailureRow] = []
 
+    /// Stats made of `routes` (tests, and sums over routers).
     init(routes: [String: Route] = [:]) {
         self.routes = routes
     }
 
+    /// Reads `GET /debug/stats`: a route without a name is left out and a missing field reads
+    /// as zero (a router of an older version), rather than failing the whole router's view.
     init(json: JSONValue) {
         var routes: [String: Route] = [:]
         for item in json["routes"]?.arrayValue ?? [] {
@@ -130,10 +136,13 @@ struct RouterStats: Sendable {
         }
     }
 
+    /// Bucket by bucket, never below zero: a router that restarted has smaller cumulative counts
+    /// than its last snapshot, and a negative rate would mean nothing.
     private static func minus(_ a: [Int64], _ b: [Int64]) -> [Int64] {
         zip(a, b).map { max(0, $0 - $1) }
     }
 
+    /// Bucket by bucket.
     private static func plus(_ a: [Int64], _ b: [Int64]) -> [Int64] {
         zip(a, b).map { $0 + $1 }
     }

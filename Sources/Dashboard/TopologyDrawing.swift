@@ -10,6 +10,8 @@ import SkyLib
 /// coloured by the status the page shows: ready green, starting or draining amber, dead
 /// (heartbeat past its TTL, not yet reaped) red, unregistered grey.
 enum TopologyDrawing {
+    /// One box of the drawing: an initiator, a route, a service or an instance, in its column and
+    /// row.
     struct Box {
         var id: String
         var kind: String
@@ -20,6 +22,8 @@ enum TopologyDrawing {
         var row: Int = 0
     }
 
+    /// An arrow between two boxes, labelled with its rate; red (`bad`) when some calls failed in
+    /// the window.
     struct Edge {
         var from: String
         var to: String
@@ -27,11 +31,15 @@ enum TopologyDrawing {
         var bad: Bool
     }
 
+    /// Where the four columns start (initiators, routes, services, instances), and the boxes' size:
+    /// fixed, so the drawing reads the same every second and the browser does not reflow it.
     static let columnX = [10, 270, 530, 790]
     static let boxWidth = 220
     static let boxHeight = 34
     static let rowHeight = 46
 
+    /// The drawing of `view`: boxes laid out column by column in the order the view lists them,
+    /// then the edges between them.
     static func svg(_ view: ClusterView) -> String {
         var boxes: [String: Box] = [:]
         var edges: [Edge] = []
@@ -105,5 +113,6 @@ enum TopologyDrawing {
         return svg + "</svg>"
     }
 
+    /// A box's top, from its row.
     static func y(_ box: Box) -> Int { 24 + box.row * Self.rowHeight }
 }

@@ -5,6 +5,8 @@ import Synchronization
 
 /// ``DedupeStore``: keys by route and key, each call one locked step (claims are exclusive).
 extension MemoryRegistry {
+    /// Decides under the one lock, so two claims of one key never both win: the first runs, a later
+    /// one sees it running or its answer, and a claim that ran out is taken over.
     public func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
         self.state.withLock { state in
             let id = route + "/" + key
@@ -20,6 +22,7 @@ extension MemoryRegistry {
         }
     }
 
+    /// Moves the owner's running claim's `runningUntil`; `false` when the owner no longer holds it.
     public func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
         self.state.withLock { state in
             let id = route + "/" + key
@@ -30,6 +33,7 @@ extension MemoryRegistry {
         }
     }
 
+    /// Stores the answer under the owner's claim only.
     public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
         self.state.withLock { state in
             let id = route + "/" + key
@@ -40,6 +44,7 @@ extension MemoryRegistry {
         }
     }
 
+    /// Forgets the owner's running claim, so the next request with the key runs.
     public func releaseDedupe(route: String, key: String, owner: String) async throws {
         self.state.withLock { state in
             let id = route + "/" + key

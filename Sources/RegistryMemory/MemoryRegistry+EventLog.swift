@@ -3,6 +3,7 @@ import Synchronization
 
 /// ``EventLog``: events in the order recorded, the newest 10,000 kept.
 extension MemoryRegistry {
+    /// Appends the event, keeping the newest ``eventsKept``.
     public func record(_ event: RegistryEvent) async throws {
         self.state.withLock { state in
             state.events.append(event)
@@ -10,6 +11,7 @@ extension MemoryRegistry {
         }
     }
 
+    /// The newest first.
     public func events(limit: Int) async throws -> [RegistryEvent] {
         self.state.withLock { Array($0.events.suffix(limit).reversed()) }
     }

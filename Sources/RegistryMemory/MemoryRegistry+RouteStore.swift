@@ -4,10 +4,13 @@ import Synchronization
 
 /// ``RouteStore``: pushed routes by name; a changed text bumps the revision.
 extension MemoryRegistry {
+    /// Every pushed route, by name.
     public func storedRoutes() async throws -> [StoredRoute] {
         self.state.withLock { Array($0.routes.values) }.sorted { $0.name < $1.name }
     }
 
+    /// A changed text bumps the route's revision, an unchanged one keeps it; with `prune`, routes
+    /// not pushed are forgotten.
     public func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
         let now = Date()
         self.state.withLock { state in

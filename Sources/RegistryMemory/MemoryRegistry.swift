@@ -32,6 +32,8 @@ public final class MemoryRegistry: Registry {
         var runningUntil: Double
     }
 
+    /// The one lock every call takes, held for the call's whole decision: that is what makes a
+    /// claim exclusive here, as a transaction does in SQLite.
     let state = Mutex(State())
     /// How logs name it.
     public let name: String

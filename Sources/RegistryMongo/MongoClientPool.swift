@@ -26,8 +26,14 @@ public struct MongoError: Error, Sendable, CustomStringConvertible {
 /// `@unchecked Sendable`: mongoc documents `mongoc_client_pool_t` as thread-safe; a
 /// `mongoc_client_t` is not, and never leaves the one closure that popped it.
 final class MongoClientPool: @unchecked Sendable {
+    /// libmongoc's `mongoc_client_pool_t`: thread-safe, so any pool thread may pop a client from
+    /// it.
     private let pool: OpaquePointer
+    /// The parsed URI the pool was made from, destroyed with it.
     private let uri: OpaquePointer
+    /// The threads libmongoc's blocking calls run on, so none blocks an event loop or the
+    /// cooperative pool; as many as the pool has clients, so a call never waits for a thread while
+    /// holding a client.
     private let threads: NIOThreadPool
     /// The database named in the URI, or `skynet`.
     let database: String
@@ -116,6 +122,8 @@ final class MongoClientPool: @unchecked Sendable {
         try? await self.threads.shutdownGracefully()
     }
 
+    /// A libmongoc error as ours, its domain and code kept (server selection failed is domain 15,
+    /// code 13053).
     private static func error(from error: bson_error_t) -> MongoError {
         var error = error
         let message = withUnsafeBytes(of: &error.message) { buffer in

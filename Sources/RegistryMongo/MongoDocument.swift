@@ -24,6 +24,8 @@ public struct MongoDocument: Sendable, ExpressibleByArrayLiteral {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Appends the document as extended JSON text, keys in the order given: libmongoc parses it
+    /// into BSON (`bson_new_from_json`), and commands care about their first key.
     func append(to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "{"))
         for (index, (key, value)) in self.fields.enumerated() {
@@ -39,8 +41,11 @@ public struct MongoDocument: Sendable, ExpressibleByArrayLiteral {
 /// A value inside a ``MongoDocument``: plain JSON, a nested ordered document, an array, or a
 /// BSON date (which TTL indexes need).
 public indirect enum MongoValue: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral {
+    /// A JSON value, written as it is.
     case json(JSONValue)
+    /// A document whose key order matters (a command, an update).
     case document(MongoDocument)
+    /// An array of values that may be documents.
     case array([MongoValue])
     /// Milliseconds since 1970.
     case date(Int64)
@@ -54,6 +59,9 @@ public indirect enum MongoValue: Sendable, ExpressibleByStringLiteral, Expressib
     /// Creates a `MongoValue` from its parts.
     public init(floatLiteral value: Double) { self = .json(.double(value)) }
 
+    /// Appends the value as extended JSON: a whole double as `$numberDouble` (written plainly,
+    /// BSON would store `3.0` as an integer and a later comparison would change type), a date
+    /// as `$date`.
     func append(to bytes: inout [UInt8]) {
         switch self {
         case .json(.double(let number)) where number.rounded() == number && abs(number) < 1e15:

@@ -4,6 +4,8 @@ import SkyLib
 
 /// ``CommandQueue``: commands in collection `commands`, each claimed with `findAndModify` (exactly one claimer), pruned by a TTL index after a day.
 extension MongoRegistry {
+    /// Inserts the commands pending, each with a BSON date for the TTL index that prunes them after
+    /// a day.
     public func sendCommands(_ commands: [NodeCommand]) async throws {
         guard !commands.isEmpty else { return }
         try await self.run("sending commands") {
@@ -15,6 +17,9 @@ extension MongoRegistry {
         }
     }
 
+    /// A read first (an idle cluster then sends the server no writes for it), then `findAndModify`
+    /// in a loop: it changes one document atomically, so of several claimers exactly one gets each
+    /// command.
     public func claimCommands(targets: [String], actions: Set<NodeCommand.Action>, actor: String, now: Date) async throws -> [NodeCommand] {
         guard !targets.isEmpty, !actions.isEmpty else { return [] }
         let pending: [(String, MongoValue)] = [
@@ -48,6 +53,8 @@ extension MongoRegistry {
         }
     }
 
+    /// Moves the command only from the state the caller saw (`from`, in the filter), so an expired
+    /// command is never finished and a finished one never expired.
     public func updateCommand(id: String, from: NodeCommand.State, to: NodeCommand.State, result: String, now: Date) async throws -> Bool {
         try await self.run("updating a command") {
             let reply = try await self.pool.command([
@@ -64,6 +71,7 @@ extension MongoRegistry {
         }
     }
 
+    /// The stored commands with these ids, in issue order.
     public func commands(ids: [String]) async throws -> [NodeCommand] {
         guard !ids.isEmpty else { return [] }
         return try await self.run("reading commands") {

@@ -4,6 +4,8 @@ import SkyLib
 
 /// ``CountStore``: per-node counts in collection `counts`, merged with `$max` (a G-Counter).
 extension MongoRegistry {
+    /// One upsert per name with `$max`: the stored value never goes back, so a count written twice
+    /// or late is never counted twice (a G-Counter).
     public func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws {
         guard !counts.isEmpty else { return }
         try await self.run("merging counts") {
@@ -24,6 +26,7 @@ extension MongoRegistry {
         }
     }
 
+    /// Every node's counts, dead nodes' included.
     public func counts() async throws -> GCounter {
         try await self.run("reading counts") {
             var counter = GCounter()

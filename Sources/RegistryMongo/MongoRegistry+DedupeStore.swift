@@ -4,6 +4,9 @@ public import SkyLib
 
 /// ``DedupeStore``: dedupe keys in collection `dedupe`, `_id` = route/key; a claim is one conditional upsert, so the duplicate key error of a concurrent one says "taken".
 extension MongoRegistry {
+    /// One conditional upsert on `_id` = `route/key`: it matches only a claim that ran out, so when
+    /// the key is held the upsert collides on `_id` and the duplicate-key error says "taken"; the
+    /// holder's document is then read to answer `.running` or `.done`.
     public func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
         let id = route + "/" + key
         do {
@@ -42,6 +45,8 @@ extension MongoRegistry {
         }
     }
 
+    /// Moves `runningUntil` on the owner's running claim; the matched count says whether the owner
+    /// still holds it.
     public func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
         try await self.run("renewing a dedupe claim") {
             let reply = try await self.pool.command([
@@ -59,6 +64,8 @@ extension MongoRegistry {
         }
     }
 
+    /// Stores the answer under the owner's claim only (a claim lost to another router is left
+    /// alone).
     public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
         try await self.run("completing a dedupe key") {
             _ = try await self.pool.command([
@@ -71,6 +78,7 @@ extension MongoRegistry {
         }
     }
 
+    /// Deletes the owner's running claim, so the next request with the key runs.
     public func releaseDedupe(route: String, key: String, owner: String) async throws {
         try await self.run("releasing a dedupe key") {
             _ = try await self.pool.command([

@@ -4,6 +4,7 @@ import SkyLib
 
 /// ``EventLog``: the event log in collection `events`.
 extension MongoRegistry {
+    /// Inserts the event with a BSON date for the TTL index that keeps the log to recent history.
     public func record(_ event: RegistryEvent) async throws {
         try await self.run("recording an event") {
             // Sortable ids (time, then a random tail) keep "newest first" exact.
@@ -23,6 +24,7 @@ extension MongoRegistry {
         }
     }
 
+    /// The newest first.
     public func events(limit: Int) async throws -> [RegistryEvent] {
         try await self.run("reading events") {
             try await self.find("events", filter: [], sort: [("_id", -1)], limit: limit).map { document in

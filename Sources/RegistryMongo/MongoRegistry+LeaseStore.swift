@@ -4,6 +4,9 @@ import SkyLib
 
 /// ``LeaseStore``: leases in collection `leases`, taken or renewed in one conditional upsert.
 extension MongoRegistry {
+    /// One conditional upsert: taken when free or expired, renewed for its holder; when another
+    /// holder's lease is live the upsert collides on `_id`, and that duplicate-key error is the
+    /// "no".
     public func acquireLease(_ name: String, holder: String, duration: TimeInterval, now: Date) async throws -> Bool {
         do {
             try await self.ensureIndexes()

@@ -4,6 +4,7 @@ import SkyLib
 
 /// ``RouteStore``: pushed routes in collection `routes`, `_id` the route's name.
 extension MongoRegistry {
+    /// Every pushed route, by name.
     public func storedRoutes() async throws -> [StoredRoute] {
         try await self.run("reading routes") {
             try await self.find("routes", filter: [], sort: [("_id", 1)]).map { document in
@@ -18,6 +19,10 @@ extension MongoRegistry {
         }
     }
 
+    /// A route whose text changed is written with the next revision, an unchanged one is left as it
+    /// is; with `prune`, routes not pushed are deleted. Per route, not one transaction (see
+    /// ``register(_:)``): a router reading meanwhile sees some routes new and some old for one
+    /// poll.
     public func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
         let existing = Dictionary(try await self.storedRoutes().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let now = Date().timeIntervalSince1970

@@ -4,6 +4,9 @@ public import SkyLib
 
 /// ``SpanStore``: spans in collection `spans`, a day's worth kept by a TTL index.
 extension MongoRegistry {
+    /// One unordered insert for the batch: a span the server refuses (a duplicate id, from a batch
+    /// sent twice) does not stop the others being written. The command still reports the write
+    /// error, so the recorder counts the batch as dropped although most of it landed.
     public func recordSpans(_ spans: [Span]) async throws {
         guard !spans.isEmpty else { return }
         try await self.run("recording spans") {
@@ -17,12 +20,14 @@ extension MongoRegistry {
         }
     }
 
+    /// The route spans of the newest requests, by start time.
     public func latestRouteSpans(limit: Int) async throws -> [Span] {
         try await self.run("reading spans") {
             try await self.find("spans", filter: [("kind", .json(.string(Span.Kind.route.rawValue)))], sort: [("start", -1)], limit: limit).compactMap(Span.init(json:))
         }
     }
 
+    /// One trace's spans, oldest first.
     public func spans(traceID: String) async throws -> [Span] {
         try await self.run("reading spans") {
             try await self.find("spans", filter: [("traceId", .json(.string(traceID)))], sort: [("start", 1)]).compactMap(Span.init(json:))

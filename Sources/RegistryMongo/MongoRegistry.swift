@@ -11,8 +11,12 @@ public import RegistryKit
 /// Every call runs on the client pool's own threads. Each role is implemented in its own file
 /// (`MongoRegistry+NodeDirectory.swift` …).
 public final class MongoRegistry: Registry {
+    /// The client pool every role's calls go through.
     let pool: MongoClientPool
+    /// The URI without its credentials, for logs and messages.
     private let uriDescription: String
+    /// Whether the indexes are made: a server down at start gets them on the first call that
+    /// reaches it.
     private let indexesReady = Mutex(false)
 
     /// Connects to `uri` (`mongodb://host:port/db`; the database defaults to `skynet`) and
@@ -76,6 +80,9 @@ public final class MongoRegistry: Registry {
         await self.pool.shutdown()
     }
 
+    /// Runs one operation of a role, the indexes first when they are not made yet (the server may
+    /// have been down at start); a failure that is not already a `SkyError` becomes a retryable
+    /// registry error naming what was being done.
     func run<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             try await self.ensureIndexes()
@@ -123,10 +130,13 @@ public final class MongoRegistry: Registry {
         return .document(MongoDocument(fields))
     }
 
+    /// When the TTL index may delete a node: ten TTLs after its heartbeat, at least a minute. Only
+    /// a backstop for when every reaper is down; the reaper removes a dead node after one TTL.
     static func expiry(at date: Date, ttl: Double) -> Int64 {
         Int64((date.timeIntervalSince1970 + max(ttl * 10, 60)) * 1000)
     }
 
+    /// A node record's fields as stored (its id is the document's `_id`).
     static func fields(of node: NodeRecord) -> [(String, MongoValue)] {
         [
             ("kind", .json(.string(node.kind.rawValue))), ("service", .json(.string(node.service))),
@@ -142,6 +152,8 @@ public final class MongoRegistry: Registry {
         ]
     }
 
+    /// A node record from its document; missing fields read as empty (a record written by an older
+    /// `sky`).
     static func node(from document: JSONValue) -> NodeRecord {
         var stats: [String: Int64] = [:]
         for (key, value) in document["stats"]?.objectValue ?? [:] { stats[key] = value.intValue }

@@ -9,6 +9,8 @@ extension SQLiteRegistry {
     /// Commands are kept this long, then pruned.
     static let commandsKeptFor: TimeInterval = 86400
 
+    /// Inserts the commands pending, and prunes those issued more than a day ago in the same
+    /// transaction.
     public func sendCommands(_ commands: [NodeCommand]) async throws {
         guard !commands.isEmpty else { return }
         try await self.write { db in
@@ -27,6 +29,9 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Every node asks on every heartbeat and almost always there is nothing: a read (which takes
+    /// no write lock) asks first, and only a pending match is claimed, in one write transaction
+    /// that SQLite's single writer makes exclusive.
     public func claimCommands(targets: [String], actions: Set<NodeCommand.Action>, actor: String, now: Date) async throws -> [NodeCommand] {
         guard !targets.isEmpty, !actions.isEmpty else { return [] }
         let targetList = targets.map { _ in "?" }.joined(separator: ",")
@@ -61,6 +66,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Moves the command only from the state the caller saw (`from`), so an expired command is
+    /// never finished and a finished one never expired.
     public func updateCommand(id: String, from: NodeCommand.State, to: NodeCommand.State, result: String, now: Date) async throws -> Bool {
         try await self.write { db in
             try db.execute(
@@ -71,6 +78,7 @@ extension SQLiteRegistry {
         }
     }
 
+    /// The stored commands with these ids, in issue order (unknown ids left out).
     public func commands(ids: [String]) async throws -> [NodeCommand] {
         guard !ids.isEmpty else { return [] }
         return try await self.read("commands") { db in
@@ -81,6 +89,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// A command from its row; `nil` for an action or state this build does not know (written by a
+    /// newer `sky`).
     static func command(from row: Row) -> NodeCommand? {
         var arguments: [String: String] = [:]
         if let text: String = row["arguments"], let json = try? JSONParser.parse(text) {

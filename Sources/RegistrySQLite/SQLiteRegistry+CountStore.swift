@@ -5,6 +5,8 @@ import SkyLib
 
 /// ``CountStore``: per-node counts in table `counts`, merged with `MAX` (a G-Counter).
 extension SQLiteRegistry {
+    /// One upsert per name keeping the larger value (`MAX`): a count written twice, late or out of
+    /// order never goes back, which is what makes the totals a G-Counter.
     public func mergeCounts(nodeID: String, counts: [String: Int64], at: Date) async throws {
         guard !counts.isEmpty else { return }
         try await self.write { db in
@@ -18,6 +20,7 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Every node's counts, dead nodes' included: their last values stay in the cluster's totals.
     public func counts() async throws -> GCounter {
         try await self.read("counts") { db in
             var counter = GCounter()

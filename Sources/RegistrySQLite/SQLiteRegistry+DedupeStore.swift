@@ -7,6 +7,10 @@ public import SkyLib
 /// `runningUntil`) or `done` (with the answer and `expiresAt`). Each call is one write
 /// transaction, so SQLite's single writer makes claims exclusive.
 extension SQLiteRegistry {
+    /// Reads the key and decides in the same write transaction, so two routers claiming one key at
+    /// once see each other's claim: SQLite's single writer serialises them. A claim that ran out
+    /// (done past `expiresAt`, or running past `runningUntil`) is taken over by the upsert. Now and
+    /// then expired answers are deleted, so the table stays the size of one window.
     public func claimDedupe(route: String, key: String, owner: String, now: Date, expiresAt: Date, runningUntil: Date) async throws -> DedupeClaim {
         try await self.write { db in
             // One transaction (the write queue's): read, decide, claim.
@@ -30,6 +34,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Moves the claim's `runningUntil` only while `owner` still holds it running; the changed-row
+    /// count says whether it did.
     public func renewDedupe(route: String, key: String, owner: String, runningUntil: Date) async throws -> Bool {
         try await self.write { db in
             try db.execute(
@@ -40,6 +46,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Stores the answer under the owner's claim only: a claim that was lost to another router (it
+    /// ran out) is not overwritten with this answer.
     public func completeDedupe(route: String, key: String, owner: String, answer: JSONValue) async throws {
         try await self.write { db in
             try db.execute(
@@ -49,6 +57,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Deletes the owner's running claim, so the next request with the key runs; a finished answer
+    /// is never released.
     public func releaseDedupe(route: String, key: String, owner: String) async throws {
         try await self.write { db in
             try db.execute(sql: "DELETE FROM dedupe WHERE route = ? AND key = ? AND owner = ? AND state = 'running'", arguments: [route, key, owner])

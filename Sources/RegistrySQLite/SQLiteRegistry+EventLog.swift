@@ -5,6 +5,8 @@ import SkyLib
 
 /// ``EventLog``: the event log in table `events`, the newest 10,000 kept.
 extension SQLiteRegistry {
+    /// Appends the event and trims the log to its newest 10,000 in the same transaction, so the
+    /// file never grows with a cluster's history.
     public func record(_ event: RegistryEvent) async throws {
         try await self.write { db in
             try db.execute(
@@ -16,6 +18,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// The newest first, by the insertion sequence rather than the timestamp: events from processes
+    /// with skewed clocks still list in the order the registry saw them.
     public func events(limit: Int) async throws -> [RegistryEvent] {
         try await self.read("events") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY seq DESC LIMIT ?", arguments: [limit]).map { row in

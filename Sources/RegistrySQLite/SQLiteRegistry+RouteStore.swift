@@ -5,6 +5,7 @@ import SkyLib
 
 /// ``RouteStore``: pushed routes in table `routes`, one row per name with its revision.
 extension SQLiteRegistry {
+    /// Every pushed route, by name.
     public func storedRoutes() async throws -> [StoredRoute] {
         try await self.read("routes") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM routes ORDER BY name").map { row in
@@ -13,6 +14,9 @@ extension SQLiteRegistry {
         }
     }
 
+    /// In one transaction: a route whose text changed gets the next revision, an unchanged one
+    /// keeps its revision (so a push of the same folder does not make every router reload), and
+    /// with `prune` the routes not pushed are removed.
     public func storeRoutes(_ routes: [StoredRoute], prune: Bool) async throws -> [StoredRoute] {
         let now = Date().timeIntervalSince1970
         try await self.write { db in

@@ -8,6 +8,8 @@ extension SQLiteRegistry {
     /// Spans kept; older ones are deleted as new ones arrive.
     static let spansKept = 100_000
 
+    /// Inserts a batch with one prepared statement in one transaction (the span recorder flushes in
+    /// batches, so a flush is one disk write), then trims to the newest ``spansKept``.
     public func recordSpans(_ spans: [Span]) async throws {
         guard !spans.isEmpty else { return }
         try await self.write { db in
@@ -19,6 +21,9 @@ extension SQLiteRegistry {
         }
     }
 
+    /// The route spans of the newest requests, walking back from the end of the table;
+    /// `json_extract` filters on the kind without a column of its own, since only `sky trace` with
+    /// no id asks.
     public func latestRouteSpans(limit: Int) async throws -> [Span] {
         try await self.read("spans") { db in
             // Newest rows first, kept to route spans: a bounded walk back from the end.
@@ -27,6 +32,8 @@ extension SQLiteRegistry {
         }
     }
 
+    /// One trace's spans through the `traceId` index, oldest first (ties by insertion), as `sky
+    /// trace` draws them.
     public func spans(traceID: String) async throws -> [Span] {
         try await self.read("spans") { db in
             try String.fetchAll(db, sql: "SELECT span FROM spans WHERE traceId = ? ORDER BY start, seq", arguments: [traceID])

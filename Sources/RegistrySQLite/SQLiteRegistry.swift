@@ -79,6 +79,8 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    /// Writes in the pool's one writer (SQLite's single writer: every write transaction here is
+    /// serialised with every other process's); a failure becomes a retryable registry error.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await self.pool.write(body)
@@ -87,10 +89,13 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    /// Stats as a JSON object: they are only ever read whole, with their node.
     static func encode(stats: [String: Int64]) -> String {
         JSONWriter.string(.object(stats.mapValues { .int($0) }))
     }
 
+    /// A node record from its row; an unknown kind or status (from a newer `sky`) reads as a
+    /// service, starting.
     static func node(from row: Row) -> NodeRecord {
         var stats: [String: Int64] = [:]
         if let text: String = row["stats"], let json = try? JSONParser.parse(text), case .object(let fields) = json {

@@ -14,6 +14,7 @@ public final class LineEditor: Sendable {
     public let historyFile: String?
     /// Read by libedit's completion callback, which cannot capture context.
     private static let completer = Mutex(ShellCompleter())
+    /// The last line added to the history: a line repeated is not added again, as shells do.
     private let lastEntry = Mutex<String?>(nil)
 
     /// Creates a `LineEditor` from its parts.

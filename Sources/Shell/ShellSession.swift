@@ -69,6 +69,9 @@ public struct ShellSession: Sendable {
         self.filter.isEmpty ? "sky> " : "sky [\(self.filterDescription)]> "
     }
 
+    /// What to do with one line: the shell's own commands (`filter`, `help`, `events`, `exit`)
+    /// here, anything else as `sky` arguments with the filter applied. A line that does not split
+    /// (an unclosed quote) runs nothing.
     public mutating func handle(_ line: String) -> Action {
         let words: [String]
         do {
@@ -97,6 +100,8 @@ public struct ShellSession: Sendable {
         }
     }
 
+    /// The command list, or one command's usage (its `--help` from `sky` itself, so the two never
+    /// disagree).
     private func help(_ topic: String?) -> Action {
         guard let topic else {
             let width = Self.commands.map(\.usage.count).max() ?? 0
@@ -115,6 +120,8 @@ public struct ShellSession: Sendable {
         }
     }
 
+    /// Sets, changes or clears filter keys; an unknown key leaves the whole filter as it was, so a
+    /// typo cannot half-apply.
     private mutating func setFilter(_ words: [String]) -> Action {
         if words.isEmpty { return .say("filter: \(self.filterDescription)") }
         if words == ["clear"] || words == ["none"] {
@@ -163,6 +170,7 @@ public struct ShellSession: Sendable {
         return .run(arguments + extra, preface: nil)
     }
 
+    /// `key=value` split at the first `=` (values may contain more).
     private static func pair(_ word: String) -> (String, String)? {
         guard let equals = word.firstIndex(of: "=") else { return nil }
         return (String(word[..<equals]), String(word[word.index(after: equals)...]))

@@ -12,7 +12,9 @@ struct CSVFileReader {
         var reason: String
     }
 
+    /// The record decoder, carried across chunks.
     private var reader: CSVReader
+    /// The file, positioned at the checkpoint when resuming.
     private let input: FileHandle
     /// Whether the file's first record names the fields.
     private let expectsHeader: Bool
@@ -25,6 +27,7 @@ struct CSVFileReader {
     /// Called before each read with the offset reached (tests stand in a read error there).
     private let beforeRead: (@Sendable (Int64) throws -> Void)?
 
+    /// A reader over `input`; `header` is the checkpoint's, when resuming past it.
     init(reader: CSVReader, input: FileHandle, header: [String]?, expectsHeader: Bool, totalBytes: Int64, readSize: Int, beforeRead: (@Sendable (Int64) throws -> Void)?) {
         self.reader = reader
         self.input = input

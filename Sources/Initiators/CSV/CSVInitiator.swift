@@ -60,8 +60,12 @@ public final class CSVInitiator: Initiator, Sendable {
 
     /// What this initiator was made with.
     public let configuration: Configuration
+    /// Runs each row's route (the router; a stand-in in tests).
     private let runner: any RouteRunner
+    /// The process's counters (`csv.ROUTE-rows`, `-rejects`, `-checkpoints` …) and its progress
+    /// board.
     private let counters: Counters
+    /// The initiator's logger, with the folder in its metadata.
     private let logger: Logger
 
     /// Creates a `CSVInitiator` from its parts.
@@ -77,6 +81,7 @@ public final class CSVInitiator: Initiator, Sendable {
 
     public var summary: String { "csv \(self.configuration.source.dir)/\(self.configuration.source.pattern) → route \(self.configuration.route)" }
 
+    /// Counters are named `csv.ROUTE-…`.
     private var prefix: String { "csv.\(self.configuration.route)" }
 
     /// Rows sent to the route together, in one task (a task per row cost more than a row's
@@ -98,6 +103,8 @@ public final class CSVInitiator: Initiator, Sendable {
         try await loop.run { item, folder, refusals, isStopping in await self.handle(item, in: folder, refusals: refusals, isStopping: isStopping) }
     }
 
+    /// Takes one file (claims a fresh name, or resumes one left in `.processing/`), processes it,
+    /// then moves it to `.done/` or parks it; a stop leaves it where it is for the next start.
     private func handle(_ item: DropItem, in folder: DropFolder, refusals: Refusals, isStopping: @escaping @Sendable () -> Bool) async {
         let stem: String
         switch item {

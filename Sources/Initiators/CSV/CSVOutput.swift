@@ -57,13 +57,21 @@ struct CSVCheckpointError: Error, CustomStringConvertible {
 /// ``takeBuffered()``); the files and committed sizes by one ``write(_:checkpoint:)`` at a
 /// time on the thread pool (the file's task starts a write only after the previous one ended).
 final class CSVOutput: @unchecked Sendable {
+    /// Where the file resumes: the checkpoint found at open, or the start.
     let checkpoint: CSVCheckpoint
+    /// `.out/NAME.results.jsonl` and `.out/NAME.rejects.csv`, cut back at open to the sizes the
+    /// checkpoint recorded (what was written after it runs again, so it must not stay twice).
     private let results: FileHandle
     private let rejects: FileHandle
+    /// `.processing/NAME.checkpoint`, replaced atomically at each checkpoint.
     private let checkpointPath: String
+    /// The input, for copying rejected records too long to have been held.
     private let inputPath: String
+    /// The drop folder and the file's stem, for paths and messages.
     private let folder: DropFolder
     private let stem: String
+    /// Answers and rejects since the last checkpoint, written at the next one: one write and one
+    /// sync per checkpoint, not per row.
     private var resultsBuffer: [UInt8] = []
     private var rejectsBuffer: [UInt8] = []
     /// Rejected records too long to hold in memory, copied from the input at the flush:
@@ -151,6 +159,7 @@ final class CSVOutput: @unchecked Sendable {
         buffer.append(UInt8(ascii: "\""))
     }
 
+    /// Appends bytes with every quote doubled (the inside of a quoted CSV field).
     private static func appendEscaped<Bytes: Sequence<UInt8>>(_ bytes: Bytes, to buffer: inout [UInt8]) {
         for byte in bytes {
             if byte == UInt8(ascii: "\"") { buffer.append(byte) }

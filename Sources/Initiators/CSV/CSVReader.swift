@@ -46,6 +46,8 @@ public struct CSVReader: Sendable {
         case latin1 = "latin1"
     }
 
+    /// Where in a record the reader is: RFC 4180's few states, one byte at a time, so a record
+    /// split across two reads resumes exactly where it stopped.
     private enum State {
         case fieldStart, unquoted, quoted, quoteInQuoted, afterCR
     }
@@ -57,16 +59,30 @@ public struct CSVReader: Sendable {
     /// How bytes become text.
     public let encoding: Encoding
     private var state = State.fieldStart
+    /// The field being read, as bytes: decoded once it ends (one decode per field, not per byte).
     private var field: [UInt8] = []
+    /// The record's fields so far.
     private var fields: [String] = []
+    /// The record's bytes as they were in the file (for a reject, kept byte for byte), up to the
+    /// size limit.
     private var raw: [UInt8] = []
+    /// The record's length so far, also past the limit (what was not kept is copied from the file
+    /// when the reject is written).
     private var rawCount = 0
+    /// What is wrong with the record so far, when something is: it is still read to its end, so the
+    /// next record starts in the right place.
     private var problem: String?
+    /// Bytes consumed from the file (where a checkpoint may resume).
     private var offset: Int64
+    /// The line the reader is on (quoted newlines counted, as Python's csv counts them).
     private var line: Int
+    /// The line the record began on, for its answer and its reject.
     private var recordLine: Int
+    /// Where the record starts in the file.
     private var recordStart: Int64
+    /// Where its content ends (its line end not counted): a reject copies the range whole.
     private var contentEnd: Int64
+    /// Whether nothing was read yet: a UTF-8 byte-order mark is skipped only there.
     private var atStart: Bool
     private var bomChecked = false
     /// The previous byte was a `\r` inside a quoted field (a `\n` after it ends no extra line).
@@ -141,6 +157,7 @@ public struct CSVReader: Sendable {
         self.endRecord(into: &records)
     }
 
+    /// Consumes one byte: RFC 4180's quoting, CRLF, lone CR and LF line ends, the size limit.
     private mutating func step(_ byte: UInt8, into records: inout [Record]) {
         let quote = UInt8(ascii: "\"")
         let newline = UInt8(ascii: "\n")
@@ -218,6 +235,7 @@ public struct CSVReader: Sendable {
         }
     }
 
+    /// Whether the record is over the limit (its bytes past it are not held).
     private var truncated: Bool { self.rawCount > self.maxRecordBytes }
 
     /// Keeps a field byte, unless the record is already too long (then it is a reject, and
@@ -240,6 +258,8 @@ public struct CSVReader: Sendable {
         }
     }
 
+    /// Decodes the field just ended (UTF-8, or Latin-1 when declared); bytes that are not UTF-8
+    /// make the record a reject rather than a mangled answer.
     private mutating func endField() {
         switch self.encoding {
         case .utf8:
@@ -258,6 +278,7 @@ public struct CSVReader: Sendable {
         self.state = .fieldStart
     }
 
+    /// Hands the record out (with its line, byte range and any problem) and starts the next.
     private mutating func endRecord(into records: inout [Record]) {
         self.endField()
         defer {

@@ -21,6 +21,7 @@ struct CheckpointWriter: Sendable {
     /// Whether one was given up (stopped before it could be written).
     private(set) var stopped = false
 
+    /// A writer with nothing written yet.
     init(retry: BackoffRetry, written: CounterCell, file: String) {
         self.retry = retry
         self.written = written

@@ -21,6 +21,7 @@ struct ReorderBuffer {
     /// Whether a row was cut short by a stop (nothing after it is written).
     private(set) var interrupted = false
 
+    /// An empty buffer whose rows continue from `checkpoint`.
     init(from checkpoint: CSVCheckpoint) {
         self.committed = checkpoint
     }

@@ -3,12 +3,16 @@ import SkyLib
 /// A drop folder's backlog on the progress board: from the first file taken while idle until
 /// the folder is idle again, files done of files found (done, in hand and queued).
 final class Backlog: Sendable {
+    /// Where the backlog is shown (`/debug/progress`, the dashboard, `sky progress`).
     private let board: ProgressBoard
     private let route: String
     private let folder: String
+    /// The folder's queue, whose waiting names are part of the total.
     private let queue: WorkQueue<DropItem>
+    /// The board's entry while there is a backlog, and the files done and in hand since it began.
     private let state = Locked<(entry: ProgressBoard.Entry?, done: Int64, inHand: Int64)>((nil, 0, 0))
 
+    /// No backlog yet: the entry appears with the first file taken.
     init(board: ProgressBoard, route: String, folder: String, queue: WorkQueue<DropItem>) {
         self.board = board
         self.route = route
@@ -16,6 +20,7 @@ final class Backlog: Sendable {
         self.queue = queue
     }
 
+    /// A worker took a file: the total grows by what is waiting now.
     func started() {
         self.state.withLock { state in
             if state.entry == nil { state.entry = self.board.begin(.files, route: self.route, name: self.folder) }
@@ -24,6 +29,8 @@ final class Backlog: Sendable {
         }
     }
 
+    /// A worker finished a file; when none is in hand or waiting the backlog is over and its entry
+    /// leaves the board.
     func finished() {
         self.state.withLock { state in
             state.done += 1

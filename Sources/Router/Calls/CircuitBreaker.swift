@@ -18,6 +18,8 @@ final class CircuitBreaker: Sendable {
         var name: String { ["closed", "half-open", "open"][self.rawValue] }
     }
 
+    /// The breaker's state, the failures in a row that lead to opening it, until when it stays
+    /// open, and whether the one probe a half-open breaker lets through is out.
     private struct Inner {
         var state = State.closed
         var failuresInARow = 0
@@ -25,18 +27,23 @@ final class CircuitBreaker: Sendable {
         var probing = false
     }
 
+    /// The service the breaker guards (one per service per router, shared by every route calling
+    /// it).
     let service: String
+    /// Changed by every call's outcome, from any task, hence locked.
     private let inner = Mutex(Inner())
     /// Calls refused while open, and times the circuit opened (for `/debug/vars`).
     let rejected: CounterCell
     let opened: CounterCell
 
+    /// A closed breaker for `service`, its counters looked up once.
     init(service: String, counters: Counters) {
         self.service = service
         self.rejected = counters.cell("breaker.\(service)-rejected")
         self.opened = counters.cell("breaker.\(service)-opened")
     }
 
+    /// The state now (for `/debug/vars`, `/metrics` and the node's stats).
     var state: State { self.inner.withLock { $0.state } }
 
     /// Whether a call may go now; `nil` when it may, else the error to fail it with.
@@ -91,13 +98,17 @@ final class CircuitBreaker: Sendable {
 
 /// The breakers of one router, by service.
 final class CircuitBreakers: Sendable {
+    /// Where each new breaker's counters live.
     private let counters: Counters
+    /// One breaker per service, made on first use.
     private let byService = Mutex<[String: CircuitBreaker]>([:])
 
+    /// No breakers yet: one is made the first time a step with `breaker:` calls its service.
     init(counters: Counters) {
         self.counters = counters
     }
 
+    /// The service's breaker, made on first use.
     func breaker(for service: String) -> CircuitBreaker {
         self.byService.withLock { breakers in
             if let breaker = breakers[service] { return breaker }

@@ -17,7 +17,10 @@ public import TLS
 /// `maxConnectionsPerInstance` warm connections to each instance. It is a `Service` so the
 /// `ServiceGroup` shuts the pool down after everything that uses it has stopped.
 public final class HTTPServiceClient: ServiceClient, Service, Sendable {
+    /// AsyncHTTPClient with a keep-alive pool per instance: a call reuses a connection instead of
+    /// paying a TCP (and TLS) handshake.
     private let client: HTTPClient
+    /// The router's logger.
     private let logger: Logger
     /// Largest response body accepted from a service.
     public let maxResponseBytes: Int
@@ -51,6 +54,11 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         self.logger = logger
     }
 
+    /// `POST /call` to the instance with the envelope, under `deadline` (30 s when none),
+    /// which also goes to the service as `Skynet-Timeout-Ms`; the response body is read up to
+    /// ``maxResponseBytes``. Failures are classified so the router knows what to retry:
+    /// unreachable and timed out are retryable (another instance may answer), an answer that is
+    /// not a response or is too large is not.
     public func call(_ request: RequestEnvelope, instance: NodeRecord, deadline: NIODeadline?) async throws(SkyError) -> ServiceResponse {
         var http = HTTPClientRequest(url: AdvertisedAddress.url(instance.address, path: "/call"))
         http.method = .POST

@@ -7,6 +7,8 @@ public import RegistryKit
 /// in-process instances first, the router's own region before others, never one that was
 /// just tried or that refused a connection moments ago.
 public final class InstanceBalancer: Sendable {
+    /// Calls in flight per instance (least outstanding wins), instances left out until a time, and
+    /// a round-robin cursor per service for ties.
     private struct State {
         var outstanding: [String: Int] = [:]
         var quarantinedUntil: [String: Date] = [:]
@@ -17,6 +19,7 @@ public final class InstanceBalancer: Sendable {
     public let region: String?
     /// How long an instance that refused a connection is left out locally.
     public let quarantine: TimeInterval
+    /// Changed on every call's start and end, from any task.
     private let state = Mutex(State())
 
     /// Creates an `InstanceBalancer` from its parts.

@@ -17,6 +17,7 @@ public import SkyLib
 /// deadline no later than the caller's. Retryable failures are tried again on another
 /// instance, up to `attempts` times.
 public struct ServiceCaller: Sendable {
+    /// Picks the instance and makes the call, as a route step would.
     private let dispatcher: ServiceDispatcher
     /// Decides whether a call made outside any request starts a recorded trace.
     private let sampler: TraceSampler

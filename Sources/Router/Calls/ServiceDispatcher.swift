@@ -20,7 +20,10 @@ public final class ServiceDispatcher: Sendable {
     public let cache: RegistryCache
     /// Picks among the ready instances (least outstanding calls, in-process and own region first).
     public let balancer: InstanceBalancer
+    /// Calls an instance in another process, over HTTP.
     private let client: any ServiceClient
+    /// Services hosted in this process, called without a socket (`sky run`'s built-ins); `nil` when
+    /// there are none.
     private let local: (any LocalServiceDirectory)?
     /// Times in-process calls (the wire client has its own timeouts).
     private let watchdog: DeadlineWatchdog

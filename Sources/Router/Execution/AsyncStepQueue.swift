@@ -15,8 +15,12 @@ public final class AsyncStepQueue: Service, Sendable {
 
     /// Most async calls in flight at once.
     public let limit: Int
+    /// Jobs accepted and not finished: an atomic, since every out-of-band step changes it twice.
     private let inFlight = Atomic<Int>(0)
+    /// Hands accepted jobs to `run()`'s task group (unbounded in the stream's own buffer, bounded
+    /// by ``limit`` through `inFlight`).
     private let stream: AsyncStream<Job>
+    /// Where ``submit(_:)`` puts jobs; finished at graceful shutdown.
     private let continuation: AsyncStream<Job>.Continuation
     private let logger: Logger
 

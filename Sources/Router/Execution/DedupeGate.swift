@@ -12,6 +12,7 @@ struct DedupeGate: Sendable {
     let claimLife: Duration
     /// How long recording an answer is retried before giving up loudly.
     let recordLimit: Duration
+    /// Counts duplicates, conflicts, claims lost, answers recorded late or never.
     let counters: Counters
     let logger: Logger
 

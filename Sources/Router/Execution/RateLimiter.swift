@@ -7,10 +7,12 @@ import SkyLib
 /// books the next slot, `interval` after the last; up to `burst` slots may be booked ahead.
 /// A request that would wait longer than it may is refused before it waits at all.
 final class RateLimiter: Sendable {
+    /// The rate it keeps; a reloaded route with another rate gets a new limiter.
     let rate: RateLimit
     /// The time the next request would be admitted at the steady rate (GCRA's "TAT").
     private let theoretical = Mutex(NIODeadline.distantPast)
 
+    /// A limiter with no slot booked: the first request goes at once.
     init(rate: RateLimit) {
         self.rate = rate
     }
@@ -32,13 +34,17 @@ final class RateLimiter: Sendable {
 
 /// This router's rate limiters, by route (and by route and step).
 final class RateLimiters: Sendable {
+    /// Counts requests delayed and refused per limit.
     private let counters: Counters
+    /// One limiter per route or step, made on first use.
     private let byKey = Mutex<[String: RateLimiter]>([:])
 
+    /// No limiters yet: one is made the first time a limited route or step runs.
     init(counters: Counters) {
         self.counters = counters
     }
 
+    /// The limiter of `key`, made on first use and made again when the route's rate changed.
     func limiter(_ key: String, rate: RateLimit) -> RateLimiter {
         self.byKey.withLock { limiters in
             // A reloaded route with another rate gets a fresh limiter.

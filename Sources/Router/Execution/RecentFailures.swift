@@ -5,6 +5,7 @@ import Synchronization
 /// The last failed requests of a router (route, step, service, error, trace id), for the
 /// dashboard's "recent failures"; a small ring, so it costs nothing while all is well.
 final class RecentFailures: Sendable {
+    /// One failed request: when, which route, the error (naming step and service), its trace.
     struct Failure: Sendable {
         var at: Date
         var route: String
@@ -12,13 +13,17 @@ final class RecentFailures: Sendable {
         var traceID: String
     }
 
+    /// How many are kept (the dashboard shows 20).
     let capacity: Int
+    /// The newest last; the oldest dropped past ``capacity``.
     private let ring = Mutex<[Failure]>([])
 
+    /// An empty list keeping the last `capacity` failures.
     init(capacity: Int = 20) {
         self.capacity = capacity
     }
 
+    /// Keeps `failure`, dropping the oldest past ``capacity``.
     func add(_ failure: Failure) {
         self.ring.withLock { ring in
             ring.append(failure)

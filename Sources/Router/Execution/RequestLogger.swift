@@ -7,18 +7,24 @@ import Logging
 /// router's profile showed it; almost no request logs anything, so the metadata is attached
 /// inside the message's (lazy) metadata instead.
 struct RequestLogger: Sendable {
+    /// The router's logger.
     let base: Logger
+    /// Added as `request` to every line about this request.
     let requestID: String
+    /// Added as `route` to every line about this request.
     let route: String
 
+    /// A warning about this request, its id and route attached.
     func warning(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
         self.base.warning(message(), metadata: self.with(metadata()))
     }
 
+    /// A debug line about this request, its id and route attached (built only when debug is on).
     func debug(_ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:]) {
         self.base.debug(message(), metadata: self.with(metadata()))
     }
 
+    /// `metadata` with the request's id and route added.
     private func with(_ metadata: Logger.Metadata) -> Logger.Metadata {
         var metadata = metadata
         metadata["request"] = "\(self.requestID)"

@@ -20,9 +20,13 @@ public import RegistryKit
 public final class RouteExecutor: RouteRunner, Sendable {
     /// Where routes are looked up.
     public let table: RouteTable
+    /// Picks an instance and calls it (a ``ServiceDispatcher``; a scripted one in route tests).
     let dispatcher: any StepDispatching
+    /// Runs out-of-band steps, bounded.
     let asyncSteps: AsyncStepQueue
+    /// Each route's counters and histograms, made once per route revision.
     private let instruments: RouteInstrumentsCache
+    /// The last failed requests, for the dashboard.
     private let failures = RecentFailures()
     /// This router's circuit breakers, by service (steps that set `breaker:` use them).
     let breakers: CircuitBreakers
@@ -40,9 +44,11 @@ public final class RouteExecutor: RouteRunner, Sendable {
     /// How long recording a dedupe answer is retried (the claim kept meanwhile) before the
     /// router gives up, logs an error and counts `dedupe.ROUTE-unrecorded`.
     public let dedupeRecordLimit: Duration
+    /// The process's counters (dedupe's and rate limits' are named per route).
     private let counters: Counters
     /// Where spans of sampled requests go; `nil` records none.
     let spans: RouteSpans
+    /// The router's logger; a request's lines go through a ``RequestLogger``.
     let logger: Logger
     /// Deadline of routes that set no `timeout`.
     public let defaultTimeout: Duration

@@ -8,6 +8,7 @@ public struct Echo: ServiceHandler {
     /// Computes only; run directly, without a deadline race.
     public var completesPromptly: Bool { true }
 
+    /// Answers the document as it came: a step that changes nothing, for tests and route plumbing.
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         ServiceResponse(payload: request.payload)
     }

@@ -8,6 +8,8 @@ import Synchronization
 public struct Flaky: ServiceHandler {
     /// Failures per request id unless the document says otherwise.
     public let failTimes: Int
+    /// Calls so far per request id, shared by every copy of the handler (a route's retries reach
+    /// the same instance's copy).
     private let calls = Calls()
 
     /// Bounded memory of calls per request id.
@@ -31,6 +33,8 @@ public struct Flaky: ServiceHandler {
     /// Computes only; run directly, without a deadline race.
     public var completesPromptly: Bool { true }
 
+    /// Fails the request's first `failTimes` calls (retryably, so a route's retries get through),
+    /// then answers with `attempts`.
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         let failTimes = request.payload["failTimes"]?.looseInt ?? self.failTimes
         let call = self.calls.next(request.id)

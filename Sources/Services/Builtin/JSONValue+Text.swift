@@ -1,6 +1,7 @@
 import Foundation
 import SkyLib
 
+/// What the text services do to a document: transform its strings, wherever they are.
 extension JSONValue {
     /// The same document with `transform` applied to every string value.
     func mappingStrings(_ transform: (String) -> String) -> JSONValue {

@@ -8,6 +8,7 @@ public struct Reverse: ServiceHandler {
     /// Computes only; run directly, without a deadline race.
     public var completesPromptly: Bool { true }
 
+    /// Reverses every string in the document (keys stay as they are).
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         ServiceResponse(payload: request.payload.mappingStrings { String($0.reversed()) })
     }

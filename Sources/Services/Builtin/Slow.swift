@@ -13,6 +13,9 @@ public struct Slow: ServiceHandler {
         self.sleepMilliseconds = sleepMilliseconds
     }
 
+    /// Sleeps, then answers the document with `sleptMs`. The sleep is a cancellable `Task.sleep`: a
+    /// caller's deadline (or a stop past the drain limit) ends it at once, which is what the
+    /// timeout tests rely on.
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         // Numbers may arrive as strings (CSV fields are strings).
         let milliseconds = request.payload["sleepMs"]?.looseInt ?? self.sleepMilliseconds

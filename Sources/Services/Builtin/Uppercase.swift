@@ -9,6 +9,7 @@ public struct Uppercase: ServiceHandler {
     /// Computes only; run directly, without a deadline race.
     public var completesPromptly: Bool { true }
 
+    /// Upper-cases every string in the document (keys stay as they are).
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         ServiceResponse(payload: request.payload.mappingStrings { $0.uppercased() })
     }

@@ -8,6 +8,8 @@ public struct WordCount: ServiceHandler {
     /// Computes only; run directly, without a deadline race.
     public var completesPromptly: Bool { true }
 
+    /// Answers the document with `words` set; a document without a string `text` is the
+    /// caller's error (`bad_request`, not retried: the same document would fail again).
     public func handle(_ request: RequestEnvelope) async throws -> ServiceResponse {
         guard case .object(var fields) = request.payload, let text = fields["text"]?.stringValue else {
             throw SkyError(.badRequest, "wordcount needs an object with a string field \"text\"", service: "wordcount")

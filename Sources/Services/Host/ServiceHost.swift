@@ -65,6 +65,8 @@ public final class ServiceHost: Service, Sendable {
         case embedded(in: String)
     }
 
+    /// Where the host is in its life (starting, ready, draining), the address it bound, and who
+    /// waits for it to be ready.
     private struct State {
         var status: NodeStatus = .starting
         var address: String?
@@ -79,12 +81,18 @@ public final class ServiceHost: Service, Sendable {
     public let nodeID: String
     /// What the host was made with.
     public let configuration: Configuration
+    /// The node's record in the registry; `nil` serves without registering (a service's own tests).
     private let presence: NodePresence?
+    /// The process's counters, for `/debug/vars` and the node's stats.
     private let counters: Counters
+    /// The handler's three counters, looked up once: a lookup by name per call showed in the
+    /// profile.
     private let cells: (processed: CounterCell, errors: CounterCell, inflight: CounterCell)
     /// Where spans of sampled requests go; `nil` records none.
     private let spans: SpanRecorder?
+    /// The host's logger, with the service's name in its metadata.
     private let logger: Logger
+    /// Shared with the server's callbacks (the address once it binds), hence locked.
     private let state: Locked<State>
     /// Opened by graceful shutdown or by a remote stop: the host then drains and ends.
     private let stopLatch = Latch()
@@ -125,6 +133,8 @@ public final class ServiceHost: Service, Sendable {
         }
     }
 
+    /// How remote commands reach this host: the process's own stop and restart, none, or (inside
+    /// `sky run`) a stop of this host only.
     private static func control(_ commands: RemoteCommands, service: String, stop: Latch) -> NodeControl {
         switch commands {
         case .none:
@@ -171,6 +181,7 @@ public final class ServiceHost: Service, Sendable {
         )
     }
 
+    /// The node record as it is now (heartbeats send it again, stats and all).
     private static func record(
         nodeID: String,
         definition: ServiceDefinition,
@@ -282,6 +293,8 @@ public final class ServiceHost: Service, Sendable {
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 
+    /// Registered as ready, then those waiting for the address are told: a router that reads the
+    /// registry after `waitUntilReady()` returned finds the node.
     private func becomeReady() async {
         await self.presence?.register(status: .ready)
         let (address, waiters) = self.state.withLock { state in
@@ -293,6 +306,9 @@ public final class ServiceHost: Service, Sendable {
         self.logger.info("service ready", metadata: ["address": "\(address)", "node": "\(self.nodeID)", "version": "\(self.definition.version)"])
     }
 
+    /// Says `draining` in the registry first, so routers stop choosing this node, then keeps
+    /// answering for ``Configuration/drainDelay`` while the routers' caches catch up (calls already
+    /// on the way are answered, not refused).
     private func drain() async {
         self.state.withLock { $0.status = .draining }
         self.logger.info("draining: no new work, finishing what is in flight")
@@ -300,6 +316,8 @@ public final class ServiceHost: Service, Sendable {
         try? await Task.sleep(for: self.configuration.drainDelay)
     }
 
+    /// `POST /call`: the envelope in, the handler's response out; a failure answers the error's
+    /// status with `retryable` said, as docs/PROTOCOL.md lays down.
     private func handleCall(_ request: Request) async -> Response {
         let name = self.definition.name
         var request = request
