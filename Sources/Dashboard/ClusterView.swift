@@ -120,7 +120,10 @@ public struct ClusterView: Sendable {
         ClusterView(updatedAt: Date(), registry: registry, nodes: [], routes: [], events: [], routers: [], registryError: nil, window: 0)
     }
 
-    /// Rows from the stats of an interval of `seconds`.
+    /// Rows from the stats of an interval of `seconds` (the difference of two snapshots): per
+    /// route and step, rates a second rather than cumulative counts, since the page shows what
+    /// is happening now. `seconds` is kept above zero, so a first refresh right after another
+    /// cannot divide by it.
     static func rows(_ stats: RouterStats, seconds: Double) -> [RouteRow] {
         let seconds = max(seconds, 0.001)
         return stats.routes.values.sorted { $0.route < $1.route }.map { route in

@@ -66,6 +66,8 @@ public final class ClusterWatcher: Service, Sendable {
     /// The latest view.
     public var current: ClusterView { self.view.withLock { $0 } }
 
+    /// Refreshes the view every ``interval`` until shutdown; a refresh that fails (the registry
+    /// unreachable) keeps the last view and says so on the page.
     public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await self.refresh()
@@ -75,6 +77,13 @@ public final class ClusterWatcher: Service, Sendable {
     }
 
     /// Reads everything once and replaces the view.
+    ///
+    /// The nodes, events and totals from the registry; every ready router's stats and every
+    /// router's and initiator's work in flight, asked for side by side (one round of requests a
+    /// refresh, each with its own 2 s timeout). Rates are the difference between a router's
+    /// stats now and its oldest snapshot within ``window``: a router seen for the first time
+    /// shows its routes idle rather than its whole history as one second's traffic, and a
+    /// router gone from the registry is forgotten with its snapshots.
     public func refresh() async {
         var view = ClusterView.empty(registry: self.registryName)
         do {

@@ -78,6 +78,9 @@ extension DNSMessage {
         return encoded
     }
 
+    /// The message in wire format (RFC 1035 §4.1): header, questions, then every record, names
+    /// compressed; EDNS0 as the OPT pseudo-record the additional count includes, carrying the high
+    /// bits of an extended rcode.
     private func encoded() -> [UInt8] {
         var writer = DNSWriter()
         writer.u16(self.id)
@@ -112,9 +115,12 @@ extension DNSMessage {
 
 /// Reads big-endian numbers and names off a message, checking every bound.
 struct DNSReader {
+    /// The whole message: compression pointers point anywhere in it.
     let bytes: [UInt8]
+    /// Where the next read starts.
     var offset = 0
 
+    /// One byte; a message that ends early is a format error naming where.
     mutating func u8() throws(DNSFormatError) -> UInt8 {
         guard self.offset < self.bytes.count else { throw DNSFormatError(message: "message ends early", offset: self.offset) }
         defer { self.offset += 1 }
@@ -129,6 +135,8 @@ struct DNSReader {
         UInt32(try self.u16()) << 16 | UInt32(try self.u16())
     }
 
+    /// `count` bytes, refusing a length that announces more than is left (a hostile length never
+    /// reads past the end).
     mutating func take(_ count: Int) throws(DNSFormatError) -> [UInt8] {
         guard count <= self.bytes.count - self.offset else { throw DNSFormatError(message: "\(count) bytes announced, \(self.bytes.count - self.offset) left", offset: self.offset) }
         defer { self.offset += count }
@@ -169,6 +177,8 @@ struct DNSReader {
         }
     }
 
+    /// One resource record: name, type, class, TTL and its data (kept raw for types this server
+    /// does not read).
     mutating func record() throws(DNSFormatError) -> DNSRecord {
         let name = try self.name()
         let type = DNSRecordType(rawValue: try self.u16())

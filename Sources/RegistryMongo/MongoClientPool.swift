@@ -14,6 +14,7 @@ public struct MongoError: Error, Sendable, CustomStringConvertible {
     /// What libmongoc or the server said.
     public var message: String
 
+    /// The message with libmongoc's domain and code, which its documentation lists.
     public var description: String { "\(self.message) (domain \(self.domain), code \(self.code))" }
 
     /// A duplicate-key write (code 11000).

@@ -2,7 +2,13 @@ public import Foundation
 public import RegistryKit
 import SkyLib
 
-/// ``NodeDirectory``: node records in collection `nodes`, `_id` the node id; a TTL index on `expireAt` (heartbeat + 10 × TTL) removes what every reaper missed.
+/// ``NodeDirectory``: node records in collection `nodes`, `_id` the node id.
+///
+/// Times are stored as seconds since 1970 (doubles), as in the SQLite driver, so the
+/// conformance suite compares the two exactly; only `expireAt` is a BSON date, because a TTL
+/// index reads nothing else. That TTL index (ten TTLs after the last heartbeat, at least a
+/// minute) removes what every reaper missed: a cluster whose reapers are all down does not
+/// keep dead nodes for ever, while a reaper that runs removes them long before.
 extension MongoRegistry {
     /// Two commands: the stale records of another process at this address and kind go first (a
     /// restarted process is a new node), then an upsert by `_id`. Not one transaction: MongoDB

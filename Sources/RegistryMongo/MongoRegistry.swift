@@ -34,6 +34,20 @@ public final class MongoRegistry: Registry {
     }
 
     /// Creates the indexes once; until that succeeded, every call tries again first.
+    ///
+    /// `createIndexes` commands rather than `mongoc_collection_create_indexes_with_opts`, which
+    /// libmongoc 1.23 (Debian's) does not have. Each index and why:
+    /// - `nodes`: service + version + region, what routers and `sky dns` look nodes up by;
+    ///   address, what a registration clears stale records by; and a TTL index on `expireAt`
+    ///   (ten TTLs after the last heartbeat), a backstop for when every reaper is down.
+    /// - `events`: a TTL of a week, so the log stays recent history.
+    /// - `spans`: by trace (what `sky trace` reads) and a TTL of a day.
+    /// - `commands`: by target and state (what a node's claim reads on every heartbeat) and a
+    ///   TTL of a day.
+    /// - `dedupe`: a TTL at each answer's window end.
+    ///
+    /// TTL expiry is coarse (the server sweeps about once a minute): the drivers never rely on
+    /// it for correctness, only for size.
     func ensureIndexes() async throws {
         if self.indexesReady.withLock({ $0 }) { return }
         _ = try await self.pool.command([
@@ -73,6 +87,7 @@ public final class MongoRegistry: Registry {
         self.indexesReady.withLock { $0 = true }
     }
 
+    /// The URI without its credentials (user and password are never logged or shown).
     public var displayName: String { self.uriDescription }
 
     /// Stops the client pool's threads.

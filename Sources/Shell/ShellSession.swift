@@ -29,14 +29,18 @@ public struct ShellSession: Sendable {
         case run([String], preface: String?)
         /// Print the newest registry events.
         case events(Int)
+        /// Leave the shell (`exit`, `quit`, Ctrl-D).
         case exit
+        /// An empty line: nothing to do, not even a new prompt's worth of output.
         case nothing
     }
 
-    /// The keys a filter and `key=value` words take.
+    /// The keys a filter and `key=value` words take: the node fields every filtered `sky`
+    /// command takes as `--key value`, so one spelling works for all of them.
     public static let filterKeys = ["service", "version", "region", "host", "kind"]
 
-    /// Every command the shell knows, in `help` order.
+    /// Every command the shell knows, in `help` order: the `sky` commands an operator uses
+    /// interactively, plus the shell's own (`filter`, `events`, `help`, `exit`).
     public static let commands: [Command] = [
         Command(name: "nodes", usage: "nodes [key=value…] [--json]", summary: "list the nodes that match the filter", filtered: true, flags: ["--json"]),
         Command(name: "services", usage: "services [key=value…] [--json]", summary: "list services and their instances", filtered: true, flags: ["--json"]),

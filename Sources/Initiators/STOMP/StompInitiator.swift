@@ -305,7 +305,8 @@ public final class StompInitiator: Initiator, Sendable {
         return true
     }
 
-    /// A message named for the log: its id and correlation id.
+    /// A message named for the log: its id and correlation id (the id the broker gave it, the
+    /// correlation id the sender gave it: `scripts/broker-cycles.py` looks a message up by it).
     static func describe(_ message: StompFrame) -> String {
         "message-id=\(message[header: "message-id"] ?? "") correlation-id=\(message[header: "correlation-id"] ?? "")"
     }

@@ -23,19 +23,28 @@ final class RouteInstruments: Sendable {
         .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
     ]
 
+    /// The route's name, in every counter's name and label.
     let route: String
+    /// Requests answered (`route.NAME-processed`) and failed (`-errors`): the original
+    /// Skynet's names, kept for `/debug/vars`.
     let processed: CounterCell
     let errors: CounterCell
     /// Requests cut short by a stop (neither processed nor failed).
     let interruptions: CounterCell
+    /// Requests running now.
     let inflight: CounterCell
+    /// Out-of-band steps that ended well, failed, or were dropped because the queue was full.
     let asyncProcessed: CounterCell
     let asyncErrors: CounterCell
     let asyncDropped: CounterCell
+    /// The same counts for Prometheus, as one counter with an `outcome` label, and the
+    /// in-flight gauge: made once here, so a request records without looking a metric up.
     let succeeded: Prometheus.Counter
     let failed: Prometheus.Counter
     let dropped: Prometheus.Counter
     let inflightGauge: Gauge
+    /// Latency for `/metrics` (Prometheus buckets) and for `/debug/stats` (the finer
+    /// histogram the dashboard subtracts snapshots of).
     let duration: DurationHistogram
     let latency = LatencyHistogram()
     /// One per service call, nested ones too, in file order (``RouteStep/slot``).
@@ -135,15 +144,20 @@ final class RouteInstruments: Sendable {
 
 /// The counters and latency histogram of one step of one route.
 final class StepInstruments: Sendable {
+    /// The service the step calls.
     let service: String
+    /// Attempts started, ended well, failed, retried, and running now, per service
+    /// (`step.SERVICE-…`, shared by every route calling it).
     let calls: CounterCell
     let processed: CounterCell
     let errors: CounterCell
     let retries: CounterCell
     let inflight: CounterCell
+    /// The same for Prometheus, per route and service.
     let succeeded: Prometheus.Counter
     let failed: Prometheus.Counter
     let retried: Prometheus.Counter
+    /// One attempt's latency, for `/metrics` and for `/debug/stats`.
     let duration: DurationHistogram
     let latency = LatencyHistogram()
     /// This step's own counts (the cells above are shared by every route calling the service).
