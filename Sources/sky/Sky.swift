@@ -6,6 +6,8 @@ import NodeRuntime
 /// `sky`: runs every role of a Skynet cluster and inspects it.
 @main
 struct Sky: AsyncParsableCommand {
+    /// Subcommands in the order `sky help` lists them: the roles a cluster runs, then the commands
+    /// that read it, then those that act on it, then the tools.
     static let configuration = CommandConfiguration(
         commandName: "sky",
         abstract: "Skynet: initiators, routers and services on one registry.",
@@ -22,6 +24,10 @@ struct Sky: AsyncParsableCommand {
         ]
     )
 
+    /// Parses the command line and runs the command, as `AsyncParsableCommand.main()` would, but
+    /// with our own error exit: a failure prints ArgumentParser's message (usage for a bad flag,
+    /// the error otherwise) and the exit code the command chose (`ExitCode(1)` when it already said
+    /// why).
     static func main() async {
         do {
             var command = try Self.parseAsRoot()
@@ -39,6 +45,8 @@ struct Sky: AsyncParsableCommand {
 /// What `sky` prints for people (tables, summaries), written straight to standard output so it
 /// reaches pipes (supervisors, tests) at once. Logs go to standard error through swift-log.
 enum Output {
+    /// Prints `text` and flushes at once (a supervisor or a test reads the line while the process
+    /// runs on).
     static func line(_ text: String, terminator: String = "\n") {
         FileHandle.standardOutput.write(Data((text + terminator).utf8))
     }

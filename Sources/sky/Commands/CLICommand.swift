@@ -20,8 +20,13 @@ struct CLICommand: AsyncParsableCommand {
             """
     )
 
+    /// The registry the shell's commands use; set in the environment for them, since the commands
+    /// resolve it as on the command line.
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+    /// Reads lines until Ctrl-D or `exit`: each is the shell's own command (filter, help, events)
+    /// or a `sky` command run in this process with the filter applied. The completion vocabulary is
+    /// read from the registry again before each line, so a service that just registered completes.
     func run() async throws {
         // The shell runs the commands in this process; they read the registry from the environment.
         if let registry { setenv("SKYNET_REGISTRY", try RegistryAddress.resolve(flag: registry).uri, 1) }
@@ -73,6 +78,7 @@ struct CLICommand: AsyncParsableCommand {
     /// Values per filter key, for completion.
     static func vocabulary(_ registry: any Registry) async -> [String: [String]] {
         guard let nodes = try? await registry.nodes() else { return [:] }
+        /// The distinct values of one field, sorted, so Tab lists them in a stable order.
         func values(_ path: KeyPath<NodeRecord, String>) -> [String] { Set(nodes.map { $0[keyPath: path] }).sorted() }
         return [
             "service": values(\.service), "version": values(\.version), "region": values(\.region), "host": values(\.host),
@@ -80,6 +86,7 @@ struct CLICommand: AsyncParsableCommand {
         ]
     }
 
+    /// The newest registry events as a table, oldest at the top (as a log reads).
     static func printEvents(_ registry: any Registry, count: Int) async {
         do {
             let formatter = ISO8601DateFormatter()

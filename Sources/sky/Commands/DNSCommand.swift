@@ -20,12 +20,16 @@ struct DNSCommand: AsyncParsableCommand {
 
     @OptionGroup var admin: AdminOptions
 
+    /// Port 8053 by default: 53 needs privileges, and a resolver can forward the zone to any port.
     @Option(help: "HOST:PORT for DNS over UDP and TCP (port 0 picks a free one).")
     var listen: HostPort = HostPort(host: "127.0.0.1", port: 8053)
 
+    /// `skydns.local.` as the original Skynet's SkyDNS; the trailing dot makes it absolute.
     @Option(help: "The zone answered for.")
     var domain: String = "skydns.local."
 
+    /// The zone must be a valid DNS name (labels of letters, digits and `-`), checked before
+    /// anything listens.
     func validate() throws {
         let name = DNSName(self.domain)
         guard !name.labels.isEmpty, name.labels.allSatisfy({ DNSLabel.isValid($0) }) else {
@@ -33,6 +37,8 @@ struct DNSCommand: AsyncParsableCommand {
         }
     }
 
+    /// Answers SRV and A/AAAA questions from the registry cache (refreshed in the background, never
+    /// on a question's path), registers itself as a node, and serves its admin endpoints.
     func run() async throws {
         let context = try await self.common.context()
         let cache = RegistryCache(directory: context.registry, registryName: context.registry.displayName, logger: context.logger)

@@ -20,6 +20,8 @@ struct DaemonCommand: AsyncParsableCommand {
             """
     )
 
+    /// Read once at start: a changed file takes effect at the next start of the daemon, while `sky
+    /// deploy` adds instances live.
     @Argument(help: "The daemon file (YAML).")
     var file: String
 
@@ -27,6 +29,12 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @OptionGroup var admin: AdminOptions
 
+    /// Supervises the file's programs and acts on commands: `deploy` addressed to the daemon starts
+    /// instances, `stop` and `restart` addressed to a program's node are carried out here (the
+    /// program, started with `SKYNET_SUPERVISOR`, leaves them to us). The registry address goes to
+    /// the programs in their environment, never in argv, so credentials stay out of the process
+    /// list; a program that exits has its node record removed at once rather than when a reaper
+    /// notices.
     func run() async throws {
         let configuration = try DaemonConfiguration.load(path: self.file)
         let address = try RegistryAddress.resolve(flag: self.common.registry)

@@ -17,11 +17,16 @@ struct DashboardCommand: AsyncParsableCommand {
             """
     )
 
+    /// The registry, TLS and token flags as every node has them: the dashboard reads the same
+    /// registry and asks routers over the same TLS.
     @OptionGroup var common: CommonOptions
 
+    /// Port 8090 by default, beside `sky run`'s 8080.
     @Option(help: "HOST:PORT to serve the page on.")
     var http: HostPort = HostPort(host: "127.0.0.1", port: 8090)
 
+    /// Reads the cluster once before serving, so the first page shown is not empty, then refreshes
+    /// every second while the page is served.
     func run() async throws {
         let context = try await self.common.context()
         HostPort.warnIfExposed(self.http, token: context.token, logger: context.logger)

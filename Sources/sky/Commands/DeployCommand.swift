@@ -24,12 +24,17 @@ struct DeployCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the daemon and for the new instances to register.") var timeout: Double = 30
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+    /// A service name that could name a route's step, and a positive timeout.
     func validate() throws {
         guard (1...64).contains(self.instances) else { throw ValidationError("--instances must be 1 to 64") }
         guard RouteParser.isValidName(self.service) else { throw ValidationError("service name '\(self.service)' may only use letters, digits, '-', '_' and '.'") }
         guard self.timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
     }
 
+    /// Finds the daemon (the one on `--host`, or the only host with daemons), sends it a `deploy`
+    /// command through the registry, waits for its acknowledgement, then for the new instances to
+    /// register as ready: the command is done when they serve, not when they were started. Exits 1
+    /// when fewer registered in time, naming where to look.
     func run() async throws {
         let registry = try await RegistryAddress.resolve(flag: self.registry).open()
         let daemons = try await registry.nodes(matching: NodeQuery(kind: .daemon, host: self.host))

@@ -11,8 +11,13 @@ struct InitiatorCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @OptionGroup var admin: AdminOptions
+
+    /// The routes this node loads, as a router does; those with a `from:` get their initiators
+    /// started here.
     @OptionGroup var routes: RoutesOptions
 
+    /// A node that runs the initiators its routes declare (files, CSV, STOMP) and the routes
+    /// themselves, with no HTTP initiator: only its admin endpoints listen.
     func run() async throws {
         let context = try await self.common.context(serviceName: "sky-initiator")
         var configuration = RouterNode.Configuration()

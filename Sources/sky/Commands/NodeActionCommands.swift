@@ -7,17 +7,25 @@ import NodeRuntime
 /// Which nodes a remote command goes to, and how to wait for it: shared by `sky stop`,
 /// `sky restart`, `sky register` and `sky unregister`.
 struct NodeActionOptions: ParsableArguments {
+    /// `--service`, `--version`, `--region`, `--host`, `--kind`: the same filters as `sky nodes`,
+    /// so a command can be tried as a listing first.
     @OptionGroup var filter: NodeFilterOptions
     @Option(help: "Only the node with this id (a prefix of one, or the short id sky nodes shows).") var id: String?
     @Flag(help: "Every node, when no filter is given (without it, no filter is refused).") var all = false
     @Flag(name: .customLong("dry-run"), help: "List the nodes that would be touched, and touch none.") var dryRun = false
+    /// 30 s: longer than a node's default drain (20 s), so a stop that drains in full is reported
+    /// as done, not unanswered.
     @Option(help: "Seconds to wait for the nodes to act and acknowledge.") var timeout: Double = 30
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+    /// A positive timeout. The filter-or-`--all` rule is checked when the command runs, where it
+    /// can print which filters exist: a bare `sky stop` would stop the whole cluster.
     func validate() throws {
         guard self.timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
     }
 
+    /// The registry query for the filter; `--id` is matched afterwards, since a short id is a
+    /// prefix the registry cannot index.
     var query: NodeQuery { self.filter.query }
 
     /// The filter as a person wrote it: `service=uppercase host=h1`.
@@ -25,8 +33,12 @@ struct NodeActionOptions: ParsableArguments {
         self.parts.isEmpty ? "all nodes" : self.parts.joined(separator: " ")
     }
 
+    /// Whether any filter was given; without one (and without `--all`) the command refuses, rather
+    /// than touching every node.
     var hasFilter: Bool { !self.parts.isEmpty }
 
+    /// The filters in a fixed order, so the same command prints the same description in logs and
+    /// events.
     private var parts: [String] {
         var parts: [String] = []
         if let kind = self.filter.kind { parts.append("kind=\(kind.rawValue)") }
@@ -41,6 +53,9 @@ struct NodeActionOptions: ParsableArguments {
 
 /// Runs one remote action over the nodes the options match, and reports each outcome.
 enum NodeAction {
+    /// Finds the nodes, refuses an `--id` that matches several (time-ordered ids start alike for
+    /// nodes started together), then sends one command per node through the registry and prints
+    /// each outcome as the node reports it; exits 1 when a node did not act in time or refused.
     static func run(_ action: NodeCommand.Action, options: NodeActionOptions) async throws {
         guard options.hasFilter || options.all else {
             Output.line("\(action.rawValue): give a filter (--service, --version, --region, --host, --kind, --id), or --all for every node")
@@ -104,8 +119,11 @@ enum NodeAction {
 
 /// Columns for listing nodes (`sky nodes`, `--dry-run`).
 enum NodeTable {
+    /// The columns of `sky nodes`.
     static let header = ["ID", "KIND", "SERVICE", "VERSION", "REGION", "ENVIRONMENT", "HOST", "ADDRESS", "STATUS", "HEARTBEAT"]
 
+    /// One node's row; its status as routers see it now (`expired` past its TTL), not only as it
+    /// was written.
     static func row(_ node: NodeRecord) -> [String] {
         [Identifiers.short(node.id), node.kind.rawValue, node.service, node.version, node.region, node.environment, node.host, node.address,
          node.shownStatus(), String(format: "%.1fs", Date().timeIntervalSince(node.heartbeatAt))]

@@ -13,8 +13,10 @@ struct NodeFilterOptions: ParsableArguments {
     @Option(name: .customLong("kind"), help: "Only nodes of this kind: \(NodeKind.allCases.map(\.rawValue).joined(separator: ", ")).") var kindName: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
+    /// `--kind` as a ``NodeKind``; `validate()` has refused a name that is not one.
     var kind: NodeKind? { self.kindName.flatMap(NodeKind.init(rawValue:)) }
 
+    /// A version selector that parses (`1.2.0`, `1.*`, `*`).
     func validate() throws {
         if let kindName, self.kind == nil {
             throw ValidationError("unknown --kind '\(kindName)' (kinds: \(NodeKind.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -24,6 +26,8 @@ struct NodeFilterOptions: ParsableArguments {
         }
     }
 
+    /// The filters as a registry query: matched by the driver (an index in MongoDB), not after
+    /// reading every node.
     var query: NodeQuery { NodeQuery(kind: self.kind, service: self.service, version: self.version, region: self.region, host: self.host) }
 }
 
@@ -36,12 +40,18 @@ struct NodesCommand: AsyncParsableCommand {
         defaultSubcommand: List.self
     )
 
+    /// `sky nodes` (`list` is the default): the nodes that match, with whether each is ready,
+    /// expired or draining as routers see it, and a line when a reaper is holding back a mass
+    /// reaping.
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List the nodes in the registry.")
 
         @OptionGroup var filter: NodeFilterOptions
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+        /// Prints the table (or JSON, with each node as routers see it now), then any reaper's
+        /// notice that it is holding back: a listing that looks healthy while a reaper refuses to
+        /// act would mislead.
         func run() async throws {
             let nodes = try await RegistryAddress.resolve(flag: self.registry).open().nodes(matching: self.filter.query)
             if self.filter.json {
@@ -66,11 +76,17 @@ struct NodesCommand: AsyncParsableCommand {
         @Option(help: "HOST:PORT where it answers POST /call.") var address: HostPort
         @Option(help: "Its version.") var version: String = "1.0.0"
         @Option(help: "Its region.") var region: String = "local"
+        /// The same default as a node started by `sky`, so `sky dns` answers for a node added by
+        /// hand under the same names.
         @Option(help: "Its environment (a label of its DNS names).") var environment: String = NodeRecord.defaultEnvironment
         @Option(help: "Its host name (default: the address's host).") var host: String?
+        /// Ten years: a node added by hand has no process to heartbeat for it, so only a failing
+        /// /health (the reaper's probe) or `sky nodes remove` takes it out.
         @Option(help: "Seconds without heartbeat before it counts as dead (default: never).") var ttl: Double = 10 * 365 * 86400
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+        /// A name a route can call, an exact version (not a selector), an environment that is one
+        /// DNS label.
         func validate() throws {
             guard RouteParser.isValidName(self.service) else { throw ValidationError("service name '\(self.service)' may only use letters, digits, '-', '_' and '.'") }
             guard VersionSelector(self.version) != nil, !self.version.contains("*") else { throw ValidationError("bad version '\(self.version)'") }
@@ -79,6 +95,8 @@ struct NodesCommand: AsyncParsableCommand {
             }
         }
 
+        /// Registers the node as ready and records a `registered` event, so the dashboard and `sky
+        /// nodes` show who added it and when, like any other arrival.
         func run() async throws {
             let registry = try await RegistryAddress.resolve(flag: self.registry).open()
             let node = NodeRecord(
@@ -100,10 +118,14 @@ struct NodesCommand: AsyncParsableCommand {
         @Option(help: "Remove the nodes at this HOST:PORT.") var address: String?
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+        /// An id or an address, exactly one: both would leave unclear which one selects.
         func validate() throws {
             guard (self.id == nil) != (self.address == nil) else { throw ValidationError("give a node id or --address, not both or neither") }
         }
 
+        /// Refuses an id prefix that matches several nodes (ids of nodes started together share a
+        /// prefix), removes every node at an address, and records a `deregistered` event per node
+        /// so the removal shows in the event log.
         func run() async throws {
             let registry = try await RegistryAddress.resolve(flag: self.registry).open()
             let nodes = try await registry.nodes()
@@ -137,6 +159,9 @@ struct ServicesCommand: AsyncParsableCommand {
     @OptionGroup var filter: NodeFilterOptions
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+    /// One row per service and version, with the circuit-breaker state each router reports in its
+    /// node stats: the question when a service misbehaves is whether routers have stopped calling
+    /// it.
     func run() async throws {
         var query = self.filter.query
         query.kind = .service
@@ -167,6 +192,8 @@ struct ServicesCommand: AsyncParsableCommand {
 
 /// Plain text tables for terminal output.
 enum Table {
+    /// Columns padded to their widest cell and two spaces apart, trailing blanks trimmed: it reads
+    /// in a terminal and greps line by line (no box drawing to strip).
     static func render(header: [String], rows: [[String]]) -> String {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {

@@ -21,14 +21,21 @@ struct ProgressCommand: AsyncParsableCommand {
             """
     )
 
+    /// Nodes to ask directly, for a node that is not in this registry or a registry that cannot be
+    /// reached; the registry's routers and initiators otherwise.
     @Option(name: .customLong("node"), help: "Ask this node (http://HOST:PORT) instead of the registry's routers and initiators; repeatable.")
     var nodes: [String] = []
+    /// JSON once, for scripts: the same documents the nodes answer, with how many nodes answered,
+    /// so a caller can tell an idle cluster from an unreachable one.
     @Flag(help: "Print JSON once: {\"progress\": [...], \"nodes\": N}.") var json = false
     @Flag(help: "Print the view once and exit.") var once = false
+    /// One second, as the nodes' own counters move; at least 0.1 s, so a typo cannot make it poll
+    /// every node in a loop.
     @Option(help: "Seconds between redraws.") var interval: Double = 1
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
     @OptionGroup var tlsClient: TLSClientOptions
 
+    /// A positive redraw interval.
     func validate() throws {
         guard self.interval >= 0.1 else { throw ValidationError("--interval must be at least 0.1 seconds") }
         for node in self.nodes where !(node.hasPrefix("http://") || node.hasPrefix("https://")) {
@@ -36,6 +43,7 @@ struct ProgressCommand: AsyncParsableCommand {
         }
     }
 
+    /// Redraws the view every `--interval` until interrupted (or once, with `--once` or `--json`).
     func run() async throws {
         let live = !self.json && !self.once && isatty(STDOUT_FILENO) == 1
         repeat {
@@ -102,15 +110,18 @@ struct ProgressCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
+    /// Seconds, minutes or hours, whichever reads at a glance.
     static func duration(_ seconds: Double) -> String {
         let whole = Int(seconds.rounded(.up))
         return whole >= 3600 ? "\(whole / 3600)h\(whole % 3600 / 60)m" : whole >= 60 ? "\(whole / 60)m\(whole % 60)s" : "\(whole)s"
     }
 
+    /// Bytes in KiB, MiB or GiB.
     static func bytes(_ count: Int64) -> String {
         count >= 1 << 20 ? String(format: "%.1f MiB", Double(count) / 1_048_576) : count >= 1024 ? "\(count / 1024) KiB" : "\(count) B"
     }
 
+    /// The terminal's columns (80 when not a terminal), so bars never wrap.
     static func terminalWidth() -> Int {
         var size = winsize()
         return ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 100

@@ -16,21 +16,30 @@ struct RouteCommand: AsyncParsableCommand {
         subcommands: [Check.self, Test.self]
     )
 
+    /// `sky route check`: parses route files as a router would, without running anything; each
+    /// route's worst case by its timeouts and retries, and with `--live`, steps whose service has
+    /// no ready instance now.
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check",
             abstract: "Validate route files (or folders of them); print FILE:LINE:COLUMN: reason for each problem and exit 1 if any."
         )
 
+        /// Files or folders, as a router takes them: a folder is checked as a router would load it,
+        /// files on their own (for an editor's check on save).
         @Argument(help: "Route files or folders.")
         var paths: [String]
 
+        /// Off by default, so a check runs in a build with no registry; on, it answers "would this
+        /// route work now" before a push.
         @Flag(help: "Also ask the registry: say which steps name a service with no ready instance (of the version asked for), and exit 1 if any does.")
         var live = false
 
         @Option(help: "Registry address for --live (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).")
         var registry: String?
 
+        /// Exit 1 when any file does not parse or, with `--live`, a step has no instance: a deploy
+        /// script can stop on it.
         func run() async throws {
             let files = RouteFiles(paths: self.paths)
             let nodes = self.live ? try await RegistryAddress.resolve(flag: self.registry).open().nodes().filter { $0.isShownReady() } : []
@@ -59,6 +68,8 @@ struct RouteCommand: AsyncParsableCommand {
         }
     }
 
+    /// `sky route test`: runs each test case through the real executor with scripted answers; no
+    /// registry, services or network, so it runs in a build before anything is deployed.
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "test",
@@ -70,9 +81,13 @@ struct RouteCommand: AsyncParsableCommand {
                 """
         )
 
+        /// Test files are found beside the routes (`NAME.test.yaml`), so a route and its tests move
+        /// together.
         @Argument(help: "Folders (or files) holding routes and their *.test.yaml files.")
         var paths: [String]
 
+        /// Exit 1 when a case fails, a file does not parse, or there is no test at all (a test run
+        /// that ran nothing must not pass).
         func run() async throws {
             let files = RouteFiles(paths: self.paths)
             for problem in files.problems { Output.line(problem) }
@@ -119,12 +134,16 @@ struct RoutesCommand: AsyncParsableCommand {
         defaultSubcommand: List.self
     )
 
+    /// `sky routes list`: the routes pushed to the registry, with their revisions and when they
+    /// changed.
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List the routes in the registry with revision and time.")
 
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
         @Flag(help: "Print JSON instead of a table.") var json = false
 
+        /// A table with each route's steps parsed from the stored YAML (`?` when it no longer
+        /// parses, which a push would have refused, so it only happens after a downgrade).
         func run() async throws {
             let routes = try await RegistryAddress.resolve(flag: self.registry).open().storedRoutes()
             if self.json {
@@ -143,6 +162,9 @@ struct RoutesCommand: AsyncParsableCommand {
         }
     }
 
+    /// `sky routes push`: validates the files first (a route that does not parse is never stored,
+    /// so no router can load it), then stores them; routers started with `--routes registry` apply
+    /// the change within a poll.
     struct Push: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "push",
@@ -151,8 +173,12 @@ struct RoutesCommand: AsyncParsableCommand {
 
         @Argument(help: "Route files or folders.") var paths: [String]
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
+        /// Off by default: pushing one file must not remove every other route; with it, the
+        /// registry matches the folder exactly.
         @Flag(help: "Also remove stored routes that are not in the files pushed.") var prune = false
 
+        /// All or nothing: any problem in any file rejects the whole push, so routers never see
+        /// half of a change. Prints per route whether it was added, updated or unchanged.
         func run() async throws {
             let files = RouteFiles(paths: self.paths)
             guard files.problems.isEmpty else {

@@ -14,6 +14,8 @@ struct RouterCommand: AsyncParsableCommand {
     @OptionGroup var routes: RoutesOptions
     @OptionGroup var http: HTTPInitiatorOptions
 
+    /// A router: the HTTP initiator and the routes, calling services found in the registry; no
+    /// services, initiators or reaper of its own (run those as their own processes).
     func run() async throws {
         let context = try await self.common.context(serviceName: "sky-router")
         var configuration = RouterNode.Configuration()

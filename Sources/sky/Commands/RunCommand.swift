@@ -15,17 +15,20 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    /// `Routes/` by default: the example routes beside the checkout, what `make run` serves.
     @Option(help: "Folder of route files (*.yaml), reloaded live.")
     var routes: String = "Routes"
 
     @OptionGroup var http: HTTPInitiatorOptions
 
+    /// Every built-in service by default, so the example routes work out of the box.
     @Option(help: "Built-in services to host, comma-separated (default: all).")
     var services: String = BuiltinServices.names.joined(separator: ",")
 
     @Flag(name: .customLong("tls-dev"), help: "Serve TLS with a development authority in .skynet/tls/ (made on first use; its node certificate is for localhost and 127.0.0.1). Trust .skynet/tls/ca.pem in clients.")
     var tlsDevelopment = false
 
+    /// A routes folder that exists and services that are built in.
     func validate() throws {
         try CommonOptions.validateRoutes(self.routes, allowRegistry: false)
         for name in self.serviceNames where !BuiltinServices.names.contains(name) {
@@ -33,10 +36,15 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    /// `--services` split on commas, blanks dropped.
     var serviceNames: [String] {
         self.services.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// Everything in one process on the embedded registry: the built-in services (called
+    /// in-process, without a socket), the router with the routes folder, the HTTP initiator, the
+    /// initiators the routes declare, and a reaper; prints a one-screen summary once it serves.
+    /// With `--tls-dev`, a development authority and a certificate for this machine first.
     func run() async throws {
         var common = self.common
         if self.tlsDevelopment {
@@ -63,6 +71,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
+/// The development certificate `--tls-dev` serves.
 extension RunCommand {
     /// The development authority in `folder` (made on first use) and a certificate for this
     /// machine from it, issued again when missing or within a week of expiring.
@@ -79,6 +88,8 @@ extension RunCommand {
 
 /// The one screen `sky run` prints when it is ready.
 enum StartupSummary {
+    /// The summary `sky run` prints: where it listens, the registry, the services, each route with
+    /// its steps and initiators, and curl lines to try.
     static func text(address: String, routes: [RouteSummary], routesDirectory: String, services: [(String, String)], registry: String) -> String {
         var lines = ["", "Skynet is running.", ""]
         let base = AdvertisedAddress.url(address, path: "")

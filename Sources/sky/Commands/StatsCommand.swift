@@ -17,10 +17,13 @@ struct StatsCommand: AsyncParsableCommand {
             """
     )
 
+    /// One route's row: the usual question during an incident.
     @Option(help: "Only this route.") var route: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
+    /// The cluster's counts per route from the registry's G-Counter: every router's last values,
+    /// dead ones included, so a total does not drop when a router stops.
     func run() async throws {
         let registry = try await RegistryAddress.resolve(flag: self.registry).open()
         let rows = try await registry.counts().routeTotals.filter { self.route == nil || $0.route == self.route }

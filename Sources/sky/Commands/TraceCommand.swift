@@ -16,21 +16,31 @@ struct TraceCommand: AsyncParsableCommand {
             """
     )
 
+    /// Any id a person has: the `Skynet-Trace-Id` header, a log line's `trace`, or a row of the
+    /// listing.
     @Argument(help: "The trace id; without one, the latest traced requests, newest first.")
     var traceID: String?
 
+    /// 20: a screen's worth; the registry keeps the newest spans up to a bound, and `--last`
+    /// reaches further back within it.
     @Option(help: "Without a trace id: how many of the latest requests to list.")
     var last: Int = 20
 
     @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).")
     var registry: String?
 
+    /// Two seconds: processes write spans in batches once a second, so a trace asked for right
+    /// after its request may still be on its way.
     @Option(help: "Seconds to wait for the spans to arrive (processes write them in batches).")
     var wait: Double = 2
 
+    /// For scripts and for tools that draw traces: the spans as stored, with their ids and parents.
     @Flag(help: "Print the spans as JSON instead of a tree.")
     var json = false
 
+    /// Draws one trace as a tree (route → calls → services, with offsets and durations, across
+    /// processes), waiting up to `--wait` for its spans to land; without an id, lists the latest
+    /// traced requests.
     func run() async throws {
         let registry = try await RegistryAddress.resolve(flag: self.registry).open()
         guard let traceID = self.traceID else {

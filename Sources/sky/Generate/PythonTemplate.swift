@@ -4,6 +4,7 @@ import Foundation
 /// registers and heartbeats in the SQLite registry (or MongoDB with pymongo), drains on
 /// SIGTERM, and a unittest file.
 enum PythonTemplate {
+    /// The project's files: the service, its tests and a README.
     static func files(name: String) -> [(String, String)] {
         let module = ServiceName.moduleName(name)
         return [
@@ -14,6 +15,7 @@ enum PythonTemplate {
         ]
     }
 
+    /// What to run next, printed after generating.
     static func nextSteps(name: String, folder: String) -> String {
         let module = ServiceName.moduleName(name)
         return """
@@ -24,6 +26,10 @@ enum PythonTemplate {
             """
     }
 
+    /// The service itself, standard library only (so it runs wherever Python 3.9+ does): the Skynet
+    /// protocol over `http.server`, registration and heartbeats in the same SQLite file the sky
+    /// processes use (or MongoDB with pymongo), remote commands, TLS from the same variables,
+    /// draining on SIGTERM.
     static func service(name: String) -> String {
         #"""
         #!/usr/bin/env python3
@@ -492,6 +498,8 @@ enum PythonTemplate {
         """#.replacingOccurrences(of: "__NAME__", with: name).replacingOccurrences(of: "The NAME service", with: "The \(name) service")
     }
 
+    /// Its tests: the handler, a live `POST /call`, registration, commands, and processes opening a
+    /// new registry together.
     static func tests(name: String, module: String) -> String {
         #"""
         import json
@@ -581,6 +589,7 @@ enum PythonTemplate {
         """#.replacingOccurrences(of: "__MODULE__", with: module).replacingOccurrences(of: "__NAME__", with: name)
     }
 
+    /// Its README: how to run, test and route it.
     static func readme(name: String, module: String) -> String {
         """
         # \(name)

@@ -16,6 +16,7 @@ enum SwiftTemplate {
         return FileManager.default.currentDirectoryPath
     }
 
+    /// The package's files: manifest, handler, `main`, tests and README.
     static func files(name: String, skynetPath: String) -> [(String, String)] {
         let type = ServiceName.typeName(name) + "Handler"
         return [
@@ -29,6 +30,7 @@ enum SwiftTemplate {
         ]
     }
 
+    /// What to run next, printed after generating.
     static func nextSteps(name: String, folder: String) -> String {
         """
         Next:
@@ -38,6 +40,8 @@ enum SwiftTemplate {
         """
     }
 
+    /// A manifest depending on this checkout by path (a published Skynet would be a URL and
+    /// version), with a handler library, an executable and a test target.
     static func manifest(name: String, type: String, skynetPath: String) -> String {
         """
         // swift-tools-version: 6.1
@@ -93,6 +97,7 @@ enum SwiftTemplate {
         """
     }
 
+    /// The handler: the one file a user edits.
     static func handler(name: String, type: String) -> String {
         """
         import SkyLib
@@ -120,6 +125,7 @@ enum SwiftTemplate {
         """
     }
 
+    /// The executable: the same flags as `sky service`, and a ``ServiceNode`` hosting the handler.
     static func main(name: String, type: String) -> String {
         """
         import \(type)
@@ -175,6 +181,7 @@ enum SwiftTemplate {
         """
     }
 
+    /// The handler's tests, and a live `POST /call` over a socket as a router would make it.
     static func tests(name: String, type: String) -> String {
         """
         import Foundation
@@ -223,6 +230,7 @@ enum SwiftTemplate {
         """
     }
 
+    /// Its README: how to run, test and route it.
     static func readme(name: String, type: String) -> String {
         """
         # \(name)

@@ -6,6 +6,7 @@ import Telemetry
 // The command line is the one place that reads the process's environment: library code takes
 // the values (or the whole environment) as arguments.
 
+/// The registry as `sky` resolves it, from this process's environment.
 extension RegistryAddress {
     /// The registry from `--registry`, else `SKYNET_REGISTRY` (or the file `SKYNET_REGISTRY_FILE`
     /// names), else the embedded default.
@@ -14,6 +15,7 @@ extension RegistryAddress {
     }
 }
 
+/// The collector as `sky` resolves it, from this process's environment.
 extension OTLPEndpoint {
     /// The collector from `--otlp`, else `OTEL_EXPORTER_OTLP_ENDPOINT` (and its headers).
     static func resolve(flag: String?) throws(SkyError) -> OTLPEndpoint? {
@@ -21,6 +23,7 @@ extension OTLPEndpoint {
     }
 }
 
+/// Who issued a command, as `sky` describes it from this process's environment.
 extension CommandIssuer {
     /// `sky VERB by USER@HOST`, the user from this process's environment.
     static func describeIssuer(verb: String) -> String {
