@@ -179,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AdminHTTPTests",
-            dependencies: ["AdminHTTP", "SkyLib", hummingbird, httpTypes, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["AdminHTTP", "SkyLib", "SkyTestSupport", log, hummingbird, httpTypes, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMemory", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
@@ -195,7 +195,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "SkyLib"], swiftSettings: swiftSettings),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "SkyLib"], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "AdminHTTP", "SkyLib", "RegistryKit", "RegistryMemory", "SkyTestSupport", log], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SkyLib", log], swiftSettings: swiftSettings),
         .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", "RegistryKit", "RegistrySQLite", log, nioCore, lifecycle], swiftSettings: swiftSettings),

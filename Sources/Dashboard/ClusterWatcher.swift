@@ -22,8 +22,10 @@ public final class ClusterWatcher: Service, Sendable {
     /// The registry's name, for the page (no credentials).
     private let registryName: String
     /// Reads every router's `/debug/stats` (and progress), one request each per refresh, with a 2 s
-    /// timeout so one router that hangs cannot stall the page.
-    private let client: HTTPClient
+    /// timeout so one router that hangs cannot stall the page. The shared client, as the reaper's
+    /// probe uses: it needs no shutdown, so a watcher refreshed without ``run()`` (a test, a
+    /// one-shot view) leaves nothing to close.
+    private let client = HTTPClient.shared
     /// The cluster's shared secret, sent to the nodes' admin endpoints.
     private let token: String?
     /// The process's TLS, for nodes that serve https.
@@ -58,7 +60,6 @@ public final class ClusterWatcher: Service, Sendable {
         self.interval = interval
         self.window = window
         self.logger = logger
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
         self.view = Locked(.empty(registry: registryName))
         self.cache = RegistryCache(directory: registry, registryName: registryName, logger: logger)
     }
@@ -73,7 +74,6 @@ public final class ClusterWatcher: Service, Sendable {
             await self.refresh()
             try? await Task.sleep(for: self.interval)
         }
-        try await self.client.shutdown()
     }
 
     /// Reads everything once and replaces the view.
