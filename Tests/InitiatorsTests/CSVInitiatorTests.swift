@@ -268,7 +268,7 @@ struct CSVInitiatorTests {
             // Moved in, as a producer would move a finished file in: inotify reports each.
             for name in ["dir.csv", "fifo.csv", "sock.csv"] { #expect(rename(outside + "/" + name, self.folder + "/" + name) == 0) }
             try self.drop("real.csv", Array(self.rows(3).utf8))
-            #expect(await eventually(within: 10) { self.exists(".done/real.csv") && self.counters.value("csv.r-refused") == 3 })
+            #expect(await eventually(within: 10) { self.exists(".done/real.csv") && self.counters.value("csv.r-refused") == 3 }, "done: \(self.exists(".done/real.csv")), refused: \(self.counters.value("csv.r-refused")), \(self.counters.snapshot())")
             group.cancelAll()
         }
         for name in ["dir.csv", "fifo.csv", "sock.csv"] {
@@ -277,6 +277,29 @@ struct CSVInitiatorTests {
         }
         #expect(self.counters.value("csv.r-files-done") == 1)
         #expect(try self.answeredLines("real.csv") == [2, 3, 4])
+    }
+
+    /// Names that are not files and were there before the watch began (at start, or moved in
+    /// while it was being set up) get no inotify event; the scan lists them too, so they are
+    /// refused and counted as those moved in later are. (Seen: under a loaded test run the
+    /// test above renamed its three before the watch existed and none was refused.)
+    @Test func notFilesPresentAtStartAreRefusedToo() async throws {
+        try FileManager.default.createDirectory(atPath: self.folder + "/dir.csv", withIntermediateDirectories: true)
+        #expect(mkfifo(self.folder + "/fifo.csv", 0o644) == 0)
+        let initiator = self.initiator()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await initiator.run() }
+            #expect(await eventually(within: 10) { self.counters.value("csv.r-refused") == 2 }, "refused: \(self.counters.value("csv.r-refused"))")
+            // Scans go on; each is counted once while it stays.
+            try self.drop("real.csv", Array(self.rows(2).utf8))
+            #expect(await eventually(within: 10) { self.exists(".done/real.csv") })
+            #expect(self.counters.value("csv.r-refused") == 2)
+            group.cancelAll()
+        }
+        for name in ["dir.csv", "fifo.csv"] {
+            #expect(self.exists(name), "\(name) left where it was")
+            #expect(!self.exists(".done/" + name) && !self.exists(".processing/" + name) && !self.exists(".failed/" + name))
+        }
     }
 
     /// A scratch folder for a second initiator in one test.

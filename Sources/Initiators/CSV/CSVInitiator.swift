@@ -207,20 +207,12 @@ public final class CSVInitiator: Initiator, Sendable {
     /// Streams the rows of one claimed file through the route: a ``CSVFileReader`` reads it in
     /// chunks from its checkpoint, batches of rows run concurrently, a ``ReorderBuffer`` puts
     /// their answers back in input order into the outputs, and a ``CheckpointWriter`` makes
-    /// them durable in groups while the next rows run.
+    /// them durable in groups while the next rows run; a ``CSVFileRun`` holds them for the file.
     func process(_ stem: String, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async throws -> FileOutcome {
         let source = self.configuration.source
         let output = try await NIOThreadPool.singleton.runIfActive { try CSVOutput(folder: folder, stem: stem) }
         let checkpoint = output.checkpoint
-        let path = folder.processing + "/" + stem
-        let (input, totalBytes) = try await NIOThreadPool.singleton.runIfActive { () throws -> (FileHandle, Int64) in
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw DropFolderError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
-            }
-            try handle.seek(toOffset: UInt64(checkpoint.offset))
-            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber
-            return (handle, size?.int64Value ?? 0)
-        }
+        let (input, totalBytes) = try await Self.open(folder.processing + "/" + stem, at: checkpoint.offset)
         defer {
             do {
                 try input.close()
@@ -228,14 +220,6 @@ public final class CSVInitiator: Initiator, Sendable {
                 self.logger.warning("cannot close the input", metadata: ["file": "\(stem)", "error": "\(error)"])
             }
         }
-        var reader = CSVFileReader(
-            reader: CSVReader(
-                delimiter: source.delimiter.asciiValue ?? UInt8(ascii: ","), maxRecordBytes: self.configuration.maxRecordBytes,
-                encoding: CSVReader.Encoding(rawValue: source.encoding) ?? .utf8, offset: checkpoint.offset, line: checkpoint.line
-            ),
-            input: input, header: checkpoint.header, expectsHeader: source.header, totalBytes: totalBytes, readSize: Self.readSize,
-            beforeRead: self.configuration.beforeRead
-        )
         if checkpoint.offset > 0 {
             self.logger.notice("resuming at line \(checkpoint.line) (byte \(checkpoint.offset) of \(totalBytes))", metadata: ["file": "\(stem)"])
         }
@@ -243,130 +227,101 @@ public final class CSVInitiator: Initiator, Sendable {
             .csv, route: self.configuration.route, name: source.dir + "/" + stem, totalBytes: totalBytes, startingAt: checkpoint.offset
         )
         defer { self.counters.progress.end(progress) }
+        var file = CSVFileRun(
+            stem: stem, output: output, reader: self.fileReader(input, from: checkpoint, totalBytes: totalBytes),
+            writer: CheckpointWriter(
+                retry: BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors"),
+                written: self.counters.cell("\(self.prefix)-checkpoints"), file: stem
+            ),
+            progress: progress
+        )
         let concurrency = max(1, source.concurrency)
         let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
-        var writer = CheckpointWriter(
-            retry: BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors"),
-            written: self.counters.cell("\(self.prefix)-checkpoints"), file: stem
-        )
-        var order = ReorderBuffer(from: checkpoint)
-        var outcome = FileOutcome.finished
-        var progressLog = (started: ContinuousClock.now, last: ContinuousClock.now)
-
         await withTaskGroup(of: Finished.self) { group in
-            func collect(_ finished: Finished) {
-                switch finished {
-                case .written(let written):
-                    writer.finished(written: written)
-                case .rows(let number, let rows):
-                    order.add(number, rows, to: output)
-                    progress.done(Int64(order.rowsDone))
-                    progress.bytesDone(order.committed.offset)
-                }
-            }
-            var batch: [CSVReader.Record] = []
             reading: while true {
                 let read: (records: [CSVReader.Record], ended: Bool)
                 do throws(CSVFileReader.ReadError) {
-                    read = try await reader.next()
+                    read = try await file.reader.next()
                 } catch {
                     // Not the end of the file: rows after this point were never read. The
                     // rows read so far finish; then the file is parked, naming the place.
                     self.counters.add("\(self.prefix)-read-errors")
-                    outcome = .failed(code: "read_error", reason: error.reason)
+                    file.outcome = .failed(code: "read_error", reason: error.reason)
                     break reading
                 }
                 var index = 0
-                while index < read.records.count || !batch.isEmpty {
+                while index < read.records.count || !file.batch.isEmpty {
                     // Fill a batch from this chunk; a chunk's last, short batch goes out too.
-                    while index < read.records.count && batch.count < Self.batchSize {
-                        let record = read.records[index]
-                        index += 1
-                        if reader.wantsHeader {
-                            if let problem = reader.takeHeader(record) {
-                                outcome = .failed(code: "bad_header", reason: problem)
-                                break reading
-                            }
-                            order.committed.header = record.fields
-                            order.committed.offset = record.endOffset
-                            order.committed.line = record.nextLine
-                            continue
-                        }
-                        batch.append(record)
-                    }
-                    guard !batch.isEmpty else { break }
-                    while order.outstanding >= concurrency, let done = await group.next() { collect(done) }
-                    let number = order.numberNext()
-                    let rows = batch
-                    batch.removeAll(keepingCapacity: true)
-                    let header = reader.header
-                    group.addTask {
-                        var outcomes: [(CSVReader.Record, Outcome)] = []
-                        outcomes.reserveCapacity(rows.count)
-                        for record in rows {
-                            // A stop lets the row in hand finish, not the rest of its batch: the
-                            // file pauses before the first row not run.
-                            guard !isStopping() else {
-                                outcomes.append((record, .interrupted))
-                                continue
-                            }
-                            outcomes.append((record, await self.run(record, header: header, file: stem, tally: tally)))
-                        }
-                        return .rows(number, outcomes)
-                    }
+                    guard file.fillBatch(from: read.records, at: &index, size: Self.batchSize) else { break reading }
+                    guard !file.batch.isEmpty else { break }
+                    while file.order.outstanding >= concurrency, let done = await group.next() { file.collect(done) }
+                    let (number, rows) = file.takeBatch()
+                    self.start(rows, number: number, header: file.reader.header, file: stem, tally: tally, isStopping: isStopping, in: &group)
                     // Reading waits here while too many answered rows wait for the disk: a
                     // file whose place cannot be kept does not run far ahead of it.
-                    while writer.writing, order.rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() { collect(done) }
-                    if writer.stopped {
-                        outcome = .paused
+                    while file.writer.writing, file.order.rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() {
+                        file.collect(done)
+                    }
+                    if file.writer.stopped {
+                        file.outcome = .paused
                         break reading
                     }
-                    if order.rowsSinceCheckpoint >= self.configuration.checkpointRows && !writer.writing {
-                        let (rows, snapshot) = (output.takeBuffered(), order.committed)
-                        writer.started()
-                        order.rowsSinceCheckpoint = 0
-                        group.addTask { [writer] in .written(await writer.write(rows, checkpoint: snapshot, to: output, shouldStop: isStopping)) }
-                    }
-                    if isStopping() || order.interrupted {
-                        outcome = .paused
-                        break reading
-                    }
+                    file.checkpointIfDue(every: self.configuration.checkpointRows, in: &group, shouldStop: isStopping)
+                    if file.pausesHere(isStopping: isStopping) { break reading }
                 }
-                if ContinuousClock.now - progressLog.last >= self.configuration.progressInterval {
-                    progressLog.last = ContinuousClock.now
-                    let seconds = Double((ContinuousClock.now - progressLog.started).components.seconds) + 0.001
-                    self.logger.info(
-                        "progress: \(order.rowsDone) rows, \(Int(Double(order.rowsDone) / seconds)) rows/s, byte \(order.committed.offset) of \(totalBytes)",
-                        metadata: ["file": "\(stem)"]
-                    )
-                }
-                if read.ended { break reading }
-                if isStopping() || order.interrupted {
-                    outcome = .paused
-                    break reading
-                }
+                file.logProgressIfDue(every: self.configuration.progressInterval, logger: self.logger)
+                if read.ended || file.pausesHere(isStopping: isStopping) { break reading }
             }
-            while let done = await group.next() { collect(done) }
+            while let done = await group.next() { file.collect(done) }
         }
-        // Rows were cut short: the file is not finished (nor failed: a read error past them is
-        // met again when it resumes), whatever stopped the reading.
-        if order.interrupted { outcome = .paused }
-        // After a checkpoint that was not written, later rows must not be: they would follow a
-        // gap. The last checkpoint on disk resumes the file.
-        let flushed = writer.stopped ? false : await writer.write(output.takeBuffered(), checkpoint: order.committed, to: output, shouldStop: isStopping)
-        do {
-            try output.close()
-        } catch {
-            self.logger.warning("cannot close the outputs (they were synced)", metadata: ["file": "\(stem)", "error": "\(error)"])
+        return await file.finish(bytes: self.counters.cell("\(self.prefix)-bytes"), logger: self.logger, shouldStop: isStopping)
+    }
+
+    /// Opens the claimed file at `offset` on the thread pool; answers it with the file's size.
+    static func open(_ path: String, at offset: Int64) async throws -> (FileHandle, Int64) {
+        try await NIOThreadPool.singleton.runIfActive { () throws -> (FileHandle, Int64) in
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw DropFolderError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+            }
+            try handle.seek(toOffset: UInt64(offset))
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber
+            return (handle, size?.int64Value ?? 0)
         }
-        guard flushed else { return .paused }  // the last checkpoint on disk resumes it
-        self.counters.add("\(self.prefix)-bytes", order.committed.offset - checkpoint.offset)
-        switch outcome {
-        case .finished: self.logger.info("file done: \(order.rowsDone) rows", metadata: ["file": "\(stem)"])
-        case .paused: self.logger.info("file paused: \(order.rowsDone) rows", metadata: ["file": "\(stem)"])
-        case .failed: break
+    }
+
+    /// The reader of `input` for this source, from `checkpoint`'s place and header.
+    func fileReader(_ input: FileHandle, from checkpoint: CSVCheckpoint, totalBytes: Int64) -> CSVFileReader {
+        let source = self.configuration.source
+        return CSVFileReader(
+            reader: CSVReader(
+                delimiter: source.delimiter.asciiValue ?? UInt8(ascii: ","), maxRecordBytes: self.configuration.maxRecordBytes,
+                encoding: CSVReader.Encoding(rawValue: source.encoding) ?? .utf8, offset: checkpoint.offset, line: checkpoint.line
+            ),
+            input: input, header: checkpoint.header, expectsHeader: source.header, totalBytes: totalBytes, readSize: Self.readSize,
+            beforeRead: self.configuration.beforeRead
+        )
+    }
+
+    /// Runs a batch of rows in a child task, one row after another, answering their outcomes
+    /// under the batch's number.
+    private func start(
+        _ rows: [CSVReader.Record], number: Int, header: [String]?, file: String, tally: (rows: CounterCell, rejects: CounterCell),
+        isStopping: @escaping @Sendable () -> Bool, in group: inout TaskGroup<Finished>
+    ) {
+        group.addTask {
+            var outcomes: [(CSVReader.Record, Outcome)] = []
+            outcomes.reserveCapacity(rows.count)
+            for record in rows {
+                // A stop lets the row in hand finish, not the rest of its batch: the file
+                // pauses before the first row not run.
+                guard !isStopping() else {
+                    outcomes.append((record, .interrupted))
+                    continue
+                }
+                outcomes.append((record, await self.run(record, header: header, file: file, tally: tally)))
+            }
+            return .rows(number, outcomes)
         }
-        return outcome
     }
 
     /// Why a header cannot name the rows' fields: malformed, or a column name used twice

@@ -76,6 +76,12 @@ struct FolderWatcher: Sendable {
             let settled = Date().timeIntervalSince1970 - (watcher == nil ? 1 : 5)
             var current: [String: DropFolder.Entry] = [:]
             for entry in entries {
+                guard entry.isFile else {
+                    // Queued at once: taking it refuses it (one log line, counted once while it
+                    // stays), which is all that ever happens to it.
+                    queue.enqueue(.fresh(entry.name))
+                    continue
+                }
                 current[entry.name] = entry
                 // Files present at start were written while we were away; later ones must
                 // hold still for a scan interval (unless inotify said they were closed).

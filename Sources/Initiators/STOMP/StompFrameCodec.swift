@@ -65,42 +65,10 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
         let view = buffer.readableBytesView
         guard !view.isEmpty else { return nil }
-        // Find the blank line that ends the headers.
-        var headerEnd: Int?
-        var bodyStart = 0
-        var index = view.startIndex + max(0, self.scanned - 3)
-        while index < view.endIndex {
-            if view[index] == 0x0A {
-                let next = view.index(after: index)
-                if next < view.endIndex, view[next] == 0x0A {
-                    headerEnd = index - view.startIndex
-                    bodyStart = next - view.startIndex + 1
-                    break
-                }
-                if next < view.endIndex, view[next] == 0x0D, view.index(after: next) < view.endIndex, view[view.index(after: next)] == 0x0A {
-                    headerEnd = index - view.startIndex
-                    bodyStart = next - view.startIndex + 2
-                    break
-                }
-            }
-            index = view.index(after: index)
-        }
-        guard let headerEnd else {
+        guard let (headerEnd, bodyStart) = Self.headerEnd(in: view, from: max(0, self.scanned - 3)) else {
             self.scanned = view.count
             guard view.count > self.maxHeaderBytes else { return nil }
-            // Over the limit: pass over the headers as they come, keeping the few it takes
-            // to answer the frame.
-            guard let newline = view.firstIndex(of: 0x0A), newline - view.startIndex <= self.maxHeaderBytes else {
-                throw StompProtocolError(reason: "no command line within the first \(self.maxHeaderBytes) bytes of a frame")
-            }
-            let command = try Self.command(view[view.startIndex..<newline])
-            buffer.moveReaderIndex(forwardBy: newline - view.startIndex + 1)
-            self.scanned = 0
-            self.skipping = Skipping(
-                frame: StompFrame(command: command, problem: "headers longer than \(self.maxHeaderBytes) bytes; only those needed to answer the frame were read"),
-                escaped: command != "CONNECT" && command != "CONNECTED", phase: .headers(line: [], length: 0)
-            )
-            return try self.passOver(&buffer)
+            return try self.passOverLongHeaders(&buffer)
         }
         // Split on bytes: as Characters, "\r\n" is one and would not split on "\n".
         var lines = view[view.startIndex..<(view.startIndex + headerEnd)].split(separator: 0x0A, omittingEmptySubsequences: false)
@@ -120,29 +88,62 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
             var kept: [(String, String)] = []
             for header in headers where Self.answeringHeaders.contains(header.0) && !kept.contains(where: { $0.0 == header.0 }) { kept.append(header) }
             let contentLength = kept.first { $0.0 == "content-length" }.flatMap { Int($0.1) }.flatMap { $0 >= 0 ? $0 : nil }
-            buffer.moveReaderIndex(forwardBy: bodyStart)
-            self.scanned = 0
-            self.skipping = Skipping(
-                frame: StompFrame(command: command, headers: kept, problem: "headers longer than \(self.maxHeaderBytes) bytes; only those needed to answer the frame were read"),
-                escaped: escaped, phase: .body(remaining: contentLength.map { $0 + 1 })
-            )
-            return try self.passOver(&buffer)
+            let frame = StompFrame(command: command, headers: kept, problem: "headers longer than \(self.maxHeaderBytes) bytes; only those needed to answer the frame were read")
+            return try self.skip(&buffer, from: bodyStart, Skipping(frame: frame, escaped: escaped, phase: .body(remaining: contentLength.map { $0 + 1 })))
         }
-        let problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
-        let lengthHeader = headers.first { $0.0 == "content-length" }?.1
+        let head = StompFrame(command: command, headers: headers, problem: problems.isEmpty ? nil : problems.joined(separator: "; "))
+        return try self.body(of: head, escaped: escaped, at: bodyStart, in: &buffer)
+    }
+
+    /// Where the blank line that ends the headers is (`headerEnd`), and the body's first byte,
+    /// searching `view` from `start` (where the last search stopped); `nil` when not there yet.
+    private static func headerEnd(in view: ByteBufferView, from start: Int) -> (headerEnd: Int, bodyStart: Int)? {
+        var index = view.startIndex + start
+        while index < view.endIndex {
+            if view[index] == 0x0A {
+                let next = view.index(after: index)
+                if next < view.endIndex, view[next] == 0x0A {
+                    return (index - view.startIndex, next - view.startIndex + 1)
+                }
+                if next < view.endIndex, view[next] == 0x0D, view.index(after: next) < view.endIndex, view[view.index(after: next)] == 0x0A {
+                    return (index - view.startIndex, next - view.startIndex + 2)
+                }
+            }
+            index = view.index(after: index)
+        }
+        return nil
+    }
+
+    /// Headers over the limit and not yet ended: passes over them as they come, keeping the few
+    /// it takes to answer the frame.
+    private mutating func passOverLongHeaders(_ buffer: inout ByteBuffer) throws -> StompFrame? {
+        let view = buffer.readableBytesView
+        guard let newline = view.firstIndex(of: 0x0A), newline - view.startIndex <= self.maxHeaderBytes else {
+            throw StompProtocolError(reason: "no command line within the first \(self.maxHeaderBytes) bytes of a frame")
+        }
+        let command = try Self.command(view[view.startIndex..<newline])
+        let frame = StompFrame(command: command, problem: "headers longer than \(self.maxHeaderBytes) bytes; only those needed to answer the frame were read")
+        return try self.skip(
+            &buffer, from: newline - view.startIndex + 1,
+            Skipping(frame: frame, escaped: command != "CONNECT" && command != "CONNECTED", phase: .headers(line: [], length: 0))
+        )
+    }
+
+    /// The body of the frame whose headers are `head`, starting `bodyStart` bytes into the
+    /// buffer: by `content-length` when given, else up to the first NUL. A body over the limit is
+    /// passed over (or, when it is all here, dropped) and named in the frame's problem.
+    private mutating func body(of head: StompFrame, escaped: Bool, at bodyStart: Int, in buffer: inout ByteBuffer) throws -> StompFrame? {
+        let view = buffer.readableBytesView
+        func over(_ reason: String) -> StompFrame {
+            StompFrame(command: head.command, headers: head.headers, problem: [head.problem, reason].compactMap { $0 }.joined(separator: "; "))
+        }
         let body: [UInt8]
         let frameLength: Int
-        if let lengthHeader {
+        if let lengthHeader = head[header: "content-length"] {
             guard let length = Int(lengthHeader), length >= 0 else { throw StompProtocolError(reason: "bad content-length '\(lengthHeader)'") }
             guard length <= self.maxBodyBytes else {
-                buffer.moveReaderIndex(forwardBy: bodyStart)
-                self.scanned = 0
-                let reason = "body of \(length) bytes is over the limit of \(self.maxBodyBytes)"
-                self.skipping = Skipping(
-                    frame: StompFrame(command: command, headers: headers, problem: [problem, reason].compactMap { $0 }.joined(separator: "; ")),
-                    escaped: escaped, phase: .body(remaining: length + 1)
-                )
-                return try self.passOver(&buffer)
+                let frame = over("body of \(length) bytes is over the limit of \(self.maxBodyBytes)")
+                return try self.skip(&buffer, from: bodyStart, Skipping(frame: frame, escaped: escaped, phase: .body(remaining: length + 1)))
             }
             guard view.count >= bodyStart + length + 1 else { return nil }
             guard view[view.startIndex + bodyStart + length] == 0 else { throw StompProtocolError(reason: "frame body not followed by NUL") }
@@ -150,31 +151,31 @@ public struct StompFrameDecoder: NIOSingleStepByteToMessageDecoder {
             frameLength = bodyStart + length + 1
         } else {
             guard let nul = view[(view.startIndex + bodyStart)...].firstIndex(of: 0) else {
-                if view.count - bodyStart > self.maxBodyBytes {
-                    buffer.moveReaderIndex(forwardBy: bodyStart)
-                    self.scanned = 0
-                    let reason = "body over the limit of \(self.maxBodyBytes) bytes"
-                    self.skipping = Skipping(
-                        frame: StompFrame(command: command, headers: headers, problem: [problem, reason].compactMap { $0 }.joined(separator: "; ")),
-                        escaped: escaped, phase: .body(remaining: nil)
-                    )
-                    return try self.passOver(&buffer)
-                }
-                return nil
+                guard view.count - bodyStart > self.maxBodyBytes else { return nil }
+                let frame = over("body over the limit of \(self.maxBodyBytes) bytes")
+                return try self.skip(&buffer, from: bodyStart, Skipping(frame: frame, escaped: escaped, phase: .body(remaining: nil)))
             }
             frameLength = nul - view.startIndex + 1
             guard nul - (view.startIndex + bodyStart) <= self.maxBodyBytes else {
                 // Whole already, but as over the limit as when it trickles in.
                 buffer.moveReaderIndex(forwardBy: frameLength)
                 self.scanned = 0
-                let reason = "body over the limit of \(self.maxBodyBytes) bytes"
-                return StompFrame(command: command, headers: headers, problem: [problem, reason].compactMap { $0 }.joined(separator: "; "))
+                return over("body over the limit of \(self.maxBodyBytes) bytes")
             }
             body = Array(view[(view.startIndex + bodyStart)..<nul])
         }
         buffer.moveReaderIndex(forwardBy: frameLength)
         self.scanned = 0
-        return StompFrame(command: command, headers: headers, body: body, problem: problem)
+        return StompFrame(command: head.command, headers: head.headers, body: body, problem: head.problem)
+    }
+
+    /// Moves past the first `offset` bytes and passes over the rest of the frame `skipping`
+    /// describes, as it arrives.
+    private mutating func skip(_ buffer: inout ByteBuffer, from offset: Int, _ skipping: Skipping) throws -> StompFrame? {
+        buffer.moveReaderIndex(forwardBy: offset)
+        self.scanned = 0
+        self.skipping = skipping
+        return try self.passOver(&buffer)
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> StompFrame? {

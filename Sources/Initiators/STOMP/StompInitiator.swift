@@ -178,50 +178,7 @@ public final class StompInitiator: Initiator, Sendable {
                     disconnecting.withLock { $0 = true }
                     writer.yield([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
                 }
-                try await withThrowingDiscardingTaskGroup { handlers in
-                    reading: while let frame = try await frames.next() {
-                        switch frame.command {
-                        case "MESSAGE":
-                            // Sent after the stop: left unacked, it is delivered again once we
-                            // disconnect.
-                            guard !stopping.isOpen else { continue }
-                            // The engine's own bound: brokers that ignore the prefetch headers
-                            // would otherwise put a whole backlog in flight.
-                            await permits.acquire()
-                            guard !stopping.isOpen else {
-                                permits.release()
-                                continue
-                            }
-                            inHand.started()
-                            self.counters.add("\(self.prefix)-inflight")
-                            handlers.addTask {
-                                defer {
-                                    self.counters.add("\(self.prefix)-inflight", -1)
-                                    permits.release()
-                                    inHand.ended()
-                                }
-                                let answer = await self.handle(frame)
-                                guard !answer.send.isEmpty else {
-                                    writer.yield(answer.then)
-                                    return
-                                }
-                                writer.yield(inHand.awaitReceipt(for: answer.send, then: answer.then, message: Self.describe(frame)))
-                            }
-                        case "RECEIPT":
-                            if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
-                            guard let id = frame[header: "receipt-id"], let waiting = inHand.received(id) else {
-                                self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
-                                continue
-                            }
-                            self.logger.debug("the broker has the answer; acking the message", metadata: ["message": "\(waiting.message)", "receipt": "\(id)"])
-                            writer.yield(waiting.then)
-                        case "ERROR":
-                            throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
-                        default:
-                            continue
-                        }
-                    }
-                }
+                try await self.read(&frames, stopping: stopping, permits: permits, inHand: inHand, writer: writer)
                 // The broker closed the connection (or confirmed our DISCONNECT): answers
                 // without a RECEIPT stay unacked and their messages come back. Close politely
                 // once what is queued is written.
@@ -238,6 +195,60 @@ public final class StompInitiator: Initiator, Sendable {
             }
         }
         if stopping.isOpen { self.logger.info("drained: every message in hand answered and acked; disconnected") }
+    }
+
+    /// Reads the connection's frames until it ends or the broker confirms our DISCONNECT:
+    /// each MESSAGE is handled in its own task (within the prefetch permits), each RECEIPT
+    /// releases the ack of the answer it confirms, an ERROR ends the session. Returns once every
+    /// handler has ended.
+    private func read(
+        _ frames: inout NIOAsyncChannelInboundStream<StompFrame>.AsyncIterator, stopping: Latch, permits: Permits, inHand: StompInHand,
+        writer: AsyncStream<[StompFrame]>.Continuation
+    ) async throws {
+        try await withThrowingDiscardingTaskGroup { handlers in
+            reading: while let frame = try await frames.next() {
+                switch frame.command {
+                case "MESSAGE":
+                    // Sent after the stop: left unacked, it is delivered again once we
+                    // disconnect.
+                    guard !stopping.isOpen else { continue }
+                    // The engine's own bound: brokers that ignore the prefetch headers
+                    // would otherwise put a whole backlog in flight.
+                    await permits.acquire()
+                    guard !stopping.isOpen else {
+                        permits.release()
+                        continue
+                    }
+                    inHand.started()
+                    self.counters.add("\(self.prefix)-inflight")
+                    handlers.addTask {
+                        defer {
+                            self.counters.add("\(self.prefix)-inflight", -1)
+                            permits.release()
+                            inHand.ended()
+                        }
+                        let answer = await self.handle(frame)
+                        guard !answer.send.isEmpty else {
+                            writer.yield(answer.then)
+                            return
+                        }
+                        writer.yield(inHand.awaitReceipt(for: answer.send, then: answer.then, message: Self.describe(frame)))
+                    }
+                case "RECEIPT":
+                    if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
+                    guard let id = frame[header: "receipt-id"], let waiting = inHand.received(id) else {
+                        self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
+                        continue
+                    }
+                    self.logger.debug("the broker has the answer; acking the message", metadata: ["message": "\(waiting.message)", "receipt": "\(id)"])
+                    writer.yield(waiting.then)
+                case "ERROR":
+                    throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
+                default:
+                    continue
+                }
+            }
+        }
     }
 
     /// Opens the connection to the broker: TCP (and TLS for `stomps://`), with the STOMP codec.

@@ -16,7 +16,9 @@ public struct CommandIssuer: Sendable {
     }
 
     /// `sky VERB by USER@HOST`, for ``issuedBy``.
-    /// - Parameter environment: the process's environment variables (`USER`, `LOGNAME`).
+    /// - Parameters:
+    ///   - verb: the command's name (`stop`, `restart` …).
+    ///   - environment: the process's environment variables (`USER`, `LOGNAME`).
     public static func describeIssuer(verb: String, environment: [String: String]) -> String {
         let user = environment["USER"] ?? environment["LOGNAME"] ?? getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "\(getuid())"
         return "sky \(verb) by \(user)@\(ProcessInfo.processInfo.hostName)"

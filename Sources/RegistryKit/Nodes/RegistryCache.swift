@@ -46,6 +46,9 @@ public final class RegistryCache: Service, Sendable {
     /// - Parameters:
     ///   - directory: the registry's node records.
     ///   - registryName: how logs name the registry.
+    ///   - interval: how often ``run()`` refreshes the copy; a quarter second, so a new
+    ///     instance is routed to well within a heartbeat.
+    ///   - logger: where failed refreshes are logged (once per outage, not per refresh).
     public init(directory: any NodeDirectory, registryName: String, interval: Duration = .milliseconds(250), logger: Logger) {
         self.directory = directory
         self.registryName = registryName

@@ -30,73 +30,93 @@ struct StepAttempts: Sendable {
         var attempt = firstAttempt
         while true {
             let stepDeadline = step.timeout.map { min(routeDeadline, .now() + TimeAmount($0)) } ?? routeDeadline
-            var call = request
-            call.step = step.service
-            call.attempt = attempt
-            call.trace = request.trace.child()
-            call.deadline = WallClock.epochMilliseconds() + max(0, (stepDeadline - .now()).nanoseconds / 1_000_000)
             let breaker = step.breaker.map { (policy: $0, breaker: self.breakers.breaker(for: step.service)) }
             if let breaker, let refusal = breaker.breaker.permit(policy: breaker.policy) {
                 // Fail fast: nothing is sent, and no retry (it would be refused the same way).
                 throw refusal
             }
-            instruments.started()
-            let started = ContinuousClock.now
-            let startDate = call.trace.sampled ? Date() : nil
-            do throws(ServiceDispatcher.Failure) {
-                let (response, instance) = try await self.dispatcher.call(
-                    step,
-                    request: call,
-                    deadline: stepDeadline,
-                    excluding: tried
+            var failure: SkyError
+            do throws(SkyError) {
+                return try await self.attempt(
+                    attempt, of: step, request: request, deadlines: (step: stepDeadline, route: routeDeadline), breaker: breaker,
+                    tried: &tried, instruments: instruments, logger: logger
                 )
-                let elapsed = ContinuousClock.now - started
-                if let breaker { breaker.breaker.record(nil, policy: breaker.policy) }
-                instruments.finished(after: elapsed, succeeded: true)
-                self.spans.recordCall(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: instance.id, address: instance.address, error: nil)
-                if let serverDuration = response.serverDuration {
-                    self.spans.recordService(step, call: call, start: startDate, duration: serverDuration, instance: instance)
-                }
-                return response
             } catch {
-                let elapsed = ContinuousClock.now - started
-                if let breaker { breaker.breaker.record(error.error, policy: breaker.policy) }
-                instruments.finished(after: elapsed, succeeded: false)
-                self.spans.recordCall(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
-                var failure = error.error
-                if let nodeID = error.nodeID { tried.insert(nodeID) }
-                if failure.code == .connectionFailed && !Task.isCancelled {
-                    // The balancer leaves the instance out for a while; say which and why (once
-                    // per quarantine, since it is not chosen meanwhile).
-                    logger.warning("instance left out", metadata: ["service": "\(step.service)", "error": "\(failure.message)"])
-                }
-                if failure.code == .deadlineExceeded {
-                    let which = stepDeadline < routeDeadline ? "step timeout (\(step.timeout.map(DurationParser.format) ?? ""))" : "route deadline"
-                    failure.message = "timed out: \(failure.message) within the \(which)"
-                }
-                guard failure.isRetryable, attempt < step.retry.attempts, attempt < lastAttempt, !Task.isCancelled else {
-                    if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
-                    throw failure
-                }
-                let delay = step.retry.delay(afterAttempt: attempt)
-                guard NIODeadline.now() + TimeAmount(delay) < routeDeadline else {
-                    failure.message += " (no time left for attempt \(attempt + 1) before the route deadline)"
-                    throw failure
-                }
-                logger.debug(
-                    "retrying step",
-                    metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
-                )
-                instruments.retrying()
-                do {
-                    try await Task.sleep(for: delay)
-                } catch {
-                    // Cancelled (the caller went away, shutdown): no further attempt is sent.
-                    failure.message += " (cancelled before attempt \(attempt + 1))"
-                    throw failure
-                }
-                attempt += 1
+                failure = error
             }
+            guard failure.isRetryable, attempt < step.retry.attempts, attempt < lastAttempt, !Task.isCancelled else {
+                if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
+                throw failure
+            }
+            let delay = step.retry.delay(afterAttempt: attempt)
+            guard NIODeadline.now() + TimeAmount(delay) < routeDeadline else {
+                failure.message += " (no time left for attempt \(attempt + 1) before the route deadline)"
+                throw failure
+            }
+            logger.debug(
+                "retrying step",
+                metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
+            )
+            instruments.retrying()
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                // Cancelled (the caller went away, shutdown): no further attempt is sent.
+                failure.message += " (cancelled before attempt \(attempt + 1))"
+                throw failure
+            }
+            attempt += 1
+        }
+    }
+
+    /// One attempt: the call to an instance not yet `tried`, measured, recorded in the breaker
+    /// and the spans. A failure names the instance in `tried` (the next attempt goes elsewhere)
+    /// and says which deadline ran out.
+    private func attempt(
+        _ attempt: Int,
+        of step: RouteStep,
+        request: RequestEnvelope,
+        deadlines: (step: NIODeadline, route: NIODeadline),
+        breaker: (policy: BreakerPolicy, breaker: CircuitBreaker)?,
+        tried: inout Set<String>,
+        instruments: StepInstruments,
+        logger: RequestLogger
+    ) async throws(SkyError) -> ServiceResponse {
+        var call = request
+        call.step = step.service
+        call.attempt = attempt
+        call.trace = request.trace.child()
+        call.deadline = WallClock.epochMilliseconds() + max(0, (deadlines.step - .now()).nanoseconds / 1_000_000)
+        instruments.started()
+        let started = ContinuousClock.now
+        let startDate = call.trace.sampled ? Date() : nil
+        do throws(ServiceDispatcher.Failure) {
+            let (response, instance) = try await self.dispatcher.call(step, request: call, deadline: deadlines.step, excluding: tried)
+            let elapsed = ContinuousClock.now - started
+            if let breaker { breaker.breaker.record(nil, policy: breaker.policy) }
+            instruments.finished(after: elapsed, succeeded: true)
+            self.spans.recordCall(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: instance.id, address: instance.address, error: nil)
+            if let serverDuration = response.serverDuration {
+                self.spans.recordService(step, call: call, start: startDate, duration: serverDuration, instance: instance)
+            }
+            return response
+        } catch {
+            let elapsed = ContinuousClock.now - started
+            if let breaker { breaker.breaker.record(error.error, policy: breaker.policy) }
+            instruments.finished(after: elapsed, succeeded: false)
+            self.spans.recordCall(step, call: call, parent: request.trace, start: startDate, elapsed: elapsed, instance: error.nodeID, address: error.address, error: error.error)
+            var failure = error.error
+            if let nodeID = error.nodeID { tried.insert(nodeID) }
+            if failure.code == .connectionFailed && !Task.isCancelled {
+                // The balancer leaves the instance out for a while; say which and why (once
+                // per quarantine, since it is not chosen meanwhile).
+                logger.warning("instance left out", metadata: ["service": "\(step.service)", "error": "\(failure.message)"])
+            }
+            if failure.code == .deadlineExceeded {
+                let which = deadlines.step < deadlines.route ? "step timeout (\(step.timeout.map(DurationParser.format) ?? ""))" : "route deadline"
+                failure.message = "timed out: \(failure.message) within the \(which)"
+            }
+            throw failure
         }
     }
 }
