@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import SkyLib
 
 /// Where the registry is: `sqlite:PATH` (the default, `sqlite:.skynet/registry.sqlite`) or

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import SkyLib
 
 /// Where OTLP/HTTP trace export goes, from `--otlp` or the standard OpenTelemetry variables.

@@ -3,6 +3,7 @@ import Testing
 
 @testable import Initiators
 import SkyLib
+import SkyTestSupport
 
 struct CSVReaderTests {
     func read(_ text: String, chunk: Int = .max, delimiter: Character = ",") -> [CSVReader.Record] {
@@ -54,6 +55,29 @@ struct CSVReaderTests {
         let whole = self.read(text, delimiter: ";")
         for chunk in [1, 2, 3, 7] {
             #expect(self.read(text, chunk: chunk, delimiter: ";") == whole)
+        }
+    }
+
+    /// The reader takes runs of plain bytes at once when its input is contiguous, and byte by
+    /// byte otherwise: both must read every input the same, including at the size limit.
+    @Test func runsOfPlainBytesReadAsByteByByteDoes() {
+        let source = "id,name,note\n1,ada,\"said \"\"hi\"\"\"\n2,\"grace, rear admiral\",\"two\r\nlines\"\r\n3,,\rlast\n"
+        var mutator = Mutator(seed: 0xC5F_A57)
+        for index in 0..<Mutator.cases(default: 2000) {
+            let bytes = mutator.mutate(Array(source.utf8))
+            let limit = [16, 20, 64, 1 << 20][index % 4]
+            var fast = CSVReader(maxRecordBytes: limit), slow = CSVReader(maxRecordBytes: limit)
+            var fastRecords: [CSVReader.Record] = [], slowRecords: [CSVReader.Record] = []
+            for start in stride(from: 0, to: bytes.count, by: 11) {
+                let chunk = bytes[start..<min(start + 11, bytes.count)]
+                fast.feed(chunk, into: &fastRecords)
+                // A lazy view has no contiguous storage: the reader steps byte by byte.
+                slow.feed(chunk.lazy.map { $0 }, into: &slowRecords)
+            }
+            fast.finish(into: &fastRecords)
+            slow.finish(into: &slowRecords)
+            #expect(fastRecords == slowRecords, "case \(index): \(String(decoding: bytes, as: UTF8.self).debugDescription)")
+            #expect(fast.position == slow.position && fast.currentLine == slow.currentLine, "case \(index)")
         }
     }
 

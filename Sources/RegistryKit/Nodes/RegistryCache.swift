@@ -79,9 +79,12 @@ public final class RegistryCache: Service, Sendable {
     public func instances(of service: String, version: String? = nil, now: Date = Date()) -> [NodeRecord] {
         let (candidates, reference) = self.state.withLock { state in (state.byService[service] ?? [], Self.expiryReference(state, now: now)) }
         let selector = version.flatMap(VersionSelector.init)
-        return candidates.filter { node in
+        let usable = { (node: NodeRecord) in
             node.status == .ready && !node.isExpired(at: reference) && (selector?.matches(node.version) ?? true)
         }
+        // Usually every instance is usable: hand back the cached array itself rather than a
+        // filtered copy (this runs for every call a router makes).
+        return candidates.allSatisfy(usable) ? candidates : candidates.filter(usable)
     }
 
     /// Every ready, unexpired node of any kind, with expiry judged as in

@@ -10,7 +10,7 @@ public final class InstanceBalancer: Sendable {
     /// Calls in flight per instance (least outstanding wins), instances left out until a time, and
     /// a round-robin cursor per service for ties.
     private struct State {
-        var outstanding: [String: Int] = [:]
+        var outstanding: [String: InFlight] = [:]
         var quarantinedUntil: [String: Date] = [:]
         var cursors: [String: Int] = [:]
     }
@@ -62,8 +62,8 @@ public final class InstanceBalancer: Sendable {
                 if !sameRegion.isEmpty { pool = sameRegion }
             }
             // Least outstanding; ties broken round-robin so idle instances share the load.
-            let least = pool.map { state.outstanding[$0.id] ?? 0 }.min() ?? 0
-            let candidates = pool.filter { (state.outstanding[$0.id] ?? 0) == least }
+            let least = pool.map { state.outstanding[$0.id]?.count ?? 0 }.min() ?? 0
+            let candidates = pool.filter { (state.outstanding[$0.id]?.count ?? 0) == least }
             // One cursor per service, so a route that alternates services still rotates each.
             let cursor = state.cursors[pool[0].service, default: 0] &+ 1
             state.cursors[pool[0].service] = cursor
@@ -72,15 +72,49 @@ public final class InstanceBalancer: Sendable {
     }
 
     /// Counts a call to `nodeID` as started.
-    public func started(_ nodeID: String) {
-        self.state.withLock { $0.outstanding[nodeID, default: 0] += 1 }
+    /// - Returns: the instance's count of calls in flight; ``InFlight/finish()`` ends this call
+    ///   without the balancer's lock (one locked update per call rather than two).
+    @discardableResult
+    public func started(_ nodeID: String) -> InFlight {
+        self.state.withLock { state in
+            if let inFlight = state.outstanding[nodeID] {
+                inFlight.begin()
+                return inFlight
+            }
+            if state.outstanding.count >= Self.idleCountsKept {
+                // Instances come and go over a router's life: forget the idle ones' counts.
+                state.outstanding = state.outstanding.filter { $0.value.count > 0 }
+            }
+            let inFlight = InFlight()
+            inFlight.begin()  // under the lock, so the pruning above never drops a count in use
+            state.outstanding[nodeID] = inFlight
+            return inFlight
+        }
     }
 
-    /// Counts a call to `nodeID` as finished.
+    /// Counts a call to `nodeID` as finished (``InFlight/finish()`` does the same without a
+    /// lookup).
     public func finished(_ nodeID: String) {
-        self.state.withLock { state in
-            let count = (state.outstanding[nodeID] ?? 1) - 1
-            state.outstanding[nodeID] = count > 0 ? count : nil
+        self.state.withLock { $0.outstanding[nodeID] }?.finish()
+    }
+
+    /// How many instances' counts are kept before idle ones are forgotten.
+    static let idleCountsKept = 1024
+
+    /// Calls in flight to one instance, changed without the balancer's lock.
+    public final class InFlight: Sendable {
+        private let calls = Atomic<Int>(0)
+
+        /// Calls in flight now.
+        public var count: Int { self.calls.load(ordering: .relaxed) }
+
+        func begin() {
+            self.calls.wrappingAdd(1, ordering: .relaxed)
+        }
+
+        /// Counts the call as finished.
+        public func finish() {
+            self.calls.wrappingSubtract(1, ordering: .relaxed)
         }
     }
 
@@ -94,6 +128,6 @@ public final class InstanceBalancer: Sendable {
 
     /// Calls in flight to `nodeID`.
     public func outstanding(_ nodeID: String) -> Int {
-        self.state.withLock { $0.outstanding[nodeID] ?? 0 }
+        self.state.withLock { $0.outstanding[nodeID]?.count ?? 0 }
     }
 }

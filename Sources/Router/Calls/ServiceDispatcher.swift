@@ -66,8 +66,8 @@ public final class ServiceDispatcher: Sendable {
                 nodeID: nil
             )
         }
-        self.balancer.started(instance.id)
-        defer { self.balancer.finished(instance.id) }
+        let inFlight = self.balancer.started(instance.id)
+        defer { inFlight.finish() }
         do {
             if let handler = local?.handler(forNode: instance.id) {
                 return (try await self.callLocal(handler, request: request, deadline: deadline, service: step.service), instance)

@@ -1,4 +1,5 @@
 import Logging
+import SkyLib
 
 /// A logger for one request that adds `request` and `route` metadata only when a message is
 /// actually written.
@@ -9,8 +10,8 @@ import Logging
 struct RequestLogger: Sendable {
     /// The router's logger.
     let base: Logger
-    /// Added as `request` to every line about this request.
-    let requestID: String
+    /// Added as `request` to every line about this request; spelled only when a line is.
+    let requestID: LazyIdentifier
     /// Added as `route` to every line about this request.
     let route: String
 

@@ -41,7 +41,7 @@ struct RouteRun: Sendable {
         }
         self.deadline = deadline
         self.instruments = instruments
-        self.logger = RequestLogger(base: executor.logger, requestID: request.id, route: route.name)
+        self.logger = RequestLogger(base: executor.logger, requestID: request.identifier, route: route.name)
     }
 
     /// Runs the route's steps on the request's document.

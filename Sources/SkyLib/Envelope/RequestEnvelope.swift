@@ -6,7 +6,13 @@ public import Foundation
 /// `{"id", "route", "step", "payload", "meta", "trace", "deadline", "attempt"}`.
 public struct RequestEnvelope: Sendable, Hashable {
     /// Unique id of the request (a UUID unless the initiator had one).
-    public var id: String
+    public var id: String {
+        get { self.identifier.text }
+        set { self.identifier = LazyIdentifier(newValue) }
+    }
+    /// The id as minted or received, spelled only when read (most requests never are): hold
+    /// this rather than ``id`` where the id may not be needed, as in a request's logger.
+    public private(set) var identifier: LazyIdentifier
     /// The route being run.
     public var route: String
     /// The step's service when the envelope is sent to a service, otherwise `nil`.
@@ -24,7 +30,7 @@ public struct RequestEnvelope: Sendable, Hashable {
 
     /// Creates a `RequestEnvelope` from its parts.
     public init(
-        id: String = Identifiers.requestID(),
+        id: String? = nil,
         route: String,
         step: String? = nil,
         payload: JSONValue,
@@ -33,7 +39,7 @@ public struct RequestEnvelope: Sendable, Hashable {
         deadline: Int64? = nil,
         attempt: Int = 1
     ) {
-        self.id = id
+        self.identifier = id.map(LazyIdentifier.init) ?? .request()
         self.route = route
         self.step = step
         self.payload = payload

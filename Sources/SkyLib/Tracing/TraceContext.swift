@@ -1,11 +1,26 @@
 /// Where a request sits in a distributed trace: started by the initiator, carried by every call.
 public struct TraceContext: Sendable, Hashable {
+    /// The trace and span ids as minted or received; spelled as text only when read (see
+    /// ``LazyIdentifier``: an unsampled request that nobody looks at never spells them).
+    private var trace: LazyIdentifier
+    private var span: LazyIdentifier
+    private var parent: LazyIdentifier?
+
     /// The id shared by every span of one request's journey.
-    public var traceID: String
+    public var traceID: String {
+        get { self.trace.text }
+        set { self.trace = LazyIdentifier(newValue) }
+    }
     /// This hop's span id.
-    public var spanID: String
+    public var spanID: String {
+        get { self.span.text }
+        set { self.span = LazyIdentifier(newValue) }
+    }
     /// The span that caused this one, if any.
-    public var parentID: String?
+    public var parentID: String? {
+        get { self.parent?.text }
+        set { self.parent = newValue.map(LazyIdentifier.init) }
+    }
     /// Whether the spans of this trace are recorded (decided once, at the initiator, by
     /// ``TraceSampler``; every hop follows the decision).
     public var sampled: Bool
@@ -15,21 +30,25 @@ public struct TraceContext: Sendable, Hashable {
 
     /// Creates a `TraceContext` from its parts.
     public init(traceID: String, spanID: String, parentID: String? = nil, sampled: Bool = false, state: String? = nil) {
-        self.traceID = traceID
-        self.spanID = spanID
-        self.parentID = parentID
+        self.init(trace: LazyIdentifier(traceID), span: LazyIdentifier(spanID), parent: parentID.map(LazyIdentifier.init), sampled: sampled, state: state)
+    }
+
+    private init(trace: LazyIdentifier, span: LazyIdentifier, parent: LazyIdentifier?, sampled: Bool, state: String?) {
+        self.trace = trace
+        self.span = span
+        self.parent = parent
         self.sampled = sampled
         self.state = state
     }
 
     /// A new root trace with fresh ids.
     public static func root(sampled: Bool = false) -> TraceContext {
-        TraceContext(traceID: Identifiers.traceID(), spanID: Identifiers.spanID(), sampled: sampled)
+        TraceContext(trace: .trace(), span: .span(), parent: nil, sampled: sampled, state: nil)
     }
 
     /// A child span of this one: same trace and sampling, fresh span id, this span as parent.
     public func child() -> TraceContext {
-        TraceContext(traceID: self.traceID, spanID: Identifiers.spanID(), parentID: self.spanID, sampled: self.sampled, state: self.state)
+        TraceContext(trace: self.trace, span: .span(), parent: self.span, sampled: self.sampled, state: self.state)
     }
 }
 

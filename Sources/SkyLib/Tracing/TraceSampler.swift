@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Synchronization
 
 /// Decides at the initiator whether a new request's trace is recorded.
@@ -16,25 +16,45 @@ public final class TraceSampler: Sendable {
 
     /// New traces recorded a second at most (0: none, unless forced).
     public let perSecond: Double
-    private let state: Mutex<(tokens: Double, refilledAt: ContinuousClock.Instant)>
+    /// The token bucket as GCRA (the generic cell rate algorithm): the theoretical time of the
+    /// next trace, in monotonic nanoseconds. A draw is taken while that time is at most a
+    /// bucket's worth of intervals ahead of now. Lock-free, and a refused draw only reads:
+    /// every request asks, and under load nearly all are refused (a mutex here showed in the
+    /// CSV profile).
+    private let nextTrace: Atomic<Int64>
+    /// Nanoseconds between traces at the full rate.
+    private let interval: Int64
+    /// How far ahead of now the next trace's time may run: a full bucket (`perSecond` traces
+    /// at once) after a quiet second.
+    private let tolerance: Int64
 
     /// Creates a `TraceSampler` from its parts.
     public init(perSecond: Double) {
         self.perSecond = perSecond
-        self.state = Mutex((perSecond, .now))
+        self.interval = perSecond > 0 ? Int64((1e9 / perSecond).rounded(.up)) : .max
+        self.tolerance = perSecond >= 1 ? Int64((perSecond - 1) * Double(self.interval)) : 0
+        self.nextTrace = Atomic(Self.monotonicNanoseconds())
     }
 
     /// Whether the next trace is recorded.
     public func sample() -> Bool {
         guard self.perSecond > 0 else { return false }
-        return self.state.withLock { state in
-            let now = ContinuousClock.now
-            state.tokens = min(self.perSecond, state.tokens + (now - state.refilledAt).seconds * self.perSecond)
-            state.refilledAt = now
-            guard state.tokens >= 1 else { return false }
-            state.tokens -= 1
-            return true
+        let now = Self.monotonicNanoseconds()
+        var next = self.nextTrace.load(ordering: .relaxed)
+        while next - self.tolerance <= now {
+            let (exchanged, original) = self.nextTrace.compareExchange(
+                expected: next, desired: max(next, now) + self.interval, ordering: .relaxed
+            )
+            if exchanged { return true }
+            next = original
         }
+        return false
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
     }
 
     /// A new root trace, sampled by this sampler (or forced).

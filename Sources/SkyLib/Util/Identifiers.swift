@@ -66,7 +66,7 @@ public enum Identifiers {
     /// A new 64-bit span id in hex.
     public static func spanID() -> String { Self.hex(Self.nonZero()) }
 
-    private static func nonZero() -> UInt64 {
+    static func nonZero() -> UInt64 {
         while true {
             let value = FastRandom.next()
             if value != 0 { return value }
@@ -81,7 +81,7 @@ public enum Identifiers {
     /// Fixed-width lower-case hex of `high` (and `low`: 16 digits each), dashed as a UUID
     /// (after digits 8, 12, 16 and 20) when asked. Written straight into the string's storage
     /// with no array in between: ids showed in the CSV initiator's profile (one id per row).
-    private static func hex(_ high: UInt64, _ low: UInt64? = nil, dashed: Bool = false) -> String {
+    static func hex(_ high: UInt64, _ low: UInt64? = nil, dashed: Bool = false) -> String {
         let digitCount = low == nil ? 16 : 32
         return String(unsafeUninitializedCapacity: digitCount + (dashed ? 4 : 0)) { buffer in
             var index = 0
