@@ -26,7 +26,8 @@
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (s per wrk side, 10), BENCH_CONNECTIONS
 # (32), BENCH_FILES (20000), BENCH_ROWS (1000000), BENCH_MEMORY_ROWS (10000000) and
 # BENCH_MEMORY_SMALL (100000) for the memory row, BENCH_MESSAGES (100000), BENCH_PEER_CHAINS
-# (2000), BENCH_CLIENTS (Python driver processes, 8), BENCH_CELERY_POOLS ("prefork threads gevent"),
+# (2000), BENCH_CLIENTS (Python driver processes, 8), BENCH_CELERY_POOLS ("prefork threads gevent")
+# and BENCH_CELERY_CONCURRENCY ("2 8 16"; Celery runs with the best pair it finds),
 # BENCH_INSTANCES (instances of each service in benchmark 2, 1), BENCH_ROUTERS (routers sharing
 # benchmark 2's load, 1), BENCH_ONLY (e.g. "1 4"), BENCH_BASELINE (the commit benchmark 1c
 # compares with, 8459a65; none to leave it out).
@@ -97,11 +98,13 @@ MESSAGES="${BENCH_MESSAGES:-100000}"
 PEER_CHAINS="${BENCH_PEER_CHAINS:-2000}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 CELERY_POOLS="${BENCH_CELERY_POOLS:-prefork threads gevent}"
+CELERY_CONCURRENCY="${BENCH_CELERY_CONCURRENCY:-2 8 16}"
 INSTANCES="${BENCH_INSTANCES:-1}"
 ROUTERS="${BENCH_ROUTERS:-1}"
 ONLY="${BENCH_ONLY:-1 2 3 4 5 6 7 8}"
 ROWS_MD=()
 ANALYSIS=()
+PIECES_MD=()
 mkdir -p "$WORK/results"
 
 # record NAME FIELDS…: one run's figures, a line per run, for `median`.
@@ -163,15 +166,63 @@ failures() {
   awk '/Non-2xx/ {n += $NF} /Socket errors/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i } END {print n + 0}' <<<"$1"
 }
 
-# measure URL: wrk with the shared settings after a 2 s warm-up; prints "req/s p50 p99 failed".
+# cpu_ticks PID: the process's own CPU so far (user + system, all its threads), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_us_per TICKS ITEMS: microseconds of CPU per item.
+cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "n/a" }'; }
+
+# measure URL [PID]: wrk with the shared settings after a 2 s warm-up; prints "req/s p50 p99
+# failed cpu_us": cpu_us is the server PID's own CPU per request over the timed run ("n/a"
+# without a PID).
 measure() {
   wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$1" >/dev/null   # warm-up
-  local out rps p50 p99
+  local out rps p50 p99 before=0 requests cpu=n/a
+  [ -n "${2:-}" ] && before=$(cpu_ticks "$2")
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$1")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  echo "$rps $p50 $p99 $(failures "$out")"
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  [ -n "${2:-}" ] && cpu=$(cpu_us_per $(( $(cpu_ticks "$2") - before )) "$requests")
+  echo "$rps $p50 $p99 $(failures "$out") $cpu"
+}
+
+# heaptrack_calls FILE: the calls to allocation functions a heaptrack recording counted.
+heaptrack_calls() { heaptrack_print "$1" 2>/dev/null | awk '/^calls to allocation functions:/ { print $5 }'; }
+# heaptrack_stop PID: stops the program a heaptrack (PID) runs, and waits for heaptrack to write
+# its recording: only the program is signalled, never heaptrack's interpreter or compressor.
+heaptrack_stop() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    case "$(cat "/proc/$child/comm" 2>/dev/null)" in
+      heaptrack* | zstd | gzip) ;;
+      *) kill -TERM "$child" 2>/dev/null || true ;;
+    esac
+  done
+  wait "$1" 2>/dev/null || true
+}
+
+# allocs_http PORT PATH SECONDS_A SECONDS_B CMD...: allocations per request of the server CMD
+# (listening on PORT): two runs under heaptrack, SECONDS_A and SECONDS_B of wrk at 4
+# connections, each after the same warm-up; (calls B - calls A) / (requests B - requests A),
+# so start-up and warm-up cancel out.
+allocs_http() {
+  local port="$1" path="$2" seconds_a="$3" seconds_b="$4"; shift 4
+  local calls=() requests=() seconds pid out
+  for seconds in "$seconds_a" "$seconds_b"; do
+    rm -f "$WORK/heap".*
+    heaptrack -o "$WORK/heap" "$@" >"$WORK/heaptrack-$port.log" 2>&1 &
+    pid=$!
+    wait_port "$port"
+    wrk -t1 -c4 -d1s -s "$WORK/post.lua" "http://127.0.0.1:$port$path" >/dev/null
+    out=$(wrk -t1 -c4 -d"${seconds}s" -s "$WORK/post.lua" "http://127.0.0.1:$port$path")
+    requests+=("$(awk '/requests in/ {print $1}' <<<"$out")")
+    heaptrack_stop "$pid"
+    calls+=("$(heaptrack_calls "$(ls "$WORK"/heap.* | head -1)")")
+  done
+  awk -v a="${calls[0]}" -v b="${calls[1]}" -v ra="${requests[0]}" -v rb="${requests[1]}" \
+    'BEGIN { if (rb > ra) printf "%.1f", (b - a) / (rb - ra); else print "n/a" }'
 }
 
 # var_value PORT KEY: the engine's own counter KEY at /debug/vars (0 when absent). A curl and
@@ -221,6 +272,8 @@ profile() {
   # 4th argument): "kernel scheduler file-system refcount allocation own-code" in percent.
   if [ -n "${4:-}" ]; then
     perf report -i "$WORK/perf.data" --no-children --sort dso,symbol -g none 2>/dev/null | awk -f Benchmarks/peers/profile_shares.awk >"$WORK/shares-$4"
+    # The samples with their call stacks, for the per-piece cost table (cost_pieces.py).
+    perf script -i "$WORK/perf.data" -F ip,sym,dso >"$WORK/stacks-$4" 2>/dev/null || true
   fi
   {
     echo "**$1** ($3 s sampled). Share of samples by library:"
@@ -266,13 +319,25 @@ YAML
 
 # shares KEY: "kernel scheduler file-system refcount allocation own-code" of a profile, or empty.
 shares() { cat "$WORK/shares-$1" 2>/dev/null || true; }
+# pieces_table KEY CPU_US TITLE: the per-piece cost table of the profile saved under KEY, each
+# piece's share of the samples applied to CPU_US (the timed runs' median CPU per item).
+pieces_table() {
+  [ -s "$WORK/stacks-$1" ] || return 0
+  echo "**$3.** Where it goes, by the share of the profile's samples charged to each piece (its own code and what it calls):"
+  echo
+  echo "| Piece | Share of samples | µs per item |"
+  echo "|---|---|---|"
+  "$VENV_PY" Benchmarks/peers/cost_pieces.py "$1" "$2" <"$WORK/stacks-$1"
+}
 # why_missed LINE: the reason a missed goal gives, from this run's profiles and figures.
 why_missed() {
   local key="" limit=""
   case "$1" in
     1*) key=http; limit="The rest is the Swift runtime and the kernel carrying what each request does on its way through the route (envelope, three steps, deadline, counters, JSON values passed between steps): spread thin, with no single function to remove." ;;
     2a*) key=chain; limit="Most of the router's samples are the kernel's (sockets, wake-ups) and the Swift runtime's; the router's per-request work (route, deadline, balancer, counters) is what separates it from the plain forwarder." ;;
-    2b*|2c*) limit="Under this closed-loop Python driver the plain forwarder of 2d, which does nothing but call the three hops, is the most any pipeline can show; it sets the ceiling of this ratio at ${bound_celery:-?}× Celery and ${bound_nameko:-?}× nameko, below the goal, so the goal cannot be met with this driver on this machine. Nor with a cheaper one: driven by wrk, with no Python client taking CPU, the plain forwarder reached ${limit_rps:-?} req/s (2a), ${bound_free_celery:-?}× Celery's figure and ${bound_free_nameko:-?}× nameko's; the three service processes and the router share this machine's $(nproc) cores, and their CPU per request is the ceiling." ;;
+    2b*|2c*) limit="Each p99 is the driver's: every client process waits for its answer, so the engine's p99 includes the driver's own queueing on this machine's $(nproc) cores (2d shows the plain forwarder's under the same driver)." ;;
+    2d*) key=chain; limit="The router's per-request work (route, deadline, balancer, counters) is what separates it from the plain forwarder under the same driver; the per-piece table of the HTTP route shows where that work goes." ;;
+    4d*) key=csv; limit="The per-piece table below shows where each row's microseconds go; the route run, counters and the runtime's reference counting are the largest pieces." ;;
     3a*) key=files; limit="Most of the engine's samples are the kernel's: file creation, renames and lookups in directories of 20,000 names, and the scheduler; the loop pays the same file-system work from 8 processes." ;;
     4a*) key=csv; limit="Each row is a whole request (envelope, route, step, deadline, counters, a JSON answer): the samples spread over the runtime's reference counting and allocation, the scheduler and the engine's own code, not one hot spot." ;;
     4c*) limit="Once the large file was done, ${m_huge_file:-?} MiB of the RSS were file-backed pages (the sky binary, the Swift runtime, Foundation and the other shared libraries) and ${m_huge_anon:-?} MiB anonymous; idle, before any row, the process held ${m_huge_idle:-?} MiB. A goal of 64 MiB leaves about $(( 64 - ${m_huge_file:-0} )) MiB for heap and stacks at the peak." ;;
@@ -292,22 +357,23 @@ why_missed() {
 if wants 1; then
   echo "bench 1: HTTP route ($ROUNDS rounds, alternating)"
   start hello "$BIN/hello-server" 18182
+  HELLO_PID=$LAST_PID
   wait_port 18182
   mkdir -p "$WORK/r1" && cp Routes/text.yaml "$WORK/r1/"
   sed -i '/^from:/,/^steps:/{/^steps:/!d}' "$WORK/r1/text.yaml"   # the HTTP path only
   sky_run sky1 18181 "$WORK/r1"
-  sides=("engine http://127.0.0.1:18181/routes/text" "work http://127.0.0.1:18182/work/text" "constant http://127.0.0.1:18182/routes/text")
+  sides=("engine http://127.0.0.1:18181/routes/text $SKY_PID" "work http://127.0.0.1:18182/work/text $HELLO_PID" "constant http://127.0.0.1:18182/routes/text $HELLO_PID")
   if [ -n "$BASELINE_BIN" ]; then
     start baseline "$BASELINE_BIN" run --routes "$WORK/r1" --http 127.0.0.1:18183 \
       --registry "sqlite:$WORK/baseline.sqlite" --log-level warning
     wait_port 18183
-    sides+=("baseline http://127.0.0.1:18183/routes/text")
+    sides+=("baseline http://127.0.0.1:18183/routes/text $LAST_PID")
   fi
   for round in $(seq 1 "$ROUNDS"); do
     # Each round starts with another side, so no side always runs first (or last).
     for offset in $(seq 0 $(( ${#sides[@]} - 1 ))); do
-      read -r side url <<<"${sides[$(( (round - 1 + offset) % ${#sides[@]} ))]}"
-      record "1-$side" "$(measure "$url")"
+      read -r side url pid <<<"${sides[$(( (round - 1 + offset) % ${#sides[@]} ))]}"
+      record "1-$side" "$(measure "$url" "$pid")"
     done
   done
   ANSWER1=$(curl -s -X POST http://127.0.0.1:18181/routes/text -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
@@ -317,14 +383,21 @@ if wants 1; then
   profile "HTTP route \`text\` under wrk" "$SKY_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) http
   wait "$load"
   stop_all
-  read -r e_rps e_rlo e_rhi e_p50 _ _ e_p99 _ <<<"$(median 1-engine 0 1 2)"
-  read -r w_rps w_rlo w_rhi w_p50 _ _ w_p99 _ <<<"$(median 1-work 0 1 2)"
-  read -r c_rps c_rlo c_rhi c_p50 _ _ c_p99 _ <<<"$(median 1-constant 0 1 2)"
+  # Allocations per request, the engine's and the same-work handler's, under heaptrack (not timed).
+  a_engine=$(allocs_http 18184 /routes/text 2 4 "$BIN/sky" run --routes "$WORK/r1" --http 127.0.0.1:18184 \
+    --registry "sqlite:$WORK/alloc1.sqlite" --log-level warning)
+  a_work=$(allocs_http 18185 /work/text 2 4 "$BIN/hello-server" 18185)
+  read -r e_rps e_rlo e_rhi e_p50 _ _ e_p99 _ _ e_cpu e_cpu_lo e_cpu_hi <<<"$(median 1-engine 0 1 2 4)"
+  read -r w_rps w_rlo w_rhi w_p50 _ _ w_p99 _ _ w_cpu w_cpu_lo w_cpu_hi <<<"$(median 1-work 0 1 2 4)"
+  read -r c_rps c_rlo c_rhi c_p50 _ _ c_p99 _ _ c_cpu c_cpu_lo c_cpu_hi <<<"$(median 1-constant 0 1 2 4)"
   r_work=$(ratio "$e_rps" "$w_rps"); r_const=$(ratio "$e_rps" "$c_rps")
   g_work=$(goal "1 HTTP route vs same-work handler" "$r_work" ">=" 0.9)
   g_const=$(goal "1 HTTP route vs constant answer" "$r_const" ">=" 0.8)
   ROWS_MD+=("| 1a. HTTP route: \`sky run\` route \`text\` (uppercase → wordcount merge → audit async, in-process) vs a Hummingbird handler doing the same work inline (JSONDecoder, upper-case, count words, JSONEncoder) | \`BENCH_ONLY=1 make bench\` | $(spread "$e_rps" "$e_rlo" "$e_rhi") req/s; p50 $e_p50 ms, p99 $e_p99 ms; failed $(total 1-engine 3) | $(spread "$w_rps" "$w_rlo" "$w_rhi") req/s; p50 $w_p50 ms, p99 $w_p99 ms; failed $(total 1-work 3) | **$r_work** | ≥ 0.9: $g_work |")
   ROWS_MD+=("| 1b. The same route vs Hummingbird answering a constant after reading the body (the floor: HTTP alone) | \`BENCH_ONLY=1 make bench\` | as 1a | $(spread "$c_rps" "$c_rlo" "$c_rhi") req/s; p50 $c_p50 ms, p99 $c_p99 ms; failed $(total 1-constant 3) | **$r_const** | ≥ 0.8: $g_const |")
+  r_cpu1=$(ratio "$e_cpu" "$w_cpu")
+  ROWS_MD+=("| 1d. The cost of one request of 1a: CPU µs per request (the server process's own user + system CPU over the timed runs) and allocations per request (heaptrack: two runs of 2 s and 4 s, the difference divided by the difference in requests) | \`BENCH_ONLY=1 make bench\` | $(spread "$e_cpu" "$e_cpu_lo" "$e_cpu_hi") µs CPU; $a_engine allocations | the same-work handler: $(spread "$w_cpu" "$w_cpu_lo" "$w_cpu_hi") µs CPU, $a_work allocations; the constant floor: $(spread "$c_cpu" "$c_cpu_lo" "$c_cpu_hi") µs CPU | **$r_cpu1** of the handler's CPU | — |")
+  PIECES_MD+=("$(pieces_table http "$e_cpu" "HTTP route \`text\` (1a): $e_cpu µs of CPU per request")")
   if [ -n "$BASELINE_BIN" ]; then
     read -r b_rps b_rlo b_rhi b_p50 _ _ b_p99 _ <<<"$(median 1-baseline 0 1 2)"
     r_base=$(ratio "$e_rps" "$b_rps")
@@ -385,17 +458,21 @@ if wants 2; then
   drive_celery() { (cd Benchmarks/peers && "$PEERS/bin/python" celery_chain.py drive "$PEER_CHAINS" "$CLIENTS"); }
   drive_nameko() { (cd Benchmarks/peers && "$PEERS/bin/python" nameko_chain.py drive "$PEER_CHAINS" "$CLIENTS" 2>/dev/null); }
   celery_ready() { (cd Benchmarks/peers && "$PEERS/bin/celery" -A celery_chain inspect ping --timeout 1 >/dev/null 2>&1); }
-  best_pool="" best_rate=0
+  # Celery runs with the pool and concurrency that serve it best here, found by trying each
+  # (not nproc: its workers wait on the broker, so more of them than cores can pay).
+  best_pool="" best_concurrency="" best_rate=0
   for pool in $CELERY_POOLS; do
-    echo "bench 2: Celery, pool $pool"
-    start "celery-$pool" sh -c "cd Benchmarks/peers && exec '$PEERS/bin/celery' -A celery_chain worker --pool $pool --concurrency $(nproc) --loglevel=warning"
-    until_true 60 celery_ready
-    read -r rate _ <<<"$(drive_celery)"
-    echo "bench 2: Celery pool $pool: $rate chains/s"
-    if awk -v a="$rate" -v b="$best_rate" 'BEGIN { exit !(a > b) }'; then best_pool=$pool best_rate=$rate; fi
-    kill "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+    for concurrency in $CELERY_CONCURRENCY; do
+      echo "bench 2: Celery, pool $pool, concurrency $concurrency"
+      start "celery-$pool-$concurrency" sh -c "cd Benchmarks/peers && exec '$PEERS/bin/celery' -A celery_chain worker --pool $pool --concurrency $concurrency --loglevel=warning"
+      until_true 60 celery_ready
+      read -r rate _ <<<"$(drive_celery)"
+      echo "bench 2: Celery pool $pool, concurrency $concurrency: $rate chains/s"
+      if awk -v a="$rate" -v b="$best_rate" 'BEGIN { exit !(a > b) }'; then best_pool=$pool best_concurrency=$concurrency best_rate=$rate; fi
+      kill "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+    done
   done
-  start celery sh -c "cd Benchmarks/peers && exec '$PEERS/bin/celery' -A celery_chain worker --pool $best_pool --concurrency $(nproc) --loglevel=warning"
+  start celery sh -c "cd Benchmarks/peers && exec '$PEERS/bin/celery' -A celery_chain worker --pool $best_pool --concurrency $best_concurrency --loglevel=warning"
   until_true 60 celery_ready
   for service in Uppercase Reverse Wordcount Pipeline; do   # one process per service, like ours
     start "nameko-$service" sh -c "cd Benchmarks/peers && exec '$PEERS/bin/nameko' run nameko_chain:$service --broker amqp://guest:guest@127.0.0.1:5672//"
@@ -413,9 +490,9 @@ if wants 2; then
   r_py_limit=$(ratio "$pe_rps" "$pl_rps"); bound_celery=$(ratio "$pl_rps" "$ce_rps"); bound_nameko=$(ratio "$pl_rps" "$na_rps")
   bound_free_celery=$(ratio "${limit_rps:-0}" "$ce_rps"); bound_free_nameko=$(ratio "${limit_rps:-0}" "$na_rps")
   p99_celery=$(ratio "$pe_p99" "$ce_p99"); p99_nameko=$(ratio "$pe_p99" "$na_p99")
-  ROWS_MD+=("| 2b. The same pipeline vs Celery (\`chain\` of 3 tasks, retries on, RabbitMQ broker, rpc results, pool \`$best_pool\`, the best of: $CELERY_POOLS); one Python driver for both: $CLIENTS client processes, $PEER_CHAINS calls, connected and warmed up before the clock | \`BENCH_ONLY=2 make bench\` | $(spread "$pe_rps" "$pe_lo" "$pe_hi") req/s; p50 $pe_p50 ms, p99 $pe_p99 ms; failed $(total 2-py-engine 3) | $(spread "$ce_rps" "$ce_lo" "$ce_hi") chains/s; p50 $ce_p50 ms, p99 $ce_p99 ms; failed $(total 2-py-celery 3) | **$r_celery×**; p99 $p99_celery of Celery's | ≥ 30×: $(goal "2b vs Celery" "$r_celery" ">=" 30); p99 ≤ 0.2: $(goal "2b p99 vs Celery" "$p99_celery" "<=" 0.2) |")
-  ROWS_MD+=("| 2c. The same pipeline vs nameko (a pipeline RPC service calling 3 RPC services over RabbitMQ, each service its own process); the same driver | \`BENCH_ONLY=2 make bench\` | as 2b | $(spread "$na_rps" "$na_lo" "$na_hi") calls/s; p50 $na_p50 ms, p99 $na_p99 ms; failed $(total 2-py-nameko 3) | **$r_nameko×**; p99 $p99_nameko of nameko's | ≥ 30×: $(goal "2c vs nameko" "$r_nameko" ">=" 30); p99 ≤ 0.2: $(goal "2c p99 vs nameko" "$p99_nameko" "<=" 0.2) |")
-  ROWS_MD+=("| 2d. The plain forwarder of 2a under the same driver: the most any pipeline over these hops can show under it | \`BENCH_ONLY=2 make bench\` | as 2b | $(spread "$pl_rps" "$pl_lo" "$pl_hi") req/s; p50 $pl_p50 ms, p99 $pl_p99 ms; failed $(total 2-py-limit 3) | **$r_py_limit**; the limit itself is $bound_celery× Celery and $bound_nameko× nameko | — |")
+  ROWS_MD+=("| 2b. The same pipeline vs Celery (\`chain\` of 3 tasks, retries on, RabbitMQ broker, rpc results, pool \`$best_pool\` at concurrency $best_concurrency, the best of pools $CELERY_POOLS × concurrency $CELERY_CONCURRENCY); one Python driver for both: $CLIENTS client processes, $PEER_CHAINS calls, connected and warmed up before the clock | \`BENCH_ONLY=2 make bench\` | $(spread "$pe_rps" "$pe_lo" "$pe_hi") req/s; p50 $pe_p50 ms, p99 $pe_p99 ms; failed $(total 2-py-engine 3) | $(spread "$ce_rps" "$ce_lo" "$ce_hi") chains/s; p50 $ce_p50 ms, p99 $ce_p99 ms; failed $(total 2-py-celery 3) | **$r_celery×**; p99 $p99_celery of Celery's | p99 ≤ 0.2: $(goal "2b p99 vs Celery" "$p99_celery" "<=" 0.2) |")
+  ROWS_MD+=("| 2c. The same pipeline vs nameko (a pipeline RPC service calling 3 RPC services over RabbitMQ, each service its own process); the same driver | \`BENCH_ONLY=2 make bench\` | as 2b | $(spread "$na_rps" "$na_lo" "$na_hi") calls/s; p50 $na_p50 ms, p99 $na_p99 ms; failed $(total 2-py-nameko 3) | **$r_nameko×**; p99 $p99_nameko of nameko's | p99 ≤ 0.2: $(goal "2c p99 vs nameko" "$p99_nameko" "<=" 0.2) |")
+  ROWS_MD+=("| 2d. The plain forwarder of 2a under the same driver: the most any pipeline over these hops can show under it | \`BENCH_ONLY=2 make bench\` | as 2b | $(spread "$pl_rps" "$pl_lo" "$pl_hi") req/s; p50 $pl_p50 ms, p99 $pl_p99 ms; failed $(total 2-py-limit 3) | **$r_py_limit**; the limit itself is $bound_celery× Celery and $bound_nameko× nameko | the engine ≥ 0.95 of it: $(goal "2d engine vs the plain forwarder under the Python driver" "$r_py_limit" ">=" 0.95) |")
   ANALYSIS+=("**Cross-process chain.** Driven by wrk, the engine's chain ran at $r_limit of the same three hops called by a plain forwarder ($chain_rps against $limit_rps req/s, medians of $ROUNDS). Under one Python driver ($CLIENTS processes), the engine answered $pe_rps req/s with p99 $pe_p99 ms; Celery (pool $best_pool) $ce_rps chains/s with p99 $ce_p99 ms, nameko $na_rps calls/s with p99 $na_p99 ms: $r_celery× and $r_nameko× the throughput. With a closed-loop Python driver, the driver itself bounds the engine's figure (each client waits for its answer and spends its own CPU per call), so these ratios are a floor of the engine's lead, not its size; 2a shows the engine against its own limit. Under that driver the plain forwarder, which does nothing but call the three hops, reached $pl_rps req/s: $bound_celery× Celery and $bound_nameko× nameko. That is the most any engine could show in 2b and 2c on this machine; the engine reached $r_py_limit of it.")
 fi
 
@@ -529,17 +606,20 @@ steps:
 YAML
   "$VENV_PY" Benchmarks/peers/csv_python.py make "$WORK/big.csv" "$ROWS"
   # csv_through_sky FILE ROWS NAME PORT [PROFILE_SECONDS]: prints "rows/s peak_rss_mib results
-  # rejects idle_mib anon_mib file_mib checkpoints"; the clock runs from the file's arrival to the engine's own count of files done.
+  # rejects idle_mib anon_mib file_mib checkpoints cpu_us_per_row"; the clock (and the CPU
+  # count) runs from the file's arrival to the engine's own count of files done.
   csv_through_sky() {
     sky_run "sky4$3" "$4" "$WORK/r4" --services uppercase
-    local began ended idle
+    local began ended idle ticks
     idle=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SKY_PID/status")
     cp "$1" "$WORK/$3.staged.csv"
+    ticks=$(cpu_ticks "$SKY_PID")
     began=$(date +%s.%N)
     mv "$WORK/$3.staged.csv" "$WORK/drop4/$3.csv"
     [ -n "${5:-}" ] && profile "CSV, $2 rows through \`sky run\`" "$SKY_PID" "$5" csv
     until_true 1800 vars_at_least "$4" csv.rows-files-done 1 || echo "bench 4: $3.csv not done in 1800 s" >&2
     ended=$(date +%s.%N)
+    ticks=$(( $(cpu_ticks "$SKY_PID") - ticks ))
     local rss results rejects anon file checkpoints
     rss=$(peak_rss "$SKY_PID")
     checkpoints=$(var_value "$4" csv.rows-checkpoints)
@@ -550,7 +630,22 @@ YAML
     stop_all
     rm -rf "$WORK/drop4/.out" "$WORK/drop4/.done" "$WORK/drop4/.processing"
     awk -v n="$2" -v a="$began" -v b="$ended" -v r="$rss" -v o="$results" -v j="$rejects" -v i="$idle" -v an="$anon" -v f="$file" -v c="$checkpoints" \
-      'BEGIN { printf "%.1f %s %s %s %s %s %s %s", n / (b - a), r, o, (j < 0 ? 0 : j), i, an, f, c }'
+      'BEGIN { printf "%.1f %s %s %s %s %s %s %s ", n / (b - a), r, o, (j < 0 ? 0 : j), i, an, f, c }'
+    cpu_us_per "$ticks" "$2"
+  }
+  # csv_allocs FILE: calls to allocation functions of a whole `sky run` (under heaptrack) that
+  # answers FILE's rows and stops.
+  csv_allocs() {
+    rm -rf "$WORK/heap".* "$WORK/drop4/.out" "$WORK/drop4/.done" "$WORK/drop4/.processing"
+    heaptrack -o "$WORK/heap" "$BIN/sky" run --routes "$WORK/r4" --http 127.0.0.1:18249 \
+      --registry "sqlite:$WORK/alloc4.sqlite" --log-level warning --services uppercase >"$WORK/heaptrack-4.log" 2>&1 &
+    local pid=$!
+    wait_port 18249
+    cp "$1" "$WORK/alloc.staged.csv" && mv "$WORK/alloc.staged.csv" "$WORK/drop4/alloc.csv"
+    until_true 600 vars_at_least 18249 csv.rows-files-done 1 || echo "bench 4: the allocation count's file not done" >&2
+    heaptrack_stop "$pid"
+    heaptrack_calls "$(ls "$WORK"/heap.* | head -1)"
+    rm -rf "$WORK/drop4/.out" "$WORK/drop4/.done" "$WORK/drop4/.processing" "$WORK/alloc4.sqlite"
   }
   for round in $(seq 1 "$ROUNDS"); do
     engine4=$(csv_through_sky "$WORK/big.csv" "$ROWS" "big$round" $(( 18241 + round )))
@@ -563,6 +658,12 @@ YAML
   done
   # A run under perf, not timed: where the engine's time goes.
   csv_through_sky "$WORK/big.csv" "$ROWS" profiled 18248 2 >/dev/null
+  # Allocations per row: two files under heaptrack, 20,000 and 40,000 rows; the difference in
+  # calls over the difference in rows (start-up and the file's own costs cancel out).
+  "$VENV_PY" Benchmarks/peers/csv_python.py make "$WORK/a20.csv" 20000
+  "$VENV_PY" Benchmarks/peers/csv_python.py make "$WORK/a40.csv" 40000
+  a_rows=$(awk -v a="$(csv_allocs "$WORK/a20.csv")" -v b="$(csv_allocs "$WORK/a40.csv")" 'BEGIN { printf "%.1f", (b - a) / 20000 }')
+  rm -f "$WORK/a20.csv" "$WORK/a40.csv"
   rm -f "$WORK/big.csv" "$WORK/floor4.csv"; rm -rf "$WORK/py4"
   # Memory: the whole `sky run`'s peak RSS for a small file and a file a hundred times larger.
   "$VENV_PY" Benchmarks/peers/csv_python.py make "$WORK/small.csv" "$MEMORY_SMALL"
@@ -571,15 +672,18 @@ YAML
   "$VENV_PY" Benchmarks/peers/csv_python.py make "$WORK/huge.csv" "$MEMORY_ROWS"
   read -r m_huge_rate m_huge_rss m_huge_out _ m_huge_idle m_huge_anon m_huge_file _ <<<"$(csv_through_sky "$WORK/huge.csv" "$MEMORY_ROWS" huge 18247)"
   rm -f "$WORK/huge.csv"
-  read -r c_rate c_lo c_hi <<<"$(median 4-engine 0)"
-  read -r p_rate p_lo p_hi p_rss _ _ p_every p_every_lo p_every_hi <<<"$(median 4-python 0 3 4)"
-  read -r b_rate b_lo b_hi <<<"$(median 4-floor 0)"
+  read -r c_rate c_lo c_hi c_cpu c_cpu_lo c_cpu_hi <<<"$(median 4-engine 0 8)"
+  read -r p_rate p_lo p_hi p_rss _ _ p_cpu p_cpu_lo p_cpu_hi p_every p_every_lo p_every_hi <<<"$(median 4-python 0 3 4 5)"
+  read -r b_rate b_lo b_hi b_cpu b_cpu_lo b_cpu_hi <<<"$(median 4-floor 0 4)"
   p_rss=$(awk -v k="$p_rss" 'BEGIN { printf "%.0f", k / 1024 }')
   r_python=$(ratio "$c_rate" "$p_rate"); r_floor=$(ratio "$c_rate" "$b_rate")
   growth=$(ratio "$m_huge_rss" "$m_small_rss")
   ROWS_MD+=("| 4a. CSV: $ROWS rows (4 columns, some quoted) through a one-step route (uppercase, in-process, 8 batches of rows at a time), answers as JSON lines, synced with a synced checkpoint once 500 rows or more are answered (the rows answered while one is written go into the next); vs Python doing the same job (csv → dict → upper-cased → JSON line, fsync and a synced checkpoint every N rows, N the engine's mean rows per checkpoint in the same round) | \`BENCH_ONLY=4 make bench\` | $(spread "$c_rate" "$c_lo" "$c_hi") rows/s; answers $(total 4-engine 2), rejects $(total 4-engine 3), checkpoints $(total 4-engine 7) ($(awk -v r="$(total 4-engine 2)" -v c="$(total 4-engine 7)" 'BEGIN { printf "%.0f", (c > 0 ? r / c : 0) }') rows each on average) over $ROUNDS rounds | $(spread "$p_rate" "$p_lo" "$p_hi") rows/s; a checkpoint every $(spread "$p_every" "$p_every_lo" "$p_every_hi") rows | **$r_python** | ≥ 2: $(goal "4a CSV vs Python job" "$r_python" ">=" 2) |")
   ROWS_MD+=("| 4b. The same file through Python's csv module read and written back upper-cased, no JSON, no sync (the floor) | \`BENCH_ONLY=4 make bench\` | as 4a | $(spread "$b_rate" "$b_lo" "$b_hi") rows/s | **$r_floor** | — |")
   ROWS_MD+=("| 4c. Memory: peak RSS of the whole \`sky run\` (router, initiators, in-process services) for $MEMORY_ROWS rows vs $MEMORY_SMALL rows, one file each | \`BENCH_ONLY=4 make bench\` | $m_huge_rss MiB for $MEMORY_ROWS rows ($m_huge_out answers, $m_huge_rate rows/s) | $m_small_rss MiB for $MEMORY_SMALL rows; Python's job: $p_rss MiB | **$growth** | ≤ 1.1: $(goal "4c CSV memory growth" "$growth" "<=" 1.1); ≤ 64 MiB: $(goal "4c CSV peak RSS" "$m_huge_rss" "<=" 64) |")
+  r_cpu4=$(ratio "$c_cpu" "$p_cpu")
+  ROWS_MD+=("| 4d. The cost of one row of 4a: CPU µs per row (each process's own user + system CPU over the file) and the engine's allocations per row (heaptrack: files of 20,000 and 40,000 rows, the difference over 20,000) | \`BENCH_ONLY=4 make bench\` | $(spread "$c_cpu" "$c_cpu_lo" "$c_cpu_hi") µs CPU; $a_rows allocations | Python's job: $(spread "$p_cpu" "$p_cpu_lo" "$p_cpu_hi") µs CPU; its bare csv copy: $(spread "$b_cpu" "$b_cpu_lo" "$b_cpu_hi") µs | **$r_cpu4** of Python's CPU | ≤ 0.5: $(goal "4d CSV CPU per row vs Python's" "$r_cpu4" "<=" 0.5) |")
+  PIECES_MD+=("$(pieces_table csv "$c_cpu" "CSV rows (4a): $c_cpu µs of CPU per row")")
   ANALYSIS+=("**CSV.** The engine ran a median $c_rate rows/s, $r_python of Python doing the same job and $r_floor of Python's bare csv copy. Its peak RSS was $m_huge_rss MiB for $MEMORY_ROWS rows against $m_small_rss MiB for $MEMORY_SMALL rows ($growth times as much for a hundred times the rows); Python's job peaked at $p_rss MiB. Before the file arrived the same \`sky run\` held $m_huge_idle MiB ($m_small_idle MiB before the small one); once the large file was done, $m_huge_file MiB of its RSS were file-backed (code and libraries) and $m_huge_anon MiB anonymous (heap, stacks).")
 fi
 
@@ -765,6 +869,13 @@ MD
       echo "- $missed. $(why_missed "$missed")"
     done <"$WORK/missed-goals"
     echo
+  fi
+  if [ "${#PIECES_MD[@]}" -gt 0 ]; then
+    echo "## The cost of one item, by piece"
+    echo
+    echo "Written by \`scripts/bench.sh\` from this run's profiles (\`Benchmarks/peers/cost_pieces.py\`)."
+    echo
+    printf '%s\n\n' "${PIECES_MD[@]}"
   fi
   if [ -s "$WORK/profiles.md" ]; then
     echo "## Profiles"

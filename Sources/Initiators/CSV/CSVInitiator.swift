@@ -311,6 +311,9 @@ public final class CSVInitiator: Initiator, Sendable {
         group.addTask {
             // Each row's meta is this with its line set: one copy per row, not a new dictionary.
             let meta: [String: String] = ["source": "csv", "file": file, "line": ""]
+            // Looked up once for the batch: its rows run on the revision it found (a reload
+            // reaches the next batch).
+            let route = self.runner.route(named: self.configuration.route)
             var outcomes: [(CSVReader.Record, Outcome)] = []
             outcomes.reserveCapacity(rows.count)
             for record in rows {
@@ -320,7 +323,7 @@ public final class CSVInitiator: Initiator, Sendable {
                     outcomes.append((record, .interrupted))
                     continue
                 }
-                outcomes.append((record, await self.run(record, header: header, meta: meta, tally: tally)))
+                outcomes.append((record, await self.run(record, header: header, meta: meta, route: route, tally: tally)))
             }
             return .rows(number, outcomes)
         }
@@ -345,7 +348,9 @@ public final class CSVInitiator: Initiator, Sendable {
     ///   - meta: the file's meta (`source`, `file`), to which the row's `line` is added.
     ///   - tally: the rows and rejects counters, looked up once per file (a lookup by name per
     ///     row showed in the profile).
-    private func run(_ record: CSVReader.Record, header: [String]?, meta: [String: String], tally: (rows: CounterCell, rejects: CounterCell)) async -> Outcome {
+    ///   - route: the route as the batch found it; `nil` when there was none (the runner then
+    ///     says so, and the row is rejected with that error).
+    private func run(_ record: CSVReader.Record, header: [String]?, meta: [String: String], route: Route?, tally: (rows: CounterCell, rejects: CounterCell)) async -> Outcome {
         if let problem = record.problem {
             tally.rejects.add()
             return .reject("malformed row: \(problem)")
@@ -371,8 +376,13 @@ public final class CSVInitiator: Initiator, Sendable {
             meta: rowMeta,
             trace: self.runner.sampler.root()
         )
-        do {
-            let result = try await self.runner.run(request)
+        do throws(SkyError) {
+            let result: RouteResult
+            if let route {
+                result = try await self.runner.run(request, on: route)
+            } else {
+                result = try await self.runner.run(request)
+            }
             tally.rows.add()
             return .result(result.answerDocument)
         } catch {

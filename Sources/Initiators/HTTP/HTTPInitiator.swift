@@ -118,7 +118,7 @@ public struct HTTPInitiator: Service {
     }
 
     func runRoute(_ request: Request, name: String) async -> Response {
-        guard self.runner.route(named: name) != nil else {
+        guard let route = self.runner.route(named: name) else {
             return .error(SkyError(.routeNotFound, "no route named '\(name)'; GET /routes lists them", route: name))
         }
         var request = request
@@ -139,7 +139,7 @@ public struct HTTPInitiator: Service {
         headers[SkynetHeaders.traceID] = envelope.trace.traceID
         if let traceparent = envelope.trace.traceparent { headers[Self.traceparent] = traceparent }
         do {
-            let result = try await self.runner.run(envelope)
+            let result = try await self.runner.run(envelope, on: route)
             if result.meta["deduplicated"] == "true" { headers[SkynetHeaders.deduplicated] = "true" }
             var body = result.payload
             if !result.errors.isEmpty {

@@ -110,6 +110,10 @@ public final class RouteExecutor: RouteRunner, Sendable {
         guard let route = self.table.route(named: request.route) else {
             throw SkyError(.routeNotFound, "no route named '\(request.route)'", route: request.route)
         }
+        return try await self.run(request, on: route)
+    }
+
+    public func run(_ request: RequestEnvelope, on route: Route) async throws(SkyError) -> RouteResult {
         if let policy = route.dedupe, let store = self.dedupeStore {
             guard let value = policy.key.value(in: request.payload), value != .null else {
                 // No key, nothing to deduplicate on: it runs, and is counted.

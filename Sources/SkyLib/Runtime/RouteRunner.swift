@@ -7,6 +7,11 @@ public protocol RouteRunner: Sendable {
     /// - Throws: ``SkyError``: `.routeNotFound`, `.stepFailed`, `.deadlineExceeded`, …
     func run(_ request: RequestEnvelope) async throws(SkyError) -> RouteResult
 
+    /// Runs `route`, already looked up by the caller (who then keeps the revision it found,
+    /// and no second lookup is made): an HTTP request checks its route before reading the
+    /// body; a CSV batch looks its route up once for all its rows.
+    func run(_ request: RequestEnvelope, on route: Route) async throws(SkyError) -> RouteResult
+
     /// The routes currently served.
     func routeSummaries() -> [RouteSummary]
 
@@ -16,4 +21,11 @@ public protocol RouteRunner: Sendable {
     /// Decides which new requests are traced: initiators draw their requests' root traces
     /// from it, so one rate holds for every initiator of the process.
     var sampler: TraceSampler { get }
+}
+
+extension RouteRunner {
+    /// Runners that do not keep routes themselves look the route up again by name.
+    public func run(_ request: RequestEnvelope, on route: Route) async throws(SkyError) -> RouteResult {
+        try await self.run(request)
+    }
 }

@@ -57,8 +57,10 @@ public struct LazyIdentifier: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The text, as ``text``.
     public var description: String { self.text }
 
+    /// Equal when the text is: minted bits are compared as bits, anything else as text.
     public static func == (lhs: LazyIdentifier, rhs: LazyIdentifier) -> Bool {
         switch (lhs.storage, rhs.storage) {
         case (.hex64(let left), .hex64(let right)): left == right
@@ -68,6 +70,7 @@ public struct LazyIdentifier: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Hashes the text, so that equal ids hash alike whatever their form.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(self.text)
     }
