@@ -53,4 +53,33 @@ struct InstanceBalancerTests {
         #expect(balancer.choose(from: [self.node("b")])?.id == "b")
         #expect(balancer.choose(from: []) == nil)
     }
+
+    /// Calls end without the balancer's lock, so counts change while a choice reads them: a
+    /// choice must still find an instance (it once read the counts twice and found none, and
+    /// the router stopped on a division by zero; seen under the partition tests' load).
+    @Test func choicesWhileCallsEndEverywhereAlwaysFindAnInstance() async {
+        let balancer = InstanceBalancer()
+        let nodes = [self.node("a"), self.node("b"), self.node("c")]
+        let chosen = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    // Each task keeps a few calls in flight and ends the oldest, so counts
+                    // differ between instances and fall while other tasks choose.
+                    var found = 0
+                    var inFlight: [InstanceBalancer.InFlight] = []
+                    for _ in 0..<50_000 {
+                        guard let node = balancer.choose(from: nodes) else { continue }
+                        found += 1
+                        inFlight.append(balancer.started(node.id))
+                        if inFlight.count > 3 { inFlight.removeFirst().finish() }
+                    }
+                    inFlight.forEach { $0.finish() }
+                    return found
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(chosen == 200_000)
+        #expect(nodes.allSatisfy { balancer.outstanding($0.id) == 0 })
+    }
 }

@@ -17,4 +17,14 @@ struct TraceSamplerTests {
         #expect(sampled.last == false, "the 101st within the second is not")
         #expect(sampler.root(forced: true).sampled, "a forced trace is recorded whatever the rate")
     }
+
+    /// Rates far below one a second (or far above anything real) still sample sanely: the
+    /// interval between traces is bounded, so the clock arithmetic cannot overflow.
+    @Test func extremeRatesNeitherTrapNorFlood() {
+        let rare = TraceSampler(perSecond: 1e-12)
+        #expect(rare.sample(), "the first trace of a quiet process is taken")
+        #expect(!rare.sample(), "the next waits its interval")
+        let dense = TraceSampler(perSecond: 1e12)
+        #expect((0..<1000).allSatisfy { _ in dense.sample() })
+    }
 }

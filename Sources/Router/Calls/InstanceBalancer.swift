@@ -62,8 +62,11 @@ public final class InstanceBalancer: Sendable {
                 if !sameRegion.isEmpty { pool = sameRegion }
             }
             // Least outstanding; ties broken round-robin so idle instances share the load.
-            let least = pool.map { state.outstanding[$0.id]?.count ?? 0 }.min() ?? 0
-            let candidates = pool.filter { (state.outstanding[$0.id]?.count ?? 0) == least }
+            // The counts are read once: calls end without the lock, so a second read could
+            // find no instance at the least count (and nothing to choose from).
+            let loads = pool.map { state.outstanding[$0.id]?.count ?? 0 }
+            let least = loads.min() ?? 0
+            let candidates = zip(pool, loads).filter { $0.1 == least }.map(\.0)
             // One cursor per service, so a route that alternates services still rotates each.
             let cursor = state.cursors[pool[0].service, default: 0] &+ 1
             state.cursors[pool[0].service] = cursor

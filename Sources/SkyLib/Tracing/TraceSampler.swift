@@ -31,7 +31,8 @@ public final class TraceSampler: Sendable {
     /// Creates a `TraceSampler` from its parts.
     public init(perSecond: Double) {
         self.perSecond = perSecond
-        self.interval = perSecond > 0 ? Int64((1e9 / perSecond).rounded(.up)) : .max
+        // At most about 30 years between traces: a tiny rate must not overflow the clock.
+        self.interval = perSecond > 0 ? Int64(min(1e18, (1e9 / perSecond).rounded(.up))) : .max
         self.tolerance = perSecond >= 1 ? Int64((perSecond - 1) * Double(self.interval)) : 0
         self.nextTrace = Atomic(Self.monotonicNanoseconds())
     }
