@@ -13,12 +13,11 @@ struct InstanceBalancerTests {
     @Test func prefersTheLeastOutstanding() {
         let balancer = InstanceBalancer()
         let nodes = [self.node("a"), self.node("b"), self.node("c")]
-        balancer.started("a")
-        balancer.started("a")
+        let first = balancer.started("a"), second = balancer.started("a")
         balancer.started("b")
         #expect(balancer.choose(from: nodes)?.id == "c")
-        balancer.finished("a")
-        balancer.finished("a")
+        first.finish()
+        second.finish()
         balancer.started("c")
         #expect(balancer.choose(from: nodes)?.id == "a")
     }

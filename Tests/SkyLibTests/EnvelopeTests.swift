@@ -85,3 +85,27 @@ struct EnvelopeTests {
         #expect(Identifiers.createdAt("not-an-id") == nil)
     }
 }
+
+/// Ids kept as bits (``LazyIdentifier``) behave as their text: equal to it, hashed alike, and
+/// minted requests and traces survive their wire form unchanged.
+@Suite struct LazyIdentifierTests {
+    @Test func aMintedIdEqualsItsTextAndHashesAlike() {
+        for id in [LazyIdentifier.request(), .trace(), .span()] {
+            let spelled = LazyIdentifier(id.text)
+            #expect(id == spelled && spelled == id)
+            #expect(id.hashValue == spelled.hashValue)
+            #expect(Set([id, spelled]).count == 1)
+        }
+        #expect(LazyIdentifier.span() != LazyIdentifier.span())
+        #expect(LazyIdentifier.request().text.wholeMatch(of: /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/) != nil)
+        #expect(LazyIdentifier.trace().text.wholeMatch(of: /^[0-9a-f]{32}$/) != nil)
+    }
+
+    @Test func aMintedEnvelopeAndTraceRoundTripEqual() throws {
+        let envelope = RequestEnvelope(route: "text", payload: ["text": "hi"], trace: TraceContext.root(sampled: true).child())
+        let back = try RequestEnvelope(json: JSONParser.parse(JSONWriter.string(envelope.json)))
+        #expect(back == envelope)
+        #expect(back.id == envelope.id && back.trace.traceID == envelope.trace.traceID && back.trace.parentID == envelope.trace.parentID)
+        #expect(envelope.trace.traceparent == "00-\(envelope.trace.traceID)-\(envelope.trace.spanID)-01")
+    }
+}

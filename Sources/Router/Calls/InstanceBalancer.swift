@@ -75,7 +75,7 @@ public final class InstanceBalancer: Sendable {
     }
 
     /// Counts a call to `nodeID` as started.
-    /// - Returns: the instance's count of calls in flight; ``InFlight/finish()`` ends this call
+    /// - Returns: the instance's count of calls in flight; ``InFlight/finish()`` ends this call,
     ///   without the balancer's lock (one locked update per call rather than two).
     @discardableResult
     public func started(_ nodeID: String) -> InFlight {
@@ -93,12 +93,6 @@ public final class InstanceBalancer: Sendable {
             state.outstanding[nodeID] = inFlight
             return inFlight
         }
-    }
-
-    /// Counts a call to `nodeID` as finished (``InFlight/finish()`` does the same without a
-    /// lookup).
-    public func finished(_ nodeID: String) {
-        self.state.withLock { $0.outstanding[nodeID] }?.finish()
     }
 
     /// How many instances' counts are kept before idle ones are forgotten.

@@ -18,8 +18,10 @@ extension TraceContext {
     /// sampling decision as the `sampled` flag. `nil` when the trace id is not a W3C one (a
     /// caller's own `Skynet-Trace-Id` of another shape): such a trace cannot be named in W3C terms.
     public var traceparent: String? {
-        guard Self.isLowerHex(self.traceID, count: 32), Self.isLowerHex(self.spanID, count: 16) else { return nil }
-        return "00-\(self.traceID)-\(self.spanID)-\(self.sampled ? "01" : "00")"
+        // Read once each: a minted id is spelled anew on every read.
+        let traceID = self.traceID, spanID = self.spanID
+        guard Self.isLowerHex(traceID, count: 32), Self.isLowerHex(spanID, count: 16) else { return nil }
+        return "00-\(traceID)-\(spanID)-\(self.sampled ? "01" : "00")"
     }
 
     /// The request's context when a caller sent `traceparent` (and maybe `tracestate`): the

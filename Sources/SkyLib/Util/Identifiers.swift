@@ -12,14 +12,11 @@ import Synchronization
 /// takes. A trace id is the same 128 bits in plain hex, which W3C trace context accepts.
 public enum Identifiers {
     /// A new request id (a version-7 UUID, lower case).
-    public static func requestID() -> String { Self.uuid() }
+    public static func requestID() -> String { LazyIdentifier.request().text }
     /// A new node id (a version-7 UUID, lower case).
-    public static func nodeID() -> String { Self.uuid() }
+    public static func nodeID() -> String { LazyIdentifier.request().text }
     /// A new 128-bit trace id in hex, as W3C trace context spells it (time-ordered too).
-    public static func traceID() -> String {
-        let (high, low) = Self.version7()
-        return Self.hex(high, low)
-    }
+    public static func traceID() -> String { LazyIdentifier.trace().text }
 
     /// The short form people see (`sky nodes`, the dashboard, traces) and may type: the id's
     /// last 8 characters. Not its first 8: in a time-ordered id those are the clock, shared by
@@ -64,18 +61,13 @@ public enum Identifiers {
         }
     }
     /// A new 64-bit span id in hex.
-    public static func spanID() -> String { Self.hex(Self.nonZero()) }
+    public static func spanID() -> String { LazyIdentifier.span().text }
 
     static func nonZero() -> UInt64 {
         while true {
             let value = FastRandom.next()
             if value != 0 { return value }
         }
-    }
-
-    private static func uuid() -> String {
-        let (high, low) = Self.version7()
-        return Self.hex(high, low, dashed: true)
     }
 
     /// Fixed-width lower-case hex of `high` (and `low`: 16 digits each), dashed as a UUID
