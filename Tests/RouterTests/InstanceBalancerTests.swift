@@ -81,4 +81,17 @@ struct InstanceBalancerTests {
         #expect(chosen == 200_000)
         #expect(nodes.allSatisfy { balancer.outstanding($0.id) == 0 })
     }
+
+    /// Counts of idle instances are forgotten once the balancer has seen more than it keeps
+    /// (DECISIONS.md), but never a count in use: a busy instance keeps its calls in flight.
+    @Test func forgettingIdleCountsKeepsBusyOnes() {
+        let balancer = InstanceBalancer()
+        let busy = balancer.started("busy")
+        for index in 0..<(InstanceBalancer.idleCountsKept + 100) {
+            balancer.started("idle-\(index)").finish()
+        }
+        #expect(balancer.outstanding("busy") == 1)
+        busy.finish()
+        #expect(balancer.outstanding("busy") == 0)
+    }
 }
