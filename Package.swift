@@ -23,6 +23,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SkyLib", targets: ["SkyLib"]),
+        .library(name: "RouteModel", targets: ["RouteModel"]),
         .library(name: "RegistryKit", targets: ["RegistryKit"]),
         .library(name: "RegistrySQLite", targets: ["RegistrySQLite"]),
         .library(name: "RegistryMongo", targets: ["RegistryMongo"]),
@@ -62,20 +63,22 @@ let package = Package(
         .systemLibrary(name: "CMongoc", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev", "libbson-dev"])]),
         // libedit from Debian (libedit-dev): line editing for `sky cli`.
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        // The shared words only: envelope, errors, JSON, route model and parser, ids, deadlines,
-        // trace context, counters, logging. No database, no HTTP server, no process control.
+        // The shared words only: envelope, errors, JSON, ids, deadlines, trace context,
+        // counters, logging. No database, no HTTP server, no process control, no YAML.
         .target(
             name: "SkyLib",
             dependencies: [
-                log, nioCore, nioPosix, httpTypes,
-                .product(name: "Yams", package: "Yams"),
+                log, nioCore, httpTypes,
                 .product(name: "HeapModule", package: "swift-collections"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The route file: its model, YAML parser, conditions and test files, and the runner
+        // protocol initiators hand requests to. Apart from SkyLib so that modules that never
+        // read a route (TLS, Telemetry, the drivers) do not link Yams.
+        .target(name: "RouteModel", dependencies: ["SkyLib", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // The registry's roles (node directory, event log, span store, leases, route store,
         // command queue), node records, the cache, node presence and remote commands. No driver:
         // as FluentKit keeps apart from its drivers, only the node runtime, `sky` and tests pick one.
@@ -112,27 +115,36 @@ let package = Package(
         .target(
             name: "Routing",
             dependencies: [
-                "SkyLib", "RegistryKit", "TLS", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "Prometheus", package: "swift-prometheus"),
+                "SkyLib", "RouteModel", "RegistryKit", "TLS", httpClient, log, nioCore, nioPosix, nioHTTP1, lifecycle, .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/Router",
             swiftSettings: swiftSettings
         ),
-        .target(name: "Initiators", dependencies: ["SkyLib", "AdminHTTP", "TLS", .product(name: "NIOSSL", package: "swift-nio-ssl"), hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
+        .target(name: "Initiators", dependencies: ["SkyLib", "RouteModel", "AdminHTTP", "TLS", .product(name: "NIOSSL", package: "swift-nio-ssl"), hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Services", dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", "TLS", hummingbird, httpTypes, log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .target(name: "Reaper", dependencies: ["SkyLib", "RegistryKit", "TLS", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         // `sky dns`: the registry's nodes as DNS SRV and A/AAAA records (our own codec over NIO).
         .target(name: "Discovery", dependencies: ["SkyLib", "RegistryKit", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
-        // OpenTelemetry export: spans to a collector over OTLP/HTTP (our own small protobuf writer).
-        .target(name: "Telemetry", dependencies: ["SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        // What leaves the process for observability: spans and metrics to a collector over
+        // OTLP/HTTP (our own small protobuf writer), and the Prometheus backend `/metrics` shows.
+        // The node picks the metrics backends here; the libraries record through swift-metrics.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                "SkyLib", httpClient, log, nioCore, nioHTTP1, lifecycle, .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The node runtime: assembles the roles into a running node (what `sky run`, `sky router`,
         // `sky initiator` start), opens a registry by address (the one place that links both
         // drivers), and owns the process: signals, graceful shutdown, stop and restart on command.
         .target(
             name: "NodeRuntime",
             dependencies: [
-                "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "TLS",
-                "Telemetry", log, lifecycle, hummingbird, httpTypes, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "SkyLib", "RouteModel", "RegistryKit", "RegistrySQLite", "RegistryMongo", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "TLS",
+                "Telemetry", log, lifecycle, hummingbird, httpTypes, nioCore, nioPosix, httpClient, .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -149,32 +161,33 @@ let package = Package(
         .target(name: "Shell", dependencies: ["CEditLine"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["SkyLib", "RegistryKit", "AdminHTTP", "TLS", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["SkyLib", "RouteModel", "RegistryKit", "AdminHTTP", "TLS", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
         // The one tool: parses arguments and hands them to the node runtime and the modules.
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "RegistryKit", "RegistryMemory", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry",
+                "SkyLib", "RouteModel", "RegistryKit", "RegistryMemory", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), httpClient, nioCore, nioHTTP1,
                 log, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the test targets (polling with a deadline).
-        .target(name: "SkyTestSupport", dependencies: ["SkyLib"], path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
+        .target(name: "SkyTestSupport", dependencies: ["SkyLib", nioCore, nioPosix], path: "Tests/SkyTestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "RouteModelTests", dependencies: ["RouteModel", "SkyLib", "SkyTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SkyLibTests", dependencies: ["SkyLib", "SkyTestSupport", nioCore, nioPosix, log], swiftSettings: swiftSettings),
         // One conformance suite, run against both drivers; the cache, presence and span recorder.
         .testTarget(
             name: "RegistryTests",
-            dependencies: ["RegistryKit", "RegistrySQLite", "RegistryMongo", "RegistryMemory", "SkyLib", "SkyTestSupport", log, lifecycle],
+            dependencies: ["RouteModel", "RegistryKit", "RegistrySQLite", "RegistryMongo", "RegistryMemory", "SkyLib", "SkyTestSupport", log, lifecycle],
             swiftSettings: swiftSettings
         ),
         // A whole node in-process on an SQLite registry: requests, route reloads, stop.
         .testTarget(
             name: "NodeRuntimeTests",
-            dependencies: ["NodeRuntime", "Initiators", "Routing", "Services", "Reaper", "RegistryKit", "RegistrySQLite", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["RouteModel", "NodeRuntime", "Initiators", "Routing", "Services", "Reaper", "RegistryKit", "RegistrySQLite", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -182,27 +195,27 @@ let package = Package(
             dependencies: ["AdminHTTP", "SkyLib", "SkyTestSupport", log, hummingbird, httpTypes, nioCore, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMemory", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
+        .testTarget(name: "RoutingTests", dependencies: ["RouteModel", "Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMemory", "SkyTestSupport", nioCore, log, lifecycle], path: "Tests/RouterTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "InitiatorsTests",
             dependencies: [
-                "Initiators", "SkyLib", "SkyTestSupport", hummingbird, httpTypes, log, nioCore,
+                "RouteModel", "Initiators", "SkyLib", "SkyTestSupport", hummingbird, httpTypes, log, nioCore,
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServicesTests", dependencies: ["Services", "Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
+        .testTarget(name: "ServicesTests", dependencies: ["RouteModel", "Services", "Routing", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "SkyLib"], swiftSettings: swiftSettings),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "AdminHTTP", "SkyLib", "RegistryKit", "RegistryMemory", "SkyTestSupport", log], swiftSettings: swiftSettings),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SkyLib", log], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["RouteModel", "Dashboard", "AdminHTTP", "SkyLib", "RegistryKit", "RegistryMemory", "SkyTestSupport", httpClient, log], swiftSettings: swiftSettings),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SkyLib", "SkyTestSupport", log, .product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),
         .testTarget(name: "ReaperTests", dependencies: ["Reaper", "SkyLib", "RegistryKit", "RegistrySQLite", log, nioCore, lifecycle], swiftSettings: swiftSettings),
         // Start the real `sky` binary and talk to it over sockets.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "SkyTestSupport", httpClient, nioCore, nioHTTP1, .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["RouteModel", "SkyLib", "RegistryKit", "RegistrySQLite", "RegistryMongo", "SkyTestSupport", httpClient, nioCore, nioHTTP1, .product(name: "Subprocess", package: "swift-subprocess")],
             // Helpers in Python the tests run with the services' venv (OpenTelemetry's own
             // propagator, an OTLP receiver on the official protobuf definitions).
             exclude: ["Python"],

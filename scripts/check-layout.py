@@ -5,7 +5,9 @@ Fails (exit 1) naming each arrow that should not exist: a role module (Routing, 
 Services, Reaper, Discovery) depending on another role or on a registry driver; SkyLib depending on
 Hummingbird, GRDB or CMongoc; anything but the node runtime, `sky` and tests linking a driver;
 a module other than those holding a whole `Registry` rather than the roles it calls; library
-code reading the process's environment (only `sky` does).
+code reading the process's environment (only `sky` does); library code reaching for NIO's
+process-wide event loops, thread pool or HTTP client (only NodeContext chooses them); a metrics
+API other than swift-metrics outside the Prometheus backend.
 """
 import json
 import subprocess
@@ -30,8 +32,12 @@ problems = []
 for role in sorted(ROLES):
     for dependency in sorted(depends(role) & (ROLES | DRIVERS | {"GRDB", "CMongoc"})):
         problems.append(f"{role} depends on {dependency}")
-for dependency in sorted(depends("SkyLib") & {"Hummingbird", "HummingbirdCore", "GRDB", "CMongoc", "RegistryKit", "AdminHTTP", "ServiceLifecycle", "TLS", "NIOSSL"}):
+for dependency in sorted(depends("SkyLib") & {"Hummingbird", "HummingbirdCore", "GRDB", "CMongoc", "RegistryKit", "AdminHTTP", "ServiceLifecycle", "TLS", "NIOSSL", "Yams", "Prometheus", "NIOPosix", "RouteModel"}):
     problems.append(f"SkyLib depends on {dependency}")
+# The route model (and its YAML parser) is its own module: what never reads a route does not link it.
+for name in sorted({"TLS", "Telemetry", "RegistryKit", "Reaper", "Discovery", "AdminHTTP", "Services"} | DRIVERS):
+    for dependency in sorted(depends(name) & {"RouteModel", "Yams"}):
+        problems.append(f"{name} depends on {dependency} (only what runs or reads routes does)")
 # TLS sits just above SkyLib: it knows no HTTP server, registry or role.
 for dependency in sorted(depends("TLS") & (ROLES | DRIVERS | {"RegistryKit", "AdminHTTP", "Hummingbird", "HummingbirdCore"})):
     problems.append(f"TLS depends on {dependency}")
@@ -63,6 +69,35 @@ for name, target in sorted(targets.items()):
         for number, line in enumerate(source.read_text().splitlines(), 1):
             if ("ProcessInfo.processInfo.environment" in line or "setenv(" in line) and not line.strip().startswith("//"):
                 problems.append(f"{source.relative_to(ROOT)}:{number} reads the environment; take the value from the command line (NodeContext.variables)")
+
+# The event loops, the thread pool and the HTTP client come from the node (NodeContext), which
+# is the one place that may choose NIO's process-wide ones: library code is handed them.
+SHARED_RESOURCES = re.compile(r"MultiThreadedEventLoopGroup\.singleton|NIOThreadPool\.singleton|HTTPClient\.shared|eventLoopGroupProvider: \.singleton|: NIOThreadPool = \.singleton")
+CHOOSES_RESOURCES = {"Sources/NodeRuntime/NodeContext.swift"}
+for name, target in sorted(targets.items()):
+    if target["type"] == "test" or name == "sky" or "path" not in target or target["path"].startswith("Tests/"):
+        continue
+    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
+        relative = str(source.relative_to(ROOT))
+        if relative in CHOOSES_RESOURCES:
+            continue
+        for number, line in enumerate(source.read_text().splitlines(), 1):
+            if SHARED_RESOURCES.search(line) and not line.strip().startswith("//"):
+                problems.append(f"{relative}:{number} reaches for a process-wide NIO resource; take it from NodeContext (eventLoopGroup, threadPool)")
+
+# swift-metrics is the one metrics API of the libraries; the Prometheus registry is one backend
+# (Telemetry), chosen by the node runtime, which alone bootstraps swift-metrics' global system.
+METRICS_BACKEND = {"Sources/Telemetry/Metrics/PrometheusBackend.swift"}
+for name, target in sorted(targets.items()):
+    if target["type"] == "test" or "path" not in target or target["path"].startswith("Tests/"):
+        continue
+    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
+        relative = str(source.relative_to(ROOT))
+        for number, line in enumerate(source.read_text().splitlines(), 1):
+            if re.match(r"\s*(public |internal |package )?import Prometheus\b", line) and relative not in METRICS_BACKEND:
+                problems.append(f"{relative}:{number} imports Prometheus; record through swift-metrics (Counters.backend.factory)")
+            if "MetricsSystem.bootstrap" in line and not line.strip().startswith("//") and relative not in CHOOSES_RESOURCES:
+                problems.append(f"{relative}:{number} bootstraps swift-metrics; only the node runtime chooses the backend")
 
 for problem in problems:
     print(f"layout: {problem}", file=sys.stderr)

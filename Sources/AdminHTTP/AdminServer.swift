@@ -2,6 +2,7 @@ public import Hummingbird
 import SkyLib
 public import TLS
 public import Logging
+public import NIOCore
 public import ServiceLifecycle
 
 /// The admin endpoints (`/health`, `/debug/vars`, `/metrics`) on their own address, for
@@ -22,6 +23,8 @@ public struct AdminServer: Service {
     public var tls: NodeTLS?
     /// What a connection is allowed (idle and request timeouts, the connection cap).
     public var limits: HTTPLimits
+    /// The event loops the listener runs on (the node's).
+    public let eventLoopGroup: any EventLoopGroup
     private let routes: @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
@@ -35,6 +38,7 @@ public struct AdminServer: Service {
         allowBasic: Bool = false,
         tls: NodeTLS? = nil,
         limits: HTTPLimits = HTTPLimits(),
+        eventLoopGroup: any EventLoopGroup,
         routes: @escaping @Sendable (Router<BasicRequestContext>, EndpointTable) -> Void = { _, _ in },
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
@@ -42,6 +46,7 @@ public struct AdminServer: Service {
         self.allowBasic = allowBasic
         self.tls = tls
         self.limits = limits
+        self.eventLoopGroup = eventLoopGroup
         self.routes = routes
         self.host = host
         self.port = port
@@ -66,6 +71,7 @@ public struct AdminServer: Service {
             server: self.limits.server(tls: self.tls),
             configuration: self.limits.configuration(host: host, port: self.port),
             onServerRunning: { channel in await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0, tls: tls)) },
+            eventLoopGroupProvider: .shared(self.eventLoopGroup),
             logger: self.logger
         )
         try await Listener.run(app, host: host, port: self.port)

@@ -1,5 +1,6 @@
 public import Foundation
 public import SkyLib
+import RouteModel
 public import RegistryKit
 
 /// What the dashboard shows, built by ``ClusterWatcher`` once a second.

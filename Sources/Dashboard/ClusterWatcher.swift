@@ -1,10 +1,11 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
 public import Logging
 import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
 import SkyLib
+import RouteModel
 public import RegistryKit
 public import TLS
 
@@ -22,10 +23,10 @@ public final class ClusterWatcher: Service, Sendable {
     /// The registry's name, for the page (no credentials).
     private let registryName: String
     /// Reads every router's `/debug/stats` (and progress), one request each per refresh, with a 2 s
-    /// timeout so one router that hangs cannot stall the page. The shared client, as the reaper's
-    /// probe uses: it needs no shutdown, so a watcher refreshed without ``run()`` (a test, a
+    /// timeout so one router that hangs cannot stall the page. The node's client, as the reaper's
+    /// probe uses: its owner shuts it down, so a watcher refreshed without ``run()`` (a test, a
     /// one-shot view) leaves nothing to close.
-    private let client = HTTPClient.shared
+    private let client: HTTPClient
     /// The cluster's shared secret, sent to the nodes' admin endpoints.
     private let token: String?
     /// The process's TLS, for nodes that serve https.
@@ -51,8 +52,9 @@ public final class ClusterWatcher: Service, Sendable {
     ///   - registryName: how the page names the registry (no credentials).
     public init(
         registry: any NodeDirectory & EventLog & CountStore, registryName: String, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1),
-        window: Duration = .seconds(10), logger: Logger
+        window: Duration = .seconds(10), client: HTTPClient, logger: Logger
     ) {
+        self.client = client
         self.registry = registry
         self.registryName = registryName
         self.token = token

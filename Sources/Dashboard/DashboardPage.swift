@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RouteModel
 import RegistryKit
 
 /// The dashboard's HTML: one server-rendered page. A few lines of JavaScript fetch the live

@@ -1,9 +1,10 @@
 public import AdminHTTP
 import Hummingbird
 public import Logging
-import NIOCore
+public import NIOCore
 public import ServiceLifecycle
 import SkyLib
+import RouteModel
 public import TLS
 
 /// `sky dashboard`: serves the live page, its JSON (`GET /api/state`) and the admin endpoints.
@@ -26,6 +27,8 @@ public struct DashboardServer: Service {
     private let logger: Logger
     /// Told the address once the server listens (`sky dashboard` prints it).
     private let onServerRunning: @Sendable (String) async -> Void
+    /// The event loops the listener runs on (the node's).
+    private let eventLoopGroup: any EventLoopGroup
 
     /// Creates a `DashboardServer` from its parts.
     public init(
@@ -35,6 +38,7 @@ public struct DashboardServer: Service {
         tls: NodeTLS? = nil,
         watcher: ClusterWatcher,
         admin: AdminEndpoints,
+        eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
@@ -44,6 +48,7 @@ public struct DashboardServer: Service {
         self.tls = tls
         self.watcher = watcher
         self.admin = admin
+        self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onServerRunning = onServerRunning
     }
@@ -69,7 +74,7 @@ public struct DashboardServer: Service {
     public func run() async throws {
         try await AdminServer(
             host: self.host, port: self.port, token: self.token, endpoints: self.admin, allowBasic: true, tls: self.tls, limits: self.limits,
-            routes: { router, table in self.addRoutes(to: router, recording: table) }, logger: self.logger, onServerRunning: self.onServerRunning
+            eventLoopGroup: self.eventLoopGroup, routes: { router, table in self.addRoutes(to: router, recording: table) }, logger: self.logger, onServerRunning: self.onServerRunning
         ).run()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RouteModel
 
 /// Small time-series charts per route over the last minutes — requests a second, p50 and
 /// p99 latency, error rate — as inline SVG polylines drawn on the server from the samples

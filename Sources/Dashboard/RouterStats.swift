@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RouteModel
 
 /// One router's cumulative `/debug/stats`, parsed; two of them subtract into an interval.
 struct RouterStats: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// The cluster drawn as it runs: initiators → routes → services → instances, left to right,
 /// as inline SVG rendered on the server with the rest of the page (no script, no build step).

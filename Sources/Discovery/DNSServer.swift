@@ -1,5 +1,5 @@
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
 public import RegistryKit
 public import ServiceLifecycle
@@ -36,9 +36,16 @@ public final class DNSServer: Service, Sendable {
     private let logger: Logger
     private let onListening: OnListening
     private let responder: DNSResponder
+    /// Where the UDP and TCP listeners run.
+    private let eventLoopGroup: any EventLoopGroup
 
     /// Creates a `DNSServer` answering from `cache`.
-    public init(configuration: Configuration, cache: RegistryCache, counters: Counters, logger: Logger, onListening: @escaping OnListening = { _, _ in }) {
+    /// - Parameter eventLoopGroup: where the listeners run (the node's loops).
+    public init(
+        configuration: Configuration, cache: RegistryCache, counters: Counters, eventLoopGroup: any EventLoopGroup, logger: Logger,
+        onListening: @escaping OnListening = { _, _ in }
+    ) {
+        self.eventLoopGroup = eventLoopGroup
         self.configuration = configuration
         self.cache = cache
         self.counters = counters
@@ -67,7 +74,7 @@ public final class DNSServer: Service, Sendable {
 
     /// Binds UDP and TCP, then serves until graceful shutdown.
     public func run() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
+        let group = self.eventLoopGroup
         let udp = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in channel.pipeline.addHandler(UDPHandler(server: self)) }

@@ -1,6 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 public import SkyLib
+import RouteModel
 
 /// Runs a service that takes work in (a listener, an initiator) so that stopping it drains it:
 /// told to stop, it takes no new input and finishes what it holds, for at most `limit`; what

@@ -1,9 +1,12 @@
 import Foundation
 public import Initiators
 public import Logging
+public import NIOCore
+public import NIOPosix
 public import Routing
 public import ServiceLifecycle
 public import SkyLib
+public import RouteModel
 public import TLS
 
 /// Runs the initiators routes declare under `from:`, and follows the routes as they change:
@@ -98,22 +101,26 @@ public struct InitiatorSupervisor: Service {
 
 extension InitiatorSupervisor {
     /// The initiators this build knows, by `from:` kind.
-    /// - Parameter environment: the process's environment variables (a STOMP source's broker
-    ///   and login when its route does not name them: `SKYNET_STOMP_*`).
+    /// - Parameters:
+    ///   - environment: the process's environment variables (a STOMP source's broker and login
+    ///     when its route does not name them: `SKYNET_STOMP_*`).
+    ///   - eventLoopGroup: where broker connections run (the node's loops).
+    ///   - threadPool: where the folders' blocking calls run (the node's pool).
     public static func factory(
-        runner: any RouteRunner, counters: Counters, tls: NodeTLS? = nil, environment: [String: String] = [:], logger: Logger
+        runner: any RouteRunner, counters: Counters, tls: NodeTLS? = nil, environment: [String: String] = [:], eventLoopGroup: any EventLoopGroup,
+        threadPool: NIOThreadPool, logger: Logger
     ) -> @Sendable (String, RouteSource) -> (any Initiator)? {
         { route, source in
             switch source {
             case .files(let files):
-                return FileDropInitiator(configuration: .init(route: route, source: files), runner: runner, counters: counters, logger: logger)
+                return FileDropInitiator(configuration: .init(route: route, source: files), runner: runner, counters: counters, threadPool: threadPool, logger: logger)
             case .csv(let csv):
-                return CSVInitiator(configuration: .init(route: route, source: csv), runner: runner, counters: counters, logger: logger)
+                return CSVInitiator(configuration: .init(route: route, source: csv), runner: runner, counters: counters, threadPool: threadPool, logger: logger)
             case .stomp(let stomp):
                 var configuration = StompInitiator.Configuration(route: route, source: stomp)
                 configuration.tls = tls?.client
                 configuration.environment = environment
-                return StompInitiator(configuration: configuration, runner: runner, counters: counters, logger: logger)
+                return StompInitiator(configuration: configuration, runner: runner, counters: counters, eventLoopGroup: eventLoopGroup, logger: logger)
             }
         }
     }

@@ -1,6 +1,7 @@
 import Logging
 public import RegistryKit
 import SkyLib
+import RouteModel
 
 /// A node's presence in the registry whose address is the one its listener bound: asked for
 /// port 0, the record says `HOST:0` until the server runs, then the real port.

@@ -1,4 +1,5 @@
 public import SkyLib
+import RouteModel
 
 /// Handlers hosted in this process, by node id: the router calls them without a socket.
 public struct LocalServices: LocalServiceDirectory {

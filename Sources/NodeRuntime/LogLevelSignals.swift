@@ -1,5 +1,6 @@
 public import Logging
 public import SkyLib
+import RouteModel
 public import ServiceLifecycle
 import UnixSignals
 import RegistryKit

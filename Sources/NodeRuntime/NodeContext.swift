@@ -1,14 +1,20 @@
 public import AdminHTTP
 import Foundation
+public import AsyncHTTPClient
 public import Logging
+public import NIOCore
+public import NIOPosix
 public import RegistryKit
 public import ServiceLifecycle
 public import SkyLib
+import CoreMetrics
+import RouteModel
 public import TLS
 public import Telemetry
 
 /// What every long-running part of one process shares: the registry, counters, logger and its
-/// level control, the trace sampler, the deadline timer, and the process's lifecycle.
+/// level control, the trace sampler, the deadline timer, the event loops and the thread pool
+/// for blocking work, and the process's lifecycle.
 ///
 /// Made once per process (``bootstrap(logLevel:registry:region:environment:token:)`` for `sky` and the
 /// services it generates; the memberwise init in tests) and handed down, so no part reaches
@@ -34,10 +40,21 @@ public struct NodeContext: Sendable {
     public var tls: NodeTLS?
     /// Decides which new requests are traced.
     public var sampler: TraceSampler
-    /// The one timer for every in-process deadline.
+    /// The one timer for every in-process deadline (armed on one of ``eventLoopGroup``'s loops).
     public var watchdog: DeadlineWatchdog
+    /// The event loops every listener, client and timer of the process runs on. The parts are
+    /// handed this group rather than reaching for NIO's process-wide one, so an embedding
+    /// program or a test chooses it once, here.
+    public var eventLoopGroup: any EventLoopGroup
+    /// Where blocking work goes (file reads and renames, fsync): never an event loop.
+    public var threadPool: NIOThreadPool
+    /// The client for the process's own short calls (health probes, the dashboard's reads of
+    /// routers); the router keeps its own pool per process (`HTTPServiceClient`).
+    public var httpClient: HTTPClient
     /// Where recorded spans go besides the registry (`--otlp`); `nil`: nowhere else.
     public var spanExporter: OTLPExporter?
+    /// Pushes the process's metrics to the collector (`--otlp`); `nil`: they are only scraped.
+    public var metricsExporter: OTLPMetricsExporter?
     /// The process's environment variables, as the command line gave them (library code reads
     /// settings from here, never from the process itself: a test or an embedding program
     /// passes its own).
@@ -68,7 +85,10 @@ public struct NodeContext: Sendable {
         token: String? = nil,
         tls: NodeTLS? = nil,
         sampler: TraceSampler = TraceSampler(perSecond: 100),
-        watchdog: DeadlineWatchdog = DeadlineWatchdog(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        threadPool: NIOThreadPool = .singleton,
+        httpClient: HTTPClient = .shared,
+        watchdog: DeadlineWatchdog? = nil,
         spanExporter: OTLPExporter? = nil
     ) {
         self.registry = registry
@@ -81,21 +101,26 @@ public struct NodeContext: Sendable {
         self.token = token
         self.tls = tls
         self.sampler = sampler
-        self.watchdog = watchdog
+        self.eventLoopGroup = eventLoopGroup
+        self.threadPool = threadPool
+        self.httpClient = httpClient
+        self.watchdog = watchdog ?? DeadlineWatchdog(eventLoop: eventLoopGroup.any())
         self.spanExporter = spanExporter
     }
 
     /// Sets up this process: log lines to standard error at `logLevel` (changeable by
-    /// signals), swift-metrics into the counters' Prometheus registry, the trace rate from
-    /// `SKYNET_TRACE_PER_SECOND`, the registry at `address`, and span export to `otlp` (as
-    /// `OTEL_SERVICE_NAME`, else `serviceName`). Once per process.
+    /// signals); the metrics backends (Prometheus for `/metrics`, and OTLP to `otlpMetrics`
+    /// when given), which the counters and swift-metrics' process-wide system both record
+    /// into; the trace rate from `SKYNET_TRACE_PER_SECOND`; the registry at `address`; and span
+    /// export to `otlp` (as `OTEL_SERVICE_NAME`, else `serviceName`). Once per process.
     /// - Throws: `SkyError` when the registry cannot be opened.
     /// - Parameter variables: the process's environment variables (the settings read from them:
     ///   `SKYNET_TRACE_PER_SECOND`, `SKYNET_HTTP_*`, `SKYNET_SUPERVISOR`, `OTEL_SERVICE_NAME`,
     ///   the STOMP broker's `SKYNET_STOMP_*`).
     public static func bootstrap(
         logLevel: Logger.Level, registry address: RegistryAddress, region: String, environment: String = NodeRecord.defaultEnvironment, token: String?,
-        tls: TLSFiles = TLSFiles(), otlp: OTLPEndpoint? = nil, serviceName: String = "sky", variables: [String: String]
+        tls: TLSFiles = TLSFiles(), otlp: OTLPEndpoint? = nil, otlpMetrics: OTLPEndpoint? = nil, serviceName: String = "sky",
+        variables: [String: String]
     ) async throws -> NodeContext {
         let control = LogLevelControl(logLevel)
         LoggingSystem.bootstrap { label in SkyLogHandler(label: label, control: control) }
@@ -103,18 +128,44 @@ public struct NodeContext: Sendable {
         let nodeTLS = try tls.isEmpty ? nil : NodeTLS(files: tls)
         if let warning = nodeTLS?.expiryWarning() { logger.warning("\(warning)") }
         let registry = try await address.open()
-        let counters = Counters()
-        counters.bootstrapMetricsSystem()
         let name = variables["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? serviceName
-        let exporter = otlp.map { OTLPExporter(endpoint: $0, serviceName: name, counters: counters, logger: logger) }
+        let group = MultiThreadedEventLoopGroup.singleton
+        // The exporter is part of the counters' backend and exports their `/debug/vars` values:
+        // made first, it reads the counters once they exist.
+        let vars = Locked<Counters?>(nil)
+        let metricsExporter = otlpMetrics.map { endpoint in
+            OTLPMetricsExporter(
+                endpoint: endpoint, serviceName: name, instance: Identifiers.nodeID(), interval: Self.metricsInterval(variables), vars: { vars.withLock { $0 }?.snapshot() ?? [:] },
+                eventLoopGroup: group, logger: logger
+            )
+        }
+        let counters = Counters(backend: MetricsBackends(scraped: PrometheusBackend(), pushed: metricsExporter))
+        vars.withLock { $0 = counters }
+        if let metricsExporter {
+            counters.include(metricsExporter.exports, as: "otlp-metrics-exports")
+            counters.include(metricsExporter.failures, as: "otlp-metrics-export-errors")
+        }
+        // Libraries outside ours that record through swift-metrics land in the same backends.
+        MetricsSystem.bootstrap(counters.backend.factory)
+        let exporter = otlp.map { OTLPExporter(endpoint: $0, serviceName: name, counters: counters, eventLoopGroup: group, logger: logger) }
         if let otlp { logger.info("spans exported over OTLP/HTTP to \(otlp.url) as \(name)") }
+        if let otlpMetrics { logger.info("metrics exported over OTLP/HTTP to \(otlpMetrics.url) as \(name)") }
         var context = NodeContext(
             registry: registry, counters: counters, logger: logger, logLevel: control, lifecycle: ProcessLifecycle(supervisor: variables["SKYNET_SUPERVISOR"]),
-            region: region, environment: environment, token: token, tls: nodeTLS, sampler: .fromEnvironment(variables), spanExporter: exporter
+            region: region, environment: environment, token: token, tls: nodeTLS, sampler: .fromEnvironment(variables), eventLoopGroup: group,
+            spanExporter: exporter
         )
+        context.metricsExporter = metricsExporter
         context.variables = variables
         context.httpLimits = HTTPLimits(environment: variables)
         return context
+    }
+
+    /// How often metrics are pushed: `OTEL_METRIC_EXPORT_INTERVAL` milliseconds (the
+    /// OpenTelemetry variable), 60 s when unset or not a positive number.
+    static func metricsInterval(_ variables: [String: String]) -> Duration {
+        guard let text = variables["OTEL_METRIC_EXPORT_INTERVAL"], let milliseconds = Int64(text), milliseconds > 0 else { return .seconds(60) }
+        return .milliseconds(milliseconds)
     }
 
     /// Runs `services` as this process until it shuts down, with the log level following
@@ -125,7 +176,7 @@ public struct NodeContext: Sendable {
         if let tls = self.tls, tls.serves { signals.append(TLSReloadSignal(tls: tls, logger: self.logger)) }
         // The exporter first: the group stops services in reverse, so it sends the spans the
         // others record while they drain, and stops last.
-        let exporter: [any Service] = self.spanExporter.map { [$0] } ?? []
+        let exporter: [any Service] = (self.spanExporter.map { [$0] } ?? []) + (self.metricsExporter.map { [$0] } ?? [])
         try await self.lifecycle.run(services: exporter + services + signals, logger: self.logger, gracefulLimit: self.drainLimit + Self.shutdownMargin)
     }
 
@@ -134,7 +185,7 @@ public struct NodeContext: Sendable {
     public func adminServer(at address: ListenAddress, presence: ListeningPresence) -> AdminServer {
         AdminServer(
             host: address.host, port: address.port, token: self.token, endpoints: AdminEndpoints(counters: self.counters), tls: self.tls, limits: self.httpLimits,
-            logger: self.logger, onServerRunning: { bound in await presence.listening(at: bound) }
+            eventLoopGroup: self.eventLoopGroup, logger: self.logger, onServerRunning: { bound in await presence.listening(at: bound) }
         )
     }
 

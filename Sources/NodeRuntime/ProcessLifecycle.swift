@@ -7,6 +7,7 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 import SkyLib
+import RouteModel
 #endif
 
 /// This process's life: its services run in one `ServiceGroup`, SIGTERM and SIGINT shut it

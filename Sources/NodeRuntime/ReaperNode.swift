@@ -2,6 +2,7 @@ public import Reaper
 import RegistryKit
 public import ServiceLifecycle
 import SkyLib
+import RouteModel
 
 /// A node that removes dead nodes from the registry, assembled from its parts: what `sky
 /// reaper` starts (and a test starts in-process). The ``Reaper`` (heartbeat TTLs, `/health`
@@ -32,7 +33,7 @@ public struct ReaperNode: Sendable {
     public init(configuration: Configuration, context: NodeContext) {
         self.context = context
         let reaper = Reaper(
-            registry: context.registry, configuration: configuration.reaper, probe: HTTPHealthProbe(tls: context.tls), counters: context.counters,
+            registry: context.registry, configuration: configuration.reaper, probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters,
             logger: context.logger
         )
         self.reaper = reaper

@@ -3,6 +3,7 @@ import Foundation
 public import Hummingbird
 public import RegistryKit
 import SkyLib
+import RouteModel
 
 /// Registration over HTTP: a service in any language joins with one call, no registry driver
 /// needed. Served by routers and `sky run`, under the same token as their other endpoints.

@@ -2,6 +2,7 @@ public import RegistryKit
 import RegistryMongo
 import RegistrySQLite
 import SkyLib
+import RouteModel
 
 extension RegistryAddress {
     /// Opens the registry at this address with the driver its scheme names. This is the one

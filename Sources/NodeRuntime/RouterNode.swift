@@ -6,7 +6,8 @@ import RegistryKit
 import Routing
 public import ServiceLifecycle
 public import Services
-public import SkyLib
+import SkyLib
+public import RouteModel
 import TLS
 
 /// A node that runs routes, assembled from its parts: what `sky run`, `sky router` and
@@ -82,20 +83,16 @@ public struct RouterNode: Sendable {
             BuiltinServices.definition(named: name, logger: context.logger).map {
                 ServiceHost(
                     definition: $0, configuration: hostConfiguration, registry: context.registry, counters: context.counters,
-                    watchdog: context.watchdog, logger: context.logger
+                    eventLoopGroup: context.eventLoopGroup, watchdog: context.watchdog, logger: context.logger
                 )
             }
         }
         self.hosts = hosts
         let local = hosts.isEmpty ? nil : LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
-        let stack = RouterStack(
-            routes: configuration.routes, registry: context.registry, region: context.region, local: local, counters: context.counters,
-            token: context.token, tls: context.tls, sampler: context.sampler, watchdog: context.watchdog, spanExporter: context.spanExporter,
-            logger: context.logger
-        )
+        let stack = RouterStack(routes: configuration.routes, local: local, context: context)
         self.stack = stack
         let reaper = configuration.runsReaper
-            ? Reaper(registry: context.registry, probe: HTTPHealthProbe(tls: context.tls), counters: context.counters, logger: context.logger) : nil
+            ? Reaper(registry: context.registry, probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters, logger: context.logger) : nil
         self.reaper = reaper
         let stats: @Sendable () -> [String: Int64] = {
             // Breakers in the node's stats: `sky services` and the dashboard show them cluster-wide.
@@ -133,7 +130,8 @@ public struct RouterNode: Sendable {
             var supervisor = InitiatorSupervisor(
                 table: stack.table,
                 makeInitiator: InitiatorSupervisor.factory(
-                    runner: stack.executor, counters: self.context.counters, tls: self.context.tls, environment: self.context.variables, logger: self.context.logger
+                    runner: stack.executor, counters: self.context.counters, tls: self.context.tls, environment: self.context.variables,
+                    eventLoopGroup: self.context.eventLoopGroup, threadPool: self.context.threadPool, logger: self.context.logger
                 ),
                 logger: self.context.logger
             )
@@ -166,7 +164,8 @@ public struct RouterNode: Sendable {
         guard let http = self.configuration.http else {
             return AdminServer(
                 host: self.configuration.admin.host, port: self.configuration.admin.port, token: self.context.token, endpoints: admin,
-                tls: self.context.tls, limits: self.context.httpLimits, logger: self.context.logger, onServerRunning: onServerRunning
+                tls: self.context.tls, limits: self.context.httpLimits, eventLoopGroup: self.context.eventLoopGroup, logger: self.context.logger,
+                onServerRunning: onServerRunning
             )
         }
         // Routers take registrations over HTTP (PUT /v1/nodes/ID) beside their routes.
@@ -177,7 +176,9 @@ public struct RouterNode: Sendable {
         configuration.token = self.context.token
         configuration.tls = self.context.tls
         configuration.limits = self.context.httpLimits
-        return HTTPInitiator(configuration: configuration, runner: stack.executor, admin: admin, logger: self.context.logger, onServerRunning: onServerRunning)
+        return HTTPInitiator(configuration: configuration, runner: stack.executor, admin: admin, eventLoopGroup: self.context.eventLoopGroup, logger: self.context.logger,
+            onServerRunning: onServerRunning
+        )
     }
 
     /// Loads the routes, then runs the node as this process until it shuts down.

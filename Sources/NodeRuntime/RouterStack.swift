@@ -1,10 +1,11 @@
 import Foundation
-public import Logging
+import Logging
 public import RegistryKit
 public import Routing
 public import ServiceLifecycle
 public import SkyLib
-public import TLS
+import RouteModel
+import TLS
 
 /// The pieces of a router: its route table and loader, the registry cache, the pooled client,
 /// the out-of-band queue, the span recorder and the executor that ties them together. Every
@@ -27,34 +28,32 @@ public struct RouterStack: Sendable {
     /// Batches sampled requests' spans into the registry.
     public let spans: SpanRecorder
 
-    /// - Parameter routes: a folder of route files, or `registry` for routes pushed there.
     /// - Parameters:
+    ///   - routes: a folder of route files, or `registry` for routes pushed there.
     ///   - local: services hosted in this process, called without a socket.
-    ///   - sampler: decides which new requests are traced (initiators draw from the executor's).
-    ///   - watchdog: the one timer for in-process calls' deadlines.
-    ///   - spanExporter: where spans go besides the registry (`--otlp`).
-    public init(
-        routes: String, registry: any Registry, region: String, local: (any LocalServiceDirectory)?, counters: Counters, token: String?,
-        tls: NodeTLS? = nil, sampler: TraceSampler, watchdog: DeadlineWatchdog, spanExporter: (any SpanExporter)? = nil, logger: Logger
-    ) {
+    ///   - context: the process's shared parts: the registry, region, counters, token and TLS,
+    ///     the trace sampler (initiators draw from the executor's), the deadline timer, the span
+    ///     exporter (`--otlp`), the event loops and the thread pool.
+    public init(routes: String, local: (any LocalServiceDirectory)?, context: NodeContext) {
+        let (registry, counters, logger) = (context.registry, context.counters, context.logger)
         self.table = RouteTable()
         if routes == "registry" {
             self.loader = RouteRegistryLoader(store: registry, table: self.table, counters: counters, logger: logger)
         } else {
-            self.loader = RouteDirectoryLoader(directory: routes, table: self.table, counters: counters, logger: logger)
+            self.loader = RouteDirectoryLoader(directory: routes, table: self.table, counters: counters, threadPool: context.threadPool, logger: logger)
         }
         self.cache = RegistryCache(directory: registry, registryName: registry.displayName, logger: logger)
-        self.client = HTTPServiceClient(token: token, tls: tls, logger: logger)
+        self.client = HTTPServiceClient(eventLoopGroup: context.eventLoopGroup, token: context.token, tls: context.tls, logger: logger)
         self.asyncSteps = AsyncStepQueue(logger: logger)
         self.nodeID = Identifiers.nodeID()
         self.spans = SpanRecorder(
-            registry: registry, recorder: self.nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, exporter: spanExporter, logger: logger
+            registry: registry, recorder: self.nodeID, host: ProcessInfo.processInfo.hostName, counters: counters, exporter: context.spanExporter, logger: logger
         )
         let dispatcher = ServiceDispatcher(
-            cache: self.cache, balancer: InstanceBalancer(region: region), client: self.client, local: local, watchdog: watchdog
+            cache: self.cache, balancer: InstanceBalancer(region: context.region), client: self.client, local: local, watchdog: context.watchdog
         )
         self.executor = RouteExecutor(
-            table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: counters, spans: self.spans, sampler: sampler,
+            table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: counters, spans: self.spans, sampler: context.sampler,
             dedupe: registry, logger: logger
         )
     }

@@ -2,6 +2,7 @@ public import Logging
 public import ServiceLifecycle
 import UnixSignals
 import SkyLib
+import RouteModel
 import RegistryKit
 
 extension ServiceGroupConfiguration {

@@ -3,6 +3,7 @@ public import RegistryKit
 public import ServiceLifecycle
 public import Services
 public import SkyLib
+import RouteModel
 
 /// A node that hosts one service as its own process, assembled from its parts: what `sky
 /// service NAME` starts (and a test starts in-process). The ``ServiceHost`` (serve `/call`,
@@ -54,7 +55,7 @@ public struct ServiceNode: Sendable {
         )
         self.host = ServiceHost(
             definition: definition, configuration: hostConfiguration, registry: context.registry, counters: context.counters, nodeID: nodeID,
-            spans: self.spans, watchdog: context.watchdog, logger: context.logger
+            spans: self.spans, eventLoopGroup: context.eventLoopGroup, watchdog: context.watchdog, logger: context.logger
         )
     }
 

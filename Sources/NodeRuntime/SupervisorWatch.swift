@@ -5,6 +5,7 @@ public import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 import SkyLib
+import RouteModel
 import RegistryKit
 #endif
 

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import SkyLib
+import RouteModel
 public import TLS
 import UnixSignals
 

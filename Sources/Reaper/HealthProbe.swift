@@ -1,4 +1,4 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
 public import NIOCore
 import NIOHTTP1
@@ -21,9 +21,12 @@ public struct HTTPHealthProbe: HealthProbe {
     public var timeout: TimeAmount
     /// The process's TLS, for nodes that serve it.
     public var tls: NodeTLS?
+    /// The client probes go through (the node's).
+    public let client: HTTPClient
 
     /// Creates a `HTTPHealthProbe` from its parts.
-    public init(timeout: TimeAmount = .seconds(1), tls: NodeTLS? = nil) {
+    public init(client: HTTPClient, timeout: TimeAmount = .seconds(1), tls: NodeTLS? = nil) {
+        self.client = client
         self.timeout = timeout
         self.tls = tls
     }
@@ -32,7 +35,7 @@ public struct HTTPHealthProbe: HealthProbe {
         do {
             var request = HTTPClientRequest(url: AdvertisedAddress.url(node.address, path: "/health"))
             request.tlsConfiguration = self.tls?.client
-            let response = try await HTTPClient.shared.execute(request, timeout: self.timeout)
+            let response = try await self.client.execute(request, timeout: self.timeout)
             _ = try await response.body.collect(upTo: 64 * 1024)
             return true
         } catch {

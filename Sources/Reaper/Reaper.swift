@@ -101,7 +101,7 @@ public final class Reaper: Service, Sendable {
     public init(
         registry: any NodeDirectory & EventLog & LeaseStore,
         configuration: Configuration = Configuration(),
-        probe: (any HealthProbe)? = HTTPHealthProbe(),
+        probe: (any HealthProbe)?,
         counters: Counters,
         logger: Logger
     ) {

@@ -58,10 +58,40 @@ public struct OTLPEndpoint: Sendable, Hashable {
         return OTLPEndpoint(url: url, headers: Self.headers(environment["OTEL_EXPORTER_OTLP_HEADERS"] ?? ""))
     }
 
+    /// Where OTLP/HTTP metrics go, by the same rules as the spans with the metrics variables:
+    /// the flag (a base URL, or the traces URL itself: its `/v1/traces` becomes `/v1/metrics`),
+    /// then `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (as it is), then `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// (a base URL). `OTEL_SDK_DISABLED=true` or `OTEL_METRICS_EXPORTER=none` turn it off.
+    /// - Throws: ``SkyError`` `.configuration` as ``resolve(flag:environment:)`` does.
+    public static func resolveMetrics(flag: String?, environment: [String: String]) throws(SkyError) -> OTLPEndpoint? {
+        if environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" || environment["OTEL_METRICS_EXPORTER"]?.lowercased() == "none" {
+            return nil
+        }
+        let url: String
+        if let flag, !flag.isEmpty {
+            url = try Self.path(base: flag, "/v1/metrics", from: "--otlp")
+        } else if let metrics = environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], !metrics.isEmpty {
+            try Self.check(metrics, from: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            url = metrics
+        } else if let base = environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !base.isEmpty {
+            url = try Self.path(base: base, "/v1/metrics", from: "OTEL_EXPORTER_OTLP_ENDPOINT")
+        } else {
+            return nil
+        }
+        return OTLPEndpoint(url: url, headers: Self.headers(environment["OTEL_EXPORTER_OTLP_HEADERS"] ?? ""))
+    }
+
     private static func traces(base: String, from source: String) throws(SkyError) -> String {
+        try Self.path(base: base, "/v1/traces", from: source)
+    }
+
+    /// `base` with the signal's path (`/v1/traces`, `/v1/metrics`) in place of whichever of
+    /// the two it ends with, or added.
+    private static func path(base: String, _ signal: String, from source: String) throws(SkyError) -> String {
         try Self.check(base, from: source)
-        if base.hasSuffix("/v1/traces") { return base }
-        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/traces"
+        var base = base
+        for known in ["/v1/traces", "/v1/metrics"] where base.hasSuffix(known) { base.removeLast(known.count) }
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + signal
     }
 
     private static func check(_ url: String, from source: String) throws(SkyError) {

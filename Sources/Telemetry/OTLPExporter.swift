@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
 public import SkyLib
@@ -39,8 +39,11 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     static let maxRetries = 3
     private let lastWarning = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
+    /// Where the exporter's client runs (the node's loops).
+    private let eventLoopGroup: any EventLoopGroup
 
     /// Creates an `OTLPExporter` from its parts.
+    /// - Parameter eventLoopGroup: where the collector connection runs (the node's loops).
     public init(
         endpoint: OTLPEndpoint,
         serviceName: String,
@@ -48,9 +51,11 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
         capacity: Int = 2048,
         batchSize: Int = 512,
         interval: Duration = .seconds(1),
+        eventLoopGroup: any EventLoopGroup,
         logger: Logger
     ) {
         self.endpoint = endpoint
+        self.eventLoopGroup = eventLoopGroup
         self.serviceName = serviceName
         self.capacity = capacity
         self.buffer = BoundedBuffer(capacity: capacity)
@@ -74,13 +79,13 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     /// exporter that never runs holds no connection pool). A refused connection fails the
     /// batch at once instead of being retried until the timeout, so a dead collector costs
     /// one quick failure a batch.
-    static func makeClient() -> HTTPClient {
+    static func makeClient(eventLoopGroup: any EventLoopGroup) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: .seconds(10))
         configuration.redirectConfiguration = .disallow
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2)
         configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
     }
 
     /// Sends what is buffered now, in batches of at most ``batchSize``.
@@ -93,33 +98,11 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     }
 
     private func send(_ batch: [Span], using client: HTTPClient) async {
-        var request = HTTPClientRequest(url: self.endpoint.url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
-        for header in self.endpoint.headers { request.headers.add(name: header.name, value: header.value) }
-        request.body = .bytes(ByteBuffer(bytes: OTLPTraceRequest(spans: batch, serviceName: self.serviceName).bytes))
-        var problem = ""
-        var retry = 0
-        attempts: while true {
-            do {
-                let response = try await client.execute(request, timeout: .seconds(10), logger: self.logger)
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                if (200..<300).contains(response.status.code) {
-                    self.exported.add(Int64(batch.count))
-                    return
-                }
-                problem = "the collector answered HTTP \(response.status.code)"
-                guard let pause = Self.retryPause(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), retry: retry),
-                    retry < Self.maxRetries, !Task.isShuttingDownGracefully
-                else { break attempts }
-                retry += 1
-                self.retries.add()
-                self.logger.debug("OTLP collector asked to retry", metadata: ["status": "\(response.status.code)", "pause": "\(pause)"])
-                do { try await Task.sleep(for: pause) } catch { break attempts }
-            } catch {
-                problem = "\(error)"
-                break attempts
-            }
+        let body = OTLPTraceRequest(spans: batch, serviceName: self.serviceName).bytes
+        let problem = await Self.post(body, to: self.endpoint, using: client, logger: self.logger) { self.retries.add() }
+        guard let problem else {
+            self.exported.add(Int64(batch.count))
+            return
         }
         self.failures.add()
         self.dropped.add(Int64(batch.count))
@@ -134,6 +117,38 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
         if warn { self.logger.warning(message) } else { self.logger.debug(message) }
     }
 
+    /// Posts one OTLP/HTTP body (spans or metrics), sending it again while the collector
+    /// answers a retryable status (``retryPause(status:retryAfter:retry:)``), at most
+    /// ``maxRetries`` more times and not once shutdown began.
+    /// - Returns: `nil` when the collector took it; else what went wrong, for the log.
+    static func post(
+        _ body: [UInt8], to endpoint: OTLPEndpoint, using client: HTTPClient, logger: Logger, retried: () -> Void
+    ) async -> String? {
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        var retry = 0
+        while true {
+            do {
+                let response = try await client.execute(request, timeout: .seconds(10), logger: logger)
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                if (200..<300).contains(response.status.code) { return nil }
+                let problem = "the collector answered HTTP \(response.status.code)"
+                guard let pause = Self.retryPause(status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"), retry: retry),
+                    retry < Self.maxRetries, !Task.isShuttingDownGracefully
+                else { return problem }
+                retry += 1
+                retried()
+                logger.debug("OTLP collector asked to retry", metadata: ["status": "\(response.status.code)", "pause": "\(pause)"])
+                do { try await Task.sleep(for: pause) } catch { return problem }
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+
     /// How long to wait before sending a batch again, or `nil` when `status` is not one that
     /// OTLP/HTTP says to retry (429, 502, 503, 504). `Retry-After` in seconds wins, capped at
     /// 10 s (an HTTP date is not honoured: collectors send seconds); else 1 s, doubling.
@@ -146,7 +161,7 @@ public final class OTLPExporter: SpanExporter, Service, Sendable {
     }
 
     public func run() async throws {
-        let client = Self.makeClient()
+        let client = Self.makeClient(eventLoopGroup: self.eventLoopGroup)
         let tick = Duration.milliseconds(100)
         var waited = Duration.zero
         while !Task.isShuttingDownGracefully && !Task.isCancelled {

@@ -35,9 +35,9 @@ public struct OTLPTraceRequest: Sendable {
             writer.message(1) { resourceSpans in
                 // ResourceSpans.resource = 1
                 resourceSpans.message(1) { message in
-                    Self.attribute(&message, field: 1, "service.name", resource.service)
-                    Self.attribute(&message, field: 1, "service.instance.id", resource.instance)
-                    Self.attribute(&message, field: 1, "host.name", resource.host)
+                    message.attribute(1, "service.name", resource.service)
+                    message.attribute(1, "service.instance.id", resource.instance)
+                    message.attribute(1, "host.name", resource.host)
                 }
                 // ResourceSpans.scope_spans = 2
                 resourceSpans.message(2) { scopeSpans in
@@ -66,11 +66,11 @@ public struct OTLPTraceRequest: Sendable {
         let start = UInt64(max(0, span.start.timeIntervalSince1970 * 1e9))
         message.fixed64(7, start)
         message.fixed64(8, start + UInt64(max(0, span.duration * 1e9)))
-        Self.attribute(&message, field: 9, "skynet.route", span.route)
-        Self.attribute(&message, field: 9, "skynet.kind", span.kind.rawValue)
-        if let instance = span.instance { Self.attribute(&message, field: 9, "skynet.instance", instance) }
-        if let address = span.address { Self.attribute(&message, field: 9, "server.address", address) }
-        if span.kind == .call { Self.attribute(&message, field: 9, "skynet.attempt", Int64(span.attempt)) }
+        message.attribute(9, "skynet.route", span.route)
+        message.attribute(9, "skynet.kind", span.kind.rawValue)
+        if let instance = span.instance { message.attribute(9, "skynet.instance", instance) }
+        if let address = span.address { message.attribute(9, "server.address", address) }
+        if span.kind == .call { message.attribute(9, "skynet.attempt", Int64(span.attempt)) }
         // Status: message = 2, code = 3 (OK = 1, ERROR = 2).
         message.message(15) { status in
             if let error = span.error {
@@ -79,22 +79,6 @@ public struct OTLPTraceRequest: Sendable {
             } else {
                 status.varint(3, 1)
             }
-        }
-    }
-
-    /// A `KeyValue` with a string `AnyValue`, as field `field` of the message being written.
-    private static func attribute(_ message: inout ProtobufWriter, field: Int, _ key: String, _ value: String) {
-        message.message(field) { keyValue in
-            keyValue.string(1, key)
-            keyValue.message(2) { $0.string(1, value) }
-        }
-    }
-
-    /// A `KeyValue` with an integer `AnyValue`.
-    private static func attribute(_ message: inout ProtobufWriter, field: Int, _ key: String, _ value: Int64) {
-        message.message(field) { keyValue in
-            keyValue.string(1, key)
-            keyValue.message(2) { $0.varint(3, UInt64(bitPattern: value)) }
         }
     }
 

@@ -1,4 +1,5 @@
-/// Writes the protocol-buffers wire format: just the field kinds OTLP's trace messages use.
+/// Writes the protocol-buffers wire format: just the field kinds OTLP's trace and metrics
+/// messages use.
 ///
 /// Why our own: the whole of OTLP trace export needs varints, fixed64, fixed32 and
 /// length-delimited fields — a page of code — where swift-protobuf and its generated code
@@ -18,7 +19,7 @@ struct ProtobufWriter {
         self.buffer.append(UInt8(value))
     }
 
-    private mutating func tag(_ field: Int, _ wireType: UInt64) {
+    fileprivate mutating func tag(_ field: Int, _ wireType: UInt64) {
         self.varint(UInt64(field) << 3 | wireType)
     }
 
@@ -70,5 +71,44 @@ struct ProtobufWriter {
         self.tag(field, 2)
         self.varint(UInt64(inner.buffer.count))
         self.buffer.append(contentsOf: inner.buffer)
+    }
+}
+
+extension ProtobufWriter {
+    /// An OTLP `KeyValue` with a string `AnyValue`, as field `field` of the message being written.
+    mutating func attribute(_ field: Int, _ key: String, _ value: String) {
+        self.message(field) { keyValue in
+            keyValue.string(1, key)
+            keyValue.message(2) { $0.string(1, value) }
+        }
+    }
+
+    /// An OTLP `KeyValue` with an integer `AnyValue`.
+    mutating func attribute(_ field: Int, _ key: String, _ value: Int64) {
+        self.message(field) { keyValue in
+            keyValue.string(1, key)
+            keyValue.message(2) { $0.varint(3, UInt64(bitPattern: value)) }
+        }
+    }
+
+    /// A packed `repeated fixed64` field (histogram bucket counts); empty is not written.
+    mutating func packedFixed64(_ field: Int, _ values: [UInt64]) {
+        guard !values.isEmpty else { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 8)
+        for value in values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+        self.bytes(field, bytes)
+    }
+
+    /// A packed `repeated double` field (histogram bounds); empty is not written.
+    mutating func packedDouble(_ field: Int, _ values: [Double]) {
+        self.packedFixed64(field, values.map(\.bitPattern))
+    }
+
+    /// A fixed64 field written even when zero (a `sfixed64` or a `double` inside a `oneof`,
+    /// where presence is the value).
+    mutating func fixed64Always(_ field: Int, _ value: UInt64) {
+        self.tag(field, 1)
+        withUnsafeBytes(of: value.littleEndian) { self.buffer.append(contentsOf: $0) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RouteModel
 import NodeRuntime
 
 /// `sky`: runs every role of a Skynet cluster and inspects it.

@@ -15,7 +15,7 @@ struct AdminServerTests {
     ) async throws {
         let address = Locked<String?>(nil)
         let server = AdminServer(
-            host: "127.0.0.1", port: 0, token: token, endpoints: endpoints, logger: Logger(label: "admin-test"),
+            host: "127.0.0.1", port: 0, token: token, endpoints: endpoints, eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "admin-test"),
             onServerRunning: { listening in address.withLock { $0 = listening } }
         )
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -1,4 +1,5 @@
 import SkyLib
+import RouteModel
 import Testing
 
 @testable import Dashboard

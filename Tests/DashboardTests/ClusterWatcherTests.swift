@@ -1,9 +1,11 @@
 import AdminHTTP
+import AsyncHTTPClient
 import Foundation
 import Logging
 import RegistryKit
 import RegistryMemory
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 
@@ -33,7 +35,7 @@ struct ClusterWatcherTests {
         let address = Locked<String?>(nil)
         let server = AdminServer(
             host: "127.0.0.1", port: 0, token: token, endpoints: AdminEndpoints(counters: Counters(), stats: { stats.withLock { $0 } }),
-            logger: Logger(label: "router-test"), onServerRunning: { listening in address.withLock { $0 = listening } }
+            eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "router-test"), onServerRunning: { listening in address.withLock { $0 = listening } }
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
@@ -58,7 +60,7 @@ struct ClusterWatcherTests {
             try await registry.register(Self.routerNode(at: address))
             let silent = Self.routerNode(at: "127.0.0.1:1")
             try await registry.register(silent)
-            let watcher = ClusterWatcher(registry: registry, registryName: "memory", token: nil, logger: Logger(label: "watcher-test"))
+            let watcher = ClusterWatcher(registry: registry, registryName: "memory", token: nil, client: .shared, logger: Logger(label: "watcher-test"))
 
             await watcher.refresh()
             let first = watcher.current
@@ -82,7 +84,7 @@ struct ClusterWatcherTests {
     @Test func anUnreachableRegistryKeepsTheLastNodesAndSaysSo() async throws {
         let registry = FailingRegistry()
         try await registry.memory.register(NodeRecord(kind: .service, service: "uppercase", address: "127.0.0.1:2", status: .ready, ttl: 3600))
-        let watcher = ClusterWatcher(registry: registry, registryName: "memory", token: nil, logger: Logger(label: "watcher-test"))
+        let watcher = ClusterWatcher(registry: registry, registryName: "memory", token: nil, client: .shared, logger: Logger(label: "watcher-test"))
         await watcher.refresh()
         #expect(watcher.current.nodes.map(\.service) == ["uppercase"] && watcher.current.registryError == nil)
         registry.down.withLock { $0 = true }
@@ -106,12 +108,12 @@ struct ClusterWatcherTests {
         let stats = Locked(Self.stats(processed: 1, errors: 1, failures: [failure]))
         try await Self.router(stats: stats, token: "s3cret") { (router: String) async throws in
             try await registry.register(Self.routerNode(at: router))
-            let watcher = ClusterWatcher(registry: registry, registryName: "memory", token: "s3cret", logger: Logger(label: "watcher-test"))
+            let watcher = ClusterWatcher(registry: registry, registryName: "memory", token: "s3cret", client: .shared, logger: Logger(label: "watcher-test"))
             await watcher.refresh()
             let address = Locked<String?>(nil)
             let server = DashboardServer(
                 host: "127.0.0.1", port: 0, token: "s3cret", watcher: watcher, admin: AdminEndpoints(counters: Counters()),
-                logger: Logger(label: "dashboard-test"), onServerRunning: { listening in address.withLock { $0 = listening } }
+                eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "dashboard-test"), onServerRunning: { listening in address.withLock { $0 = listening } }
             )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }

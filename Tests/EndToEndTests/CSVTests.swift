@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

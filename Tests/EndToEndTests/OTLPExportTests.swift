@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 
@@ -125,5 +126,58 @@ struct OTLPExportTests {
             let second = try await tracedRequest()
             #expect(await eventually(within: 20) { spans(of: second).count >= 2 })
         }
+    }
+
+    /// Metrics go to the same collector as the spans, over OTLP (`/v1/metrics`), decoded there
+    /// with the official definitions: the route's counts and latency histogram as `/metrics`
+    /// shows them, and every `/debug/vars` counter, under the process's service name.
+    @Test func metricsReachTheSameCollectorAsTheSpansWithTheScrapedValues() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: uppercase\n")
+        let received = scratch.path + "/received.jsonl"
+        let receiver = try await TraceContextTests.helper("otlp_receiver.py", [received], in: scratch)
+        defer { receiver.process.signal(SIGKILL) }
+        let sky = try SkyProcess(
+            ["run", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--services", "uppercase", "--otlp", "http://127.0.0.1:\(receiver.port)"],
+            name: "run", directory: scratch.path, environment: ["OTEL_METRIC_EXPORT_INTERVAL": "300"]
+        )
+        defer { sky.signal(SIGKILL) }
+        let base = try await sky.waitForWord(after: "HTTP       ")
+        var traceID = ""
+        for index in 0..<7 {
+            let answer = try await HTTP.post("\(base)/routes/shout", #"{"text":"metric \#(index)"}"#, headers: [("Skynet-Trace", "1")])
+            #expect(answer.status == 200)
+            traceID = answer.headers.first(name: "Skynet-Trace-Id") ?? traceID
+        }
+        func points(_ name: String, _ attributes: [String: String]) -> [JSONValue] {
+            TraceContextTests.lines(received + ".metrics").filter { point in
+                point["name"]?.stringValue == name && attributes.allSatisfy { point["attributes"]?[$0.key]?.stringValue == $0.value }
+            }
+        }
+        // Cumulative: some export after the seventh answer carries all seven.
+        #expect(await eventually(within: 20) {
+            points(SkyMetric.routeRequests.name, ["route": "shout", "outcome": "ok"]).contains { $0["value"]?.doubleValue == 7 }
+        }, "metrics received: \(TraceContextTests.lines(received + ".metrics").count); log: \(sky.stderr.suffix(400))")
+        let requests = try #require(points(SkyMetric.routeRequests.name, ["route": "shout", "outcome": "ok"]).last)
+        #expect(requests["kind"]?.stringValue == "sum" && requests["monotonic"] == .bool(true) && requests["temporality"]?.intValue == 2)
+        #expect(requests["description"]?.stringValue == SkyMetric.routeRequests.help)
+        let latency = try #require(points(SkyMetric.routeDuration.name, ["route": "shout"]).last { $0["count"]?.intValue == 7 })
+        let buckets = latency["buckets"]?.arrayValue?.compactMap(\.intValue) ?? []
+        #expect(latency["kind"]?.stringValue == "histogram" && latency["unit"]?.stringValue == "s")
+        #expect(latency["bounds"]?.arrayValue?.count == SkyMetric.durationBuckets.count && buckets.count == SkyMetric.durationBuckets.count + 1)
+        #expect(buckets.reduce(0, +) == 7 && (latency["sum"]?.doubleValue ?? 0) > 0)
+        #expect(points("skynet_var", ["name": "route.shout-processed"]).contains { $0["value"]?.doubleValue == 7 })
+        // The same process, under the same name, as its spans at the same receiver.
+        var route: JSONValue?
+        #expect(await eventually(within: 20) {
+            route = TraceContextTests.lines(received).first { $0["traceId"]?.stringValue == traceID && $0["name"]?.stringValue == "route shout" }
+            return route != nil
+        })
+        #expect(requests["service"] == route?["service"] && requests["instance"]?.stringValue?.isEmpty == false)
+        // And the same count as a scrape of /metrics.
+        let scraped = try await HTTP.get("\(base)/metrics")
+        #expect(scraped.text.contains(#"skynet_route_requests_total{route="shout",outcome="ok"} 7"#))
+        let vars = try await HTTP.get("\(base)/debug/vars").json
+        #expect((vars["otlp-metrics-exports"]?.intValue ?? 0) >= 1 && vars["otlp-metrics-export-errors"]?.intValue ?? 0 == 0)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 import RegistryKit

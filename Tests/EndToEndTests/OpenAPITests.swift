@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

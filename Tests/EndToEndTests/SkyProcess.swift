@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 import RegistryKit

@@ -1,6 +1,7 @@
 import Foundation
 import RegistryKit
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

@@ -5,6 +5,7 @@ import Testing
 
 @testable import Initiators
 @testable import SkyLib
+import RouteModel
 
 /// The CSV initiator on a real folder with a stand-in route runner; the end-to-end tests
 /// (`CSVTests`) run it inside the real `sky`. Every test checks the ledger: each row of the
@@ -37,7 +38,7 @@ struct CSVInitiatorTests {
         configuration.unsyncedRowsLimit = unsyncedRowsLimit
         configuration.maxRecordBytes = maxRecordBytes
         configuration.beforeRead = beforeRead
-        return CSVInitiator(configuration: configuration, runner: runner, counters: self.counters, logger: Logger(label: "test"))
+        return CSVInitiator(configuration: configuration, runner: runner, counters: self.counters, threadPool: TestIO.threadPool, logger: Logger(label: "test"))
     }
 
     func drop(_ name: String, _ bytes: [UInt8]) throws {

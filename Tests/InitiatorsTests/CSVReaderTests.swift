@@ -3,6 +3,7 @@ import Testing
 
 @testable import Initiators
 import SkyLib
+import RouteModel
 import SkyTestSupport
 
 struct CSVReaderTests {

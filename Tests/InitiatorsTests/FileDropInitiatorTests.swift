@@ -5,6 +5,7 @@ import Testing
 
 @testable import Initiators
 @testable import SkyLib
+import RouteModel
 
 /// The file initiator on a real folder with a stand-in route runner (the end-to-end tests
 /// run it inside the real `sky`).
@@ -23,7 +24,7 @@ struct FileDropInitiatorTests {
         var configuration = FileDropInitiator.Configuration(route: "r", source: FileSource(dir: self.folder, pattern: "*", concurrency: 2, format: format))
         configuration.scanInterval = .milliseconds(100)
         if let sync { configuration.sync = sync }
-        return FileDropInitiator(configuration: configuration, runner: runner, counters: self.counters, logger: Logger(label: "test"))
+        return FileDropInitiator(configuration: configuration, runner: runner, counters: self.counters, threadPool: TestIO.threadPool, logger: Logger(label: "test"))
     }
 
     func drop(_ name: String, _ text: String) throws {

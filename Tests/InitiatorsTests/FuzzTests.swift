@@ -1,5 +1,6 @@
 import NIOCore
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

@@ -5,10 +5,12 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import SkyTestSupport
 import Testing
 
 @testable import Initiators
 @testable import SkyLib
+import RouteModel
 
 /// A route runner stand-in: answers by route name. The end-to-end tests run the real router.
 struct FakeRunner: RouteRunner {
@@ -35,6 +37,7 @@ struct HTTPInitiatorTests {
             configuration: configuration,
             runner: FakeRunner(behaviour: behaviour, routes: ["text", "broken"]),
             admin: AdminEndpoints(counters: Counters()),
+            eventLoopGroup: TestIO.eventLoopGroup,
             logger: Logger(label: "test")
         )
     }
@@ -183,7 +186,7 @@ struct HTTPInitiatorTests {
         configuration.port = 0
         let initiator = HTTPInitiator(
             configuration: configuration, runner: FakeRunner(behaviour: { RouteResult(payload: ["bytes": .int(Int64(JSONWriter.string($0.payload).utf8.count))]) }, routes: ["text"]),
-            admin: AdminEndpoints(counters: Counters()), logger: Logger(label: "test")
+            admin: AdminEndpoints(counters: Counters()), eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "test")
         )
         // A JSON string: its quotes and its characters, `size` bytes in all.
         @Sendable func body(_ size: Int) -> ByteBuffer { ByteBuffer(string: "\"" + String(repeating: "x", count: size - 2) + "\"") }

@@ -7,6 +7,7 @@ import Testing
 
 @testable import Initiators
 @testable import SkyLib
+import RouteModel
 
 /// The STOMP initiator against a stand-in broker that behaves as brokers other than RabbitMQ
 /// may: it ignores the prefetch headers and sends a whole backlog at once, and it answers
@@ -102,7 +103,9 @@ struct StompInitiatorTests {
         }, routes: ["r"])
         let source = StompSource(url: "stomp://127.0.0.1:\(port)", destination: "/queue/in", replyTo: "/queue/out", deadLetter: "/queue/dead", prefetch: prefetch)
         let counters = Counters()
-        let initiator = StompInitiator(configuration: .init(route: "r", source: source), runner: runner, counters: counters, logger: Logger(label: "test"))
+        let initiator = StompInitiator(configuration: .init(route: "r", source: source), runner: runner, counters: counters, eventLoopGroup: TestIO.eventLoopGroup,
+            logger: Logger(label: "test")
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await initiator.run() }
             try await runBroker()

@@ -5,6 +5,7 @@ import NodeRuntime
 import Routing
 import ServiceLifecycle
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

@@ -6,6 +6,7 @@ import NodeRuntime
 import RegistryKit
 import RegistrySQLite
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Synchronization
 import Testing

@@ -9,6 +9,7 @@ import RegistryKit
 import RegistrySQLite
 import Services
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SkyLib
+import RouteModel
 import SkyTestSupport
 import Testing
 

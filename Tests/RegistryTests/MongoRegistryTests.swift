@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 import SkyLib
+import RouteModel
 @testable import RegistryMongo
 @testable import RegistryKit
 

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 
 import SkyLib
+import RouteModel
 @testable import RegistryKit
 
 /// A node's presence takes the commands addressed to it from a real registry, acts through its

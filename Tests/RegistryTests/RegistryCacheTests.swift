@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 import SkyLib
+import RouteModel
 @testable import RegistrySQLite
 @testable import RegistryKit
 

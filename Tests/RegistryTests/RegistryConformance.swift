@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 import SkyLib
+import RouteModel
 @testable import RegistryKit
 
 /// The behaviour every ``Registry`` backend must have. Each backend's suite runs all of these

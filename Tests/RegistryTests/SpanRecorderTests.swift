@@ -3,6 +3,7 @@ import Logging
 @testable import RegistryKit
 @testable import RegistrySQLite
 import SkyLib
+import RouteModel
 import Testing
 import Synchronization
 

@@ -5,6 +5,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 
 /// Circuit breakers per service (issue 21): the state machine, and the router failing fast.

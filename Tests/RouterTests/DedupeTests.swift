@@ -6,6 +6,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 
 /// `dedupe:` in the router (issue 21): a key answered once is not run again; a failure keeps

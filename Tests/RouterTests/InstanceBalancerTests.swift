@@ -3,6 +3,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 
 struct InstanceBalancerTests {

@@ -5,6 +5,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 
 /// Rate limits (issue 21): the limiter's arithmetic on a fixed clock, and the router refusing

@@ -5,6 +5,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 
 /// `when:`, `choice:` and `parallel:` in the router (issue 21).

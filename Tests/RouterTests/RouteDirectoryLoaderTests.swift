@@ -5,6 +5,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 
 @Suite(.timeLimit(.minutes(1)))
 struct RouteDirectoryLoaderTests {
@@ -15,7 +16,9 @@ struct RouteDirectoryLoaderTests {
 
     init() throws {
         try FileManager.default.createDirectory(atPath: self.folder, withIntermediateDirectories: true)
-        self.loader = RouteDirectoryLoader(directory: self.folder, table: self.table, interval: .milliseconds(50), counters: self.counters, logger: Logger(label: "test"))
+        self.loader = RouteDirectoryLoader(directory: self.folder, table: self.table, interval: .milliseconds(50), counters: self.counters, threadPool: TestIO.threadPool,
+            logger: Logger(label: "test")
+        )
     }
 
     func write(_ name: String, _ text: String) throws {

@@ -6,6 +6,7 @@ import Testing
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 
 @Suite(.timeLimit(.minutes(1)))

@@ -2,6 +2,7 @@ import Foundation
 import RegistryKit
 import RegistryMemory
 import SkyLib
+import RouteModel
 import Testing
 
 @testable import Routing

@@ -5,8 +5,10 @@ import Synchronization
 
 @testable import Routing
 @testable import SkyLib
+import RouteModel
 import RegistryKit
 import RegistrySQLite
+import SkyTestSupport
 
 /// An in-memory stand-in for the wire, used beside the end-to-end tests that call real
 /// service processes: each service's behaviour is a closure, and every call is recorded.
@@ -77,7 +79,7 @@ struct RouterHarness {
         self.registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-router-\(UUID().uuidString)/r.sqlite")
         self.cache = RegistryCache(directory: self.registry, registryName: self.registry.displayName, logger: logger)
         self.asyncSteps = AsyncStepQueue(limit: asyncLimit, logger: logger)
-        let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local)
+        let dispatcher = ServiceDispatcher(cache: self.cache, balancer: self.balancer, client: client, local: local, watchdog: DeadlineWatchdog(eventLoop: TestIO.eventLoopGroup.any()))
         self.caller = ServiceCaller(dispatcher: dispatcher)
         self.executor = RouteExecutor(
             table: self.table, dispatcher: dispatcher, asyncSteps: self.asyncSteps, counters: self.counters, dedupe: dedupe(self.registry),

@@ -3,6 +3,7 @@ import Testing
 
 @testable import Services
 @testable import SkyLib
+import RouteModel
 
 struct BuiltinServicesTests {
     func call(_ name: String, _ payload: JSONValue, id: String = "r1") async throws -> JSONValue {

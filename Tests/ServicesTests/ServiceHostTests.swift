@@ -10,6 +10,7 @@ import Testing
 
 @testable import Services
 @testable import SkyLib
+import RouteModel
 import RegistrySQLite
 import RegistryKit
 
@@ -34,7 +35,7 @@ struct ServiceHostTests {
         configuration.token = token
         let host = ServiceHost(
             definition: ServiceDefinition(name: name, version: "2.1.0", handler: handler),
-            configuration: configuration, registry: self.registry, logger: Logger(label: "host-test")
+            configuration: configuration, registry: self.registry, eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "host-test")
         )
         let group = ServiceGroup(services: [host], logger: Logger(label: "host-test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -173,7 +174,7 @@ struct ServiceHostTests {
     /// client against a real service: an answer of exactly 16 MiB is read, one byte more is a
     /// `bad_response` naming the limit, and the next call is read.
     @Test func aResponseOfExactlyTheStatedSixteenMebibytesIsReadAndOneByteMoreIsRefused() async throws {
-        let client = HTTPServiceClient(logger: Logger(label: "client-test"))
+        let client = HTTPServiceClient(eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "client-test"))
         #expect(client.maxResponseBytes == 16 << 20)
         let overhead = JSONWriter.string(ServiceResponse(payload: "").json).utf8.count
         try await self.withHost(Sized()) { host, address, _ in

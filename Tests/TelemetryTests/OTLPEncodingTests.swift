@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SkyLib
+import SkyTestSupport
 import Testing
 
 @testable import Telemetry
@@ -43,7 +44,8 @@ struct OTLPEncodingTests {
     @Test func aFullExporterDropsAndCountsInsteadOfGrowing() {
         let counters = Counters()
         let exporter = OTLPExporter(
-            endpoint: OTLPEndpoint(url: "http://127.0.0.1:9/v1/traces"), serviceName: "t", counters: counters, capacity: 2, logger: .init(label: "t")
+            endpoint: OTLPEndpoint(url: "http://127.0.0.1:9/v1/traces"), serviceName: "t", counters: counters, capacity: 2, eventLoopGroup: TestIO.eventLoopGroup,
+            logger: .init(label: "t")
         )
         let span = Span(traceID: Identifiers.traceID(), spanID: Identifiers.spanID(), parentID: nil, kind: .route, name: "r", route: "r", recorder: "n", host: "h", start: Date(), duration: 0.001)
         for _ in 0..<5 { exporter.export(span) }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SkyLib
+import SkyTestSupport
 import Testing
 
 @testable import Telemetry
@@ -33,7 +34,7 @@ struct OTLPExporterTests {
     @Test func theBufferHoldsTheStatedTwoThousandFortyEightAndThreeRetries() {
         #expect(OTLPExporter.maxRetries == 3)
         let counters = Counters()
-        let exporter = OTLPExporter(endpoint: OTLPEndpoint(url: "http://127.0.0.1:4318/v1/traces"), serviceName: "test", counters: counters, logger: Logger(label: "test"))
+        let exporter = OTLPExporter(endpoint: OTLPEndpoint(url: "http://127.0.0.1:4318/v1/traces"), serviceName: "test", counters: counters, eventLoopGroup: TestIO.eventLoopGroup, logger: Logger(label: "test"))
         #expect(exporter.capacity == 2048)
         let span = Span(traceID: "t", spanID: "s", parentID: nil, kind: .route, name: "r", route: "r", recorder: "me", host: "h", start: Date(), duration: 0.001)
         for _ in 0..<2048 { exporter.export(span) }

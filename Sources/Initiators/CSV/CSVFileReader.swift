@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import SkyLib
+import RouteModel
 
 /// Reads one claimed CSV file from where its checkpoint left it, a chunk at a time on the
 /// thread pool, into records (``CSVReader``), taking the header off the front when the source
@@ -28,7 +29,14 @@ struct CSVFileReader {
     private let beforeRead: (@Sendable (Int64) throws -> Void)?
 
     /// A reader over `input`; `header` is the checkpoint's, when resuming past it.
-    init(reader: CSVReader, input: FileHandle, header: [String]?, expectsHeader: Bool, totalBytes: Int64, readSize: Int, beforeRead: (@Sendable (Int64) throws -> Void)?) {
+    /// Where reads run (the node's pool).
+    private let threadPool: NIOThreadPool
+
+    init(
+        reader: CSVReader, input: FileHandle, header: [String]?, expectsHeader: Bool, totalBytes: Int64, readSize: Int, beforeRead: (@Sendable (Int64) throws -> Void)?,
+        threadPool: NIOThreadPool
+    ) {
+        self.threadPool = threadPool
         self.reader = reader
         self.input = input
         self.header = header
@@ -49,7 +57,7 @@ struct CSVFileReader {
         do {
             let offset = self.reader.position
             let (input, readSize, beforeRead) = (self.input, self.readSize, self.beforeRead)
-            chunk = try await NIOThreadPool.singleton.runIfActive {
+            chunk = try await self.threadPool.runIfActive {
                 try beforeRead?(offset)
                 return try input.read(upToCount: readSize) ?? Data()
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SkyLib
+import RouteModel
 
 /// One claimed CSV file being run: what ``CSVInitiator/process(_:in:isStopping:)`` keeps
 /// between its reads, batches and checkpoints, and the steps it takes on them. The loop that

@@ -1,8 +1,9 @@
 import Foundation
 public import Logging
-import NIOPosix
+public import NIOPosix
 import ServiceLifecycle
 public import SkyLib
+public import RouteModel
 
 /// The CSV initiator: every row of a CSV file dropped into a folder becomes one route request.
 ///
@@ -67,10 +68,15 @@ public final class CSVInitiator: Initiator, Sendable {
     private let counters: Counters
     /// The initiator's logger, with the folder in its metadata.
     private let logger: Logger
+    /// Where the folder's blocking calls run.
+    let threadPool: NIOThreadPool
 
     /// Creates a `CSVInitiator` from its parts.
-    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
+    /// - Parameter threadPool: where the folder's blocking calls run (reads, renames, fsync):
+    ///   the node's pool, never an event loop.
+    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration
+        self.threadPool = threadPool
         self.runner = runner
         self.counters = counters
         var logger = logger
@@ -98,7 +104,7 @@ public final class CSVInitiator: Initiator, Sendable {
         // One file at a time per folder; the rows of that file run concurrently.
         let loop = DropFolderLoop(
             dir: source.dir, pattern: source.pattern, workers: 1, scanInterval: self.configuration.scanInterval, logger: self.logger,
-            counters: self.counters, counterPrefix: self.prefix
+            counters: self.counters, threadPool: self.threadPool, counterPrefix: self.prefix
         )
         try await loop.run { item, folder, refusals, isStopping in await self.handle(item, in: folder, refusals: refusals, isStopping: isStopping) }
     }
@@ -112,7 +118,7 @@ public final class CSVInitiator: Initiator, Sendable {
         case .fresh(let name):
             let take: DropFolder.Take
             do {
-                take = try await NIOThreadPool.singleton.runIfActive { try folder.take(name) }
+                take = try await self.threadPool.runIfActive { try folder.take(name) }
             } catch {
                 // The file stays where it is and is tried again at the next scan (or start:
                 // a stop past the drain limit cancels the take, which is no error).
@@ -142,7 +148,7 @@ public final class CSVInitiator: Initiator, Sendable {
         case .failed(let code, let reason):
             await self.park(stem, in: folder, reason: reason, code: code)
         case .finished:
-            let moved = await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-move-errors").run(
+            let moved = await BackoffRetry(logger: self.logger, counters: self.counters, threadPool: self.threadPool, counter: "\(self.prefix)-move-errors").run(
                 "cannot move the finished file out of .processing/; retrying with backoff", file: stem
             ) {
                 try folder.move(stem, to: folder.done)
@@ -161,7 +167,7 @@ public final class CSVInitiator: Initiator, Sendable {
             "at": .string(ISO8601DateFormatter().string(from: Date())),
         ]
         let data = Data(JSONWriter.string(document).utf8)
-        let parked = await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-move-errors").run(
+        let parked = await BackoffRetry(logger: self.logger, counters: self.counters, threadPool: self.threadPool, counter: "\(self.prefix)-move-errors").run(
             "cannot park the failed file in .failed/; retrying with backoff", file: stem
         ) {
             try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json", durable: true)
@@ -210,9 +216,9 @@ public final class CSVInitiator: Initiator, Sendable {
     /// them durable in groups while the next rows run; a ``CSVFileRun`` holds them for the file.
     func process(_ stem: String, in folder: DropFolder, isStopping: @escaping @Sendable () -> Bool) async throws -> FileOutcome {
         let source = self.configuration.source
-        let output = try await NIOThreadPool.singleton.runIfActive { try CSVOutput(folder: folder, stem: stem) }
+        let output = try await self.threadPool.runIfActive { try CSVOutput(folder: folder, stem: stem) }
         let checkpoint = output.checkpoint
-        let (input, totalBytes) = try await Self.open(folder.processing + "/" + stem, at: checkpoint.offset)
+        let (input, totalBytes) = try await self.open(folder.processing + "/" + stem, at: checkpoint.offset)
         defer {
             do {
                 try input.close()
@@ -230,7 +236,7 @@ public final class CSVInitiator: Initiator, Sendable {
         var file = CSVFileRun(
             stem: stem, output: output, reader: self.fileReader(input, from: checkpoint, totalBytes: totalBytes),
             writer: CheckpointWriter(
-                retry: BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.prefix)-checkpoint-errors"),
+                retry: BackoffRetry(logger: self.logger, counters: self.counters, threadPool: self.threadPool, counter: "\(self.prefix)-checkpoint-errors"),
                 written: self.counters.cell("\(self.prefix)-checkpoints"), file: stem
             ),
             progress: progress
@@ -278,8 +284,8 @@ public final class CSVInitiator: Initiator, Sendable {
     }
 
     /// Opens the claimed file at `offset` on the thread pool; answers it with the file's size.
-    static func open(_ path: String, at offset: Int64) async throws -> (FileHandle, Int64) {
-        try await NIOThreadPool.singleton.runIfActive { () throws -> (FileHandle, Int64) in
+    func open(_ path: String, at offset: Int64) async throws -> (FileHandle, Int64) {
+        try await self.threadPool.runIfActive { () throws -> (FileHandle, Int64) in
             guard let handle = FileHandle(forReadingAtPath: path) else {
                 throw DropFolderError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
             }
@@ -298,7 +304,7 @@ public final class CSVInitiator: Initiator, Sendable {
                 encoding: CSVReader.Encoding(rawValue: source.encoding) ?? .utf8, offset: checkpoint.offset, line: checkpoint.line
             ),
             input: input, header: checkpoint.header, expectsHeader: source.header, totalBytes: totalBytes, readSize: Self.readSize,
-            beforeRead: self.configuration.beforeRead
+            beforeRead: self.configuration.beforeRead, threadPool: self.threadPool
         )
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RouteModel
 
 /// Where a CSV file's place is kept between batches.
 struct CSVCheckpoint: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import Logging
 import SkyLib
+import RouteModel
 
 /// Writes a CSV file's checkpoints (the rows answered since the last one, then the checkpoint,
 /// each synced) as a group commit: at most one is being written, on the thread pool, while the

@@ -1,4 +1,5 @@
 import SkyLib
+import RouteModel
 
 /// A drop folder's backlog on the progress board: from the first file taken while idle until
 /// the folder is idle again, files done of files found (done, in hand and queued).

@@ -1,6 +1,7 @@
 import Logging
 import NIOPosix
 import SkyLib
+import RouteModel
 
 /// Runs a blocking file operation on the thread pool until it succeeds, with back-off
 /// (200 ms doubling to 30 s). The first failure is logged once with the file it concerns and
@@ -9,6 +10,8 @@ import SkyLib
 struct BackoffRetry: Sendable {
     var logger: Logger
     var counters: Counters
+    /// Where the blocking work runs (the node's pool).
+    var threadPool: NIOThreadPool
     /// Counter bumped once per episode of failures, e.g. `csv.ROUTE-checkpoint-errors`.
     var counter: String
 
@@ -20,7 +23,7 @@ struct BackoffRetry: Sendable {
         shouldStop: @Sendable () -> Bool = { false },
         _ body: @escaping @Sendable () throws -> Void
     ) async -> Bool {
-        await self.run(message(), file: file, shouldStop: shouldStop, waiting: { try await NIOThreadPool.singleton.runIfActive(body) })
+        await self.run(message(), file: file, shouldStop: shouldStop, waiting: { try await self.threadPool.runIfActive(body) })
     }
 
     /// Runs `body` (which does its blocking work off the caller) until it succeeds.

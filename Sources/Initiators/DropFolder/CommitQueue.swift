@@ -1,4 +1,5 @@
 import SkyLib
+import RouteModel
 
 /// Work that is done but not yet durable, waiting to be committed in groups (group commit).
 ///

@@ -5,6 +5,7 @@ import CDispatch
 import CoreFoundation
 import Glibc
 import SkyLib
+import RouteModel
 
 /// Why a drop-folder operation failed, naming the path.
 public struct DropFolderError: Error, Sendable, CustomStringConvertible {

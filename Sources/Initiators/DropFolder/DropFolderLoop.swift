@@ -2,6 +2,7 @@ import Logging
 import NIOPosix
 import ServiceLifecycle
 import SkyLib
+import RouteModel
 
 /// The life of one watched drop folder, shared by the file and CSV initiators: files left in
 /// `.processing/` by an earlier stop are taken first, new complete files are queued as they
@@ -18,6 +19,8 @@ struct DropFolderLoop: Sendable {
     var scanInterval: Duration
     var logger: Logger
     var counters: Counters
+    /// Where the folder's blocking calls run (the node's pool).
+    var threadPool: NIOThreadPool
     /// Counter names start with it (`files.ROUTE`, `csv.ROUTE`).
     var counterPrefix: String
     /// The route whose backlog (files done of files found) goes on the progress board while
@@ -32,16 +35,16 @@ struct DropFolderLoop: Sendable {
         _ handle: @escaping @Sendable (_ item: DropItem, _ folder: DropFolder, _ refusals: Refusals, _ isStopping: @escaping @Sendable () -> Bool) async -> Void
     ) async throws {
         let dir = self.dir
-        let folder = try await NIOThreadPool.singleton.runIfActive { try DropFolder(path: dir) }
+        let folder = try await self.threadPool.runIfActive { try DropFolder(path: dir) }
         let queue = WorkQueue<DropItem>()
-        let leftovers = try await NIOThreadPool.singleton.runIfActive { try folder.leftovers() }
+        let leftovers = try await self.threadPool.runIfActive { try folder.leftovers() }
         if !leftovers.isEmpty {
             self.logger.notice("taking again \(leftovers.count) file(s) left in .processing/ by an earlier stop")
         }
         for stem in leftovers { queue.enqueue(.claimed(stem)) }
         let watcher = FolderWatcher(
             folder: folder, pattern: self.pattern, scanInterval: self.scanInterval, logger: self.logger, counters: self.counters,
-            scanErrors: self.counterPrefix + "-scan-errors"
+            threadPool: self.threadPool, scanErrors: self.counterPrefix + "-scan-errors"
         )
         let stopping = Locked(false)
         let refusals = Refusals(logger: self.logger, counters: self.counters, counter: self.counterPrefix + "-refused")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 import SkyLib
+import RouteModel
 
 /// Finds complete files in a drop folder and queues their names: inotify close-write and
 /// moved-to events as they happen, plus a periodic scan as fallback (for missed events, an
@@ -14,6 +15,8 @@ struct FolderWatcher: Sendable {
     let scanInterval: Duration
     let logger: Logger
     let counters: Counters
+    /// Where scans run (the node's pool).
+    let threadPool: NIOThreadPool
     /// Counter bumped once per episode of failed scans.
     let scanErrors: String
 
@@ -54,7 +57,7 @@ struct FolderWatcher: Sendable {
             do {
                 // Names already queued are not looked at again: a large backlog would be
                 // listed and stat'ed in full every second while it drains.
-                entries = try await NIOThreadPool.singleton.runIfActive { try folder.entries(pattern: pattern, skipping: { queue.isQueued(.fresh($0)) }) }
+                entries = try await self.threadPool.runIfActive { try folder.entries(pattern: pattern, skipping: { queue.isQueued(.fresh($0)) }) }
                 if scanFailing {
                     scanFailing = false
                     self.logger.notice("the folder can be listed again")

@@ -1,4 +1,5 @@
 import SkyLib
+import RouteModel
 
 /// Names waiting to be taken from a folder, each at most once, handed to a fixed number of
 /// workers. Finishing the queue wakes every waiting worker with `nil`, and hands out nothing

@@ -1,8 +1,9 @@
 import Foundation
 public import Logging
-import NIOPosix
+public import NIOPosix
 import ServiceLifecycle
 public import SkyLib
+public import RouteModel
 
 /// The file initiator: every complete file dropped into a folder becomes one route request.
 ///
@@ -44,10 +45,15 @@ public final class FileDropInitiator: Initiator, Sendable {
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
+    /// Where the folder's blocking calls run.
+    let threadPool: NIOThreadPool
 
     /// Creates a `FileDropInitiator` from its parts.
-    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
+    /// - Parameter threadPool: where the folder's blocking calls run (reads, renames, fsync):
+    ///   the node's pool, never an event loop.
+    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration
+        self.threadPool = threadPool
         self.runner = runner
         self.counters = counters
         var logger = logger
@@ -70,7 +76,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         let source = self.configuration.source
         let loop = DropFolderLoop(
             dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger,
-            counters: self.counters, counterPrefix: self.counterPrefix, backlogRoute: self.configuration.route
+            counters: self.counters, threadPool: self.threadPool, counterPrefix: self.counterPrefix, backlogRoute: self.configuration.route
         )
         let commits = CommitQueue<WrittenAnswer>(limit: self.configuration.commitWindow)
         // The committer outlives the workers: on shutdown the answers they wrote are synced
@@ -100,7 +106,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         thread.start()
         defer { thread.shutdownGracefully { _ in } }
         let sync = self.configuration.sync
-        let syncing = BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.counterPrefix)-sync-errors")
+        let syncing = BackoffRetry(logger: self.logger, counters: self.counters, threadPool: self.threadPool, counter: "\(self.counterPrefix)-sync-errors")
         while let group = await commits.nextGroup() {
             defer { commits.committed(group.count) }
             // One initiator watches one folder: every answer of a group is in it.
@@ -125,7 +131,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         case .claimed(let claimed):
             stem = claimed
             do {
-                contents = .success(try await NIOThreadPool.singleton.runIfActive { try folder.read(claimed, limit: limit) })
+                contents = .success(try await self.threadPool.runIfActive { try folder.read(claimed, limit: limit) })
             } catch {
                 // Cancelled by a stop past the drain limit: it stays in .processing/.
                 if Task.isCancelled { return }
@@ -136,7 +142,7 @@ public final class FileDropInitiator: Initiator, Sendable {
             do {
                 // One trip to the thread pool to check, claim and read the file: a file costs
                 // a few of them, and each is a wake-up and a context switch.
-                taken = try await NIOThreadPool.singleton.runIfActive { () throws -> (DropFolder.Take, Result<Data, DropFolderError>) in
+                taken = try await self.threadPool.runIfActive { () throws -> (DropFolder.Take, Result<Data, DropFolderError>) in
                     let take = try folder.take(name)
                     guard case .claimed(let stem, escapes: false) = take else { return (take, .success(Data())) }
                     do throws(DropFolderError) {
@@ -231,7 +237,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         let data = Data(JSONWriter.string(.object(document)).utf8)
         self.logger.warning("file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(error["reason"] ?? "")"])
         do {
-            try await NIOThreadPool.singleton.runIfActive { try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json", durable: true) }
+            try await self.threadPool.runIfActive { try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json", durable: true) }
         } catch {
             self.logger.error("cannot write the error file", metadata: ["file": "\(stem)", "error": "\(error)"])
         }
@@ -253,6 +259,6 @@ public final class FileDropInitiator: Initiator, Sendable {
         counter: String,
         _ body: @escaping @Sendable () throws -> Void
     ) async -> Bool {
-        await BackoffRetry(logger: self.logger, counters: self.counters, counter: "\(self.counterPrefix)-\(counter)").run(message(), file: stem, body)
+        await BackoffRetry(logger: self.logger, counters: self.counters, threadPool: self.threadPool, counter: "\(self.counterPrefix)-\(counter)").run(message(), file: stem, body)
     }
 }

@@ -1,10 +1,11 @@
 public import AdminHTTP
 public import Hummingbird
 public import Logging
-import NIOCore
+public import NIOCore
 import HTTPTypes
 public import ServiceLifecycle
-public import SkyLib
+import SkyLib
+public import RouteModel
 public import TLS
 
 /// The HTTP initiator: `POST /routes/NAME` with a JSON body runs route NAME and answers its
@@ -49,18 +50,22 @@ public struct HTTPInitiator: Service {
     private let admin: AdminEndpoints
     private let logger: Logger
     private let onServerRunning: @Sendable (String) async -> Void
+    /// The event loops the listener runs on (the node's).
+    private let eventLoopGroup: any EventLoopGroup
 
     /// - Parameter onServerRunning: called with `HOST:PORT` once the server listens.
     public init(
         configuration: Configuration,
         runner: any RouteRunner,
         admin: AdminEndpoints,
+        eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.runner = runner
         self.admin = admin
+        self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onServerRunning = onServerRunning
     }
@@ -109,6 +114,7 @@ public struct HTTPInitiator: Service {
             onServerRunning: { channel in
                 await onServerRunning(AdvertisedAddress.forListener(host: host, port: channel.localAddress?.port ?? 0, tls: tls))
             },
+            eventLoopGroupProvider: .shared(self.eventLoopGroup),
             logger: self.logger
         )
     }

@@ -1,4 +1,5 @@
 import SkyLib
+import RouteModel
 
 /// What one STOMP connection holds: messages being handled, and answers sent and waiting for
 /// the broker's RECEIPT (their ACK or NACK goes out only once it comes). A drain waits until

@@ -1,10 +1,11 @@
 import Foundation
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
 public import NIOSSL
 import ServiceLifecycle
 public import SkyLib
+public import RouteModel
 
 /// The STOMP initiator: every message on a destination becomes one route request.
 ///
@@ -77,10 +78,14 @@ public final class StompInitiator: Initiator, Sendable {
     private let runner: any RouteRunner
     private let counters: Counters
     private let logger: Logger
+    /// Where the broker connection's channel runs.
+    private let eventLoopGroup: any EventLoopGroup
 
     /// Creates a `StompInitiator` from its parts.
-    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, logger: Logger) {
+    /// - Parameter eventLoopGroup: where the broker connection runs (the node's loops).
+    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
         self.runner = runner
         self.counters = counters
         var logger = logger
@@ -255,7 +260,7 @@ public final class StompInitiator: Initiator, Sendable {
     private func connect(_ endpoint: Endpoint) async throws -> NIOAsyncChannel<StompFrame, StompFrame> {
         // Made per session: a renewed authority file is read on the next reconnect.
         let tls = try endpoint.secure ? NIOSSLContext(configuration: self.configuration.tls ?? .makeClientConfiguration()) : nil
-        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        return try await ClientBootstrap(group: self.eventLoopGroup)
             .connectTimeout(.seconds(2))
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

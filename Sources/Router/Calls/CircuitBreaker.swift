@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import SkyLib
+import RouteModel
 
 /// One service's circuit breaker in this router: after ``BreakerPolicy/failures`` failed
 /// calls in a row the circuit opens and calls fail fast (`circuit_open`) for the cool-down;

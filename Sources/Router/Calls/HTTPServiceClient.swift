@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 public import ServiceLifecycle
 public import SkyLib
+import RouteModel
 public import RegistryKit
 public import TLS
 
@@ -28,8 +29,9 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
     private let token: String?
 
     /// Creates a `HTTPServiceClient` from its parts.
+    /// - Parameter eventLoopGroup: where the pooled connections run (the node's loops).
     public init(
-        eventLoopGroup: (any EventLoopGroup)? = nil,
+        eventLoopGroup: any EventLoopGroup,
         maxConnectionsPerInstance: Int = 64,
         maxResponseBytes: Int = 16 * 1024 * 1024,
         token: String? = nil,
@@ -48,7 +50,7 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         // Used for instances whose address says https: verified against --tls-ca (or the
         // system store), with this process's client certificate for mutual TLS.
         configuration.tlsConfiguration = tls?.client
-        self.client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+        self.client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         self.maxResponseBytes = maxResponseBytes
         self.token = token
         self.logger = logger

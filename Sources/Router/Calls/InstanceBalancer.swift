@@ -1,5 +1,6 @@
 public import Foundation
 import SkyLib
+import RouteModel
 import Synchronization
 public import RegistryKit
 

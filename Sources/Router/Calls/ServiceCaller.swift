@@ -1,5 +1,6 @@
 import NIOCore
 public import SkyLib
+import RouteModel
 
 /// Calls other services from inside a service: composition without a route, through the
 /// same registry cache, balancer, in-process shortcut and pooled HTTP client a router uses.

@@ -1,5 +1,6 @@
 public import NIOCore
 public import SkyLib
+import RouteModel
 public import RegistryKit
 
 /// Calls one instance of a service. The seam between the router and the wire: the HTTP

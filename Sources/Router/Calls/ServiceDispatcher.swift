@@ -1,6 +1,7 @@
 public import NIOCore
 public import RegistryKit
 public import SkyLib
+public import RouteModel
 
 /// Makes one call of a step: picks an instance from the registry cache, calls it in-process
 /// when it lives here (no socket, no JSON encoding) or over the wire otherwise, and keeps the
@@ -32,7 +33,7 @@ public final class ServiceDispatcher: Sendable {
     ///   the process's one to its router and service hosts.
     public init(
         cache: RegistryCache, balancer: InstanceBalancer, client: any ServiceClient, local: (any LocalServiceDirectory)? = nil,
-        watchdog: DeadlineWatchdog = DeadlineWatchdog()
+        watchdog: DeadlineWatchdog
     ) {
         self.cache = cache
         self.balancer = balancer

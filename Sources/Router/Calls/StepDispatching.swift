@@ -1,5 +1,6 @@
 public import NIOCore
 public import SkyLib
+public import RouteModel
 public import RegistryKit
 
 /// What the executor needs to make one call of a step: ``ServiceDispatcher`` in a router,

@@ -1,6 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 import SkyLib
+import RouteModel
 import Synchronization
 
 /// Runs out-of-band (`async: true`) steps: fired, never awaited, and bounded.

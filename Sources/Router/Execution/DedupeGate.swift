@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// The idempotent consumer of a `dedupe:` route: who runs a key, who waits for its answer, and
 /// how the claim is kept and the answer recorded so that a key is charged at most once.

@@ -1,4 +1,5 @@
 import SkyLib
+import RouteModel
 
 /// How a `parallel:` step's branches come back together into the document, once every branch
 /// has ended: `collect` sets each branch's document under its name, `merge` shallow-merges

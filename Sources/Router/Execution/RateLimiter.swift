@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import SkyLib
+import RouteModel
 
 /// A rate limit kept by this router (GCRA, the token bucket as a single time): each admission
 /// books the next slot, `interval` after the last; up to `burst` slots may be booked ahead.

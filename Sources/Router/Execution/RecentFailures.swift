@@ -1,5 +1,6 @@
 import Foundation
 import SkyLib
+import RouteModel
 import Synchronization
 
 /// The last failed requests of a router (route, step, service, error, trace id), for the

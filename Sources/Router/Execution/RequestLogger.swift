@@ -1,5 +1,6 @@
 import Logging
 import SkyLib
+import RouteModel
 
 /// A logger for one request that adds `request` and `route` metadata only when a message is
 /// actually written.

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOCore
 public import SkyLib
+public import RouteModel
 public import RegistryKit
 
 /// Runs routes: the router's heart, and the ``RouteRunner`` initiators hand requests to.

@@ -1,5 +1,6 @@
-import Prometheus
+import CoreMetrics
 import SkyLib
+import RouteModel
 import Synchronization
 
 /// The counters and latency histograms of one route and its steps, made once per route and
@@ -11,18 +12,12 @@ import Synchronization
 /// `-async-processed`, `-async-errors`, `-async-dropped`; `step.SERVICE-calls`, `-processed`,
 /// `-errors`, `-retries`, `-inflight` (a service's counters are shared by every route calling it).
 ///
-/// `/metrics` (Prometheus): `skynet_route_requests_total{route,outcome}`,
+/// swift-metrics, into the backend the node chose (``SkyMetric`` names them; `/metrics` and
+/// OTLP show them): `skynet_route_requests_total{route,outcome}`,
 /// `skynet_route_duration_seconds{route}`, `skynet_route_inflight{route}`,
 /// `skynet_step_calls_total{route,service,outcome}`, `skynet_step_retries_total{route,service}`,
 /// `skynet_step_duration_seconds{route,service}` (one attempt), `skynet_async_dropped_total{route}`.
 final class RouteInstruments: Sendable {
-    /// Histogram buckets for route and step latency.
-    static let buckets: [Duration] = [
-        .microseconds(250), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
-        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
-    ]
-
     /// The route's name, in every counter's name and label.
     let route: String
     /// Requests answered (`route.NAME-processed`) and failed (`-errors`): the original
@@ -37,15 +32,15 @@ final class RouteInstruments: Sendable {
     let asyncProcessed: CounterCell
     let asyncErrors: CounterCell
     let asyncDropped: CounterCell
-    /// The same counts for Prometheus, as one counter with an `outcome` label, and the
+    /// The same counts through swift-metrics, as one counter with an `outcome` label, and the
     /// in-flight gauge: made once here, so a request records without looking a metric up.
-    let succeeded: Prometheus.Counter
-    let failed: Prometheus.Counter
-    let dropped: Prometheus.Counter
-    let inflightGauge: Gauge
-    /// Latency for `/metrics` (Prometheus buckets) and for `/debug/stats` (the finer
-    /// histogram the dashboard subtracts snapshots of).
-    let duration: DurationHistogram
+    let succeeded: CoreMetrics.Counter
+    let failed: CoreMetrics.Counter
+    let dropped: CoreMetrics.Counter
+    let inflightGauge: Meter
+    /// Latency for the metrics backend and for `/debug/stats` (the finer histogram the
+    /// dashboard subtracts snapshots of).
+    let duration: CoreMetrics.Timer
     let latency = LatencyHistogram()
     /// One per service call, nested ones too, in file order (``RouteStep/slot``).
     let steps: [StepInstruments]
@@ -60,7 +55,7 @@ final class RouteInstruments: Sendable {
 
     init(route: Route, counters: Counters) {
         let name = route.name
-        let registry = counters.prometheus
+        let factory = counters.backend.factory
         self.route = name
         self.processed = counters.cell("route.\(name)-processed")
         self.errors = counters.cell("route.\(name)-errors")
@@ -69,11 +64,11 @@ final class RouteInstruments: Sendable {
         self.asyncProcessed = counters.cell("route.\(name)-async-processed")
         self.asyncErrors = counters.cell("route.\(name)-async-errors")
         self.asyncDropped = counters.cell("route.\(name)-async-dropped")
-        self.succeeded = registry.makeCounter(descriptor: Descriptors.routeRequests, labels: [("route", name), ("outcome", "ok")])
-        self.failed = registry.makeCounter(descriptor: Descriptors.routeRequests, labels: [("route", name), ("outcome", "error")])
-        self.dropped = registry.makeCounter(descriptor: Descriptors.asyncDropped, labels: [("route", name)])
-        self.inflightGauge = registry.makeGauge(descriptor: Descriptors.routeInflight, labels: [("route", name)])
-        self.duration = registry.makeDurationHistogram(descriptor: Descriptors.routeDuration, labels: [("route", name)], buckets: Self.buckets)
+        self.succeeded = CoreMetrics.Counter(label: SkyMetric.routeRequests.name, dimensions: [("route", name), ("outcome", "ok")], factory: factory)
+        self.failed = CoreMetrics.Counter(label: SkyMetric.routeRequests.name, dimensions: [("route", name), ("outcome", "error")], factory: factory)
+        self.dropped = CoreMetrics.Counter(label: SkyMetric.asyncDropped.name, dimensions: [("route", name)], factory: factory)
+        self.inflightGauge = Meter(label: SkyMetric.routeInflight.name, dimensions: [("route", name)], factory: factory)
+        self.duration = CoreMetrics.Timer(label: SkyMetric.routeDuration.name, dimensions: [("route", name)], factory: factory)
         self.steps = route.calls.map { StepInstruments(route: name, service: $0.service, counters: counters) }
         self.bySource = Self.sourceKinds.map { _ in CounterCell() }
         self.declaredSources = route.sources.map(\.description)
@@ -87,7 +82,7 @@ final class RouteInstruments: Sendable {
 
     func started(source: String?) {
         self.inflight.add(1)
-        self.inflightGauge.increment()
+        self.inflightGauge.increment(by: 1)
         let index: Int
         switch source {
         case "http": index = 0
@@ -101,8 +96,8 @@ final class RouteInstruments: Sendable {
 
     func finished(after duration: Duration, succeeded: Bool) {
         self.inflight.add(-1)
-        self.inflightGauge.decrement()
-        self.duration.record(duration)
+        self.inflightGauge.decrement(by: 1)
+        self.duration.recordNanoseconds(duration.nanoseconds)
         self.latency.record(duration)
         if succeeded {
             self.processed.add()
@@ -117,7 +112,7 @@ final class RouteInstruments: Sendable {
     /// failures (it is left to run again) and out of the latency figures.
     func interrupted() {
         self.inflight.add(-1)
-        self.inflightGauge.decrement()
+        self.inflightGauge.decrement(by: 1)
         self.interruptions.add()
     }
 
@@ -153,12 +148,12 @@ final class StepInstruments: Sendable {
     let errors: CounterCell
     let retries: CounterCell
     let inflight: CounterCell
-    /// The same for Prometheus, per route and service.
-    let succeeded: Prometheus.Counter
-    let failed: Prometheus.Counter
-    let retried: Prometheus.Counter
-    /// One attempt's latency, for `/metrics` and for `/debug/stats`.
-    let duration: DurationHistogram
+    /// The same through swift-metrics, per route and service.
+    let succeeded: CoreMetrics.Counter
+    let failed: CoreMetrics.Counter
+    let retried: CoreMetrics.Counter
+    /// One attempt's latency, for the metrics backend and for `/debug/stats`.
+    let duration: CoreMetrics.Timer
     let latency = LatencyHistogram()
     /// This step's own counts (the cells above are shared by every route calling the service).
     let ownCalls = CounterCell()
@@ -167,7 +162,7 @@ final class StepInstruments: Sendable {
     let ownRetries = CounterCell()
 
     init(route: String, service: String, counters: Counters) {
-        let registry = counters.prometheus
+        let factory = counters.backend.factory
         let labels = [("route", route), ("service", service)]
         self.service = service
         self.calls = counters.cell("step.\(service)-calls")
@@ -175,10 +170,10 @@ final class StepInstruments: Sendable {
         self.errors = counters.cell("step.\(service)-errors")
         self.retries = counters.cell("step.\(service)-retries")
         self.inflight = counters.cell("step.\(service)-inflight")
-        self.succeeded = registry.makeCounter(descriptor: Descriptors.stepCalls, labels: labels + [("outcome", "ok")])
-        self.failed = registry.makeCounter(descriptor: Descriptors.stepCalls, labels: labels + [("outcome", "error")])
-        self.retried = registry.makeCounter(descriptor: Descriptors.stepRetries, labels: labels)
-        self.duration = registry.makeDurationHistogram(descriptor: Descriptors.stepDuration, labels: labels, buckets: RouteInstruments.buckets)
+        self.succeeded = CoreMetrics.Counter(label: SkyMetric.stepCalls.name, dimensions: labels + [("outcome", "ok")], factory: factory)
+        self.failed = CoreMetrics.Counter(label: SkyMetric.stepCalls.name, dimensions: labels + [("outcome", "error")], factory: factory)
+        self.retried = CoreMetrics.Counter(label: SkyMetric.stepRetries.name, dimensions: labels, factory: factory)
+        self.duration = CoreMetrics.Timer(label: SkyMetric.stepDuration.name, dimensions: labels, factory: factory)
     }
 
     func started() {
@@ -189,7 +184,7 @@ final class StepInstruments: Sendable {
 
     func finished(after duration: Duration, succeeded: Bool) {
         self.inflight.add(-1)
-        self.duration.record(duration)
+        self.duration.recordNanoseconds(duration.nanoseconds)
         self.latency.record(duration)
         if succeeded {
             self.processed.add()
@@ -219,46 +214,6 @@ final class StepInstruments: Sendable {
             "retries": .int(self.ownRetries.value),
             "latency": LatencyHistogram.sparse(self.latency.snapshot()),
         ]
-    }
-}
-
-/// The names and help texts of the router's Prometheus metrics (computed: the descriptor type
-/// is not `Sendable`, and they are read only when a route's instruments are made).
-private enum Descriptors {
-    static var routeRequests: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "route_requests", unitName: "total", helpText: "Requests a route finished, by outcome."
-        )
-    }
-    static var routeInflight: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "route_inflight", unitName: "", helpText: "Requests of a route running now."
-        )
-    }
-    static var routeDuration: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "route_duration", unitName: "seconds", helpText: "Time from a request's start to its answer."
-        )
-    }
-    static var asyncDropped: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "async_dropped", unitName: "total", helpText: "Out-of-band steps dropped because too many were in flight."
-        )
-    }
-    static var stepCalls: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "step_calls", unitName: "total", helpText: "Attempts at a step, by outcome."
-        )
-    }
-    static var stepRetries: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "step_retries", unitName: "total", helpText: "Retries of a step."
-        )
-    }
-    static var stepDuration: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "skynet", metricName: "step_duration", unitName: "seconds", helpText: "Time of one attempt at a step."
-        )
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// One request's run through its route: what every step of it shares (the route, the request,
 /// the route's deadline, its instruments and logger), made once per request rather than passed

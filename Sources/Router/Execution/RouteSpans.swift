@@ -1,6 +1,7 @@
 import Foundation
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// The spans a router records for a sampled request: the route's (the trace's root here), one
 /// per call attempt, and one for a service that reported its own time (`Server-Timing`). Each

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// One step's attempts: each call under the step's timeout and the route's deadline, through
 /// the step's circuit breaker, retried (another instance first) while the failure is retryable,

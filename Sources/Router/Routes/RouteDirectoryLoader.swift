@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
 public import Logging
-import NIOPosix
+public import NIOPosix
 public import ServiceLifecycle
 public import SkyLib
+public import RouteModel
 
 /// Loads every route file (`*.yaml`, `*.yml`) of a folder into a ``RouteTable`` and keeps it
 /// current: an edited file serves its new version within a poll interval, a broken edit is
@@ -29,10 +30,14 @@ public final class RouteDirectoryLoader: Service, Sendable {
     public let interval: Duration
     private let counters: Counters
     private let logger: Logger
+    /// Where the folder is read (the node's pool: reads block).
+    private let threadPool: NIOThreadPool
     private let files = Mutex<[String: FileState]>([:])
 
     /// Creates a `RouteDirectoryLoader` from its parts.
-    public init(directory: String, table: RouteTable, interval: Duration = .milliseconds(200), counters: Counters, logger: Logger) {
+    /// - Parameter threadPool: where the folder is read (the node's pool).
+    public init(directory: String, table: RouteTable, interval: Duration = .milliseconds(200), counters: Counters, threadPool: NIOThreadPool, logger: Logger) {
+        self.threadPool = threadPool
         self.directory = directory
         self.table = table
         self.interval = interval
@@ -57,7 +62,7 @@ public final class RouteDirectoryLoader: Service, Sendable {
         let known = self.files.withLock { $0 }
         let snapshot: [String: (signature: String, text: String?)]
         do {
-            snapshot = try await NIOThreadPool.singleton.runIfActive {
+            snapshot = try await self.threadPool.runIfActive {
                 try Self.readChanged(directory: directory, known: known)
             }
         } catch {

@@ -1,5 +1,6 @@
 import Foundation
-public import SkyLib
+import SkyLib
+public import RouteModel
 
 /// Route files named on the command line (files or folders), read and validated together,
 /// for `sky route check` and `sky routes push`.

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import ServiceLifecycle
 public import SkyLib
+import RouteModel
 import Synchronization
 public import RegistryKit
 

@@ -1,5 +1,6 @@
 public import Foundation
-public import SkyLib
+import SkyLib
+public import RouteModel
 import Synchronization
 
 /// The routes a router serves, by name, each with its revision, file and load time.

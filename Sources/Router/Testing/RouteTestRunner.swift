@@ -2,7 +2,8 @@ import Foundation
 public import Logging
 import NIOCore
 public import RegistryKit
-public import SkyLib
+import SkyLib
+public import RouteModel
 
 /// Runs route test files (``RouteTestFile``) against routes, with scripted services
 /// (``ScriptedDispatcher``): the real executor, no network, and for `dedupe:` routes the

@@ -1,6 +1,7 @@
 public import NIOCore
 public import RegistryKit
 public import SkyLib
+public import RouteModel
 import Synchronization
 
 /// Answers calls from a script instead of services: for each service, one answer per call, in

@@ -2,7 +2,7 @@ public import AdminHTTP
 import Foundation
 import Hummingbird
 public import Logging
-import NIOCore
+public import NIOCore
 public import ServiceLifecycle
 public import SkyLib
 public import TLS
@@ -98,8 +98,22 @@ public final class ServiceHost: Service, Sendable {
     private let stopLatch = Latch()
     /// Times calls against their deadlines (one timer for all of them).
     private let watchdog: DeadlineWatchdog
+    /// The event loops the listener runs on.
+    private let eventLoopGroup: any EventLoopGroup
 
     /// Creates a `ServiceHost` from its parts.
+    /// - Parameters:
+    ///   - definition: the service hosted: its name, version and handler.
+    ///   - configuration: where it listens and how it registers.
+    ///   - registry: where it registers and heartbeats; `nil`: it only serves.
+    ///   - counters: where its calls are counted.
+    ///   - nodeID: its node id in the registry.
+    ///   - spans: records the spans of sampled calls; `nil`: none.
+    ///   - logger: where it logs.
+    ///   - eventLoopGroup: where the listener runs (the loops a node runtime hands down; a
+    ///     service built alone passes its own).
+    ///   - watchdog: the timer for calls' deadlines; one on `eventLoopGroup` unless given (the
+    ///     node runtime hands the process's one).
     public init(
         definition: ServiceDefinition,
         configuration: Configuration = Configuration(),
@@ -107,11 +121,13 @@ public final class ServiceHost: Service, Sendable {
         counters: Counters = Counters(),
         nodeID: String = Identifiers.nodeID(),
         spans: SpanRecorder? = nil,
-        watchdog: DeadlineWatchdog = DeadlineWatchdog(),
+        eventLoopGroup: any EventLoopGroup,
+        watchdog: DeadlineWatchdog? = nil,
         logger: Logger
     ) {
         self.definition = definition
-        self.watchdog = watchdog
+        self.eventLoopGroup = eventLoopGroup
+        self.watchdog = watchdog ?? DeadlineWatchdog(eventLoop: eventLoopGroup.any())
         self.nodeID = nodeID
         self.configuration = configuration
         self.counters = counters
@@ -241,6 +257,7 @@ public final class ServiceHost: Service, Sendable {
                 self.state.withLock { $0.address = address }
                 await self.becomeReady()
             },
+            eventLoopGroupProvider: .shared(self.eventLoopGroup),
             logger: self.logger
         )
         // The server runs in its own group so its shutdown waits until the drain is announced.

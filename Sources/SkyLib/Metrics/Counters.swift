@@ -1,10 +1,9 @@
 public import Foundation
-import Metrics
-public import Prometheus
 import Synchronization
 
 /// The metrics of one process: named counters served at `/debug/vars` (the original Skynet's
-/// expvar) and a Prometheus registry served at `/metrics`.
+/// expvar) and the swift-metrics backend the node chose (``backend``), whose instruments
+/// `/metrics` shows with every `/debug/vars` counter beside them.
 ///
 /// Counter names follow the original: `<name>-processed`, `<name>-errors`, plus
 /// `<name>-retries`, `<name>-inflight`, `<name>-async-dropped`. Hot paths hold a
@@ -12,23 +11,17 @@ import Synchronization
 /// name is for everything else.
 public final class Counters: Sendable {
     private let cells = Mutex<[String: CounterCell]>([:])
-    /// Histograms, labelled counters and gauges in the Prometheus text format.
-    public let prometheus: PrometheusCollectorRegistry
+    /// Where swift-metrics instruments (histograms, labelled counters, gauges) record.
+    public let backend: any MetricsBackend
     /// When the process started counting.
     public let startedAt = Date()
     /// Long work in flight (CSV files, drop folders' backlogs), for `/debug/progress`.
     public let progress = ProgressBoard()
 
-    /// Creates a `Counters` from its parts.
-    public init(prometheus: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
-        self.prometheus = prometheus
-    }
-
-    /// Makes this process's swift-metrics backend write into ``prometheus``, so metrics that
-    /// libraries record through swift-metrics appear at `/metrics` too. Once per process (the
-    /// `sky` commands call it; tests make many `Counters` and do not).
-    public func bootstrapMetricsSystem() {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: self.prometheus))
+    /// Creates a `Counters` recording swift-metrics instruments into `backend` (nowhere unless
+    /// given: the node runtime gives the one the process was started with).
+    public init(backend: any MetricsBackend = NoMetricsBackend()) {
+        self.backend = backend
     }
 
     /// The cell counting `name`, made on first use; keep it to count without a lookup.
@@ -39,6 +32,12 @@ public final class Counters: Sendable {
             cells[name] = cell
             return cell
         }
+    }
+
+    /// Shows `cell`, made elsewhere, as `name` (a part made before these counters, such as a
+    /// metrics backend counting its own exports).
+    public func include(_ cell: CounterCell, as name: String) {
+        self.cells.withLock { $0[name] = cell }
     }
 
     /// Adds `amount` (may be negative) to `name`.
@@ -70,10 +69,10 @@ public final class Counters: Sendable {
         (Date().timeIntervalSince(self.startedAt) * 1000).rounded() / 1000
     }
 
-    /// The `/metrics` page: the Prometheus registry, then every `/debug/vars` counter as
+    /// The `/metrics` page: the backend's instruments, then every `/debug/vars` counter as
     /// `skynet_var{name="…"}` so nothing counted is missing from either.
     public func prometheusText(extra: [String: JSONValue] = [:]) -> [UInt8] {
-        var text = self.prometheus.emitToBuffer()
+        var text = self.backend.scrapeText()
         // HELP before TYPE for each family: promtool (and scrapers that lint) want both.
         var lines = "# HELP skynet_uptime_seconds Seconds since this process started.\n"
         lines += "# TYPE skynet_uptime_seconds gauge\nskynet_uptime_seconds \(self.uptimeSeconds)\n"

@@ -1,6 +1,5 @@
 import HeapModule
 public import NIOCore
-import NIOPosix
 import Synchronization
 
 /// One process-wide timer for every deadline in flight.
@@ -34,11 +33,11 @@ public final class DeadlineWatchdog: Sendable {
     private let eventLoop: any EventLoop
     private let state = Mutex(State())
 
-    /// - Parameter eventLoop: where the one timer is armed (NIO's shared loops unless given).
-    ///   The node runtime makes one watchdog per process and hands it to the router and the
-    ///   service hosts it assembles.
-    public init(eventLoop: (any EventLoop)? = nil) {
-        self.eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
+    /// - Parameter eventLoop: where the one timer is armed. The node runtime makes one watchdog
+    ///   per process on one of its event loops (`NodeContext`) and hands it to the router and
+    ///   the service hosts it assembles.
+    public init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
     }
 
     /// Waiters registered now (for tests and `/debug/vars`).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Shell
 import SkyLib
+import RouteModel
 import RegistryKit
 import NodeRuntime
 

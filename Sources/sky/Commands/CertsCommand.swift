@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RouteModel
 import TLS
 
 /// `sky certs`: a certificate authority for development and tests, and node certificates.

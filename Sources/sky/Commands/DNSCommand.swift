@@ -3,6 +3,7 @@ import Discovery
 import NodeRuntime
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// `sky dns`: a DNS server answering SRV, A and AAAA queries for the registry's nodes.
 struct DNSCommand: AsyncParsableCommand {
@@ -38,7 +39,9 @@ struct DNSCommand: AsyncParsableCommand {
     }
 
     /// Answers SRV and A/AAAA questions from the registry cache (refreshed in the background, never
-    /// on a question's path), registers itself as a node, and serves its admin endpoints.
+    /// on a question's path), registers itself as a node, and serves its admin endpoints. The
+    /// listeners run on the process's event loops (`NodeContext`), as every other role's do:
+    /// the command chooses nothing of its own.
     func run() async throws {
         let context = try await self.common.context()
         let cache = RegistryCache(directory: context.registry, registryName: context.registry.displayName, logger: context.logger)
@@ -48,7 +51,7 @@ struct DNSCommand: AsyncParsableCommand {
         configuration.domain = DNSName(self.domain)
         configuration.region = context.region
         let domain = configuration.domain
-        let server = DNSServer(configuration: configuration, cache: cache, counters: context.counters, logger: context.logger) { host, port in
+        let server = DNSServer(configuration: configuration, cache: cache, counters: context.counters, eventLoopGroup: context.eventLoopGroup, logger: context.logger) { host, port in
             Output.line("dns listening on \(host):\(port) for \(domain)")
         }
         let presence = context.presence(kind: .dns, service: "dns", address: "-")

@@ -6,6 +6,7 @@ import NodeRuntime
 import RegistryKit
 import Services
 import SkyLib
+import RouteModel
 
 /// `sky daemon`: keeps the services of this host running.
 struct DaemonCommand: AsyncParsableCommand {

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NodeRuntime
 import RegistryKit
 import SkyLib
+import RouteModel
 import TLS
 
 /// `sky progress`: long work in flight across the cluster — CSV files (bytes and rows done)

@@ -6,6 +6,7 @@ import RegistryMemory
 import RegistryKit
 import Routing
 import SkyLib
+import RouteModel
 
 /// `sky route check FILE...`: validates route files without running anything; `sky route test
 /// DIR` runs their tests with scripted services.

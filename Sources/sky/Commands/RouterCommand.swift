@@ -1,6 +1,7 @@
 import ArgumentParser
 import NodeRuntime
 import SkyLib
+import RouteModel
 
 /// `sky router`: a router with its HTTP initiator, calling services found in the registry.
 struct RouterCommand: AsyncParsableCommand {

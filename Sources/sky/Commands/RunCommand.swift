@@ -3,6 +3,7 @@ import NodeRuntime
 import Routing
 import Services
 import SkyLib
+import RouteModel
 import Foundation
 import TLS
 

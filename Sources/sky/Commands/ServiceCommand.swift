@@ -5,6 +5,7 @@ import RegistryKit
 import ServiceLifecycle
 import Services
 import SkyLib
+import RouteModel
 
 /// `sky service NAME`: hosts one built-in service as its own process.
 struct ServiceCommand: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import NodeRuntime
 import RegistryKit
 import SkyLib
+import RouteModel
 
 /// `sky stats`: requests that succeeded and failed per route, across every router and initiator.
 struct StatsCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RouteModel
 import RegistryKit
 import NodeRuntime
 

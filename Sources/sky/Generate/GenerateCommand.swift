@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SkyLib
+import RouteModel
 
 /// `sky generate service NAME` and `sky generate route NAME`: scaffolds that work on the first try.
 struct GenerateCommand: AsyncParsableCommand {

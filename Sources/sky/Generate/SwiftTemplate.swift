@@ -57,6 +57,7 @@ enum SwiftTemplate {
                 .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
                 .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
                 .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+                .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
             ],
             targets: [
                 // The handler: what the service does. Edit \(type).swift.
@@ -88,6 +89,7 @@ enum SwiftTemplate {
                         .product(name: "SkyLib", package: "Skynet"),
                         .product(name: "Logging", package: "swift-log"),
                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                        .product(name: "NIOPosix", package: "swift-nio"),
                     ],
                     swiftSettings: [.swiftLanguageMode(.v6)]
                 ),
@@ -186,6 +188,7 @@ enum SwiftTemplate {
         """
         import Foundation
         import Logging
+        import NIOPosix
         import ServiceLifecycle
         import Services
         import SkyLib
@@ -209,7 +212,8 @@ enum SwiftTemplate {
             /// The real server: POST /call over a socket, as a router would.
             @Test func servesPostCall() async throws {
                 let host = ServiceHost(
-                    definition: ServiceDefinition(name: "\(name)", handler: \(type)()), registry: nil, logger: Logger(label: "test")
+                    definition: ServiceDefinition(name: "\(name)", handler: \(type)()), registry: nil, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                    logger: Logger(label: "test")
                 )
                 let group = ServiceGroup(services: [host], logger: Logger(label: "test"))
                 try await withThrowingTaskGroup(of: Void.self) { tasks in

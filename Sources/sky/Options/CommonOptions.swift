@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SkyLib
+import RouteModel
 import RegistryKit
 import NodeRuntime
 import TLS
@@ -81,7 +82,12 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("--log-level must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         _ = try RegistryAddress.resolve(flag: self.registry)
-        do { _ = try OTLPEndpoint.resolve(flag: self.otlp) } catch { throw ValidationError(error.message) }
+        do {
+            _ = try OTLPEndpoint.resolve(flag: self.otlp)
+            _ = try OTLPEndpoint.resolveMetrics(flag: self.otlp)
+        } catch {
+            throw ValidationError(error.message)
+        }
         guard self.drainTimeout >= 0, self.drainTimeout.isFinite else {
             throw ValidationError("--drain-timeout must be a number of seconds, 0 or more (got \(self.drainTimeout))")
         }
@@ -106,7 +112,7 @@ struct CommonOptions: ParsableArguments {
         var context = try await NodeContext.bootstrap(
             logLevel: Logger.Level(rawValue: self.logLevel) ?? .info, registry: RegistryAddress.resolve(flag: self.registry),
             region: self.region, environment: self.environment, token: Self.token(), tls: self.tlsFiles,
-            otlp: OTLPEndpoint.resolve(flag: self.otlp), serviceName: serviceName, variables: ProcessInfo.processInfo.environment
+            otlp: OTLPEndpoint.resolve(flag: self.otlp), otlpMetrics: OTLPEndpoint.resolveMetrics(flag: self.otlp), serviceName: serviceName, variables: ProcessInfo.processInfo.environment
         )
         context.drainLimit = .milliseconds(Int64(self.drainTimeout * 1000))
         return context

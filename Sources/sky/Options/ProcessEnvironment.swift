@@ -1,6 +1,7 @@
 import Foundation
 import RegistryKit
 import SkyLib
+import RouteModel
 import Telemetry
 
 // The command line is the one place that reads the process's environment: library code takes
@@ -20,6 +21,11 @@ extension OTLPEndpoint {
     /// The collector from `--otlp`, else `OTEL_EXPORTER_OTLP_ENDPOINT` (and its headers).
     static func resolve(flag: String?) throws(SkyError) -> OTLPEndpoint? {
         try Self.resolve(flag: flag, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// The metrics collector for `--otlp` and this process's environment.
+    static func resolveMetrics(flag: String?) throws(SkyError) -> OTLPEndpoint? {
+        try Self.resolveMetrics(flag: flag, environment: ProcessInfo.processInfo.environment)
     }
 }
 

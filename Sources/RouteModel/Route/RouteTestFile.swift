@@ -1,3 +1,4 @@
+public import SkyLib
 import Yams
 
 /// A route test file (`NAME.test.yaml` beside the routes, run by `sky route test`): cases that

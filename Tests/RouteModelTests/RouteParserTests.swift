@@ -1,6 +1,7 @@
 import Testing
 
-@testable import SkyLib
+@testable import RouteModel
+import SkyLib
 
 struct RouteParserTests {
     @Test func readsAFullRoute() throws {

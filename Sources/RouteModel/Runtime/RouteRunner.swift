@@ -1,10 +1,11 @@
+public import SkyLib
 import Foundation
 
 /// The seam between initiators and the router: initiators hand requests to a `RouteRunner`
 /// and never know how routes run. The `sky` tool wires the router in.
 public protocol RouteRunner: Sendable {
     /// Runs the route named in `request.route`.
-    /// - Throws: ``SkyError``: `.routeNotFound`, `.stepFailed`, `.deadlineExceeded`, …
+    /// - Throws: `SkyError`: `.routeNotFound`, `.stepFailed`, `.deadlineExceeded`, …
     func run(_ request: RequestEnvelope) async throws(SkyError) -> RouteResult
 
     /// Runs `route`, already looked up by the caller (who then keeps the revision it found,

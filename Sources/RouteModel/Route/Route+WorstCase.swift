@@ -1,3 +1,4 @@
+import SkyLib
 extension Route {
     /// The longest a request can take by the route's own settings: each awaited call's
     /// attempts × its timeout plus the back-off between them (each delay at its most), a

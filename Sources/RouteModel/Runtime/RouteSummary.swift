@@ -1,3 +1,4 @@
+public import SkyLib
 public import Foundation
 
 /// A served route with its load history: what `GET /routes` shows.

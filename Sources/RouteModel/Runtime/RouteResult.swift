@@ -1,3 +1,4 @@
+public import SkyLib
 import Foundation
 
 /// The outcome of a route that finished: the final document and errors recorded on the way.

@@ -1,3 +1,4 @@
+public import SkyLib
 import Foundation
 
 extension RouteStep {

@@ -1,3 +1,4 @@
+import SkyLib
 /// Why a route file was rejected: the file, the line and column, and a reason a person understands.
 public struct RouteFileError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file's path as given.

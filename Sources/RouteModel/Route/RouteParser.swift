@@ -1,3 +1,4 @@
+import SkyLib
 import Foundation
 import Yams
 

@@ -1,3 +1,4 @@
+import SkyLib
 /// A route: a named, declarative list of service calls, loaded from one YAML file.
 ///
 /// ```yaml

@@ -1,3 +1,4 @@
+public import SkyLib
 import Foundation
 
 /// A condition on the document, for `when:` and `choice:` (`{path, equals}`, `{path, in}`,
