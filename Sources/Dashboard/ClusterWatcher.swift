@@ -41,6 +41,11 @@ public final class ClusterWatcher: Service, Sendable {
     private let cache: RegistryCache
     /// Each router's recent snapshots, oldest first, by node id.
     private let history = Locked<[String: [(at: ContinuousClock.Instant, stats: RouterStats)]]>([:])
+    /// Routers that did not answer, left alone until the time given, with what went wrong:
+    /// a dead router would otherwise hold every refresh for the client's timeout.
+    private let unreachable = Locked<[String: (until: ContinuousClock.Instant, error: String)]>([:])
+    /// How long a router that did not answer is left alone.
+    public let quarantine: Duration
     /// Each route's samples over the last ``chartSpan``, oldest first: the charts' data.
     private let series = Locked<[String: [ClusterView.Sample]]>([:])
     /// How far back the charts reach, in seconds.
@@ -50,10 +55,14 @@ public final class ClusterWatcher: Service, Sendable {
     /// - Parameters:
     ///   - registry: the registry's nodes, events and counts.
     ///   - registryName: how the page names the registry (no credentials).
+    ///   - quarantine: how long a router that did not answer is not asked again (its row keeps
+    ///     the error meanwhile); 5 s, so a dead router costs one timeout per five refreshes,
+    ///     not one per refresh, and a router back from a pause is seen within seconds.
     public init(
         registry: any NodeDirectory & EventLog & CountStore, registryName: String, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1),
-        window: Duration = .seconds(10), client: HTTPClient, logger: Logger
+        window: Duration = .seconds(10), quarantine: Duration = .seconds(5), client: HTTPClient, logger: Logger
     ) {
+        self.quarantine = quarantine
         self.client = client
         self.registry = registry
         self.registryName = registryName
@@ -100,12 +109,20 @@ public final class ClusterWatcher: Service, Sendable {
             view.totals = self.current.totals
             view.registryError = "\(error)"
         }
-        let routers = view.nodes.filter { $0.kind == .router && $0.isShownReady(at: view.updatedAt) }
+        let now = ContinuousClock.now
+        let resting = self.unreachable.withLock { unreachable in
+            unreachable = unreachable.filter { $0.value.until > now }
+            return unreachable
+        }
+        let shown = view.nodes.filter { $0.kind == .router && $0.isShownReady(at: view.updatedAt) }
+        let routers = shown.filter { resting[$0.id] == nil }
+        for router in shown where resting[router.id] != nil {
+            view.routers.append(.init(nodeID: router.id, address: router.address, error: resting[router.id]?.error))
+        }
         // Work in flight is asked for while the stats are: one round of requests a refresh.
         async let progress = self.fetchProgress(
-            view.nodes.filter { [.router, .initiator].contains($0.kind) && $0.isShownReady(at: view.updatedAt) }
+            view.nodes.filter { [.router, .initiator].contains($0.kind) && $0.isShownReady(at: view.updatedAt) && resting[$0.id] == nil }
         )
-        let now = ContinuousClock.now
         let results = await withTaskGroup(of: (NodeRecord, Result<RouterStats, any Error>).self) { group in
             for router in routers {
                 group.addTask {
@@ -143,10 +160,12 @@ public final class ClusterWatcher: Service, Sendable {
                     total.add(stats.subtracting(stats))
                 }
             case .failure(let error):
-                view.routers.append(.init(nodeID: router.id, address: router.address, error: "\(error)"))
+                let said = "\(error) (not asked again for \(self.quarantine.seconds) s)"
+                self.unreachable.withLock { $0[router.id] = (now + self.quarantine, said) }
+                view.routers.append(.init(nodeID: router.id, address: router.address, error: said))
             }
         }
-        let live = Set(routers.map(\.id))
+        let live = Set(shown.map(\.id))
         self.history.withLock { history in history = history.filter { live.contains($0.key) } }
         view.failures = Array(view.failures.sorted { $0.at > $1.at }.prefix(15))
         view.window = longest

@@ -1,12 +1,14 @@
 import AdminHTTP
 import AsyncHTTPClient
 import Foundation
+import Glibc
 import Logging
 import RegistryKit
 import RegistryMemory
 import SkyLib
 import RouteModel
 import SkyTestSupport
+import Synchronization
 import Testing
 
 @testable import Dashboard
@@ -77,6 +79,34 @@ struct ClusterWatcherTests {
             #expect(watcher.current.window > 0)
             #expect(watcher.current.nodes.count == 2)
         }
+    }
+
+    /// A router that hangs costs one timeout, not one per refresh: it is left alone for the
+    /// quarantine (its row keeps the error), then asked again.
+    @Test func aRouterThatHangsIsLeftAloneForTheQuarantineThenAskedAgain() async throws {
+        let hanging = try HangingListener()
+        defer { hanging.close() }
+        let registry = MemoryRegistry()
+        let router = Self.routerNode(at: "127.0.0.1:\(hanging.port)")
+        try await registry.register(router)
+        let watcher = ClusterWatcher(
+            registry: registry, registryName: "memory", token: nil, quarantine: .seconds(3), client: .shared, logger: Logger(label: "watcher-test")
+        )
+        await watcher.refresh()
+        // Its stats and its work in flight, side by side.
+        let asked = hanging.accepted
+        #expect(asked == 2, "the first refresh asks it")
+        let first = try #require(watcher.current.routers.first { $0.nodeID == router.id }?.error)
+        #expect(first.contains("not asked again for 3.0 s"))
+        await watcher.refresh()
+        // Had it been asked, this refresh would have waited out the 2 s timeout on a second
+        // connection, long enough for it to be accepted.
+        #expect(hanging.accepted == asked, "asked again inside the quarantine")
+        #expect(watcher.current.routers.first { $0.nodeID == router.id }?.error == first, "the row keeps the error")
+        #expect(await eventually(within: 15) {
+            await watcher.refresh()
+            return hanging.accepted > asked
+        }, "not asked again after the quarantine")
     }
 
     /// The registry going away keeps the last nodes on the page and says why, instead of an
@@ -192,5 +222,44 @@ final class FailingRegistry: NodeDirectory, EventLog, CountStore, Sendable {
     func counts() async throws -> GCounter {
         try self.check()
         return try await self.memory.counts()
+    }
+}
+
+/// A TCP listener that accepts connections and never answers, counting them: a router that
+/// hangs.
+final class HangingListener: Sendable {
+    let port: Int
+    private let socket: Int32
+    private let count = Locked<[Int32]>([])
+
+    init() throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        guard bound, listen(socket, 16) == 0 else { throw SkyError(.internal, "cannot listen: \(errno)") }
+        self.socket = socket
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let count = self.count
+        Thread.detachNewThread {
+            while true {
+                let connection = accept(socket, nil, nil)
+                if connection < 0 { return }
+                count.withLock { $0.append(connection) }
+            }
+        }
+    }
+
+    /// Connections accepted so far.
+    var accepted: Int { self.count.withLock { $0.count } }
+
+    func close() {
+        shutdown(self.socket, Int32(SHUT_RDWR))
+        _ = Glibc.close(self.socket)
+        for connection in self.count.withLock({ $0 }) { _ = Glibc.close(connection) }
     }
 }

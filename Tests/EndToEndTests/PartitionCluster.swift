@@ -36,6 +36,7 @@ final class PartitionCluster: @unchecked Sendable {
     /// Hosts and the registry, nothing else yet.
     init(broker: Bool = false) async throws {
         self.hosts = try Hosts(["registry", "edge", "east", "west", "watch1", "watch2"] + (broker ? ["broker"] : []))
+        Self.removeOldScratch()
         self.scratch = NSTemporaryDirectory() + "sky-partition-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: self.scratch + "/Routes", withIntermediateDirectories: true)
         try Self.route.write(toFile: self.scratch + "/Routes/text.yaml", atomically: true, encoding: .utf8)
@@ -55,6 +56,21 @@ final class PartitionCluster: @unchecked Sendable {
     }
 
     deinit { self.close() }
+
+    /// A run's scratch folder holds its processes' logs, the evidence when a partition test
+    /// fails, so it outlives the run; folders over an hour old are removed when the next
+    /// cluster starts, so repeated runs do not fill `/tmp` (no test runs for an hour).
+    static func removeOldScratch() {
+        let temporary = NSTemporaryDirectory()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        for name in names where name.hasPrefix("sky-partition-") {
+            let path = temporary + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                Date().timeIntervalSince(modified) > 3600
+            else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
 
     func close() {
         for process in self.processes where process.process.isRunning { process.signal(SIGKILL) }
