@@ -112,18 +112,18 @@ struct DedupeTests {
     /// wait for their route's rate without bound; the claim was taken before that wait and
     /// lasted a fixed time whatever the step took, and an answer the registry failed to record
     /// was only logged: a duplicate could run again. Now the rate admits first, the claim is
-    /// renewed while the step runs (here 1 s, over three times the claim's 300 ms life) and
+    /// renewed while the step runs (here 2 s, over three times the claim's 600 ms life) and
     /// while the answer is recorded, and recording is retried (here the first one fails).
     @Test func eachKeyRunsOnceThroughARateASlowStepAndAFailedRecord() async throws {
         let runs = Mutex<[String: Int]>([:])
         let client = ScriptedClient(["charge": { request, _, _ in
             let key = request.payload["order"]?["id"]?.stringValue ?? "?"
             runs.withLock { $0[key, default: 0] += 1 }
-            try? await Task.sleep(for: .seconds(1))
+            try? await Task.sleep(for: .seconds(2))
             return ServiceResponse(payload: ["charged": .string(key)])
         }])
         let store = Mutex<FailingCompletions?>(nil)
-        let harness = try RouterHarness(client: client, dedupeClaimLife: .milliseconds(300)) { base in
+        let harness = try RouterHarness(client: client, dedupeClaimLife: .milliseconds(600)) { base in
             let failing = FailingCompletions(base, failing: 1)
             store.withLock { $0 = failing }
             return failing
