@@ -18,7 +18,7 @@ PIECES = {
     "csv": [
         ("service handler (uppercase)", r"Uppercase\.handle|mappingStrings|String\.uppercased"),
         ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
-        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus"),
+        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)"),
         ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
         ("route run (lookup, steps, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|StepAttempts|RouteTable|ServiceHandler\.handle"),
         ("row to request (payload, meta, envelope)", r"CSVInitiator\.run\("),
@@ -30,7 +30,7 @@ PIECES = {
     "http": [
         ("service handlers (uppercase, wordcount, audit)", r"Uppercase\.handle|WordCount|Wordcount|Audit\.handle|mappingStrings"),
         ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
-        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus"),
+        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)"),
         ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
         ("async step queue", r"AsyncStepQueue|fireAsync"),
         ("route run (lookup, steps, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|StepAttempts|RouteTable|ServiceHandler\.handle"),
