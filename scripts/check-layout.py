@@ -47,57 +47,55 @@ for name, target in sorted(targets.items()):
     for dependency in sorted(depends(name) & (DRIVERS | {"GRDB", "CMongoc"})):
         problems.append(f"{name} links the registry driver {dependency} (only {', '.join(sorted(DRIVER_USERS))} and tests may)")
 
-# Each consumer takes only the registry roles it calls: a whole `Registry` is held only where
-# parts are assembled (the node runtime, `sky`) and where it is defined and implemented.
 import pathlib
 import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-WHOLE_REGISTRY_ALLOWED = DRIVER_USERS | DRIVERS | {"RegistryKit"}
-for name, target in sorted(targets.items()):
-    if target["type"] == "test" or name in WHOLE_REGISTRY_ALLOWED or "path" not in target:
-        continue
-    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
-        for number, line in enumerate(source.read_text().splitlines(), 1):
-            if re.search(r"\bany Registry\b(?!\w)", line) and not line.strip().startswith("//"):
-                problems.append(f"{source.relative_to(ROOT)}:{number} takes a whole Registry; take the roles it calls")
 
-# Only the command line reads the process's environment: library code is given the values.
-for name, target in sorted(targets.items()):
-    if target["type"] == "test" or name == "sky" or "path" not in target or target["path"].startswith("Tests/"):
-        continue
-    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
-        for number, line in enumerate(source.read_text().splitlines(), 1):
-            if ("ProcessInfo.processInfo.environment" in line or "setenv(" in line) and not line.strip().startswith("//"):
-                problems.append(f"{source.relative_to(ROOT)}:{number} reads the environment; take the value from the command line (NodeContext.variables)")
+
+def library_lines(excluding=(), test_support=False):
+    """Every line of the library targets' Swift sources but those of the modules in
+    `excluding`, as (module, file relative to the root, line number, line); the test support
+    target (a library under Tests/) only when asked for."""
+    for name, target in sorted(targets.items()):
+        if target["type"] == "test" or name in excluding or "path" not in target:
+            continue
+        if target["path"].startswith("Tests/") and not test_support:
+            continue
+        for source in sorted((ROOT / target["path"]).rglob("*.swift")):
+            relative = str(source.relative_to(ROOT))
+            for number, line in enumerate(source.read_text().splitlines(), 1):
+                yield name, relative, number, line
+
+
+def code(line):
+    return not line.strip().startswith("//")
+
+
+# Each consumer takes only the registry roles it calls: a whole `Registry` is held only where
+# parts are assembled (the node runtime, `sky`) and where it is defined and implemented.
+WHOLE_REGISTRY_ALLOWED = DRIVER_USERS | DRIVERS | {"RegistryKit"}
+for _, relative, number, line in library_lines(WHOLE_REGISTRY_ALLOWED, test_support=True):
+    if re.search(r"\bany Registry\b(?!\w)", line) and code(line):
+        problems.append(f"{relative}:{number} takes a whole Registry; take the roles it calls")
 
 # The event loops, the thread pool and the HTTP client come from the node (NodeContext), which
 # is the one place that may choose NIO's process-wide ones: library code is handed them.
 SHARED_RESOURCES = re.compile(r"MultiThreadedEventLoopGroup\.singleton|NIOThreadPool\.singleton|HTTPClient\.shared|eventLoopGroupProvider: \.singleton|: NIOThreadPool = \.singleton")
 CHOOSES_RESOURCES = {"Sources/NodeRuntime/NodeContext.swift"}
-for name, target in sorted(targets.items()):
-    if target["type"] == "test" or name == "sky" or "path" not in target or target["path"].startswith("Tests/"):
-        continue
-    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
-        relative = str(source.relative_to(ROOT))
-        if relative in CHOOSES_RESOURCES:
-            continue
-        for number, line in enumerate(source.read_text().splitlines(), 1):
-            if SHARED_RESOURCES.search(line) and not line.strip().startswith("//"):
-                problems.append(f"{relative}:{number} reaches for a process-wide NIO resource; take it from NodeContext (eventLoopGroup, threadPool)")
-
 # swift-metrics is the one metrics API of the libraries; the Prometheus registry is one backend
 # (Telemetry), chosen by the node runtime, which alone bootstraps swift-metrics' global system.
 METRICS_BACKEND = {"Sources/Telemetry/Metrics/PrometheusBackend.swift"}
-for name, target in sorted(targets.items()):
-    if target["type"] == "test" or "path" not in target or target["path"].startswith("Tests/"):
-        continue
-    for source in sorted((ROOT / target["path"]).rglob("*.swift")):
-        relative = str(source.relative_to(ROOT))
-        for number, line in enumerate(source.read_text().splitlines(), 1):
-            if re.match(r"\s*(public |internal |package )?import Prometheus\b", line) and relative not in METRICS_BACKEND:
-                problems.append(f"{relative}:{number} imports Prometheus; record through swift-metrics (Counters.backend.factory)")
-            if "MetricsSystem.bootstrap" in line and not line.strip().startswith("//") and relative not in CHOOSES_RESOURCES:
-                problems.append(f"{relative}:{number} bootstraps swift-metrics; only the node runtime chooses the backend")
+for name, relative, number, line in library_lines():
+    if name != "sky":
+        # Only the command line reads the process's environment: library code is given the values.
+        if ("ProcessInfo.processInfo.environment" in line or "setenv(" in line) and code(line):
+            problems.append(f"{relative}:{number} reads the environment; take the value from the command line (NodeContext.variables)")
+        if SHARED_RESOURCES.search(line) and code(line) and relative not in CHOOSES_RESOURCES:
+            problems.append(f"{relative}:{number} reaches for a process-wide NIO resource; take it from NodeContext (eventLoopGroup, threadPool)")
+    if re.match(r"\s*(public |internal |package )?import Prometheus\b", line) and relative not in METRICS_BACKEND:
+        problems.append(f"{relative}:{number} imports Prometheus; record through swift-metrics (Counters.backend.factory)")
+    if "MetricsSystem.bootstrap" in line and code(line) and relative not in CHOOSES_RESOURCES:
+        problems.append(f"{relative}:{number} bootstraps swift-metrics; only the node runtime chooses the backend")
 
 for problem in problems:
     print(f"layout: {problem}", file=sys.stderr)
