@@ -28,7 +28,7 @@ public struct MongoError: Error, Sendable, CustomStringConvertible {
 /// `mongoc_client_t` is not, and never leaves the one closure that popped it.
 final class MongoClientPool: @unchecked Sendable {
     /// libmongoc's `mongoc_client_pool_t`: thread-safe, so any pool thread may pop a client from
-    /// it.
+    /// it. Destroyed through ``Handles`` only, never twice.
     private let pool: OpaquePointer
     /// The parsed URI the pool was made from, destroyed with it.
     private let uri: OpaquePointer
@@ -39,9 +39,51 @@ final class MongoClientPool: @unchecked Sendable {
     /// The database named in the URI, or `skynet`.
     let database: String
 
+    /// A pool's libmongoc handles, kept apart from the object so the process's exit can destroy
+    /// them too. `@unchecked Sendable`: the pointers are only used under ``live``'s lock here.
+    private struct Handles: @unchecked Sendable {
+        let pool: OpaquePointer
+        let uri: OpaquePointer
+        /// Clients popped and not yet pushed back: the exit leaves such a pool alone, as a
+        /// crash would, rather than free what a thread still uses.
+        var busy = 0
+    }
+
+    /// The pools not yet destroyed, by their address.
+    ///
+    /// Why: a pool runs libmongoc's server-monitor threads until it is destroyed. A `sky`
+    /// command that returns with its registry still open, or whose last reference is dropped on
+    /// a pool thread just as the main thread returns, used to reach `exit` with those threads
+    /// running while the C library's exit handlers freed what they use: one fresh-clone CI run
+    /// died of "double free or corruption" in `sky nodes`. Destroying under this lock, and from
+    /// an exit handler registered after libmongoc's own, makes the exit wait for a destroy in
+    /// progress and destroy what is left before anything under it is torn down.
+    private static let live = Locked<[UInt: Handles]>([:])
+
+    /// Destroys the pool at `key` unless it is gone already; the lock is held throughout, so a
+    /// concurrent exit waits for it.
+    private static func destroy(_ key: UInt) {
+        Self.live.withLock { live in
+            guard let handles = live.removeValue(forKey: key) else { return }
+            mongoc_client_pool_destroy(handles.pool)
+            mongoc_uri_destroy(handles.uri)
+        }
+    }
+
     /// Makes `mongoc_init` run once per process.
     private static let initialized: Bool = {
         mongoc_init()
+        // Registered after mongoc_init (and the TLS library's own handlers), so it runs before
+        // them: exit handlers run in reverse order.
+        atexit {
+            MongoClientPool.live.withLock { live in
+                for handles in live.values where handles.busy == 0 {
+                    mongoc_client_pool_destroy(handles.pool)
+                    mongoc_uri_destroy(handles.uri)
+                }
+                live.removeAll()
+            }
+        }
         // libmongoc logs to stderr on its own; send warnings and worse through swift-log instead.
         mongoc_log_set_handler({ level, domain, message, _ in
             guard level.rawValue <= MONGOC_LOG_LEVEL_WARNING.rawValue else { return }
@@ -74,16 +116,24 @@ final class MongoClientPool: @unchecked Sendable {
         mongoc_client_pool_set_appname(pool, "skynet")
         self.uri = uri
         self.pool = pool
+        Self.live.withLock { $0[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(pool)))] = Handles(pool: pool, uri: uri) }
         self.database = mongoc_uri_get_database(uri).map { String(cString: $0) } ?? "skynet"
         self.threads = NIOThreadPool(numberOfThreads: threads)
         self.threads.start()
     }
 
+    /// No command is running here (each holds `self`), so the pool can go at once. The threads
+    /// are stopped without waiting: this may run on one of them, which cannot join itself.
     deinit {
-        mongoc_client_pool_destroy(self.pool)
-        mongoc_uri_destroy(self.uri)
-        try? self.threads.syncShutdownGracefully()
+        Self.destroy(self.key)
+        self.threads.shutdownGracefully { _ in }
     }
+
+    /// Whether the libmongoc pool has been destroyed (its monitor threads ended).
+    var isDestroyed: Bool { Self.live.withLock { $0[self.key] == nil } }
+
+    /// This pool's key in ``live``.
+    private var key: UInt { UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(self.pool))) }
 
     /// Runs a database command and answers the server's reply as JSON (relaxed extended JSON:
     /// dates appear as `{"$date": …}`).
@@ -91,13 +141,18 @@ final class MongoClientPool: @unchecked Sendable {
     func command(_ command: MongoDocument) async throws -> JSONValue {
         let text = command.extendedJSON
         return try await self.threads.runIfActive { [self] in
-            let database = self.database
-            let pool = self.pool
+            let (database, pool, key) = (self.database, self.pool, self.key)
             var error = bson_error_t()
             guard let bson = bson_new_from_json(text, -1, &error) else { throw Self.error(from: error) }
             defer { bson_destroy(bson) }
+            guard Self.live.withLock({ $0[key]?.busy += 1; return $0[key] != nil }) else {
+                throw MongoError(domain: 0, code: 0, message: "the client pool is closed")
+            }
             let client = mongoc_client_pool_pop(pool)
-            defer { mongoc_client_pool_push(pool, client) }
+            defer {
+                mongoc_client_pool_push(pool, client)
+                Self.live.withLock { $0[key]?.busy -= 1 }
+            }
             // A reply is an out-parameter libmongoc initialises itself: give it aligned storage.
             let storage = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 128)
             defer { storage.deallocate() }
@@ -118,9 +173,11 @@ final class MongoClientPool: @unchecked Sendable {
         }
     }
 
-    /// Stops the thread pool; the pool itself is destroyed with this object.
+    /// Stops the thread pool once the commands running on it finish, then destroys the libmongoc
+    /// pool (its monitor threads end); later commands fail without reaching it.
     func shutdown() async {
         try? await self.threads.shutdownGracefully()
+        Self.destroy(self.key)
     }
 
     /// A libmongoc error as ours, its domain and code kept (server selection failed is domain 15,

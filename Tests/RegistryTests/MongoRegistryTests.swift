@@ -15,6 +15,24 @@ struct MongoRegistryTests {
         try await RegistryConformance.concurrentWritersAllLand(first, second)
     }
 
+    /// A shut registry has destroyed its libmongoc pool (its monitor threads end before the
+    /// process's exit handlers run); shutting it twice frees nothing twice, and later calls fail
+    /// with a registry error instead of reaching freed memory.
+    @Test func aShutRegistryFreesItsPoolOnceAndRefusesLaterCalls() async throws {
+        let registry = try await Backend.mongodb.registry()
+        guard let mongo = registry as? MongoRegistry else { throw SkyError(.registry, "expected the MongoDB driver") }
+        _ = try await mongo.nodes()
+        #expect(!mongo.pool.isDestroyed)
+        await mongo.shutdown()
+        #expect(mongo.pool.isDestroyed)
+        await mongo.shutdown()
+        await #expect {
+            _ = try await mongo.nodes()
+        } throws: { error in
+            (error as? SkyError)?.code == .registry
+        }
+    }
+
     /// Processes may start while the registry is down; calls then fail fast and clearly.
     @Test func anUnreachableServerFailsFastWithARegistryError() async throws {
         let registry = try await MongoRegistry(uri: "mongodb://127.0.0.1:1/nothing?serverSelectionTimeoutMS=300")
