@@ -1,6 +1,6 @@
 public import Foundation
 public import SkyLib
-import RouteModel
+public import RouteModel
 public import RegistryKit
 
 /// What the dashboard shows, built by ``ClusterWatcher`` once a second.
@@ -93,6 +93,9 @@ public struct ClusterView: Sendable {
     public var routers: [RouterStatus]
     /// Failed requests reported by the routers, newest first.
     public var failures: [FailureRow] = []
+    /// Route files the routers refused at their last load, with the router's address; each
+    /// router meanwhile serves the last good revision.
+    public var routeProblems: [(router: String, problem: RouteProblem)] = []
     /// Requests per route since the cluster began, over every router and initiator, dead ones
     /// included (the registry's G-Counter).
     public var totals: [RouteTotal] = []

@@ -145,6 +145,7 @@ public final class ClusterWatcher: Service, Sendable {
             case .success(let stats):
                 view.routers.append(.init(nodeID: router.id, address: router.address, error: nil))
                 view.failures += stats.failures
+                view.routeProblems += stats.problems.map { (router.address, $0) }
                 let baseline = self.history.withLock { history -> (ContinuousClock.Instant, RouterStats)? in
                     var snapshots = history[router.id, default: []]
                     snapshots.append((now, stats))

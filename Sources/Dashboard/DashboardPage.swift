@@ -73,6 +73,11 @@ enum DashboardPage {
             html += "<p class=\"bad\" data-breaker=\"\(Self.escape(breaker.service))\">circuit \(breaker.state) for service \(Self.escape(breaker.service)) "
             html += "on router \(Self.escape(breaker.router.address)): calls fail fast until a probe succeeds</p>"
         }
+        for (router, problem) in view.routeProblems {
+            html += "<p class=\"bad\" data-route-problem=\"\(Self.escape(problem.error.file))\">route file \(Self.escape(problem.error.description)) "
+            html += "refused on router \(Self.escape(router)): "
+            html += problem.serving.map { "revision \($0) of \(Self.escape(problem.route ?? "its route")) (the last good one) serves meanwhile</p>" } ?? "no revision of it serves</p>"
+        }
         for router in view.routers where router.error != nil {
             html += "<p class=\"bad\">router \(Self.escape(router.address)) did not answer /debug/stats: \(Self.escape(router.error ?? ""))</p>"
         }

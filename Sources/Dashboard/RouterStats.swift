@@ -34,6 +34,8 @@ struct RouterStats: Sendable {
     var routes: [String: Route]
     /// The router's recent failures, newest first (not subtracted: they are a list).
     var failures: [ClusterView.FailureRow] = []
+    /// Its refused route files (not subtracted: they are a list).
+    var problems: [RouteProblem] = []
 
     /// Stats made of `routes` (tests, and sums over routers).
     init(routes: [String: Route] = [:]) {
@@ -69,6 +71,7 @@ struct RouterStats: Sendable {
             )
         }
         self.routes = routes
+        self.problems = (json["problems"]?.arrayValue ?? []).compactMap(RouteProblem.init(json:))
         self.failures = (json["failures"]?.arrayValue ?? []).map { item in
             ClusterView.FailureRow(
                 at: Date(timeIntervalSince1970: item["at"]?.doubleValue ?? 0),

@@ -36,7 +36,7 @@ public struct RouterStack: Sendable {
     ///     exporter (`--otlp`), the event loops and the thread pool.
     public init(routes: String, local: (any LocalServiceDirectory)?, context: NodeContext) {
         let (registry, counters, logger) = (context.registry, context.counters, context.logger)
-        self.table = RouteTable()
+        self.table = RouteTable(source: routes)
         if routes == "registry" {
             self.loader = RouteRegistryLoader(store: registry, table: self.table, counters: counters, logger: logger)
         } else {

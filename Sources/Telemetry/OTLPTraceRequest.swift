@@ -71,6 +71,7 @@ public struct OTLPTraceRequest: Sendable {
         if let instance = span.instance { message.attribute(9, "skynet.instance", instance) }
         if let address = span.address { message.attribute(9, "server.address", address) }
         if span.kind == .call { message.attribute(9, "skynet.attempt", Int64(span.attempt)) }
+        if let revision = span.revision { message.attribute(9, "skynet.route.revision", Int64(revision)) }
         // Status: message = 2, code = 3 (OK = 1, ERROR = 2).
         message.message(15) { status in
             if let error = span.error {

@@ -22,13 +22,14 @@ struct StompTests {
             # Every message with a receipt: the broker has each one (persistent) before we say so.
             destination, reply, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
             sleep_ms = sys.argv[5] if len(sys.argv) > 5 else "50"
+            first = int(sys.argv[6]) if len(sys.argv) > 6 else 0
             receipts = set()
             class Receipts(stomp.ConnectionListener):
                 def on_receipt(self, frame):
                     receipts.add(frame.headers["receipt-id"])
             conn.set_listener("", Receipts())
             conn.connect("guest", "guest", wait=True)
-            for i in range(count):
+            for i in range(first, first + count):
                 body = {"no_text": i} if i % 100 == 50 else {"text": "message %d" % i, "sleepMs": sleep_ms}
                 conn.send(destination=destination, body=json.dumps(body),
                           headers={"reply-to": reply, "correlation-id": str(i), "persistent": "true", "content-type": "application/json", "receipt": "p-%d" % i})

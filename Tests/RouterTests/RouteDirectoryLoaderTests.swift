@@ -62,6 +62,33 @@ struct RouteDirectoryLoaderTests {
         #expect(self.table.route(named: "b") == nil)
     }
 
+    /// A refused edit is kept as the file's problem (file, line, the revision still serving) until
+    /// a good edit or the file's removal clears it: what `GET /routes`, `sky routes status` and the
+    /// dashboard show.
+    @Test func aRefusedFileIsAProblemUntilAGoodEditOrItsRemoval() async throws {
+        try self.write("a.yaml", "name: a\nsteps:\n  - service: one\n")
+        try self.write("c.yaml", "name: c\nsteps:\n  - service: one\n")
+        await self.loader.reload()
+        #expect(self.table.problems.isEmpty)
+
+        try self.write("a.yaml", "name: a\nsteps:\n  - service: one\n    merge: maybe\n")
+        try self.write("c.yaml", "name: c\nsteps: [\n")
+        await self.loader.reload()
+        let problems = self.table.problems
+        #expect(problems.map { ($0.error.file as NSString).lastPathComponent } == ["a.yaml", "c.yaml"])
+        #expect(problems.first?.error.line == 4 && problems.first?.route == "a" && problems.first?.serving == 1)
+        #expect(problems.first?.json["message"]?.stringValue?.hasSuffix("a.yaml:4:12: 'merge' must be true or false") == true)
+        #expect(self.table.route(named: "a")?.revision == 1, "the last good revision serves, and says which it is")
+        // Read back from JSON as the dashboard and `sky routes status` read it.
+        #expect(problems.map(\.json).compactMap(RouteProblem.init(json:)).map(\.error) == problems.map(\.error))
+
+        try self.write("a.yaml", "name: a\nsteps:\n  - service: two\n")
+        try FileManager.default.removeItem(atPath: self.folder + "/c.yaml")
+        await self.loader.reload()
+        #expect(self.table.problems.isEmpty)
+        #expect(self.table.route(named: "a")?.revision == 2)
+    }
+
     @Test func duplicateNamesAreRejectedAndTheFirstKeepsServing() async throws {
         try self.write("1.yaml", "name: same\nsteps:\n  - service: one\n")
         try self.write("2.yaml", "name: same\nsteps:\n  - service: two\n")

@@ -116,6 +116,16 @@ public struct OpenAPIDocument: Sendable {
                 "rate": ["type": "string"], "dedupe": ["type": "object"], "steps": ["type": "array", "items": ["type": "object"]],
             ],
         ],
+        "RouteProblem": [
+            "type": "object", "required": ["file", "reason", "message"],
+            "description": "A route file the router refused at its last load; the last good revision keeps serving.",
+            "properties": [
+                "file": ["type": "string"], "line": ["type": "integer"], "column": ["type": "integer"], "reason": ["type": "string"],
+                "message": ["type": "string", "description": "FILE:LINE: reason"], "route": ["type": "string"],
+                "serving": ["type": "integer", "description": "The revision still served for the route (its last good one)."],
+                "at": ["type": "string", "format": "date-time"],
+            ],
+        ],
         "Node": [
             "type": "object", "required": ["id", "service", "address"],
             "properties": [

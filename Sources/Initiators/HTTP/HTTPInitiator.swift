@@ -86,7 +86,10 @@ public struct HTTPInitiator: Service {
             await self.runRoute(request, name: context.parameters.get("name") ?? "")
         }
         router.get("routes") { _, _ -> Response in
-            .json(["routes": .array(self.runner.routeSummaries().map(\.json))])
+            .json([
+                "routes": .array(self.runner.routeSummaries().map(\.json)), "source": .string(self.runner.routeSource),
+                "problems": .array(self.runner.routeProblems().map(\.json)),
+            ])
         }
         router.get("routes/:name") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
@@ -211,7 +214,14 @@ public struct HTTPInitiator: Service {
             "summary": "Every route with its steps, revision, file and load time", "operationId": "listRoutes", "tags": ["routes"],
             "responses": [
                 "200": OpenAPIDocument.json(
-                    "The routes.", schema: ["type": "object", "required": ["routes"], "properties": ["routes": ["type": "array", "items": OpenAPIDocument.schema("RouteSummary")]]]
+                    "The routes, where they come from (a folder, or registry) and the files refused at their last load.",
+                    schema: [
+                        "type": "object", "required": ["routes"],
+                        "properties": [
+                            "routes": ["type": "array", "items": OpenAPIDocument.schema("RouteSummary")], "source": ["type": "string"],
+                            "problems": ["type": "array", "items": OpenAPIDocument.schema("RouteProblem")],
+                        ],
+                    ]
                 )
             ],
         ])

@@ -26,6 +26,10 @@ public struct Route: Sendable, Hashable {
     public var dedupe: DedupePolicy?
     /// The steps, in order.
     public var steps: [RouteStep]
+    /// The revision the router serves this route at (set when its table installs it; 0 for a
+    /// route not served from a table). A request keeps the value it started with, so its trace
+    /// says which revision it ran on.
+    public var revision = 0
     /// The services of ``calls``, in order: worked out once, so a request checks its route's
     /// counters still fit without walking the steps.
     public private(set) var callServices: [String] = []

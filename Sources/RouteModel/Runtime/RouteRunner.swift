@@ -16,6 +16,12 @@ public protocol RouteRunner: Sendable {
     /// The routes currently served.
     func routeSummaries() -> [RouteSummary]
 
+    /// Route files refused at their last load, each while the last good revision serves.
+    func routeProblems() -> [RouteProblem]
+
+    /// Where the routes come from: the folder's path, or `registry`.
+    var routeSource: String { get }
+
     /// The route named `name`, if served.
     func route(named name: String) -> Route?
 
@@ -25,6 +31,12 @@ public protocol RouteRunner: Sendable {
 }
 
 extension RouteRunner {
+    /// Runners that load no files have no problems with them.
+    public func routeProblems() -> [RouteProblem] { [] }
+
+    /// Runners that load no files name no source.
+    public var routeSource: String { "" }
+
     /// Runners that do not keep routes themselves look the route up again by name.
     public func run(_ request: RequestEnvelope, on route: Route) async throws(SkyError) -> RouteResult {
         try await self.run(request)

@@ -89,15 +89,21 @@ public final class RouteExecutor: RouteRunner, Sendable {
 
     public func routeSummaries() -> [RouteSummary] { self.table.summaries }
 
+    public func routeProblems() -> [RouteProblem] { self.table.problems }
+
+    public var routeSource: String { self.table.source }
+
     /// Cumulative per-route and per-step counts and latency histograms (`GET /debug/stats`):
     /// `{"routes": [{"route", "processed", "errors", "inflight", "asyncDropped", "latency",
     /// "steps": [{"service", "calls", "errors", "retries", "latency"}]}], "bucketsMicroseconds"}`,
     /// each `latency` sparse `[[bucket, count], …]` over ``LatencyHistogram/bounds``; and
     /// `"failures"`: the last 20 failed requests, newest first (`at`, `route`, `step`,
-    /// `service`, `code`, `message`, `traceId`).
+    /// `service`, `code`, `message`, `traceId`); `"problems"`: route files refused at their last
+    /// load (``RouteProblem``).
     public func stats() -> JSONValue {
         guard case .object(var fields) = self.instruments.stats() else { return .null }
         fields["failures"] = self.failures.json
+        fields["problems"] = .array(self.table.problems.map(\.json))
         return .object(fields)
     }
 

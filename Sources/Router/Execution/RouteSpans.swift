@@ -16,7 +16,7 @@ struct RouteSpans: Sendable {
         spans.record(Span(
             traceID: request.trace.traceID, spanID: request.trace.spanID, parentID: request.trace.parentID, kind: .route,
             name: route.name, route: route.name, recorder: spans.recorder, host: spans.host,
-            start: start, duration: elapsed.seconds, error: error?.message
+            start: start, duration: elapsed.seconds, error: error?.message, revision: route.revision
         ))
     }
 

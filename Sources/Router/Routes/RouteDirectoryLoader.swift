@@ -115,6 +115,7 @@ public final class RouteDirectoryLoader: Service, Sendable {
             // Files that went away take their route with them.
             for (path, state) in files where snapshot[path] == nil {
                 files[path] = nil
+                self.table.clearProblem(file: path)
                 if let name = state.routeName, self.table.summary(named: name)?.file == path {
                     self.table.remove(named: name)
                     changes.removed.append(name)
@@ -142,9 +143,11 @@ public final class RouteDirectoryLoader: Service, Sendable {
                         changes.removed.append(oldName)
                     }
                     changes.loaded.append(self.table.install(route, file: path, at: now))
+                    self.table.clearProblem(file: path)
                     state.routeName = route.name
                 } catch {
                     changes.rejected.append(error)
+                    self.table.refuse(error, route: previous?.routeName, at: now)
                 }
                 files[path] = state
             }

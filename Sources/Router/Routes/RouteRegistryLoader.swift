@@ -53,6 +53,7 @@ public final class RouteRegistryLoader: RouteLoading, Sendable {
         let seen = self.seen.withLock { $0 }
         for name in seen.keys where !present.contains(name) {
             self.table.remove(named: name)
+            self.table.clearProblems(route: name)
             _ = self.seen.withLock { $0.removeValue(forKey: name) }
             self.counters.add("routes-removed")
             self.logger.notice("route removed from the registry", metadata: ["route": "\(name)"])
@@ -65,11 +66,19 @@ public final class RouteRegistryLoader: RouteLoading, Sendable {
                     throw RouteFileError(file: "registry:\(route.file)", line: 1, reason: "stored as '\(route.name)' but named '\(parsed.name)'")
                 }
                 let summary = self.table.install(parsed, file: "registry:\(route.file)", revision: route.revision, at: route.updatedAt)
+                self.table.clearProblems(route: route.name)
                 self.counters.add("routes-reloaded")
                 self.logger.notice("route loaded", metadata: ["route": "\(route.name)", "revision": "\(summary.revision)", "file": "\(summary.file)"])
             } catch {
                 self.counters.add("routes-reload-errors")
-                self.logger.error("stored route rejected: \(error)")
+                let refused = (error as? RouteFileError) ?? RouteFileError(file: "registry:\(route.file)", line: nil, reason: "\(error)")
+                // Keyed by the route: a later revision refused replaces this one's problem.
+                self.table.clearProblems(route: route.name)
+                let problem = self.table.refuse(refused, route: route.name)
+                self.logger.error(
+                    "stored route rejected: \(refused)",
+                    metadata: ["revision": "\(route.revision)", "serving": "\(problem.serving.map { "revision \($0) (last good version)" } ?? "nothing")"]
+                )
             }
         }
     }

@@ -45,6 +45,9 @@ public struct Span: Sendable, Hashable {
     public var duration: Double
     /// Why it failed; `nil` when it succeeded.
     public var error: String?
+    /// Route spans: the revision of the route the request ran on, start to end (a reload while
+    /// it ran reaches the next request, not this one).
+    public var revision: Int?
 
     /// Creates a `Span` from its parts.
     public init(
@@ -61,7 +64,8 @@ public struct Span: Sendable, Hashable {
         attempt: Int = 1,
         start: Date,
         duration: Double,
-        error: String? = nil
+        error: String? = nil,
+        revision: Int? = nil
     ) {
         self.traceID = traceID
         self.spanID = spanID
@@ -77,6 +81,7 @@ public struct Span: Sendable, Hashable {
         self.start = start
         self.duration = duration
         self.error = error
+        self.revision = revision
     }
 
     /// The span as JSON (`sky trace --json`, the registries' documents).
@@ -91,6 +96,7 @@ public struct Span: Sendable, Hashable {
         if let instance { fields["instance"] = .string(instance) }
         if let address { fields["address"] = .string(address) }
         if let error { fields["error"] = .string(error) }
+        if let revision { fields["revision"] = .int(Int64(revision)) }
         return .object(fields)
     }
 
@@ -106,7 +112,8 @@ public struct Span: Sendable, Hashable {
             host: json["host"]?.stringValue ?? "", instance: json["instance"]?.stringValue,
             address: json["address"]?.stringValue, attempt: Int(json["attempt"]?.intValue ?? 1),
             start: Date(timeIntervalSince1970: json["start"]?.doubleValue ?? 0),
-            duration: json["duration"]?.doubleValue ?? 0, error: json["error"]?.stringValue
+            duration: json["duration"]?.doubleValue ?? 0, error: json["error"]?.stringValue,
+            revision: json["revision"]?.intValue.map { Int($0) }
         )
     }
 }

@@ -63,7 +63,7 @@ public enum TraceTree {
 
     private static func label(_ span: Span) -> String {
         switch span.kind {
-        case .route: return "route \(span.name)"
+        case .route: return "route \(span.name)" + (span.revision.map { " (revision \($0))" } ?? "")
         case .call: return "call \(span.name) #\(span.attempt)" + (span.instance.map { " → \(Identifiers.short($0))" } ?? "")
         case .service: return "service \(span.name)"
         }

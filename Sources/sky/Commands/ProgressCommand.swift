@@ -70,11 +70,7 @@ struct ProgressCommand: AsyncParsableCommand {
         }
         // The same client TLS as the dashboard's: the cluster's authority, and a client
         // certificate for nodes that require one (mutual TLS).
-        let files = TLSFiles(
-            authority: self.tlsClient.tlsAuthority, clientCertificate: self.tlsClient.tlsClientCertificate, clientKey: self.tlsClient.tlsClientKey,
-            environment: ProcessInfo.processInfo.environment
-        )
-        let tls = try files.isEmpty ? nil : NodeTLS(files: files)
+        let tls = try self.tlsClient.nodeTLS()
         let token = try CommonOptions.token()
         var snapshots: [ProgressBoard.Snapshot] = []
         var answered = 0

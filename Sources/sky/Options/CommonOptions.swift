@@ -147,6 +147,16 @@ struct TLSClientOptions: ParsableArguments {
     /// The key of `--tls-client-cert`, kept in its own file so it can have its own permissions.
     @Option(name: .customLong("tls-client-key"), help: "PEM key of --tls-client-cert (default: $SKYNET_TLS_CLIENT_KEY).")
     var tlsClientKey: String?
+
+    /// The client TLS these flags (or their environment variables) name; `nil` when none do,
+    /// for a cluster on plain HTTP.
+    func nodeTLS() throws -> NodeTLS? {
+        let files = TLSFiles(
+            authority: self.tlsAuthority, clientCertificate: self.tlsClientCertificate, clientKey: self.tlsClientKey,
+            environment: ProcessInfo.processInfo.environment
+        )
+        return try files.isEmpty ? nil : NodeTLS(files: files)
+    }
 }
 
 /// `HOST:PORT` network flags.
