@@ -8,7 +8,7 @@ import SkyLib
 /// shared by the processes of one host) and `MongoRegistry` (module RegistryMongo, many
 /// hosts); both pass the one conformance suite in RegistryTests. Routers never read the
 /// registry on the request path: they read a ``RegistryCache`` that refreshes in the background.
-public protocol Registry: NodeDirectory, EventLog, SpanStore, LeaseStore, RouteStore, CommandQueue, CountStore, DedupeStore {
+public protocol Registry: NodeDirectory, EventLog, SpanStore, LeaseStore, RouteStore, CommandQueue, CountStore, DedupeStore, FailedStore {
     /// A short description for logs (`sqlite:/path`, `mongodb://host/db`), without credentials.
     var displayName: String { get }
 }

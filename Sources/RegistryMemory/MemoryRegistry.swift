@@ -21,6 +21,7 @@ public final class MemoryRegistry: Registry {
         var commands: [String: NodeCommand] = [:]
         var counts: [String: [String: Int64]] = [:]
         var dedupe: [String: DedupeEntry] = [:]
+        var failed: [String: FailedItem] = [:]
     }
 
     /// One dedupe key: running (its owner until `runningUntil`) or done (its answer until `expiresAt`).

@@ -102,6 +102,23 @@ extension SQLiteRegistry {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("failed") { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS failed (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    route TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    resource TEXT NOT NULL,
+                    code TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    failedAt REAL NOT NULL,
+                    updatedAt REAL NOT NULL,
+                    document TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS failed_by_time ON failed (failedAt);
+                CREATE INDEX IF NOT EXISTS failed_by_state ON failed (state, route);
+                """)
+        }
         return migrator
     }
 }

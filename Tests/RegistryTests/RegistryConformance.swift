@@ -257,4 +257,66 @@ enum RegistryConformance {
         let actors = Dictionary(uniqueKeysWithValues: claims.map { ($0.id, $0.actor) })
         #expect(stored.allSatisfy { actors[$0.id] == $0.actor })
     }
+
+    /// Failed items: recorded and listed with filters (latest first); the same input failing
+    /// again is the same item with one attempt more; a move happens only from the state the
+    /// mover saw, so of two racing operators (on two handles) exactly one redrives an item.
+    static func failedItemsAreRecordedListedAndMovedOnce(_ first: any Registry, _ second: any Registry) async throws {
+        let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let row = FailedItem.stableID(route: "orders", source: .csv, resource: "drop/orders", key: "a.csv:7")
+        #expect(row == FailedItem.stableID(route: "orders", source: .csv, resource: "drop/orders", key: "a.csv:7"))
+        #expect(row != FailedItem.stableID(route: "orders", source: .csv, resource: "drop/orders", key: "a.csv:8"))
+        let items = [
+            FailedItem(
+                id: row, route: "orders", source: .csv, resource: "drop/orders", input: Array("7,bad".utf8),
+                details: ["file": "a.csv", "line": "7", "header": #"["id","total"]"#], code: "step_failed", message: "step 1 (bill) failed", step: 0,
+                service: "bill", traceID: "abc", node: "node-1", failedAt: start
+            ),
+            FailedItem(route: "orders", source: .stomp, resource: "/queue/orders", input: Array(#"{"id":1}"#.utf8), code: "rejected", message: "no", node: "node-1", failedAt: start + 1),
+            FailedItem(route: "text", source: .http, resource: "http", input: [UInt8](repeating: 65, count: FailedItem.inputLimit + 1), code: "step_failed", message: "big", node: "node-2", failedAt: start + 2),
+        ]
+        try await first.recordFailed(items)
+        var listed = try await second.failedItems(FailedQuery(), limit: 10)
+        #expect(listed.map(\.id) == items.reversed().map(\.id))
+        #expect(listed.last == items[0])
+        #expect(listed.first?.input == nil && listed.first?.inputBytes == FailedItem.inputLimit + 1, "an input over the limit is kept without its text")
+        #expect(try await second.failedItems(FailedQuery(route: "orders"), limit: 10).count == 2)
+        #expect(try await second.failedItems(FailedQuery(source: .stomp), limit: 10).map(\.id) == [items[1].id])
+        #expect(try await second.failedItems(FailedQuery(code: "rejected"), limit: 10).count == 1)
+        #expect(try await second.failedItems(FailedQuery(since: start + 1), limit: 10).count == 2)
+        #expect(try await second.failedItems(FailedQuery(ids: [row]), limit: 10).map(\.id) == [row])
+        #expect(try await second.failedItems(FailedQuery(), limit: 1).count == 1)
+
+        // Two operators redrive the same item at once: exactly one wins.
+        let moves = try await withThrowingTaskGroup(of: FailedItem?.self) { group in
+            for (index, registry) in [first, second, first, second].enumerated() {
+                group.addTask {
+                    try await registry.moveFailed(id: row, from: [.failed], updatedBefore: nil, to: .redrive, actor: "op-\(index)", note: "", now: Date())
+                }
+            }
+            return try await group.reduce(into: [FailedItem]()) { if let moved = $1 { $0.append(moved) } }
+        }
+        #expect(moves.count == 1)
+        #expect(try await first.failedItems(FailedQuery(ids: [row]), limit: 1).first?.actor == moves.first?.actor)
+        #expect(try await first.failedItems(FailedQuery(states: [.redrive]), limit: 10).map(\.id) == [row])
+        // A move from a state the item is not in, or too recent for `updatedBefore`, does nothing.
+        #expect(try await second.moveFailed(id: row, from: [.failed], updatedBefore: nil, to: .dropped, actor: "late", note: "", now: Date()) == nil)
+        #expect(try await second.moveFailed(id: row, from: [.redrive], updatedBefore: start, to: .running, actor: "node", note: "", now: Date()) == nil)
+        let running = try await second.moveFailed(id: row, from: [.redrive], updatedBefore: nil, to: .running, actor: "node-1", note: "", now: Date())
+        #expect(running?.state == .running && running?.actor == "node-1")
+
+        // The redriven input fails again: the same item, one attempt more, failed once more.
+        var again = items[0]
+        again.message = "step 1 (bill) failed again"
+        again.failedAt = start + 10
+        try await second.recordFailed([again])
+        let stored = try #require(try await first.failedItems(FailedQuery(ids: [row]), limit: 1).first)
+        #expect(stored.attempts == 2 && stored.state == .failed && stored.message == "step 1 (bill) failed again")
+        #expect(stored.details["line"] == "7" && stored.input == "7,bad")
+
+        let dropped = try await first.moveFailed(id: items[1].id, from: [.failed], updatedBefore: nil, to: .dropped, actor: "alice", note: "duplicate order", now: Date())
+        #expect(dropped?.note == "duplicate order")
+        listed = try await first.failedItems(FailedQuery(states: [.failed]), limit: 10)
+        #expect(Set(listed.map(\.id)) == [row, items[2].id])
+    }
 }

@@ -110,4 +110,10 @@ struct RegistryConformanceTests {
         let (first, second) = try await backend.twoHandles()
         try await RegistryConformance.racingClaimersEachGetDistinctCommands(first, second)
     }
+
+    @Test(arguments: Backend.allCases)
+    func failedItems(_ backend: Backend) async throws {
+        let (first, second) = try await backend.twoHandles()
+        try await RegistryConformance.failedItemsAreRecordedListedAndMovedOnce(first, second)
+    }
 }

@@ -1,0 +1,91 @@
+public import Foundation
+import GRDB
+public import RegistryKit
+import SkyLib
+
+/// ``FailedStore``: items in table `failed` (the item's JSON, with the columns queries filter
+/// on); each record and move is one write transaction, which SQLite's single writer makes
+/// exclusive.
+extension SQLiteRegistry {
+    /// Adds new items and fails stored ones again (one attempt more), then prunes items done or
+    /// dropped over a week ago, in one transaction.
+    public func recordFailed(_ items: [FailedItem]) async throws {
+        guard !items.isEmpty else { return }
+        try await self.write { db in
+            for item in items {
+                let old = try String.fetchOne(db, sql: "SELECT document FROM failed WHERE id = ?", arguments: [item.id])
+                    .flatMap { try? JSONParser.parse($0) }.flatMap(FailedItem.init(json:))
+                try Self.store(item.recorded(over: old), in: db)
+            }
+            try db.execute(
+                sql: "DELETE FROM failed WHERE state IN ('done', 'dropped') AND updatedAt < ?",
+                arguments: [Date().timeIntervalSince1970 - FailedQuery.keptFor]
+            )
+        }
+    }
+
+    /// The items `query` matches, the latest failure first.
+    public func failedItems(_ query: FailedQuery, limit: Int) async throws -> [FailedItem] {
+        var clauses: [String] = []
+        var values: [(any DatabaseValueConvertible)?] = []
+        if let ids = query.ids {
+            guard !ids.isEmpty else { return [] }
+            clauses.append("id IN (\(ids.map { _ in "?" }.joined(separator: ",")))")
+            values += ids
+        }
+        for (column, value) in [("route", query.route), ("source", query.source?.rawValue), ("resource", query.resource), ("code", query.code)] {
+            if let value {
+                clauses.append("\(column) = ?")
+                values.append(value)
+            }
+        }
+        if let since = query.since {
+            clauses.append("failedAt >= ?")
+            values.append(since.timeIntervalSince1970)
+        }
+        if let states = query.states {
+            guard !states.isEmpty else { return [] }
+            clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
+            values += states.map(\.rawValue)
+        }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        values.append(limit)
+        let arguments = StatementArguments(values)
+        return try await self.read("failed") { db in
+            try String.fetchAll(db, sql: "SELECT document FROM failed \(filter) ORDER BY failedAt DESC, id DESC LIMIT ?", arguments: arguments)
+                .compactMap { try? JSONParser.parse($0) }.compactMap(FailedItem.init(json:))
+        }
+    }
+
+    /// Reads and moves the item in one write transaction, only from the states the mover saw.
+    public func moveFailed(
+        id: String, from: Set<FailedItem.State>, updatedBefore: Date?, to: FailedItem.State, actor: String, note: String, now: Date
+    ) async throws -> FailedItem? {
+        try await self.write { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT document FROM failed WHERE id = ?", arguments: [id]),
+                var item = (try? JSONParser.parse(text)).flatMap(FailedItem.init(json:)),
+                from.contains(item.state), updatedBefore.map({ item.updatedAt < $0 }) ?? true
+            else { return nil }
+            item.state = to
+            item.actor = actor
+            item.note = note
+            item.updatedAt = now
+            try Self.store(item, in: db)
+            return item
+        }
+    }
+
+    /// Writes `item` over any row with its id.
+    static func store(_ item: FailedItem, in db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO failed (id, route, source, resource, code, state, failedAt, updatedAt, document)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                item.id, item.route, item.source.rawValue, item.resource, item.code, item.state.rawValue, item.failedAt.timeIntervalSince1970,
+                item.updatedAt.timeIntervalSince1970, JSONWriter.string(item.json),
+            ]
+        )
+    }
+}
