@@ -69,6 +69,18 @@ public struct ClusterView: Sendable {
         public var traceID: String
     }
 
+    /// One route's failed inputs waiting in the registry (`sky failed`).
+    public struct FailedRow: Sendable, Hashable {
+        /// The route.
+        public var route: String
+        /// Failed, waiting for a redrive or a drop.
+        public var failed: Int
+        /// Asked to be redriven, or put back and running again.
+        public var redriving: Int
+        /// The sources they came through (`csv drop/rows` …).
+        public var sources: [String]
+    }
+
     /// Whether a router's `/debug/stats` could be read.
     public struct RouterStatus: Sendable {
         /// The router's node id.
@@ -93,6 +105,8 @@ public struct ClusterView: Sendable {
     public var routers: [RouterStatus]
     /// Failed requests reported by the routers, newest first.
     public var failures: [FailureRow] = []
+    /// Failed inputs per route, from the registry.
+    public var failedWork: [FailedRow] = []
     /// Route files the routers refused at their last load, with the router's address; each
     /// router meanwhile serves the last good revision.
     public var routeProblems: [(router: String, problem: RouteProblem)] = []
@@ -212,9 +226,30 @@ public struct ClusterView: Sendable {
                     "code": .string(failure.code), "message": .string(failure.message), "traceId": .string(failure.traceID),
                 ]
             }),
+            "failedWork": .array(self.failedWork.map { row in
+                [
+                    "route": .string(row.route), "failed": .int(Int64(row.failed)), "redriving": .int(Int64(row.redriving)),
+                    "sources": .array(row.sources.map(JSONValue.string)),
+                ]
+            }),
             "routers": .array(self.routers.map { router in
                 ["nodeID": .string(router.nodeID), "address": .string(router.address), "error": router.error.map(JSONValue.string) ?? .null]
             }),
         ]
+    }
+}
+
+extension ClusterView.FailedRow {
+    /// Open items counted per route, routes sorted by name.
+    static func rows(_ items: [FailedItem]) -> [ClusterView.FailedRow] {
+        var rows: [String: ClusterView.FailedRow] = [:]
+        for item in items where item.state.isOpen {
+            var row = rows[item.route] ?? ClusterView.FailedRow(route: item.route, failed: 0, redriving: 0, sources: [])
+            if item.state == .failed { row.failed += 1 } else { row.redriving += 1 }
+            let source = "\(item.source.rawValue) \(item.resource)"
+            if !row.sources.contains(source) { row.sources.append(source) }
+            rows[item.route] = row
+        }
+        return rows.values.sorted { $0.route < $1.route }
     }
 }

@@ -19,7 +19,7 @@ public final class ClusterWatcher: Service, Sendable {
     /// How far back rates and latencies reach.
     public let window: Duration
     /// The registry's roles the page reads: nodes, events and the cluster's counts.
-    private let registry: any NodeDirectory & EventLog & CountStore
+    private let registry: any NodeDirectory & EventLog & CountStore & FailedStore
     /// The registry's name, for the page (no credentials).
     private let registryName: String
     /// Reads every router's `/debug/stats` (and progress), one request each per refresh, with a 2 s
@@ -59,7 +59,7 @@ public final class ClusterWatcher: Service, Sendable {
     ///     the error meanwhile); 5 s, so a dead router costs one timeout per five refreshes,
     ///     not one per refresh, and a router back from a pause is seen within seconds.
     public init(
-        registry: any NodeDirectory & EventLog & CountStore, registryName: String, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1),
+        registry: any NodeDirectory & EventLog & CountStore & FailedStore, registryName: String, token: String?, tls: NodeTLS? = nil, interval: Duration = .seconds(1),
         window: Duration = .seconds(10), quarantine: Duration = .seconds(5), client: HTTPClient, logger: Logger
     ) {
         self.quarantine = quarantine
@@ -77,6 +77,21 @@ public final class ClusterWatcher: Service, Sendable {
 
     /// The latest view.
     public var current: ClusterView { self.view.withLock { $0 } }
+
+    /// Asks for every failed input of `route` to be redriven (the dashboard's button), each moved
+    /// only from `failed`, as `sky failed redrive --route` does.
+    /// - Returns: how many were asked for.
+    public func redrive(route: String, actor: String) async throws -> Int {
+        var asked = 0
+        for item in try await self.registry.failedItems(FailedQuery(route: route, states: [.failed]), limit: 10_000) {
+            if try await self.registry.moveFailed(id: item.id, from: [.failed], updatedBefore: nil, to: .redrive, actor: actor, note: "", now: Date()) != nil {
+                asked += 1
+            }
+        }
+        if asked > 0 { self.logger.notice("redrive asked from the dashboard", metadata: ["route": "\(route)", "inputs": "\(asked)"]) }
+        await self.refresh()
+        return asked
+    }
 
     /// Refreshes the view every ``interval`` until shutdown; a refresh that fails (the registry
     /// unreachable) keeps the last view and says so on the page.
@@ -102,11 +117,13 @@ public final class ClusterWatcher: Service, Sendable {
             view.nodes = self.cache.nodes(matching: .all).sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
             view.events = try await self.registry.events(limit: 15)
             view.totals = try await self.registry.counts().routeTotals
+            view.failedWork = ClusterView.FailedRow.rows(try await self.registry.failedItems(FailedQuery(states: [.failed, .redrive, .running]), limit: 100_000))
         } catch {
             // Keep showing the last nodes we knew, and say the registry is unreachable.
             view.nodes = self.current.nodes
             view.events = self.current.events
             view.totals = self.current.totals
+            view.failedWork = self.current.failedWork
             view.registryError = "\(error)"
         }
         let now = ContinuousClock.now

@@ -53,6 +53,13 @@ enum DashboardPage {
           } catch (e) {}
         }
         setInterval(refresh, 1000);
+        // The redrive button: ask, then show the new counts at once.
+        async function redrive(route) {
+          try {
+            await fetch('failed/redrive?route=' + encodeURIComponent(route), { method: 'POST', cache: 'no-store' });
+          } catch (e) {}
+          refresh();
+        }
         </script>
         </body>
         </html>
@@ -109,6 +116,19 @@ enum DashboardPage {
                 html += "<tr class=\"step\"><td>\(index + 1). \(Self.escape(step.service))</td>\(Self.cells(step.rates))"
                 html += "<td class=\"num\">\(String(format: "%.1f", step.retriesPerSecond)) retries/s</td></tr>"
             }
+        }
+        html += "</table>"
+
+        html += "<h2>Failed work</h2><table id=\"failed\"><tr><th>Route</th><th>Failed</th><th>Being redriven</th><th>From</th><th></th></tr>"
+        if view.failedWork.isEmpty { html += "<tr><td colspan=\"5\" class=\"meta\">none waiting</td></tr>" }
+        for row in view.failedWork {
+            let route = Self.escape(row.route)
+            html += "<tr class=\"failed\" data-failed-route=\"\(route)\"><td>\(route)</td><td class=\"num failed-count\">\(row.failed)</td>"
+            html += "<td class=\"num\">\(row.redriving)</td><td>\(Self.escape(row.sources.joined(separator: ", ")))</td><td>"
+            if row.failed > 0 {
+                html += "<button data-redrive=\"\(route)\" onclick=\"redrive(this.dataset.redrive)\">Redrive \(row.failed)</button>"
+            }
+            html += "</td></tr>"
         }
         html += "</table>"
 

@@ -67,6 +67,20 @@ public struct DashboardServer: Service {
             )
         }
         router.get("api/state") { _, _ -> Response in .json(self.watcher.current.json) }
+        // The page's redrive button: POST failed/redrive?route=NAME (behind the token like the
+        // page itself).
+        table.record(.post, "failed/redrive")
+        router.post("failed/redrive") { request, _ -> Response in
+            guard let route = request.uri.queryParameters["route"].map(String.init), !route.isEmpty else {
+                return .error(SkyError(.badRequest, "name the route: POST /failed/redrive?route=NAME"))
+            }
+            do {
+                let asked = try await self.watcher.redrive(route: route, actor: "sky dashboard")
+                return .json(["route": .string(route), "asked": .int(Int64(asked))])
+            } catch {
+                return .error(SkyError(.registry, "cannot ask for the redrive: \(error)"))
+            }
+        }
     }
 
     /// Serves the page beside the admin endpoints; with a token, browsers log in with it as a

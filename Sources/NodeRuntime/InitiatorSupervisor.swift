@@ -35,6 +35,8 @@ public struct InitiatorSupervisor: Service {
     public var maxRestartDelay: Duration = .seconds(30)
     /// Longest an initiator that is stopped may take to finish the input it holds.
     public var drainLimit: Duration = NodeContext.defaultDrainLimit
+    /// Where running initiators are registered to put back the failed inputs of their source.
+    public var failedWork: FailedWork?
 
     /// - Parameter makeInitiator: makes the initiator for a route's source (``factory(runner:counters:tls:logger:)``
     ///   for the ones this build knows); `nil` skips the source.
@@ -62,8 +64,11 @@ public struct InitiatorSupervisor: Service {
                     running[key] = stop
                     busy.withLock { _ = $0.insert(key.source.resource) }
                     self.logger.notice("initiator started: \(initiator.summary)")
+                    let redrives = (initiator as? any Redriving).map { ($0, key.source.failedKey(route: key.route)) }
+                    if let (redriver, failedKey) = redrives { self.failedWork?.register(redriver, for: failedKey) }
                     group.addTask {
                         await self.supervise(initiator, stop: stop)
+                        if let (_, failedKey) = redrives { self.failedWork?.unregister(failedKey) }
                         busy.withLock { _ = $0.remove(key.source.resource) }
                     }
                 }
@@ -106,27 +111,42 @@ extension InitiatorSupervisor {
     ///     when its route does not name them: `SKYNET_STOMP_*`).
     ///   - eventLoopGroup: where broker connections run (the node's loops).
     ///   - threadPool: where the folders' blocking calls run (the node's pool).
+    ///   - failures: where initiators report failed inputs (the node's ``FailedWork``).
     public static func factory(
         runner: any RouteRunner, counters: Counters, tls: NodeTLS? = nil, environment: [String: String] = [:], eventLoopGroup: any EventLoopGroup,
-        threadPool: NIOThreadPool, logger: Logger
+        threadPool: NIOThreadPool, failures: any FailedInputs = NoFailedInputs(), logger: Logger
     ) -> @Sendable (String, RouteSource) -> (any Initiator)? {
         { route, source in
             switch source {
             case .files(let files):
-                return FileDropInitiator(configuration: .init(route: route, source: files), runner: runner, counters: counters, threadPool: threadPool, logger: logger)
+                return FileDropInitiator(
+                    configuration: .init(route: route, source: files), runner: runner, counters: counters, threadPool: threadPool, failures: failures, logger: logger
+                )
             case .csv(let csv):
-                return CSVInitiator(configuration: .init(route: route, source: csv), runner: runner, counters: counters, threadPool: threadPool, logger: logger)
+                return CSVInitiator(
+                    configuration: .init(route: route, source: csv), runner: runner, counters: counters, threadPool: threadPool, failures: failures, logger: logger
+                )
             case .stomp(let stomp):
                 var configuration = StompInitiator.Configuration(route: route, source: stomp)
                 configuration.tls = tls?.client
                 configuration.environment = environment
-                return StompInitiator(configuration: configuration, runner: runner, counters: counters, eventLoopGroup: eventLoopGroup, logger: logger)
+                return StompInitiator(configuration: configuration, runner: runner, counters: counters, eventLoopGroup: eventLoopGroup, failures: failures, logger: logger)
             }
         }
     }
 }
 
 extension RouteSource {
+    /// The source as failed items name it: kind, and the folder or destination as the route
+    /// writes it.
+    func failedKey(route: String) -> FailedWork.SourceKey {
+        switch self {
+        case .files(let files): FailedWork.SourceKey(route: route, source: .files, resource: files.dir)
+        case .csv(let csv): FailedWork.SourceKey(route: route, source: .csv, resource: csv.dir)
+        case .stomp(let stomp): FailedWork.SourceKey(route: route, source: .stomp, resource: stomp.destination)
+        }
+    }
+
     /// What an initiator of this source works on, so that two never work on it at once: the
     /// folder (absolute, normalised), or the broker and queue.
     var resource: String {

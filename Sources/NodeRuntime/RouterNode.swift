@@ -63,6 +63,8 @@ public struct RouterNode: Sendable {
     public let presence: ListeningPresence
     /// The reaper, when this node runs one (its state is in the node's stats).
     public let reaper: Reaper?
+    /// Keeps failed inputs in the registry and puts back those asked to be redriven.
+    public let failedWork: FailedWork
     private let onReady: @Sendable (Ready) async -> Void
 
     /// - Parameter onReady: called once the listener runs (the `sky` tool prints its summary).
@@ -91,6 +93,7 @@ public struct RouterNode: Sendable {
         let local = hosts.isEmpty ? nil : LocalServices(handlers: Dictionary(uniqueKeysWithValues: hosts.map { ($0.nodeID, $0.inProcessHandler) }))
         let stack = RouterStack(routes: configuration.routes, local: local, context: context)
         self.stack = stack
+        self.failedWork = FailedWork(store: context.registry, nodeID: stack.nodeID, counters: context.counters, runner: stack.executor, logger: context.logger)
         let reaper = configuration.runsReaper
             ? Reaper(registry: context.registry, probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters, logger: context.logger) : nil
         self.reaper = reaper
@@ -123,6 +126,8 @@ public struct RouterNode: Sendable {
         // Before the initiators and the listener, so it stops after them: its last write at
         // shutdown holds every request they answered.
         services.append(CountPublisher(store: self.context.registry, nodeID: stack.nodeID, counters: self.context.counters, logger: self.context.logger))
+        // Also before the intake: what fails while it drains is still written to the registry.
+        services.append(self.failedWork)
         // The listener and the initiators drain side by side at shutdown (each for at most the
         // drain limit), not one after the other.
         var intake: [any Service] = [AfterReady(prepare: ready, service: Drained(self.listener, limit: self.context.drainLimit, logger: self.context.logger))]
@@ -131,11 +136,12 @@ public struct RouterNode: Sendable {
                 table: stack.table,
                 makeInitiator: InitiatorSupervisor.factory(
                     runner: stack.executor, counters: self.context.counters, tls: self.context.tls, environment: self.context.variables,
-                    eventLoopGroup: self.context.eventLoopGroup, threadPool: self.context.threadPool, logger: self.context.logger
+                    eventLoopGroup: self.context.eventLoopGroup, threadPool: self.context.threadPool, failures: self.failedWork, logger: self.context.logger
                 ),
                 logger: self.context.logger
             )
             supervisor.drainLimit = self.context.drainLimit
+            supervisor.failedWork = self.failedWork
             intake.append(AfterReady(prepare: ready, service: supervisor))
         }
         services.append(Concurrently(services: intake))
@@ -176,8 +182,9 @@ public struct RouterNode: Sendable {
         configuration.token = self.context.token
         configuration.tls = self.context.tls
         configuration.limits = self.context.httpLimits
-        return HTTPInitiator(configuration: configuration, runner: stack.executor, admin: admin, eventLoopGroup: self.context.eventLoopGroup, logger: self.context.logger,
-            onServerRunning: onServerRunning
+        return HTTPInitiator(
+            configuration: configuration, runner: stack.executor, admin: admin, eventLoopGroup: self.context.eventLoopGroup, failures: self.failedWork,
+            logger: self.context.logger, onServerRunning: onServerRunning
         )
     }
 

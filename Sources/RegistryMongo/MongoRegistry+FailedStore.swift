@@ -40,6 +40,8 @@ extension MongoRegistry {
             if let value { filter.append((field, .json(.string(value)))) }
         }
         if let since = query.since { filter.append(("failedAt", .document([("$gte", .json(.double(since.timeIntervalSince1970)))]))) }
+        if let node = query.node { filter.append(("node", .json(.string(node)))) }
+        if let updatedSince = query.updatedSince { filter.append(("updatedAt", .document([("$gt", .json(.double(updatedSince.timeIntervalSince1970)))]))) }
         if let states = query.states { filter.append(("state", .document([("$in", .json(.array(states.map { .string($0.rawValue) })))]))) }
         return try await self.run("reading failed items") {
             try await self.find("failed", filter: filter, sort: [("failedAt", -1), ("_id", -1)], limit: limit).compactMap(FailedItem.init(json:))

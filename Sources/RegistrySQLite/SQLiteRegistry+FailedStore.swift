@@ -43,6 +43,14 @@ extension SQLiteRegistry {
             clauses.append("failedAt >= ?")
             values.append(since.timeIntervalSince1970)
         }
+        if let node = query.node {
+            clauses.append("json_extract(document, '$.node') = ?")
+            values.append(node)
+        }
+        if let updatedSince = query.updatedSince {
+            clauses.append("updatedAt > ?")
+            values.append(updatedSince.timeIntervalSince1970)
+        }
         if let states = query.states {
             guard !states.isEmpty else { return [] }
             clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")

@@ -171,7 +171,7 @@ struct ClusterWatcherTests {
 
 /// A registry in memory that can be made unreachable: every read and write fails while
 /// ``down`` is set, as a driver's do when its server is gone.
-final class FailingRegistry: NodeDirectory, EventLog, CountStore, Sendable {
+final class FailingRegistry: NodeDirectory, EventLog, CountStore, FailedStore, Sendable {
     let memory = MemoryRegistry()
     let down = Locked(false)
 
@@ -222,6 +222,21 @@ final class FailingRegistry: NodeDirectory, EventLog, CountStore, Sendable {
     func counts() async throws -> GCounter {
         try self.check()
         return try await self.memory.counts()
+    }
+
+    func recordFailed(_ items: [FailedItem]) async throws {
+        try self.check()
+        try await self.memory.recordFailed(items)
+    }
+
+    func failedItems(_ query: FailedQuery, limit: Int) async throws -> [FailedItem] {
+        try self.check()
+        return try await self.memory.failedItems(query, limit: limit)
+    }
+
+    func moveFailed(id: String, from: Set<FailedItem.State>, updatedBefore: Date?, to: FailedItem.State, actor: String, note: String, now: Date) async throws -> FailedItem? {
+        try self.check()
+        return try await self.memory.moveFailed(id: id, from: from, updatedBefore: updatedBefore, to: to, actor: actor, note: note, now: now)
     }
 }
 

@@ -316,6 +316,9 @@ enum RegistryConformance {
 
         let dropped = try await first.moveFailed(id: items[1].id, from: [.failed], updatedBefore: nil, to: .dropped, actor: "alice", note: "duplicate order", now: Date())
         #expect(dropped?.note == "duplicate order")
+        let dropsSeen = try await second.failedItems(FailedQuery(states: [.dropped], node: "node-1", updatedSince: start), limit: 10)
+        #expect(dropsSeen.map(\.id) == [items[1].id])
+        #expect(try await second.failedItems(FailedQuery(states: [.dropped], node: "node-2"), limit: 10).isEmpty)
         listed = try await first.failedItems(FailedQuery(states: [.failed]), limit: 10)
         #expect(Set(listed.map(\.id)) == [row, items[2].id])
     }

@@ -70,12 +70,22 @@ public final class CSVInitiator: Initiator, Sendable {
     private let logger: Logger
     /// Where the folder's blocking calls run.
     let threadPool: NIOThreadPool
+    /// Where rejected rows and parked files are reported (`sky failed`), beside `rejects.csv`
+    /// and `.failed/`.
+    let failures: any FailedInputs
 
     /// Creates a `CSVInitiator` from its parts.
-    /// - Parameter threadPool: where the folder's blocking calls run (reads, renames, fsync):
-    ///   the node's pool, never an event loop.
-    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, threadPool: NIOThreadPool, logger: Logger) {
+    /// - Parameters:
+    ///   - threadPool: where the folder's blocking calls run (reads, renames, fsync): the node's
+    ///     pool, never an event loop.
+    ///   - failures: where rejected rows and parked files are reported, so `sky failed` lists
+    ///     and redrives them.
+    public init(
+        configuration: Configuration, runner: any RouteRunner, counters: Counters, threadPool: NIOThreadPool, failures: any FailedInputs = NoFailedInputs(),
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.failures = failures
         self.threadPool = threadPool
         self.runner = runner
         self.counters = counters
@@ -180,6 +190,10 @@ public final class CSVInitiator: Initiator, Sendable {
             try folder.move(stem, to: folder.failed)
         }
         if parked { self.counters.add("\(self.prefix)-files-failed") }
+        self.failures.failed(FailedInput(
+            route: self.configuration.route, source: .csv, resource: self.configuration.source.dir, identity: .stable(stem), input: nil,
+            details: ["file": stem, "whole": "true"], error: SkyError(.badRequest, "\(code): \(reason)")
+        ))
     }
 
     /// What a child task of a file's processing finished.
@@ -193,7 +207,9 @@ public final class CSVInitiator: Initiator, Sendable {
     /// The outcome of one row.
     enum Outcome: Sendable {
         case result(JSONValue)
-        case reject(String)
+        /// Rejected: the reason `rejects.csv` gives, and the route's error when the route failed
+        /// it (a malformed row has none).
+        case reject(String, SkyError?)
         /// Not run to its end because of a stop (not started once stopping, or cut short past
         /// the drain limit): neither answered nor rejected. The file pauses before this row,
         /// which runs when the file resumes.
@@ -233,6 +249,7 @@ public final class CSVInitiator: Initiator, Sendable {
             .csv, route: self.configuration.route, name: source.dir + "/" + stem, totalBytes: totalBytes, startingAt: checkpoint.offset
         )
         defer { self.counters.progress.end(progress) }
+        let origin = try await self.threadPool.runIfActive { CSVRedriveOrigin.read(folder: folder, stem: stem) }
         var file = CSVFileRun(
             stem: stem, output: output, reader: self.fileReader(input, from: checkpoint, totalBytes: totalBytes),
             writer: CheckpointWriter(
@@ -262,7 +279,7 @@ public final class CSVInitiator: Initiator, Sendable {
                     guard !file.batch.isEmpty else { break }
                     while file.order.outstanding >= concurrency, let done = await group.next() { file.collect(done) }
                     let (number, rows) = file.takeBatch()
-                    self.start(rows, number: number, header: file.reader.header, file: stem, tally: tally, isStopping: isStopping, in: &group)
+                    self.start(rows, number: number, header: file.reader.header, file: stem, origin: origin, tally: tally, isStopping: isStopping, in: &group)
                     // Reading waits here while too many answered rows wait for the disk: a
                     // file whose place cannot be kept does not run far ahead of it.
                     while file.writer.writing, file.order.rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() {
@@ -280,7 +297,9 @@ public final class CSVInitiator: Initiator, Sendable {
             }
             while let done = await group.next() { file.collect(done) }
         }
-        return await file.finish(bytes: self.counters.cell("\(self.prefix)-bytes"), logger: self.logger, shouldStop: isStopping)
+        let outcome = await file.finish(bytes: self.counters.cell("\(self.prefix)-bytes"), logger: self.logger, shouldStop: isStopping)
+        if outcome == .finished, origin != nil { _ = try? await self.threadPool.runIfActive { CSVRedriveOrigin.remove(folder: folder, stem: stem) } }
+        return outcome
     }
 
     /// Opens the claimed file at `offset` on the thread pool; answers it with the file's size.
@@ -310,11 +329,16 @@ public final class CSVInitiator: Initiator, Sendable {
 
     /// Runs a batch of rows in a child task, one row after another, answering their outcomes
     /// under the batch's number.
+    /// - Parameter origin: where the rows of a redrive file came from (their file and lines);
+    ///   `nil` for a file dropped by a user.
     private func start(
-        _ rows: [CSVReader.Record], number: Int, header: [String]?, file: String, tally: (rows: CounterCell, rejects: CounterCell),
+        _ rows: [CSVReader.Record], number: Int, header: [String]?, file: String, origin: CSVRedriveOrigin?, tally: (rows: CounterCell, rejects: CounterCell),
         isStopping: @escaping @Sendable () -> Bool, in group: inout TaskGroup<Finished>
     ) {
         group.addTask {
+            // A redrive file's rows answer and fail under the lines they had in their own file.
+            let rows = origin.map { origin in rows.map(origin.original) } ?? rows
+            let file = origin?.file ?? file
             // Each row's meta is this with its line set: one copy per row, not a new dictionary.
             let meta: [String: String] = ["source": "csv", "file": file, "line": ""]
             // Looked up once for the batch: its rows run on the revision it found (a reload
@@ -329,9 +353,31 @@ public final class CSVInitiator: Initiator, Sendable {
                     outcomes.append((record, .interrupted))
                     continue
                 }
-                outcomes.append((record, await self.run(record, header: header, meta: meta, route: route, tally: tally)))
+                let outcome = await self.run(record, header: header, meta: meta, route: route, tally: tally)
+                self.report(record, outcome, file: file, header: header)
+                outcomes.append((record, outcome))
             }
             return .rows(number, outcomes)
+        }
+    }
+
+    /// Tells ``failures`` how a row went: a reject is reported with its row, file, line and
+    /// header; an answer only matters when a redrive this node put back is waiting for it.
+    private func report(_ record: CSVReader.Record, _ outcome: Outcome, file: String, header: [String]?) {
+        let source = self.configuration.source
+        switch outcome {
+        case .reject(let reason, let error):
+            var details = ["file": file, "line": String(record.line)]
+            if let header { details["header"] = JSONWriter.string(.array(header.map(JSONValue.string))) }
+            self.failures.failed(FailedInput(
+                route: self.configuration.route, source: .csv, resource: source.dir, identity: .stable("\(file):\(record.line)"),
+                input: record.truncated ? nil : record.raw, details: details, error: error ?? SkyError(.badRequest, reason)
+            ))
+        case .result:
+            guard self.failures.redrivesInFlight else { return }
+            self.failures.succeeded(route: self.configuration.route, source: .csv, resource: source.dir, identity: .stable("\(file):\(record.line)"))
+        case .interrupted:
+            break
         }
     }
 
@@ -359,13 +405,13 @@ public final class CSVInitiator: Initiator, Sendable {
     private func run(_ record: CSVReader.Record, header: [String]?, meta: [String: String], route: Route?, tally: (rows: CounterCell, rejects: CounterCell)) async -> Outcome {
         if let problem = record.problem {
             tally.rejects.add()
-            return .reject("malformed row: \(problem)")
+            return .reject("malformed row: \(problem)", nil)
         }
         let payload: JSONValue
         if let header {
             guard record.fields.count == header.count else {
                 tally.rejects.add()
-                return .reject("row has \(record.fields.count) fields, the header has \(header.count)")
+                return .reject("row has \(record.fields.count) fields, the header has \(header.count)", nil)
             }
             // The header has no repeated names (checked when it was read). Filled in place: a
             // mapped array of values first was one more allocation per row.
@@ -395,7 +441,7 @@ public final class CSVInitiator: Initiator, Sendable {
             // A stop that outlasted the drain limit is not the row's failure.
             if Task.isCancelled { return .interrupted }
             tally.rejects.add()
-            return .reject(error.description)
+            return .reject(error.description, error)
         }
     }
 }

@@ -141,7 +141,7 @@ final class CSVOutput: @unchecked Sendable {
             self.resultsBuffer.append(contentsOf: #","result":"#.utf8)
             JSONWriter.append(document, to: &self.resultsBuffer)
             self.resultsBuffer.append(contentsOf: "}\n".utf8)
-        case .reject(let reason):
+        case .reject(let reason, _):
             self.rejectsBuffer.append(contentsOf: "\(record.line),".utf8)
             Self.appendField(Array(reason.utf8), to: &self.rejectsBuffer)
             self.rejectsBuffer.append(UInt8(ascii: ","))

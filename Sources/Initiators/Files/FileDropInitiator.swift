@@ -47,12 +47,20 @@ public final class FileDropInitiator: Initiator, Sendable {
     private let logger: Logger
     /// Where the folder's blocking calls run.
     let threadPool: NIOThreadPool
+    /// Where failed files are reported (`sky failed`), beside `.failed/`.
+    let failures: any FailedInputs
 
     /// Creates a `FileDropInitiator` from its parts.
-    /// - Parameter threadPool: where the folder's blocking calls run (reads, renames, fsync):
-    ///   the node's pool, never an event loop.
-    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, threadPool: NIOThreadPool, logger: Logger) {
+    /// - Parameters:
+    ///   - threadPool: where the folder's blocking calls run (reads, renames, fsync): the node's
+    ///     pool, never an event loop.
+    ///   - failures: where failed files are reported, so `sky failed` lists and redrives them.
+    public init(
+        configuration: Configuration, runner: any RouteRunner, counters: Counters, threadPool: NIOThreadPool, failures: any FailedInputs = NoFailedInputs(),
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.failures = failures
         self.threadPool = threadPool
         self.runner = runner
         self.counters = counters
@@ -162,7 +170,7 @@ public final class FileDropInitiator: Initiator, Sendable {
             guard let (claimed, escapes) = refusals.claimed(name, taken.0) else { return }  // gone or refused
             stem = claimed
             if escapes {
-                await self.park(stem, in: folder, error: ["code": "refused", "reason": .string("symlink to a file outside \(folder.root)")], attempts: 0)
+                await self.park(stem, in: folder, error: SkyError(.badRequest, "refused: symlink to a file outside \(folder.root)"), code: "refused", attempts: 0, input: nil)
                 return
             }
             contents = taken.1
@@ -176,7 +184,7 @@ public final class FileDropInitiator: Initiator, Sendable {
         case .success(let read):
             data = read
         case .failure(let error):
-            await self.park(stem, in: folder, error: ["code": "unreadable", "reason": .string("\(error)")], attempts: 0)
+            await self.park(stem, in: folder, error: SkyError(.badRequest, "unreadable: \(error)"), code: "unreadable", attempts: 0, input: nil)
             return
         }
         let payload: JSONValue
@@ -189,7 +197,7 @@ public final class FileDropInitiator: Initiator, Sendable {
             do {
                 payload = try JSONParser.parse(data)
             } catch {
-                await self.park(stem, in: folder, error: ["code": "bad_request", "reason": .string("not valid JSON: \(error)")], attempts: 0)
+                await self.park(stem, in: folder, error: SkyError(.badRequest, "not valid JSON: \(error)"), code: nil, attempts: 0, input: data)
                 return
             }
         }
@@ -213,6 +221,9 @@ public final class FileDropInitiator: Initiator, Sendable {
             // The input moves to .done/ only once its answer is on disk: the committer's job,
             // while this worker takes the next file.
             await commits.submit(WrittenAnswer(stem: stem, folder: folder))
+            if self.failures.redrivesInFlight {
+                self.failures.succeeded(route: self.configuration.route, source: .files, resource: self.configuration.source.dir, identity: .stable(stem))
+            }
         } catch {
             // Cut short by a stop that outlasted the drain limit: not the file's failure. It
             // stays in .processing/, as after a crash, and runs again at the next start.
@@ -220,22 +231,23 @@ public final class FileDropInitiator: Initiator, Sendable {
                 self.logger.notice("file interrupted by the stop; it stays in .processing/ and runs again at the next start", metadata: ["file": "\(stem)"])
                 return
             }
-            var details: [String: JSONValue] = ["code": .string(error.code.description), "reason": .string(error.message)]
-            if let step = error.step { details["step"] = .int(Int64(step)) }
-            if let service = error.service { details["service"] = .string(service) }
-            await self.park(stem, in: folder, error: details, attempts: 1)
+            await self.park(stem, in: folder, error: error, code: nil, attempts: 1, input: data, traceID: request.trace.sampled ? request.trace.traceID : nil)
         }
     }
 
-    /// Moves a failed input to `.failed/` beside `NAME.error.json`.
-    private func park(_ stem: String, in folder: DropFolder, error: [String: JSONValue], attempts: Int) async {
-        var document = error
+    /// Moves a failed input to `.failed/` beside `NAME.error.json`, and reports it (`sky failed`).
+    /// - Parameter code: the code `NAME.error.json` gives, when not the error's own (`refused`,
+    ///   `unreadable`).
+    private func park(_ stem: String, in folder: DropFolder, error: SkyError, code: String?, attempts: Int, input: Data?, traceID: String? = nil) async {
+        var document: [String: JSONValue] = ["code": .string(code ?? error.code.description), "reason": .string(error.message)]
+        if let step = error.step { document["step"] = .int(Int64(step)) }
+        if let service = error.service { document["service"] = .string(service) }
         document["file"] = .string(stem)
         document["route"] = .string(self.configuration.route)
         document["attempts"] = .int(Int64(attempts))
         document["at"] = .string(ISO8601DateFormatter().string(from: Date()))
         let data = Data(JSONWriter.string(.object(document)).utf8)
-        self.logger.warning("file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(error["reason"] ?? "")"])
+        self.logger.warning("file failed; parked in .failed/", metadata: ["file": "\(stem)", "error": "\(error.message)"])
         do {
             try await self.threadPool.runIfActive { try folder.writeAtomically(data, to: folder.failed, name: stem + ".error.json", durable: true) }
         } catch {
@@ -243,6 +255,10 @@ public final class FileDropInitiator: Initiator, Sendable {
         }
         await self.finish(stem, to: folder.failed, in: folder)
         self.counters.add("\(self.counterPrefix)-failed")
+        self.failures.failed(FailedInput(
+            route: self.configuration.route, source: .files, resource: self.configuration.source.dir, identity: .stable(stem), input: input.map(Array.init),
+            details: ["file": stem], error: error, traceID: traceID
+        ))
     }
 
     /// Moves the input out of `.processing/`; when that fails (permissions, disk), logs once

@@ -52,16 +52,22 @@ public struct HTTPInitiator: Service {
     private let onServerRunning: @Sendable (String) async -> Void
     /// The event loops the listener runs on (the node's).
     private let eventLoopGroup: any EventLoopGroup
+    /// Where failed requests of routes with `keepFailed: true` are kept (`sky failed`).
+    private let failures: any FailedInputs
 
-    /// - Parameter onServerRunning: called with `HOST:PORT` once the server listens.
+    /// - Parameters:
+    ///   - failures: where failed requests of routes with `keepFailed: true` are reported.
+    ///   - onServerRunning: called with `HOST:PORT` once the server listens.
     public init(
         configuration: Configuration,
         runner: any RouteRunner,
         admin: AdminEndpoints,
         eventLoopGroup: any EventLoopGroup,
+        failures: any FailedInputs = NoFailedInputs(),
         logger: Logger,
         onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
     ) {
+        self.failures = failures
         self.configuration = configuration
         self.runner = runner
         self.admin = admin
@@ -161,8 +167,21 @@ public struct HTTPInitiator: Service {
             }
             return .json(body, headers: headers)
         } catch {
+            if route.keepFailed, Self.keeps(error) {
+                // The body as parsed, written again: the request's own bytes are gone by now.
+                self.failures.failed(FailedInput(
+                    route: name, source: .http, resource: "http", identity: .fresh, input: Array(JSONWriter.string(payload).utf8),
+                    details: ["requestId": envelope.id], error: error, traceID: envelope.trace.sampled ? envelope.trace.traceID : nil
+                ))
+            }
             return .error(error, headers: headers)
         }
+    }
+
+    /// Whether a failed request is kept for `keepFailed: true`: a failure of the route's work,
+    /// not the caller's refusal at the door (rate limit), nor a stop (draining, cancelled).
+    static func keeps(_ error: SkyError) -> Bool {
+        ![.rateLimited, .draining, .cancelled, .routeNotFound, .unauthorized].contains(error.code)
     }
 
     /// The OpenAPI 3.1 document of this listener: one `POST /routes/NAME` per route loaded

@@ -80,10 +80,19 @@ public final class StompInitiator: Initiator, Sendable {
     private let logger: Logger
     /// Where the broker connection's channel runs.
     private let eventLoopGroup: any EventLoopGroup
+    /// Where dead-lettered messages are reported (`sky failed`), beside the dead-letter queue.
+    let failures: any FailedInputs
 
     /// Creates a `StompInitiator` from its parts.
-    /// - Parameter eventLoopGroup: where the broker connection runs (the node's loops).
-    public init(configuration: Configuration, runner: any RouteRunner, counters: Counters, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    /// - Parameters:
+    ///   - eventLoopGroup: where the broker connection runs (the node's loops).
+    ///   - failures: where dead-lettered messages are reported, so `sky failed` lists and
+    ///     redrives them.
+    public init(
+        configuration: Configuration, runner: any RouteRunner, counters: Counters, eventLoopGroup: any EventLoopGroup,
+        failures: any FailedInputs = NoFailedInputs(), logger: Logger
+    ) {
+        self.failures = failures
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.runner = runner
@@ -149,6 +158,14 @@ public final class StompInitiator: Initiator, Sendable {
             stopping.open()
         }
     }
+
+    /// The header a redriven message carries: its failed item's id, so a new failure is the
+    /// same item, one attempt more.
+    static let failedIDHeader = "skynet-failed-id"
+
+    /// Headers the broker sets on a delivery, not the sender's: left out of what a redrive
+    /// sends again.
+    static let transportHeaders: Set<String> = ["message-id", "subscription", "ack", "destination", "redelivered", "content-length", "receipt"]
 
     /// The receipt id of the DISCONNECT that ends a drained session.
     static let disconnectReceipt = "sky-disconnect"
@@ -257,7 +274,7 @@ public final class StompInitiator: Initiator, Sendable {
     }
 
     /// Opens the connection to the broker: TCP (and TLS for `stomps://`), with the STOMP codec.
-    private func connect(_ endpoint: Endpoint) async throws -> NIOAsyncChannel<StompFrame, StompFrame> {
+    func connect(_ endpoint: Endpoint) async throws -> NIOAsyncChannel<StompFrame, StompFrame> {
         // Made per session: a renewed authority file is read on the next reconnect.
         let tls = try endpoint.secure ? NIOSSLContext(configuration: self.configuration.tls ?? .makeClientConfiguration()) : nil
         return try await ClientBootstrap(group: self.eventLoopGroup)
@@ -360,6 +377,9 @@ public final class StompInitiator: Initiator, Sendable {
             }
             let result = try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta, trace: self.runner.sampler.root()))
             self.counters.add("\(self.prefix)-done")
+            if self.failures.redrivesInFlight, let id = message[header: Self.failedIDHeader] {
+                self.failures.succeeded(route: self.configuration.route, source: .stomp, resource: source.destination, identity: .given(id))
+            }
             var send: [StompFrame] = []
             if let replyTo = message[header: "reply-to"] ?? source.replyTo {
                 var headers = [("destination", replyTo), ("content-type", "application/json"), ("persistent", "true")]
@@ -377,6 +397,14 @@ public final class StompInitiator: Initiator, Sendable {
         guard let deadLetter = source.deadLetter else {
             return Answer(send: [], then: [StompFrame(command: "NACK", headers: [("id", ackID)])])
         }
+        self.failures.failed(FailedInput(
+            route: self.configuration.route, source: .stomp, resource: source.destination,
+            identity: message[header: Self.failedIDHeader].map(FailedInput.Identity.given) ?? .fresh, input: message.problem == nil ? message.body : nil,
+            details: ["headers": JSONWriter.string(.object(Dictionary(
+                message.headers.filter { !Self.transportHeaders.contains($0.0) }.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first }
+            )))],
+            error: failure
+        ))
         let parked: JSONValue = [
             "error": failure.json["error"] ?? .null,
             "route": .string(self.configuration.route),

@@ -14,9 +14,7 @@ public import SkyLib
 /// two nodes) never act on one item twice.
 public struct FailedItem: Sendable, Hashable {
     /// Which initiator the input came through.
-    public enum Source: String, Sendable, Hashable, CaseIterable {
-        case files, csv, stomp, http
-    }
+    public typealias Source = InputSource
 
     /// Where an item is in its life.
     public enum State: String, Sendable, Hashable, CaseIterable {

@@ -1,5 +1,5 @@
 public import Foundation
-import SkyLib
+public import SkyLib
 
 /// Failed inputs of every initiator, in one place (``FailedItem``): recorded by the nodes,
 /// listed, redriven and dropped by `sky failed` and the dashboard.
@@ -37,11 +37,15 @@ public struct FailedQuery: Sendable, Hashable {
     public var since: Date?
     /// Only items in these states.
     public var states: Set<FailedItem.State>?
+    /// Only items recorded by this node.
+    public var node: String?
+    /// Only items that changed after this.
+    public var updatedSince: Date?
 
     /// Creates a `FailedQuery` from its parts.
     public init(
         ids: [String]? = nil, route: String? = nil, source: FailedItem.Source? = nil, resource: String? = nil, code: String? = nil, since: Date? = nil,
-        states: Set<FailedItem.State>? = nil
+        states: Set<FailedItem.State>? = nil, node: String? = nil, updatedSince: Date? = nil
     ) {
         self.ids = ids
         self.route = route
@@ -50,6 +54,8 @@ public struct FailedQuery: Sendable, Hashable {
         self.code = code
         self.since = since
         self.states = states
+        self.node = node
+        self.updatedSince = updatedSince
     }
 
     /// Whether `item` matches (the in-memory registry's filter, and a check on the others').
@@ -57,6 +63,7 @@ public struct FailedQuery: Sendable, Hashable {
         (self.ids.map { $0.contains(item.id) } ?? true) && (self.route.map { $0 == item.route } ?? true)
             && (self.source.map { $0 == item.source } ?? true) && (self.resource.map { $0 == item.resource } ?? true)
             && (self.code.map { $0 == item.code } ?? true) && (self.since.map { item.failedAt >= $0 } ?? true)
-            && (self.states.map { $0.contains(item.state) } ?? true)
+            && (self.states.map { $0.contains(item.state) } ?? true) && (self.node.map { $0 == item.node } ?? true)
+            && (self.updatedSince.map { item.updatedAt > $0 } ?? true)
     }
 }

@@ -24,6 +24,9 @@ public struct Route: Sendable, Hashable {
     public var rate: RateLimit?
     /// Idempotent consumer: requests with a key seen within the window get the first answer.
     public var dedupe: DedupePolicy?
+    /// Whether HTTP requests that fail are kept in the registry for `sky failed` (body up to
+    /// 256 KiB); files, CSV rows and STOMP messages that fail are always kept.
+    public var keepFailed = false
     /// The steps, in order.
     public var steps: [RouteStep]
     /// The revision the router serves this route at (set when its table installs it; 0 for a
@@ -300,6 +303,30 @@ extension RouteSource: CustomStringConvertible {
     }
 }
 
+/// `order: { key: FIELD }, onFailure: hold | continue` on a source: inputs with the same key run
+/// one at a time, in arrival order; different keys run side by side.
+public struct OrderPolicy: Sendable, Hashable {
+    /// What a failed input does to its key's lane.
+    public enum OnFailure: String, Sendable, Hashable, CaseIterable {
+        /// The lane waits until the failed input is redriven (and succeeds) or dropped
+        /// (`sky failed redrive|drop`); later inputs with its key wait behind it.
+        case hold
+        /// The failure is recorded (`sky failed`) and the lane goes on with the next input.
+        case `continue`
+    }
+
+    /// The key: a field of the JSON input (a dotted path), a CSV column, or a STOMP header.
+    public var key: String
+    /// What a failed input does to its lane; `continue` unless the route says `hold`.
+    public var onFailure: OnFailure
+
+    /// Creates an `OrderPolicy` from its parts.
+    public init(key: String, onFailure: OnFailure = .continue) {
+        self.key = key
+        self.onFailure = onFailure
+    }
+}
+
 /// `from: - files: {dir, pattern, concurrency, format}`.
 public struct FileSource: Sendable, Hashable {
     /// The folder watched (relative to the working directory).
@@ -310,6 +337,8 @@ public struct FileSource: Sendable, Hashable {
     public var concurrency: Int
     /// `json` (default), `text` or `base64`: how a file becomes the payload.
     public var format: String
+    /// Ordered lanes by a field of the file's JSON, when declared.
+    public var order: OrderPolicy?
 
     /// Creates a `FileSource` from its parts.
     public init(dir: String, pattern: String = "*", concurrency: Int = 8, format: String = "json") {
@@ -335,6 +364,8 @@ public struct CSVSource: Sendable, Hashable {
     /// How the file's bytes are read: `utf-8` (the default: a row with bytes that are not
     /// UTF-8 is rejected, kept as it was) or `latin1` (ISO-8859-1, every byte a character).
     public var encoding: String = "utf-8"
+    /// Ordered lanes by a column, when declared.
+    public var order: OrderPolicy?
 
     /// Encodings a route may declare.
     public static let encodings = ["utf-8", "latin1"]
@@ -362,6 +393,8 @@ public struct StompSource: Sendable, Hashable {
     public var deadLetter: String?
     /// How many messages are in the route at once (also asked of the broker as its prefetch).
     public var prefetch: Int
+    /// Ordered lanes by a header, when declared.
+    public var order: OrderPolicy?
 
     /// Creates a `StompSource` from its parts.
     public init(url: String? = nil, destination: String, replyTo: String? = nil, deadLetter: String? = nil, prefetch: Int = 16) {

@@ -71,7 +71,7 @@ extension RouteParser {
     struct Reader {
         let file: String
 
-        static let routeKeys = ["name", "description", "timeout", "from", "rate", "dedupe", "steps"]
+        static let routeKeys = ["name", "description", "timeout", "from", "rate", "dedupe", "keepFailed", "steps"]
         static let stepKeys = ["service", "choice", "parallel", "when", "version", "async", "merge", "errOnFail", "retry", "timeout", "breaker", "rate"]
         static let conditionTests = ["equals", "in", "exists", "matches", "gt", "gte", "lt", "lte"]
         static let retryKeys = ["attempts", "backoff", "max"]
@@ -117,6 +117,7 @@ extension RouteParser {
                 if let windowNode = dedupe["for"] { policy.window = try self.duration(windowNode, key: "for") }
                 route.dedupe = policy
             }
+            if let node = fields["keepFailed"] { route.keepFailed = try self.bool(node, key: "keepFailed") }
             return route
         }
 
@@ -390,7 +391,7 @@ extension RouteParser {
                 }
                 switch kind {
                 case "files":
-                    let source = try self.mapping(body, what: "'files'", allowed: ["dir", "pattern", "concurrency", "format"])
+                    let source = try self.mapping(body, what: "'files'", allowed: ["dir", "pattern", "concurrency", "format", "order", "onFailure"])
                     var files = FileSource(dir: try self.required(source, "dir", in: body, kind: "files"))
                     if let value = source["pattern"] { files.pattern = try self.string(value, key: "pattern") }
                     if let value = source["concurrency"] { files.concurrency = try self.positive(value, key: "concurrency") }
@@ -400,9 +401,10 @@ extension RouteParser {
                             throw self.fail(value, "'format' must be json, text or base64")
                         }
                     }
+                    files.order = try self.order(source, in: body)
                     sources.append(.files(files))
                 case "csv":
-                    let source = try self.mapping(body, what: "'csv'", allowed: ["dir", "pattern", "header", "delimiter", "concurrency", "encoding"])
+                    let source = try self.mapping(body, what: "'csv'", allowed: ["dir", "pattern", "header", "delimiter", "concurrency", "encoding", "order", "onFailure"])
                     var csv = CSVSource(dir: try self.required(source, "dir", in: body, kind: "csv"))
                     if let value = source["pattern"] { csv.pattern = try self.string(value, key: "pattern") }
                     if let value = source["header"] { csv.header = try self.bool(value, key: "header") }
@@ -422,18 +424,41 @@ extension RouteParser {
                         }
                         csv.encoding = name
                     }
+                    csv.order = try self.order(source, in: body)
                     sources.append(.csv(csv))
                 default:
-                    let source = try self.mapping(body, what: "'stomp'", allowed: ["url", "destination", "replyTo", "deadLetter", "prefetch"])
+                    let source = try self.mapping(body, what: "'stomp'", allowed: ["url", "destination", "replyTo", "deadLetter", "prefetch", "order", "onFailure"])
                     var stomp = StompSource(destination: try self.required(source, "destination", in: body, kind: "stomp"))
                     if let value = source["url"] { stomp.url = try self.string(value, key: "url") }
                     if let value = source["replyTo"] { stomp.replyTo = try self.string(value, key: "replyTo") }
                     if let value = source["deadLetter"] { stomp.deadLetter = try self.string(value, key: "deadLetter") }
                     if let value = source["prefetch"] { stomp.prefetch = try self.positive(value, key: "prefetch") }
+                    stomp.order = try self.order(source, in: body)
                     sources.append(.stomp(stomp))
                 }
             }
             return sources
+        }
+
+        /// A source's `order: { key: FIELD }` and `onFailure: hold | continue`.
+        func order(_ source: [String: Node], in body: Node) throws(RouteFileError) -> OrderPolicy? {
+            guard let node = source["order"] else {
+                if let onFailure = source["onFailure"] {
+                    throw self.fail(onFailure, "'onFailure' applies to ordered sources: add 'order: { key: FIELD }'")
+                }
+                return nil
+            }
+            let fields = try self.mapping(node, what: "'order'", allowed: ["key"])
+            guard let keyNode = fields["key"] else { throw self.fail(node, "'order' needs 'key': the field (a CSV column, a STOMP header) whose inputs run in order") }
+            let key = try self.string(keyNode, key: "key")
+            guard !key.isEmpty else { throw self.fail(keyNode, "'key' is empty") }
+            var policy = OrderPolicy(key: key)
+            if let value = source["onFailure"] {
+                let text = try self.string(value, key: "onFailure")
+                guard let onFailure = OrderPolicy.OnFailure(rawValue: text) else { throw self.fail(value, "'onFailure' must be hold or continue, not '\(text)'") }
+                policy.onFailure = onFailure
+            }
+            return policy
         }
 
         // MARK: typed values

@@ -35,6 +35,7 @@ extension RouteSummary {
         if let description = route.description { fields["description"] = .string(description) }
         if let timeout = route.timeout { fields["timeout"] = .string(DurationParser.format(timeout)) }
         if let rate = route.rate { fields["rate"] = .string(rate.description) }
+        if route.keepFailed { fields["keepFailed"] = true }
         if let dedupe = route.dedupe { fields["dedupe"] = ["key": .string(dedupe.key.description), "for": .string(DurationParser.format(dedupe.window))] }
         return .object(fields)
     }
