@@ -39,6 +39,24 @@ struct StompTests {
             conn.disconnect()
             if len(receipts) < count:
                 sys.exit("only %d of %d messages confirmed by the broker" % (len(receipts), count))
+        elif mode == "send":
+            # send DESTINATION REPLY BODY...: each body (JSON) with correlation-id its index, confirmed by the broker.
+            destination, reply, bodies = sys.argv[2], sys.argv[3], sys.argv[4:]
+            receipts = set()
+            class Receipts(stomp.ConnectionListener):
+                def on_receipt(self, frame):
+                    receipts.add(frame.headers["receipt-id"])
+            conn.set_listener("", Receipts())
+            conn.connect("guest", "guest", wait=True)
+            for i, body in enumerate(bodies):
+                conn.send(destination=destination, body=body,
+                          headers={"reply-to": reply, "correlation-id": str(i), "persistent": "true", "content-type": "application/json", "receipt": "s-%d" % i})
+            end = time.time() + 60
+            while len(receipts) < len(bodies) and time.time() < end:
+                time.sleep(0.05)
+            conn.disconnect()
+            if len(receipts) < len(bodies):
+                sys.exit("only %d of %d messages confirmed by the broker" % (len(receipts), len(bodies)))
         elif mode == "big":
             # big DESTINATION REPLY BYTES: one message of BYTES bytes, correlation-id "big", confirmed by the broker.
             destination, reply, size = sys.argv[2], sys.argv[3], int(sys.argv[4])
