@@ -64,6 +64,8 @@ public final class FailedWork: FailedInputs, Service, Sendable {
     private let redrivers = Locked<[SourceKey: any Redriving]>([:])
     /// Drops of this node's items are counted once: those changed after this were not yet seen.
     private let dropsSeenUntil = Locked(Date())
+    /// Inputs holding their lane here, by id, with their fate once known.
+    private let held = Locked<[String: HeldDecision?]>([:])
 
     /// Creates a `FailedWork` from its parts.
     public init(
@@ -132,6 +134,44 @@ public final class FailedWork: FailedInputs, Service, Sendable {
         }
     }
 
+    public func decision(
+        route: String, source: InputSource, resource: String, identity: FailedInput.Identity, isStopping: @escaping @Sendable () -> Bool
+    ) async -> HeldDecision {
+        guard let id = Self.id(route: route, source: source, resource: resource, identity: identity) else { return .stopped }
+        self.held.withLock { $0[id] = .some(nil) }
+        defer { _ = self.held.withLock { $0.removeValue(forKey: id) } }
+        while !isStopping() && !Task.isCancelled {
+            if let decided = self.held.withLock({ $0[id] ?? nil }) { return decided }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return .stopped
+    }
+
+    /// Decides the held inputs whose item an operator moved: asked to redrive (claimed here, to
+    /// run again in its lane, not put back behind the inputs waiting there) or dropped.
+    func decideHeld() async throws {
+        let waiting = self.held.withLock { held in held.filter { $0.value == nil }.map(\.key) }
+        guard !waiting.isEmpty else { return }
+        for item in try await self.store.failedItems(FailedQuery(ids: waiting, states: [.redrive, .dropped]), limit: waiting.count) {
+            var decided: HeldDecision?
+            if item.state == .dropped {
+                decided = .dropped(item.note)
+            } else if try await self.store.moveFailed(
+                id: item.id, from: [.redrive], updatedBefore: nil, to: .running, actor: self.nodeID,
+                note: "run again in its held lane on node \(Identifiers.short(self.nodeID))", now: Date()
+            ) != nil {
+                self.inFlight.withLock { inFlight in
+                    inFlight.insert(item.id)
+                    self.anyInFlight.store(true, ordering: .relaxed)
+                }
+                self.counters.add("failed-redriven")
+                self.counters.add("failed.\(item.route)-redriven")
+                decided = .runAgain
+            }
+            if let decided { self.held.withLock { $0[item.id] = .some(decided) } }
+        }
+    }
+
     /// From now on, redrives of `key` asked for are put back by `redriver` (an initiator that
     /// started on that source).
     public func register(_ redriver: any Redriving, for key: SourceKey) {
@@ -158,6 +198,7 @@ public final class FailedWork: FailedInputs, Service, Sendable {
     func tick() async {
         await self.flush()
         do {
+            try await self.decideHeld()
             try await self.redriveAsked()
             try await self.countDrops()
         } catch {
@@ -200,8 +241,11 @@ public final class FailedWork: FailedInputs, Service, Sendable {
         let redrivers = self.redrivers.withLock { $0 }
         guard !redrivers.isEmpty || self.runner != nil else { return }
         let asked = try await self.store.failedItems(FailedQuery(states: [.redrive]), limit: 200)
+        let held = self.held.withLock { Set($0.keys) }
         var claimed: [SourceKey: [FailedItem]] = [:]
-        for item in asked {
+        // A held input is run again by the lane that holds it (``decideHeld()``), never put back
+        // by another node behind the inputs waiting in that lane.
+        for item in asked where !held.contains(item.id) && item.details["hold"] != "true" {
             let key = SourceKey(route: item.route, source: item.source, resource: item.resource)
             let local = item.source == .http ? (self.runner?.route(named: item.route) != nil) : redrivers[key] != nil
             guard local,

@@ -49,8 +49,12 @@ struct StompTests {
             conn.set_listener("", Receipts())
             conn.connect("guest", "guest", wait=True)
             for i, body in enumerate(bodies):
-                conn.send(destination=destination, body=body,
-                          headers={"reply-to": reply, "correlation-id": str(i), "persistent": "true", "content-type": "application/json", "receipt": "s-%d" % i})
+                # A body's "_headers" object, if any, goes as the message's headers instead.
+                document = json.loads(body)
+                extra = document.pop("_headers", {}) if isinstance(document, dict) else {}
+                headers = {"reply-to": reply, "correlation-id": str(i), "persistent": "true", "content-type": "application/json", "receipt": "s-%d" % i}
+                headers.update(extra)
+                conn.send(destination=destination, body=json.dumps(document), headers=headers)
             end = time.time() + 60
             while len(receipts) < len(bodies) and time.time() < end:
                 time.sleep(0.05)

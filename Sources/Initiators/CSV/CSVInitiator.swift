@@ -116,7 +116,7 @@ public final class CSVInitiator: Initiator, Sendable {
             dir: source.dir, pattern: source.pattern, workers: 1, scanInterval: self.configuration.scanInterval, logger: self.logger,
             counters: self.counters, threadPool: self.threadPool, counterPrefix: self.prefix
         )
-        try await loop.run { item, folder, refusals, isStopping in await self.handle(item, in: folder, refusals: refusals, isStopping: isStopping) }
+        try await loop.run { item, folder, refusals, isStopping, _ in await self.handle(item, in: folder, refusals: refusals, isStopping: isStopping) }
     }
 
     /// Takes one file (claims a fresh name, or resumes one left in `.processing/`), processes it,
@@ -259,6 +259,10 @@ public final class CSVInitiator: Initiator, Sendable {
             progress: progress
         )
         let concurrency = max(1, source.concurrency)
+        // An ordered source runs its rows one per task: a row waiting for its key's lane then
+        // holds up only itself, not the rest of a batch of other keys.
+        let batchSize = source.order == nil ? Self.batchSize : 1
+        let lanes = KeyedLanes()
         let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
         await withTaskGroup(of: Finished.self) { group in
             reading: while true {
@@ -275,11 +279,11 @@ public final class CSVInitiator: Initiator, Sendable {
                 var index = 0
                 while index < read.records.count || !file.batch.isEmpty {
                     // Fill a batch from this chunk; a chunk's last, short batch goes out too.
-                    guard file.fillBatch(from: read.records, at: &index, size: Self.batchSize) else { break reading }
+                    guard file.fillBatch(from: read.records, at: &index, size: batchSize) else { break reading }
                     guard !file.batch.isEmpty else { break }
                     while file.order.outstanding >= concurrency, let done = await group.next() { file.collect(done) }
                     let (number, rows) = file.takeBatch()
-                    self.start(rows, number: number, header: file.reader.header, file: stem, origin: origin, tally: tally, isStopping: isStopping, in: &group)
+                    self.start(rows, number: number, header: file.reader.header, file: stem, origin: origin, lanes: lanes, tally: tally, isStopping: isStopping, in: &group)
                     // Reading waits here while too many answered rows wait for the disk: a
                     // file whose place cannot be kept does not run far ahead of it.
                     while file.writer.writing, file.order.rowsSinceCheckpoint >= self.configuration.unsyncedRowsLimit, let done = await group.next() {
@@ -331,10 +335,14 @@ public final class CSVInitiator: Initiator, Sendable {
     /// under the batch's number.
     /// - Parameter origin: where the rows of a redrive file came from (their file and lines);
     ///   `nil` for a file dropped by a user.
+    /// - Parameter lanes: an ordered source's lanes, whose places the rows take here, in file
+    ///   order, before their task starts.
     private func start(
-        _ rows: [CSVReader.Record], number: Int, header: [String]?, file: String, origin: CSVRedriveOrigin?, tally: (rows: CounterCell, rejects: CounterCell),
-        isStopping: @escaping @Sendable () -> Bool, in group: inout TaskGroup<Finished>
+        _ rows: [CSVReader.Record], number: Int, header: [String]?, file: String, origin: CSVRedriveOrigin?, lanes: KeyedLanes,
+        tally: (rows: CounterCell, rejects: CounterCell), isStopping: @escaping @Sendable () -> Bool, in group: inout TaskGroup<Finished>
     ) {
+        let order = self.configuration.source.order
+        let tickets = rows.map { record in order.flatMap { Self.orderKey(of: record, column: $0.key, header: header) }.map(lanes.reserve) }
         group.addTask {
             // A redrive file's rows answer and fail under the lines they had in their own file.
             let rows = origin.map { origin in rows.map(origin.original) } ?? rows
@@ -346,18 +354,74 @@ public final class CSVInitiator: Initiator, Sendable {
             let route = self.runner.route(named: self.configuration.route)
             var outcomes: [(CSVReader.Record, Outcome)] = []
             outcomes.reserveCapacity(rows.count)
-            for record in rows {
-                // A stop lets the row in hand finish, not the rest of its batch: the file
-                // pauses before the first row not run.
-                guard !isStopping() else {
+            for (record, ticket) in zip(rows, tickets) {
+                if let ticket { await lanes.wait(for: ticket) }
+                // A stop lets the row in hand finish, not the rest of its batch (nor a row that
+                // waited behind its key): the file pauses before the first row not run.
+                guard !isStopping(), ticket.map(lanes.isTurn) ?? true else {
+                    if let ticket { lanes.leave(ticket) }
                     outcomes.append((record, .interrupted))
                     continue
                 }
-                let outcome = await self.run(record, header: header, meta: meta, route: route, tally: tally)
-                self.report(record, outcome, file: file, header: header)
+                var outcome = await self.run(record, header: header, meta: meta, route: route, tally: tally)
+                if case .reject(_, let error?) = outcome, let ticket, order?.onFailure == .hold, !Task.isCancelled {
+                    outcome = await self.hold(record, key: ticket.key, error: error, file: file, header: header, isStopping: isStopping) {
+                        await self.run(record, header: header, meta: meta, route: route, tally: tally)
+                    }
+                } else {
+                    self.report(record, outcome, file: file, header: header)
+                }
+                if let ticket { lanes.leave(ticket) }
                 outcomes.append((record, outcome))
             }
             return .rows(number, outcomes)
+        }
+    }
+
+    /// A row's key in an ordered source: its field in `column` (a header name, or a 1-based
+    /// column number without a header); `nil` for a malformed row or one without that field,
+    /// which then runs outside any lane.
+    static func orderKey(of record: CSVReader.Record, column: String, header: [String]?) -> String? {
+        guard record.problem == nil else { return nil }
+        let index = header.map { $0.firstIndex(of: column) } ?? Int(column).map { $0 - 1 }
+        guard let index, record.fields.indices.contains(index) else { return nil }
+        return record.fields[index]
+    }
+
+    /// Holds `key`'s lane with a failed row (`onFailure: hold`): reports it, waits for its fate,
+    /// and runs it again in place each time it is redriven. Rows after it in the file wait
+    /// too (answers are written in file order), after at most `concurrency` rows more.
+    /// - Returns: the row's outcome: its answer once a run succeeds; a reject naming the drop's
+    ///   reason once it is dropped; interrupted when the source stops first.
+    private func hold(
+        _ record: CSVReader.Record, key: String, error: SkyError, file: String, header: [String]?, isStopping: @escaping @Sendable () -> Bool,
+        rerun: () async -> Outcome
+    ) async -> Outcome {
+        let source = self.configuration.source
+        let identity = FailedInput.Identity.stable("\(file):\(record.line)")
+        var error = error
+        while true {
+            var details = ["file": file, "line": String(record.line), "orderKey": key, "hold": "true"]
+            if let header { details["header"] = JSONWriter.string(.array(header.map(JSONValue.string))) }
+            self.counters.add("\(self.prefix)-held")
+            self.logger.warning("row failed; its lane is held until it is redriven or dropped", metadata: ["file": "\(file)", "line": "\(record.line)", "key": "\(key)"])
+            self.failures.failed(FailedInput(
+                route: self.configuration.route, source: .csv, resource: source.dir, identity: identity, input: record.truncated ? nil : record.raw,
+                details: details, error: error
+            ))
+            switch await self.failures.decision(route: self.configuration.route, source: .csv, resource: source.dir, identity: identity, isStopping: isStopping) {
+            case .runAgain:
+                let outcome = await rerun()
+                guard case .reject(_, let again?) = outcome else {
+                    if case .result = outcome { self.failures.succeeded(route: self.configuration.route, source: .csv, resource: source.dir, identity: identity) }
+                    return outcome
+                }
+                error = again
+            case .dropped(let reason):
+                return .reject("\(error.description) (dropped: \(reason))", nil)
+            case .stopped:
+                return .interrupted
+            }
         }
     }
 

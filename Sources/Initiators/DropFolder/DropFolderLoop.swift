@@ -26,13 +26,17 @@ struct DropFolderLoop: Sendable {
     /// The route whose backlog (files done of files found) goes on the progress board while
     /// there is one; `nil`: none (CSV files have an entry each instead).
     var backlogRoute: String? = nil
+    /// Whether files are handed out in order (an ordered source, `order:`): a worker takes the
+    /// next file only once the previous one was handed off (``Handoff``), so the files' places in
+    /// their keys' lanes follow the order the folder gave them.
+    var ordered = false
 
     /// Runs until graceful shutdown or cancellation.
     /// - Parameter handle: handles one item: takes a fresh name with ``DropFolder/take(_:)``
     ///   (in the same trip to the thread pool as its other first steps), hands a name that is
     ///   not a file to `refusals`; `isStopping` tells long work to pause.
     func run(
-        _ handle: @escaping @Sendable (_ item: DropItem, _ folder: DropFolder, _ refusals: Refusals, _ isStopping: @escaping @Sendable () -> Bool) async -> Void
+        _ handle: @escaping @Sendable (_ item: DropItem, _ folder: DropFolder, _ refusals: Refusals, _ isStopping: @escaping @Sendable () -> Bool, _ handoff: Handoff) async -> Void
     ) async throws {
         let dir = self.dir
         let folder = try await self.threadPool.runIfActive { try DropFolder(path: dir) }
@@ -57,11 +61,21 @@ struct DropFolderLoop: Sendable {
                     await watcher.run(into: queue, shouldStop: isStopping)
                     queue.finish()
                 }
+                let gate = KeyedLanes()
                 for _ in 0..<max(1, self.workers) {
                     group.addTask {
-                        while let item = await queue.next() {
+                        while true {
+                            // Ordered: one worker at a time takes a file, until it hands off.
+                            let turn = self.ordered ? gate.reserve("") : nil
+                            if let turn { await gate.wait(for: turn) }
+                            let handoff = Handoff { if let turn { gate.leave(turn) } }
+                            guard let item = await queue.next() else {
+                                handoff()
+                                break
+                            }
                             backlog?.started()
-                            await handle(item, folder, refusals, isStopping)
+                            await handle(item, folder, refusals, isStopping, handoff)
+                            handoff()
                             queue.done(item)
                             backlog?.finished()
                         }
@@ -72,6 +86,22 @@ struct DropFolderLoop: Sendable {
             stopping.withLock { $0 = true }
             queue.finish()
         }
+    }
+}
+
+/// Lets the next worker of an ordered drop folder take a file: called once the file has its
+/// place in its key's lane (or will not get one). Calling it again does nothing.
+struct Handoff: Sendable {
+    private let done = Locked(false)
+    private let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+    }
+
+    func callAsFunction() {
+        guard self.done.withLock({ done in defer { done = true }; return !done }) else { return }
+        self.body()
     }
 }
 

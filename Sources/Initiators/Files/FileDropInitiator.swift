@@ -82,17 +82,21 @@ public final class FileDropInitiator: Initiator, Sendable {
 
     public func run() async throws {
         let source = self.configuration.source
-        let loop = DropFolderLoop(
+        var loop = DropFolderLoop(
             dir: source.dir, pattern: source.pattern, workers: source.concurrency, scanInterval: self.configuration.scanInterval, logger: self.logger,
             counters: self.counters, threadPool: self.threadPool, counterPrefix: self.counterPrefix, backlogRoute: self.configuration.route
         )
+        loop.ordered = source.order != nil
+        let lanes = KeyedLanes()
         let commits = CommitQueue<WrittenAnswer>(limit: self.configuration.commitWindow)
         // The committer outlives the workers: on shutdown the answers they wrote are synced
         // and their inputs moved before `run` returns.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.commit(commits) }
             do {
-                try await loop.run { item, folder, refusals, _ in await self.handle(item, in: folder, refusals: refusals, commits: commits) }
+                try await loop.run { item, folder, refusals, isStopping, handoff in
+                    await self.handle(item, in: folder, refusals: refusals, commits: commits, lane: (lanes, handoff, isStopping))
+                }
             } catch {
                 commits.finish()
                 throw error
@@ -131,7 +135,11 @@ public final class FileDropInitiator: Initiator, Sendable {
         }
     }
 
-    private func handle(_ item: DropItem, in folder: DropFolder, refusals: Refusals, commits: CommitQueue<WrittenAnswer>) async {
+    /// What an ordered source's file needs to take its place: the lanes, the handoff that lets
+    /// the next file be taken once it has, and whether the source is stopping.
+    typealias LaneContext = (lanes: KeyedLanes, handoff: Handoff, isStopping: @Sendable () -> Bool)
+
+    private func handle(_ item: DropItem, in folder: DropFolder, refusals: Refusals, commits: CommitQueue<WrittenAnswer>, lane: LaneContext) async {
         let limit = self.configuration.maxFileBytes
         let stem: String
         let contents: Result<Data, DropFolderError>
@@ -175,10 +183,10 @@ public final class FileDropInitiator: Initiator, Sendable {
             }
             contents = taken.1
         }
-        await self.process(stem, contents: contents, in: folder, commits: commits)
+        await self.process(stem, contents: contents, in: folder, commits: commits, lane: lane)
     }
 
-    private func process(_ stem: String, contents: Result<Data, DropFolderError>, in folder: DropFolder, commits: CommitQueue<WrittenAnswer>) async {
+    private func process(_ stem: String, contents: Result<Data, DropFolderError>, in folder: DropFolder, commits: CommitQueue<WrittenAnswer>, lane: LaneContext) async {
         let data: Data
         switch contents {
         case .success(let read):
@@ -207,10 +215,36 @@ public final class FileDropInitiator: Initiator, Sendable {
             meta: ["source": "files", "file": stem, "size": "\(data.count)", "path": folder.processing + "/" + stem],
             trace: self.runner.sampler.root()
         )
+        // An ordered source: the file's place in its key's lane, taken before the next file is.
+        let order = self.configuration.source.order
+        let ticket = order.flatMap { DocumentPath($0.key)?.value(in: payload) }.flatMap { $0 == .null ? nil : ($0.stringValue ?? JSONWriter.string($0)) }
+            .map(lane.lanes.reserve)
+        lane.handoff()
+        if let ticket {
+            await lane.lanes.wait(for: ticket)
+            // Its turn came after the stop: not started; it stays in .processing/ for the next start.
+            guard lane.lanes.isTurn(of: ticket), !lane.isStopping() else {
+                lane.lanes.leave(ticket)
+                return
+            }
+        }
+        defer { if let ticket { lane.lanes.leave(ticket) } }
         self.counters.add("\(self.counterPrefix)-inflight")
         defer { self.counters.add("\(self.counterPrefix)-inflight", -1) }
-        do {
-            let result = try await self.runner.run(request)
+        do throws(SkyError) {
+            let result: RouteResult
+            do throws(SkyError) {
+                result = try await self.runner.run(request)
+            } catch {
+                guard let ticket, order?.onFailure == .hold, !Task.isCancelled else { throw error }
+                switch await self.hold(stem, data: data, key: ticket.key, error: error, isStopping: lane.isStopping, rerun: { () async throws(SkyError) in try await self.runner.run(request) }) {
+                case .success(let again): result = again
+                case .failure(let final):
+                    await self.park(stem, in: folder, error: final, code: nil, attempts: 1, input: data, reported: true)
+                    return
+                case nil: return  // stopping: it stays in .processing/ and runs again at the next start
+                }
+            }
             let output = Data(JSONWriter.string(result.answerDocument).utf8)
             // Writing the answer can fail for a while (disk full): keep the answer and try again
             // with back-off rather than run the route again; at shutdown the input stays in
@@ -238,7 +272,8 @@ public final class FileDropInitiator: Initiator, Sendable {
     /// Moves a failed input to `.failed/` beside `NAME.error.json`, and reports it (`sky failed`).
     /// - Parameter code: the code `NAME.error.json` gives, when not the error's own (`refused`,
     ///   `unreadable`).
-    private func park(_ stem: String, in folder: DropFolder, error: SkyError, code: String?, attempts: Int, input: Data?, traceID: String? = nil) async {
+    /// - Parameter reported: the failure was reported already (a held file, dropped).
+    private func park(_ stem: String, in folder: DropFolder, error: SkyError, code: String?, attempts: Int, input: Data?, traceID: String? = nil, reported: Bool = false) async {
         var document: [String: JSONValue] = ["code": .string(code ?? error.code.description), "reason": .string(error.message)]
         if let step = error.step { document["step"] = .int(Int64(step)) }
         if let service = error.service { document["service"] = .string(service) }
@@ -255,10 +290,44 @@ public final class FileDropInitiator: Initiator, Sendable {
         }
         await self.finish(stem, to: folder.failed, in: folder)
         self.counters.add("\(self.counterPrefix)-failed")
+        if reported { return }
         self.failures.failed(FailedInput(
             route: self.configuration.route, source: .files, resource: self.configuration.source.dir, identity: .stable(stem), input: input.map(Array.init),
             details: ["file": stem], error: error, traceID: traceID
         ))
+    }
+
+    /// Holds `key`'s lane with a failed file (`onFailure: hold`): it stays in `.processing/`,
+    /// reported (`sky failed`), until it is redriven (and runs again here, in its place) or
+    /// dropped; later files with its key wait behind it.
+    /// - Returns: the answer once a run succeeds; the last error, the drop's reason added, once
+    ///   it is dropped; `nil` when the source stops first.
+    private func hold(
+        _ stem: String, data: Data, key: String, error: SkyError, isStopping: @escaping @Sendable () -> Bool, rerun: () async throws(SkyError) -> RouteResult
+    ) async -> Result<RouteResult, SkyError>? {
+        let source = self.configuration.source
+        var error = error
+        while true {
+            self.counters.add("\(self.counterPrefix)-held")
+            self.logger.warning("file failed; its lane is held until it is redriven or dropped", metadata: ["file": "\(stem)", "key": "\(key)", "error": "\(error)"])
+            self.failures.failed(FailedInput(
+                route: self.configuration.route, source: .files, resource: source.dir, identity: .stable(stem), input: Array(data),
+                details: ["file": stem, "orderKey": key, "hold": "true"], error: error
+            ))
+            switch await self.failures.decision(route: self.configuration.route, source: .files, resource: source.dir, identity: .stable(stem), isStopping: isStopping) {
+            case .runAgain:
+                do throws(SkyError) {
+                    return .success(try await rerun())
+                } catch let again {
+                    error = again
+                }
+            case .dropped(let reason):
+                error.message += " (dropped: \(reason))"
+                return .failure(error)
+            case .stopped:
+                return nil
+            }
+        }
     }
 
     /// Moves the input out of `.processing/`; when that fails (permissions, disk), logs once

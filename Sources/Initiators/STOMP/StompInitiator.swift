@@ -167,6 +167,49 @@ public final class StompInitiator: Initiator, Sendable {
     /// sends again.
     static let transportHeaders: Set<String> = ["message-id", "subscription", "ack", "destination", "redelivered", "content-length", "receipt"]
 
+    /// The headers its sender gave `message`, as a JSON object: what a redrive sends again.
+    static func senderHeaders(_ message: StompFrame) -> String {
+        JSONWriter.string(.object(Dictionary(
+            message.headers.filter { !Self.transportHeaders.contains($0.0) }.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first }
+        )))
+    }
+
+    /// Holds `key`'s lane with a failed message: reports it (`sky failed`), waits for its fate,
+    /// and runs it again in place each time it is redriven.
+    /// - Returns: the answer once a run succeeds; the last error, its drop's reason added, once
+    ///   it is dropped; `nil` when the source stops first (the message stays unacked and comes
+    ///   back).
+    private func hold(
+        _ message: StompFrame, key: String, error: SkyError, stopping: Latch, rerun: () async throws(SkyError) -> RouteResult
+    ) async -> Result<RouteResult, SkyError>? {
+        let source = self.configuration.source
+        let id = message[header: Self.failedIDHeader] ?? "stomp-" + Identifiers.requestID()
+        var error = error
+        while true {
+            self.counters.add("\(self.prefix)-held")
+            self.logger.warning("message failed; its lane is held until it is redriven or dropped", metadata: ["key": "\(key)", "id": "\(id)", "error": "\(error)"])
+            self.failures.failed(FailedInput(
+                route: self.configuration.route, source: .stomp, resource: source.destination, identity: .given(id), input: message.body,
+                details: ["headers": Self.senderHeaders(message), "orderKey": key, "hold": "true"], error: error
+            ))
+            switch await self.failures.decision(route: self.configuration.route, source: .stomp, resource: source.destination, identity: .given(id), isStopping: { stopping.isOpen }) {
+            case .runAgain:
+                do throws(SkyError) {
+                    let result = try await rerun()
+                    self.failures.succeeded(route: self.configuration.route, source: .stomp, resource: source.destination, identity: .given(id))
+                    return .success(result)
+                } catch let again {
+                    error = again
+                }
+            case .dropped(let reason):
+                error.message += " (dropped: \(reason))"
+                return .failure(error)
+            case .stopped:
+                return nil
+            }
+        }
+    }
+
     /// The receipt id of the DISCONNECT that ends a drained session.
     static let disconnectReceipt = "sky-disconnect"
 
@@ -200,7 +243,7 @@ public final class StompInitiator: Initiator, Sendable {
                     disconnecting.withLock { $0 = true }
                     writer.yield([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
                 }
-                try await self.read(&frames, stopping: stopping, permits: permits, inHand: inHand, writer: writer)
+                try await self.read(&frames, stopping: stopping, permits: permits, inHand: inHand, writer: writer, lanes: KeyedLanes())
                 // The broker closed the connection (or confirmed our DISCONNECT): answers
                 // without a RECEIPT stay unacked and their messages come back. Close politely
                 // once what is queued is written.
@@ -225,7 +268,7 @@ public final class StompInitiator: Initiator, Sendable {
     /// handler has ended.
     private func read(
         _ frames: inout NIOAsyncChannelInboundStream<StompFrame>.AsyncIterator, stopping: Latch, permits: Permits, inHand: StompInHand,
-        writer: AsyncStream<[StompFrame]>.Continuation
+        writer: AsyncStream<[StompFrame]>.Continuation, lanes: KeyedLanes
     ) async throws {
         try await withThrowingDiscardingTaskGroup { handlers in
             reading: while let frame = try await frames.next() {
@@ -243,13 +286,25 @@ public final class StompInitiator: Initiator, Sendable {
                     }
                     inHand.started()
                     self.counters.add("\(self.prefix)-inflight")
+                    // An ordered source: the message's place in its key's lane is taken here, in
+                    // the order the broker delivered; a message without the key header has none.
+                    let ticket = self.configuration.source.order.flatMap { frame[header: $0.key] }.map(lanes.reserve)
                     handlers.addTask {
                         defer {
                             self.counters.add("\(self.prefix)-inflight", -1)
                             permits.release()
                             inHand.ended()
                         }
-                        let answer = await self.handle(frame)
+                        if let ticket { await lanes.wait(for: ticket) }
+                        // Its turn came after the stop (it waited behind its key), or the wait was
+                        // cut short past the drain limit: not started, left unacked, so it comes
+                        // back after the message it waited for.
+                        if let ticket, !lanes.isTurn(of: ticket) || stopping.isOpen {
+                            lanes.leave(ticket)
+                            return
+                        }
+                        let answer = await self.handle(frame, stopping: stopping)
+                        if let ticket { lanes.leave(ticket) }
                         guard !answer.send.isEmpty else {
                             writer.yield(answer.then)
                             return
@@ -354,7 +409,7 @@ public final class StompInitiator: Initiator, Sendable {
 
     /// Runs the route for one MESSAGE and answers the frames to send: the reply (or the dead
     /// letter) and then the ACK, or a NACK.
-    private func handle(_ message: StompFrame) async -> Answer {
+    private func handle(_ message: StompFrame, stopping: Latch) async -> Answer {
         let source = self.configuration.source
         let ackID = message[header: "ack"] ?? message[header: "message-id"] ?? ""
         let text = String(decoding: message.body, as: UTF8.self)
@@ -362,6 +417,8 @@ public final class StompInitiator: Initiator, Sendable {
         if let id = message[header: "message-id"] { meta["message-id"] = id }
         if let correlation = message[header: "correlation-id"] { meta["correlation-id"] = correlation }
         let failure: SkyError
+        // Set once a held message's failure was reported (and then dropped): not reported again.
+        var reported = false
         do throws(SkyError) {
             // A message that could not be read whole (over a limit, a malformed header) goes
             // to the dead letter with the reason, never into the route.
@@ -375,7 +432,24 @@ public final class StompInitiator: Initiator, Sendable {
                 }
                 payload = .string(text)
             }
-            let result = try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta, trace: self.runner.sampler.root()))
+            let run = { () async throws(SkyError) -> RouteResult in
+                try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta, trace: self.runner.sampler.root()))
+            }
+            let result: RouteResult
+            do throws(SkyError) {
+                result = try await run()
+            } catch {
+                // `onFailure: hold`: the message stays in hand, unacked, holding its key's lane
+                // until it is redriven (and runs again here) or dropped.
+                guard source.order?.onFailure == .hold, let key = source.order.flatMap({ message[header: $0.key] }), !Task.isCancelled else { throw error }
+                switch await self.hold(message, key: key, error: error, stopping: stopping, rerun: run) {
+                case .success(let answer): result = answer
+                case .failure(let final):
+                    reported = true
+                    throw final
+                case nil: return Answer(send: [], then: [])
+                }
+            }
             self.counters.add("\(self.prefix)-done")
             if self.failures.redrivesInFlight, let id = message[header: Self.failedIDHeader] {
                 self.failures.succeeded(route: self.configuration.route, source: .stomp, resource: source.destination, identity: .given(id))
@@ -397,14 +471,13 @@ public final class StompInitiator: Initiator, Sendable {
         guard let deadLetter = source.deadLetter else {
             return Answer(send: [], then: [StompFrame(command: "NACK", headers: [("id", ackID)])])
         }
-        self.failures.failed(FailedInput(
-            route: self.configuration.route, source: .stomp, resource: source.destination,
-            identity: message[header: Self.failedIDHeader].map(FailedInput.Identity.given) ?? .fresh, input: message.problem == nil ? message.body : nil,
-            details: ["headers": JSONWriter.string(.object(Dictionary(
-                message.headers.filter { !Self.transportHeaders.contains($0.0) }.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first }
-            )))],
-            error: failure
-        ))
+        if !reported {
+            self.failures.failed(FailedInput(
+                route: self.configuration.route, source: .stomp, resource: source.destination,
+                identity: message[header: Self.failedIDHeader].map(FailedInput.Identity.given) ?? .fresh, input: message.problem == nil ? message.body : nil,
+                details: ["headers": Self.senderHeaders(message)], error: failure
+            ))
+        }
         let parked: JSONValue = [
             "error": failure.json["error"] ?? .null,
             "route": .string(self.configuration.route),

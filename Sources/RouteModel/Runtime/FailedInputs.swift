@@ -61,6 +61,21 @@ public protocol FailedInputs: Sendable {
 
     /// An input ran well; if it was a redrive this node put back, its item is done.
     func succeeded(route: String, source: InputSource, resource: String, identity: FailedInput.Identity)
+
+    /// Waits for what becomes of a failed input that holds its lane (`onFailure: hold`), after
+    /// it was reported with ``failed(_:)``: asked to be redriven (claimed for this node, to run
+    /// again in place), dropped, or the source stopping (`isStopping`, checked while waiting).
+    func decision(route: String, source: InputSource, resource: String, identity: FailedInput.Identity, isStopping: @escaping @Sendable () -> Bool) async -> HeldDecision
+}
+
+/// What becomes of an input that holds its lane (`onFailure: hold`).
+public enum HeldDecision: Sendable, Equatable {
+    /// Asked to be redriven, and claimed by this node: run it again, in its place.
+    case runAgain
+    /// Dropped with this reason: it ends as a failure, and the lane goes on.
+    case dropped(String)
+    /// The source is stopping: leave the input as a crash would (it runs again at the next start).
+    case stopped
 }
 
 /// Failed inputs go nowhere (tests, `sky route test`).
@@ -70,6 +85,11 @@ public struct NoFailedInputs: FailedInputs {
     public func failed(_ input: FailedInput) {}
     public var redrivesInFlight: Bool { false }
     public func succeeded(route: String, source: InputSource, resource: String, identity: FailedInput.Identity) {}
+    /// Nobody can redrive or drop here: a held input waits until its source stops.
+    public func decision(route: String, source: InputSource, resource: String, identity: FailedInput.Identity, isStopping: @escaping @Sendable () -> Bool) async -> HeldDecision {
+        while !isStopping() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+        return .stopped
+    }
 }
 
 /// A failed input to put back where it came from, as the node hands it to the initiator that
