@@ -187,7 +187,7 @@ let package = Package(
         // A whole node in-process on an SQLite registry: requests, route reloads, stop.
         .testTarget(
             name: "NodeRuntimeTests",
-            dependencies: ["RouteModel", "NodeRuntime", "Initiators", "Routing", "Services", "Reaper", "RegistryKit", "RegistrySQLite", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
+            dependencies: ["RouteModel", "NodeRuntime", "Initiators", "Routing", "Services", "Reaper", "RegistryKit", "RegistrySQLite", "RegistryMemory", "SkyLib", "SkyTestSupport", httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Synchronization
 /// ``FailedStore``: items by id; a move is one locked step, so exactly one mover wins.
 extension MemoryRegistry {
     /// Adds new items; an item stored already fails again: back to `failed`, one attempt more.
+    /// Items done or dropped over a week ago are pruned, as the other drivers do.
     public func recordFailed(_ items: [FailedItem]) async throws {
         let now = Date()
         self.state.withLock { state in

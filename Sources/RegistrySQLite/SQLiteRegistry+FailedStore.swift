@@ -25,6 +25,12 @@ extension SQLiteRegistry {
     }
 
     /// The items `query` matches, the latest failure first.
+    ///
+    /// The filters the list commands use most are columns (route, source, resource, code,
+    /// state, times), so SQLite filters them before reading any document; `node` is read from
+    /// the document itself (only the node's own count of drops asks for it, on few rows).
+    /// Ids are bound one placeholder each, as SQLite wants; an empty id list or state set
+    /// matches nothing rather than everything.
     public func failedItems(_ query: FailedQuery, limit: Int) async throws -> [FailedItem] {
         var clauses: [String] = []
         var values: [(any DatabaseValueConvertible)?] = []
@@ -65,7 +71,8 @@ extension SQLiteRegistry {
         }
     }
 
-    /// Reads and moves the item in one write transaction, only from the states the mover saw.
+    /// Reads and moves the item in one write transaction, only from the states the mover saw:
+    /// SQLite's one writer at a time is what makes the move exclusive between processes.
     public func moveFailed(
         id: String, from: Set<FailedItem.State>, updatedBefore: Date?, to: FailedItem.State, actor: String, note: String, now: Date
     ) async throws -> FailedItem? {
@@ -84,6 +91,10 @@ extension SQLiteRegistry {
     }
 
     /// Writes `item` over any row with its id.
+    ///
+    /// The whole item is its JSON document (what `sky failed show --json` prints); the columns
+    /// beside it repeat what queries filter and sort on, and are always written together with
+    /// it, in the caller's transaction.
     static func store(_ item: FailedItem, in db: Database) throws {
         try db.execute(
             sql: """

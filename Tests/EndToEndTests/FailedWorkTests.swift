@@ -187,4 +187,20 @@ struct FailedWorkTests {
         let answer = try JSONParser.parse(try Data(contentsOf: URL(fileURLWithPath: folder + "/.out/d1.json.json")))
         #expect(answer["text"] == "DOC 1")
     }
+
+    /// A redrive a node took and never finished (it stopped) can be asked again once five
+    /// minutes old; a younger one is running, and `sky failed redrive` says so.
+    @Test func aRedriveLeftRunningCanBeAskedAgainAfterFiveMinutes() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let registry = try await scratch.openRegistry()
+        let stale = FailedItem(route: "docs", source: .files, resource: "drop/docs", input: nil, details: ["file": "a.json"], code: "step_failed", message: "no", node: "gone")
+        let fresh = FailedItem(route: "docs", source: .files, resource: "drop/docs", input: nil, details: ["file": "b.json"], code: "step_failed", message: "no", node: "gone")
+        try await registry.recordFailed([stale, fresh])
+        _ = try await registry.moveFailed(id: stale.id, from: [.failed], updatedBefore: nil, to: .running, actor: "gone", note: "", now: Date().addingTimeInterval(-301))
+        _ = try await registry.moveFailed(id: fresh.id, from: [.failed], updatedBefore: nil, to: .running, actor: "gone", note: "", now: Date())
+        let again = try await self.sky(["failed", "redrive", stale.id], scratch, name: "redrive-stale")
+        #expect(again.status == 0 && again.lines == ["redrive asked for 1 input; the node running each source puts it back"], "\(again.lines)")
+        let busy = try await self.sky(["failed", "redrive", fresh.id], scratch, name: "redrive-fresh")
+        #expect(busy.status == 1 && busy.lines.first == "not redriven: \(fresh.shortID) is running (by gone)", "\(busy.lines)")
+    }
 }

@@ -240,4 +240,17 @@ struct ReloadTests {
         try await stomp.expectEveryMessageAnswered(queue, total: edits * 12, scratch: scratch)
         #expect((try await HTTP.get("\(base)/debug/vars").json["routes-reload-errors"]?.intValue ?? 0) == 0)
     }
+
+    /// `sky run --routes registry`: one process serving what is pushed, the walk-through's setup.
+    @Test func skyRunServesTheRegistrysRoutes() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        let sky = try SkyProcess(["run", "--routes", "registry", "--http", "127.0.0.1:0", "--registry", scratch.registry], directory: scratch.path)
+        defer { sky.signal(SIGKILL) }
+        let base = try await sky.waitForWord(after: "HTTP       ")
+        #expect(sky.stdoutLines.contains { $0.hasPrefix("  routes     0 from the registry") }, "\(sky.stdoutLines)")
+        try scratch.writeRoute("shout.yaml", "name: shout\nsteps:\n  - service: uppercase\n")
+        let push = try await self.sky(["routes", "push", "--wait", "Routes"], scratch, name: "push")
+        #expect(push.status == 0 && push.lines.contains { $0.hasPrefix("confirmed: 1 router serves the pushed revisions") }, "\(push.lines)")
+        #expect(try await HTTP.post("\(base)/routes/shout", #"{"text":"abc"}"#).json == ["text": "ABC"])
+    }
 }

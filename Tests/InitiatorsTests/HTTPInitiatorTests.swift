@@ -204,4 +204,10 @@ struct HTTPInitiatorTests {
             }
         }
     }
+
+    /// `keepFailed: true` keeps failures of the route's work, not refusals at the door.
+    @Test func keepFailedKeepsTheRoutesFailuresNotItsRefusals() {
+        for code in [SkyError.Code.stepFailed, .deadlineExceeded, .rejected, .noInstance] { #expect(HTTPInitiator.keeps(SkyError(code, "x")), "\(code)") }
+        for code in [SkyError.Code.rateLimited, .draining, .cancelled, .routeNotFound, .unauthorized] { #expect(!HTTPInitiator.keeps(SkyError(code, "x")), "\(code)") }
+    }
 }

@@ -321,5 +321,14 @@ enum RegistryConformance {
         #expect(try await second.failedItems(FailedQuery(states: [.dropped], node: "node-2"), limit: 10).isEmpty)
         listed = try await first.failedItems(FailedQuery(states: [.failed]), limit: 10)
         #expect(Set(listed.map(\.id)) == [row, items[2].id])
+
+        // Done or dropped over a week ago: pruned at the next record; open items stay however old.
+        let old = FailedItem(route: "text", source: .http, resource: "http", input: nil, code: "x", message: "old", node: "node-1", failedAt: start - 30 * 86400)
+        try await first.recordFailed([old])
+        _ = try await first.moveFailed(id: old.id, from: [.failed], updatedBefore: nil, to: .done, actor: "node-1", note: "", now: start - 8 * 86400)
+        let ancient = FailedItem(route: "text", source: .http, resource: "http", input: nil, code: "x", message: "open", node: "node-1", failedAt: start - 30 * 86400)
+        try await first.recordFailed([ancient])
+        let kept = Set(try await second.failedItems(FailedQuery(route: "text"), limit: 10).map(\.id))
+        #expect(!kept.contains(old.id) && kept.contains(ancient.id) && kept.contains(items[2].id))
     }
 }

@@ -24,9 +24,13 @@ struct FailedCommand: AsyncParsableCommand {
 
     /// Filters shared by `list` and `redrive`.
     struct Filters: ParsableArguments {
+        /// A route's name, as in `sky failed list --route orders`.
         @Option(help: "Only this route.") var route: String?
+        /// `files`, `csv`, `stomp` or `http`.
         @Option(help: "Only inputs of this source: \(InputSource.allCases.map(\.rawValue).joined(separator: ", ")).") var source: String?
+        /// A stable error code (PROTOCOL.md lists them).
         @Option(help: "Only this error code (step_failed, rejected, bad_request …).") var code: String?
+        /// How far back, from now: a duration with a unit, days allowed.
         @Option(help: "Only inputs that failed within this long (30s, 10m, 1h, 2d).") var since: String?
 
         /// A source kind and a duration that parse.
@@ -56,11 +60,15 @@ struct FailedCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List failed inputs, the latest first.")
 
+        /// Which items: route, source, code, age.
         @OptionGroup var filters: Filters
         /// Done and dropped items are kept a week; they are shown only when asked for.
         @Flag(help: "Also list inputs done after a redrive, and dropped ones (kept a week).") var all = false
+        /// The newest this many; a table of thousands helps nobody.
         @Option(help: "At most this many.") var limit = 100
+        /// For scripts: the items as `sky failed show --json` gives each.
         @Flag(help: "Print JSON instead of a table.") var json = false
+        /// Where the items are kept.
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
         /// A table: id, route, where it came from, error, attempts, age, state.
@@ -92,8 +100,11 @@ struct FailedCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one failed input: its input, error, step, attempts and trace.")
 
+        /// The whole id, or the 12 characters a table shows.
         @Argument(help: "The item's id, or its last characters as `sky failed list` shows them.") var id: String
+        /// The item as stored.
         @Flag(help: "Print JSON.") var json = false
+        /// Where the item is kept.
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
         /// The item's fields, one per line, then its input.
@@ -134,11 +145,18 @@ struct FailedCommand: AsyncParsableCommand {
             discussion: "An input already asked for, running again or dropped is left alone (and named). With --wait, waits for each outcome."
         )
 
+        /// One item, by id or its end.
         @Argument(help: "The item's id (or its last characters).") var id: String?
+        /// Or every failed item these match.
         @OptionGroup var filters: Filters
+        /// Or every failed item at all.
         @Flag(help: "Every failed input.") var all = false
+        /// Without it the command returns once the redrive is asked for; the nodes act within a
+        /// quarter second.
         @Flag(help: "Wait until each input has run again and print how it went.") var wait = false
+        /// How long `--wait` waits before naming what is still running.
         @Option(help: "Seconds --wait waits.") var timeout: Double = 60
+        /// Where the items are kept.
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
         /// One of: an id, a filter, or --all; never none (a bare `redrive` must not send everything).
@@ -205,8 +223,11 @@ struct FailedCommand: AsyncParsableCommand {
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "drop", abstract: "Give up on a failed input, with a reason (kept a week, logged and counted).")
 
+        /// One item, by id or its end.
         @Argument(help: "The item's id (or its last characters).") var id: String
+        /// Kept with the item, and shown by `sky failed list --all` and `show`.
         @Option(help: "Why it is dropped (required).") var reason: String
+        /// Where the item is kept.
         @Option(help: "Registry address (default: $SKYNET_REGISTRY, else sqlite:.skynet/registry.sqlite).") var registry: String?
 
         /// A reason that says something.
@@ -228,6 +249,9 @@ struct FailedCommand: AsyncParsableCommand {
     }
 
     /// The item with id `id`, or the one whose id ends with it.
+    ///
+    /// The tables show an id's last 12 characters, which is what people type; more than one
+    /// match asks for more of the id rather than guess.
     static func find(_ id: String, in store: any FailedStore) async throws -> FailedItem {
         if let exact = try await store.failedItems(FailedQuery(ids: [id]), limit: 1).first { return exact }
         let matches = try await store.failedItems(FailedQuery(), limit: 100_000).filter { $0.id.hasSuffix(id) }

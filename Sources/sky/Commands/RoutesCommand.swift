@@ -62,7 +62,9 @@ struct RoutesCommand: AsyncParsableCommand {
         /// A push is stored at once; with this, the command also waits for the routers to serve it.
         @Flag(help: "Return only once every router on --routes registry serves the pushed revisions; name those that do not, and why, and exit 1 after --timeout (and one last round of asking, at most 2 s).")
         var wait = false
+        /// How long `--wait` waits; ten seconds is forty rounds of asking.
         @Option(help: "Seconds --wait waits for the routers.") var timeout: Double = 10
+        /// The routers' listeners may serve TLS, and ask for a client certificate.
         @OptionGroup var tlsClient: TLSClientOptions
 
         /// A positive wait.
@@ -171,7 +173,7 @@ struct RoutesCommand: AsyncParsableCommand {
                     Output.line(
                         count == 0
                             ? "no ready router serves routes from the registry: nothing to wait for"
-                            : "confirmed: \(count) router\(count == 1 ? "" : "s") serve the pushed revisions (after \(String(format: "%.2f", elapsed.seconds)) s)"
+                            : "confirmed: \(count) router\(count == 1 ? " serves" : "s serve") the pushed revisions (after \(String(format: "%.2f", elapsed.seconds)) s)"
                     )
                     return true
                 }

@@ -17,7 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     /// `Routes/` by default: the example routes beside the checkout, what `make run` serves.
-    @Option(help: "Folder of route files (*.yaml), reloaded live.")
+    @Option(help: "Folder of route files (*.yaml), reloaded live; or 'registry' for the routes pushed with `sky routes push`.")
     var routes: String = "Routes"
 
     @OptionGroup var http: HTTPInitiatorOptions
@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
 
     /// A routes folder that exists and services that are built in.
     func validate() throws {
-        try CommonOptions.validateRoutes(self.routes, allowRegistry: false)
+        try CommonOptions.validateRoutes(self.routes, allowRegistry: true)
         for name in self.serviceNames where !BuiltinServices.names.contains(name) {
             throw ValidationError("unknown built-in service '\(name)' (built-in: \(BuiltinServices.names.joined(separator: ", ")))")
         }
@@ -97,7 +97,11 @@ enum StartupSummary {
         lines.append("  HTTP       \(base)   (GET /routes, /health, /debug/vars)")
         lines.append("  registry   \(registry)")
         lines.append("  services   \(services.map { "\($0.0)@\($0.1)" }.joined(separator: " "))")
-        lines.append("  routes     \(routes.count) from \(routesDirectory)/ (edit a file: it reloads within a second)")
+        lines.append(
+            routesDirectory == "registry"
+                ? "  routes     \(routes.count) from the registry (sky routes push --wait DIR changes them)"
+                : "  routes     \(routes.count) from \(routesDirectory)/ (edit a file: it reloads within a second)"
+        )
         for summary in routes {
             lines.append("             POST /routes/\(summary.route.name): \(RouteFiles.describe(summary.route))")
         }
