@@ -29,6 +29,17 @@ struct OrderedLanesTests {
         }
     }
 
+    /// A scratch folder with the ledger service running and added to its registry by hand:
+    /// the folder, the ledger's file, the service's process.
+    static func ledgerService() async throws -> (Scratch, String, SkyProcess) {
+        let scratch = try Scratch(copyingRoutes: false)
+        let ledger = scratch.path + "/ledger.jsonl"
+        let service = try await TraceContextTests.helper("ledger_service.py", [ledger], in: scratch)
+        let add = try await Command.run([SkyProcess.binary, "nodes", "add", "--service", "ledger", "--address", "127.0.0.1:\(service.port)", "--registry", scratch.registry])
+        #expect(add.status == 0, "\(add.output)")
+        return (scratch, ledger, service.process)
+    }
+
     /// The inputs: keys A, B, C in turn, five each; A's first is slow (1.5 s), the others quick.
     static func inputs(failing: String) -> [(key: String, seq: Int, sleepMs: Int, fail: String)] {
         (0..<15).map { index in
@@ -58,12 +69,8 @@ struct OrderedLanesTests {
     }
 
     @Test func csvRowsRunInOrderPerKeyAndAHeldRowWaitsForItsRedrive() async throws {
-        let scratch = try Scratch(copyingRoutes: false)
-        let ledger = scratch.path + "/ledger.jsonl"
-        let service = try await TraceContextTests.helper("ledger_service.py", [ledger], in: scratch)
-        defer { service.process.signal(SIGKILL) }
-        let add = try await Command.run([SkyProcess.binary, "nodes", "add", "--service", "ledger", "--address", "127.0.0.1:\(service.port)", "--registry", scratch.registry])
-        #expect(add.status == 0, "\(add.output)")
+        let (scratch, ledger, service) = try await Self.ledgerService()
+        defer { service.signal(SIGKILL) }
         try scratch.writeRoute("ledgered.yaml", """
             name: ledgered
             from:
@@ -110,12 +117,8 @@ struct OrderedLanesTests {
     }
 
     @Test func stompMessagesRunInOrderPerKeyAndAFailedOneLetsItsLaneGoOn() async throws {
-        let scratch = try Scratch(copyingRoutes: false)
-        let ledger = scratch.path + "/ledger.jsonl"
-        let service = try await TraceContextTests.helper("ledger_service.py", [ledger], in: scratch)
-        defer { service.process.signal(SIGKILL) }
-        let add = try await Command.run([SkyProcess.binary, "nodes", "add", "--service", "ledger", "--address", "127.0.0.1:\(service.port)", "--registry", scratch.registry])
-        #expect(add.status == 0, "\(add.output)")
+        let (scratch, ledger, service) = try await Self.ledgerService()
+        defer { service.signal(SIGKILL) }
         let queue = "/queue/sky-lanes-\(UUID().uuidString.prefix(8).lowercased())"
         try scratch.writeRoute("ledgered.yaml", """
             name: ledgered
@@ -153,12 +156,8 @@ struct OrderedLanesTests {
 
     /// Files too: the key a field of each file's JSON, the order the folder handed them out.
     @Test func filesRunInOrderPerKeyOfAJSONField() async throws {
-        let scratch = try Scratch(copyingRoutes: false)
-        let ledger = scratch.path + "/ledger.jsonl"
-        let service = try await TraceContextTests.helper("ledger_service.py", [ledger], in: scratch)
-        defer { service.process.signal(SIGKILL) }
-        let add = try await Command.run([SkyProcess.binary, "nodes", "add", "--service", "ledger", "--address", "127.0.0.1:\(service.port)", "--registry", scratch.registry])
-        #expect(add.status == 0, "\(add.output)")
+        let (scratch, ledger, service) = try await Self.ledgerService()
+        defer { service.signal(SIGKILL) }
         try scratch.writeRoute("ledgered.yaml", """
             name: ledgered
             from:

@@ -19,14 +19,7 @@ extension CSVInitiator: Redriving {
                         continue
                     }
                     if item.details["whole"] == "true" {
-                        if access(folder.root + "/" + file, F_OK) == 0 {
-                            refused[item.id] = "a file named \(file) is already waiting in \(source.dir)"
-                        } else if rename(folder.failed + "/" + file, folder.root + "/" + file) != 0 {
-                            refused[item.id] = "cannot move \(source.dir)/.failed/\(file) back: \(String(cString: strerror(errno)))"
-                        } else {
-                            unlink(folder.failed + "/" + file + ".error.json")
-                            unlink(folder.failed + "/" + file + ".checkpoint")
-                        }
+                        refused[item.id] = folder.putBack(file, removing: [".error.json", ".checkpoint"])
                         continue
                     }
                     guard item.input != nil, item.details["line"].flatMap(Int.init) != nil else {

@@ -284,6 +284,20 @@ struct DropFolder: Sendable {
     }
 
     /// Moves a claimed input from `.processing/` to `folder` (`done` or `failed`).
+    /// Puts a parked file back from `.failed/` into the folder, where it is taken as a new file
+    /// is (a redrive); its error file (and `extras`, files named after it) go.
+    /// - Returns: why it cannot be put back (no such name, a file of that name already waiting,
+    ///   the move failing), or `nil` when it was.
+    func putBack(_ name: String?, removing extras: [String] = [".error.json"]) -> String? {
+        guard let name, !name.isEmpty, !name.contains("/") else { return "it names no file" }
+        if access(self.root + "/" + name, F_OK) == 0 { return "a file named \(name) is already waiting in \(self.root)" }
+        guard rename(self.failed + "/" + name, self.root + "/" + name) == 0 else {
+            return "cannot move \(self.failed)/\(name) back: \(String(cString: strerror(errno)))"
+        }
+        for extra in extras { unlink(self.failed + "/" + name + extra) }
+        return nil
+    }
+
     func move(_ stem: String, to folder: String) throws(DropFolderError) {
         guard rename(self.processing + "/" + stem, folder + "/" + stem) == 0 else {
             throw DropFolderError(path: self.processing + "/" + stem, reason: "cannot move to \(folder): \(String(cString: strerror(errno)))")

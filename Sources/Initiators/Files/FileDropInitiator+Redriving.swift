@@ -13,17 +13,7 @@ extension FileDropInitiator: Redriving {
                 let folder = try DropFolder(path: source.dir)
                 var refused: [String: String] = [:]
                 for item in items {
-                    guard let stem = item.details["file"], !stem.isEmpty, !stem.contains("/") else {
-                        refused[item.id] = "it names no file"
-                        continue
-                    }
-                    if access(folder.root + "/" + stem, F_OK) == 0 {
-                        refused[item.id] = "a file named \(stem) is already waiting in \(source.dir)"
-                    } else if rename(folder.failed + "/" + stem, folder.root + "/" + stem) != 0 {
-                        refused[item.id] = "cannot move \(source.dir)/.failed/\(stem) back: \(String(cString: strerror(errno)))"
-                    } else {
-                        unlink(folder.failed + "/" + stem + ".error.json")
-                    }
+                    refused[item.id] = folder.putBack(item.details["file"])
                 }
                 return refused
             }
