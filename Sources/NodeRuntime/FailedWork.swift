@@ -320,6 +320,11 @@ public final class FailedWork: FailedInputs, Service, Sendable {
         guard let latest = dropped.map(\.updatedAt).max() else { return }
         self.dropsSeenUntil.withLock { $0 = max($0, latest) }
         self.counters.add("failed-dropped", Int64(dropped.count))
-        for item in dropped { self.counters.add("failed.\(item.route)-dropped") }
+        for item in dropped {
+            self.counters.add("failed.\(item.route)-dropped")
+            self.logger.notice(
+                "failed input dropped", metadata: ["route": "\(item.route)", "id": "\(item.id)", "by": "\(item.actor)", "reason": "\(item.note)"]
+            )
+        }
     }
 }

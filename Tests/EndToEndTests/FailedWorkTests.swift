@@ -62,7 +62,12 @@ struct FailedWorkTests {
         let send = try StompTests().python(["send", queue, queue + ".out", #"{"text":"message zero","kind":"none"}"#, #"{"text":"message one","kind":"bill"}"#], in: scratch)
         try send.run()
         #expect(try await send.exitStatus() == 0)
-        #expect(try await HTTP.post("\(base)/routes/orders", #"{"text":"http one","kind":"bill"}"#).status == 502)
+        // The failing request from curl: the caller's answer is the route's error, as always.
+        let curl = try await Command.run([
+            "/usr/bin/curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json",
+            "--data", #"{"text":"http one","kind":"bill"}"#, "\(base)/routes/orders",
+        ])
+        #expect(curl.status == 0 && curl.output.hasSuffix("\n502") && curl.output.contains(#""code":"step_failed""#), "\(curl.output)")
         #expect(try await HTTP.post("\(base)/routes/orders", #"{"text":"http two","kind":"none"}"#).json == ["text": "HTTP TWO", "kind": "NONE"])
 
         // One list for every source: only the inputs that failed, each once.
@@ -94,6 +99,7 @@ struct FailedWorkTests {
         #expect(try await self.items(scratch).count == 4)
         #expect(try await self.items(scratch, all: true).first { $0.id == file.id }?.note == "customer cancelled")
         #expect(await eventually(within: 10) { (try? await HTTP.get("\(base)/debug/vars").json["failed-dropped"]) == 1 })
+        #expect(sky.stderr.contains("failed input dropped") && sky.stderr.contains("reason=customer cancelled"))
 
         // Redriven while the route is still broken: it fails again, one attempt more.
         let request = try #require(bySource[.http]?.first)
