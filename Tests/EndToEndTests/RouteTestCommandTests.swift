@@ -62,4 +62,26 @@ struct RouteTestCommandTests {
         #expect(try await broken.waitForExit() == 1)
         #expect(broken.stdoutLines.contains { $0.hasPrefix("Routes/shout.test.yaml:3") && $0.contains("needs one of 'expect'") }, "\(broken.stdoutLines)")
     }
+
+    /// A case with a 30 s timeout and a service that never answers passes in the time of a
+    /// command, on the virtual clock, and says how long it took there.
+    @Test func faultsRunOnAVirtualClock() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("slow.yaml", "name: slow\ntimeout: 30s\nsteps:\n  - service: lookup\n")
+        try """
+            route: slow
+            cases:
+              - name: lookup never answers
+                input: { id: 1 }
+                faults:
+                  lookup: [ { hang: true } ]
+                expectError: deadline_exceeded
+                elapsed: 30s
+            """.write(toFile: scratch.path + "/Routes/slow.test.yaml", atomically: true, encoding: .utf8)
+        let started = ContinuousClock.now
+        let run = try SkyProcess(["route", "test", "Routes"], name: "route-test", directory: scratch.path)
+        #expect(try await run.waitForExit() == 0, "\(run.stdoutLines)")
+        #expect(ContinuousClock.now - started < .seconds(20), "the 30 s timeout was waited out for real")
+        #expect(run.stdoutLines.contains("ok    Routes/slow.test.yaml:3 lookup never answers (30s virtual)"), "\(run.stdoutLines)")
+    }
 }

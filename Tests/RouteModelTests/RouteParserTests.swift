@@ -210,4 +210,33 @@ struct RouteParserTests {
         let open = try RouteParser.parse(yaml: "name: o\ntimeout: 2s\nsteps:\n  - service: a\n  - service: b\n", file: "o.yaml")
         #expect(open.worstCase() == .seconds(2))
     }
+
+    /// A route test's `faults:` and statements read; a bad fault is named with its line.
+    @Test func routeTestFaultsRead() throws {
+        let file = try RouteTestFile.parse(yaml: """
+            route: r
+            cases:
+              - name: c
+                input: {}
+                faults:
+                  a: [ { fail: unavailable, times: 2 }, { fail: bad_request }, { delay: 3s }, { reset: true }, { hang: true } ]
+                  registry: [ { down: 5s } ]
+                expectError: step_failed
+                expectErrors: [ rejected ]
+                attempts: { a: 5 }
+                elapsed: 2s
+            """, file: "r.test.yaml")
+        let testCase = try #require(file.cases.first)
+        #expect(testCase.faults["a"] == [.fail(code: "unavailable", retryable: true, times: 2), .fail(code: "bad_request", retryable: false, times: 1), .delay(.seconds(3)), .reset, .hang])
+        #expect(testCase.registryDown == .seconds(5) && testCase.expectErrors == ["rejected"] && testCase.attempts == ["a": 5] && testCase.elapsed == .seconds(2))
+        #expect(throws: RouteFileError.self) {
+            try RouteTestFile.parse(yaml: "route: r\ncases:\n  - input: {}\n    expect: {}\n    faults:\n      a: [ { explode: true } ]\n", file: "bad.test.yaml")
+        }
+        do {
+            _ = try RouteTestFile.parse(yaml: "route: r\ncases:\n  - input: {}\n    expect: {}\n    faults:\n      a: [ { delay: soon } ]\n", file: "bad.test.yaml")
+            Issue.record("a bad delay was read")
+        } catch {
+            #expect(error.description.hasPrefix("bad.test.yaml:6:"), "\(error)")
+        }
+    }
 }

@@ -273,11 +273,12 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// The delay before attempt `attempt + 1`, with "equal jitter": half fixed, half random,
     /// so retries of many requests spread out instead of arriving together.
-    public func delay(afterAttempt attempt: Int) -> Duration {
+    /// - Parameter jitter: the random half's share, 0…1 (a route test's virtual clock gives 1).
+    public func delay(afterAttempt attempt: Int, jitter: Double = Double.random(in: 0...1)) -> Duration {
         let exponent = Swift.min(attempt - 1, 30)
         let base = Swift.min(self.backoff * (1 << exponent), self.max)
         let half = base / 2
-        return half + half * Double.random(in: 0...1)
+        return half + half * jitter
     }
 }
 

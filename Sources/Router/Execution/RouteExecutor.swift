@@ -55,8 +55,12 @@ public final class RouteExecutor: RouteRunner, Sendable {
     public let defaultTimeout: Duration
     /// Decides which new requests are traced (initiators draw root traces from it).
     public let sampler: TraceSampler
+    /// Where deadlines are read and back-offs waited: the system's clock, or a route test's
+    /// virtual one.
+    public let clock: RouteClock
 
     /// Creates a `RouteExecutor` from its parts.
+    /// - Parameter clock: the system's unless a route test runs it on a virtual one.
     public init(
         table: RouteTable,
         dispatcher: any StepDispatching,
@@ -68,8 +72,10 @@ public final class RouteExecutor: RouteRunner, Sendable {
         dedupe: (any DedupeStore)? = nil,
         dedupeClaimLife: Duration = .seconds(10),
         dedupeRecordLimit: Duration = .seconds(30),
+        clock: RouteClock = .system,
         logger: Logger
     ) {
+        self.clock = clock
         self.dedupeStore = dedupe
         self.dedupeClaimLife = dedupeClaimLife
         self.dedupeRecordLimit = dedupeRecordLimit
@@ -81,7 +87,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
         self.asyncSteps = asyncSteps
         self.instruments = RouteInstrumentsCache(counters: counters)
         self.breakers = CircuitBreakers(counters: counters)
-        self.attempts = StepAttempts(dispatcher: dispatcher, breakers: self.breakers, spans: RouteSpans(recorder: spans))
+        self.attempts = StepAttempts(dispatcher: dispatcher, breakers: self.breakers, spans: RouteSpans(recorder: spans), clock: clock)
         self.limiters = RateLimiters(counters: counters)
         self.defaultTimeout = defaultTimeout
         self.logger = logger

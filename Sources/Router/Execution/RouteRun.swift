@@ -36,9 +36,9 @@ struct RouteRun: Sendable {
         self.executor = executor
         self.route = route
         self.request = request
-        var deadline = NIODeadline.now() + TimeAmount(route.timeout ?? executor.defaultTimeout)
+        var deadline = executor.clock.now() + TimeAmount(route.timeout ?? executor.defaultTimeout)
         if let remaining = request.remainingMilliseconds {
-            deadline = min(deadline, .now() + .milliseconds(remaining))
+            deadline = min(deadline, executor.clock.now() + .milliseconds(remaining))
         }
         self.deadline = deadline
         self.instruments = instruments
@@ -109,7 +109,7 @@ struct RouteRun: Sendable {
                 return
             }
         }
-        guard self.deadline > .now() else {
+        guard self.deadline > self.executor.clock.now() else {
             throw SkyError(
                 .deadlineExceeded,
                 "route deadline passed before step \(number) (\(step.service)) could start",
@@ -183,7 +183,7 @@ struct RouteRun: Sendable {
     /// (``ParallelJoin``). Every branch ends (its calls carry the deadline), so the join never
     /// hangs. A branch that fails for good fails the step, which then follows its own `errOnFail`.
     func parallel(_ step: RouteStep, _ parallel: ParallelStep, number: Int, flow: inout Flow) async throws(SkyError) {
-        let branchDeadline = step.timeout.map { min(self.deadline, .now() + TimeAmount($0)) } ?? self.deadline
+        let branchDeadline = step.timeout.map { min(self.deadline, self.executor.clock.now() + TimeAmount($0)) } ?? self.deadline
         let start = flow
         let outcomes = await withTaskGroup(of: (Int, Result<Flow, SkyError>).self) { group in
             for (index, branch) in parallel.branches.enumerated() {
@@ -242,11 +242,24 @@ struct RouteRun: Sendable {
         // the async call must not be cut short when the route returns.
         let timeout = step.timeout ?? route.timeout ?? executor.defaultTimeout
         let stepInstruments = instruments.steps[step.slot]
+        if executor.clock.isVirtual {
+            // A route test: every attempt now, in order, on a clock of its own, so the outcome is
+            // the same each run and the route's time is not the out-of-band step's.
+            let attempts = executor.attempts.on(.virtual(startingAt: executor.clock.now()))
+            do throws(SkyError) {
+                _ = try await attempts.call(step, instruments: stepInstruments, request: request, routeDeadline: executor.clock.now() + TimeAmount(timeout), logger: logger)
+                instruments.asyncProcessed.add()
+            } catch {
+                instruments.asyncErrors.add()
+                self.asyncStepFailed(error, step: step, number: number, logger: logger)
+            }
+            return
+        }
         var firstAttempt = 1
         if executor.dispatcher.runsPromptlyInProcess(step) {
             do throws(SkyError) {
                 _ = try await executor.attempts.call(
-                    step, instruments: stepInstruments, request: request, routeDeadline: .now() + TimeAmount(timeout), lastAttempt: 1, logger: logger
+                    step, instruments: stepInstruments, request: request, routeDeadline: executor.clock.now() + TimeAmount(timeout), lastAttempt: 1, logger: logger
                 )
                 instruments.asyncProcessed.add()
                 return
@@ -260,7 +273,7 @@ struct RouteRun: Sendable {
             }
         }
         let accepted = executor.asyncSteps.submit { [self, firstAttempt] in
-            let deadline = NIODeadline.now() + TimeAmount(timeout)
+            let deadline = executor.clock.now() + TimeAmount(timeout)
             do {
                 _ = try await executor.attempts.call(
                     step, instruments: stepInstruments, request: request, routeDeadline: deadline, firstAttempt: firstAttempt, logger: logger

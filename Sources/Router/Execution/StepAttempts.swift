@@ -13,6 +13,14 @@ struct StepAttempts: Sendable {
     let dispatcher: any StepDispatching
     let breakers: CircuitBreakers
     let spans: RouteSpans
+    /// Where deadlines are read and back-offs waited (a route test's is virtual).
+    let clock: RouteClock
+
+    /// The same attempts on another clock (a route test's out-of-band step, whose waits must not
+    /// move the route's time).
+    func on(_ clock: RouteClock) -> StepAttempts {
+        StepAttempts(dispatcher: self.dispatcher, breakers: self.breakers, spans: self.spans, clock: clock)
+    }
 
     /// Calls a step, retrying retryable failures within its policy and the route's deadline.
     /// - Parameters:
@@ -30,7 +38,7 @@ struct StepAttempts: Sendable {
         var tried: Set<String> = []
         var attempt = firstAttempt
         while true {
-            let stepDeadline = step.timeout.map { min(routeDeadline, .now() + TimeAmount($0)) } ?? routeDeadline
+            let stepDeadline = step.timeout.map { min(routeDeadline, self.clock.now() + TimeAmount($0)) } ?? routeDeadline
             let breaker = step.breaker.map { (policy: $0, breaker: self.breakers.breaker(for: step.service)) }
             if let breaker, let refusal = breaker.breaker.permit(policy: breaker.policy) {
                 // Fail fast: nothing is sent, and no retry (it would be refused the same way).
@@ -49,8 +57,8 @@ struct StepAttempts: Sendable {
                 if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
                 throw failure
             }
-            let delay = step.retry.delay(afterAttempt: attempt)
-            guard NIODeadline.now() + TimeAmount(delay) < routeDeadline else {
+            let delay = step.retry.delay(afterAttempt: attempt, jitter: self.clock.jitter())
+            guard self.clock.now() + TimeAmount(delay) < routeDeadline else {
                 failure.message += " (no time left for attempt \(attempt + 1) before the route deadline)"
                 throw failure
             }
@@ -60,7 +68,7 @@ struct StepAttempts: Sendable {
             )
             instruments.retrying()
             do {
-                try await Task.sleep(for: delay)
+                try await self.clock.sleep(for: delay)
             } catch {
                 // Cancelled (the caller went away, shutdown): no further attempt is sent.
                 failure.message += " (cancelled before attempt \(attempt + 1))"
@@ -87,7 +95,7 @@ struct StepAttempts: Sendable {
         call.step = step.service
         call.attempt = attempt
         call.trace = request.trace.child()
-        call.deadline = WallClock.epochMilliseconds() + max(0, (deadlines.step - .now()).nanoseconds / 1_000_000)
+        call.deadline = WallClock.epochMilliseconds() + max(0, (deadlines.step - self.clock.now()).nanoseconds / 1_000_000)
         instruments.started()
         let started = ContinuousClock.now
         let startDate = call.trace.sampled ? Date() : nil

@@ -20,6 +20,10 @@ public struct RouteTestRunner: Sendable {
         public var passed: Bool
         /// Why not: what was expected and what came, line by line (a diff).
         public var details: [String]
+        /// The time the case took on its virtual clock.
+        public var elapsed: Duration = .zero
+        /// Whether the case scripted faults (`sky route test` then prints its virtual time).
+        public var faulted = false
     }
 
     /// The routes, by name.
@@ -56,10 +60,18 @@ public struct RouteTestRunner: Sendable {
     private func run(_ testCase: RouteTestFile.Case, route: Route, location: String) async -> Outcome {
         let table = RouteTable()
         table.install(route, file: location)
-        let dispatcher = ScriptedDispatcher(answers: testCase.services)
+        // Every case on its own virtual clock: faults' delays and hangs, back-offs and deadlines
+        // cost no real time, and come out the same each run.
+        let clock = RouteClock.virtual()
+        let start = clock.now()
+        let dispatcher = ScriptedDispatcher(answers: testCase.services, faults: testCase.faults, clock: clock)
+        var dedupe = self.dedupe()
+        if let down = testCase.registryDown, let store = dedupe {
+            dedupe = UnreachableDedupeStore(store: store, clock: clock, until: start + TimeAmount(down))
+        }
         let executor = RouteExecutor(
-            table: table, dispatcher: dispatcher, asyncSteps: AsyncStepQueue(limit: 16, logger: self.logger), counters: Counters(), dedupe: self.dedupe(),
-            logger: self.logger
+            table: table, dispatcher: dispatcher, asyncSteps: AsyncStepQueue(limit: 16, logger: self.logger), counters: Counters(), dedupe: dedupe,
+            clock: clock, logger: self.logger
         )
         let outcome: Result<RouteResult, SkyError>
         do {
@@ -80,7 +92,28 @@ public struct RouteTestRunner: Sendable {
         case (_, nil, nil):
             details = ["the case expects nothing"]
         }
-        return Outcome(location: location, name: testCase.name, passed: details.isEmpty, details: details)
+        let elapsed = Duration.nanoseconds((clock.now() - start).nanoseconds)
+        details += Self.checks(testCase, result: try? outcome.get(), calls: dispatcher.callCounts, elapsed: elapsed)
+        var result = Outcome(location: location, name: testCase.name, passed: details.isEmpty, details: details, elapsed: elapsed)
+        result.faulted = !testCase.faults.isEmpty || testCase.registryDown != nil
+        return result
+    }
+
+    /// What a case states beyond its answer: the errors `errOnFail: false` steps recorded, the
+    /// calls each service got, the most time it may take (on its virtual clock).
+    static func checks(_ testCase: RouteTestFile.Case, result: RouteResult?, calls: [String: Int], elapsed: Duration) -> [String] {
+        var details: [String] = []
+        if let codes = testCase.expectErrors {
+            let got = result?.errors.map(\.code) ?? []
+            if got != codes { details.append("expected errors [\(codes.joined(separator: ", "))], got [\(got.joined(separator: ", "))]") }
+        }
+        for (service, expected) in (testCase.attempts ?? [:]).sorted(by: { $0.key < $1.key }) where calls[service, default: 0] != expected {
+            details.append("expected \(expected) call(s) to \(service), got \(calls[service, default: 0])")
+        }
+        if let bound = testCase.elapsed, elapsed > bound {
+            details.append("expected at most \(DurationParser.format(bound)), took \(DurationParser.format(elapsed)) (virtual time)")
+        }
+        return details
     }
 
     /// Line by line: `- KEY: expected` and `+ KEY: actual` for the keys of two objects that

@@ -78,7 +78,12 @@ struct RouteCommand: AsyncParsableCommand {
             discussion: """
                 A test file names its route and lists cases: an input, the answers each service gives \
                 (one per call, in order; {error: CODE} for a failure), and the expected final document \
-                (expect) or error code (expectError). Routes are read from the same folders or files.
+                (expect) or error code (expectError). A case may script faults per service, applied \
+                to its first calls before its answers (faults: {SERVICE: [{fail: CODE, times: N}, \
+                {delay: 3s}, {reset: true}, {hang: true}], registry: [{down: 5s}]}), and state the \
+                errors errOnFail: false steps record (expectErrors), the calls per service (attempts) \
+                and the most time it may take (elapsed). Time runs on a virtual clock: a 30 s timeout \
+                passes at once, the same way every run. Routes are read from the same folders or files.
                 """
         )
 
@@ -112,7 +117,7 @@ struct RouteCommand: AsyncParsableCommand {
                 for outcome in await runner.run(test) {
                     if outcome.passed {
                         passed += 1
-                        Output.line("ok    \(outcome.location) \(outcome.name)")
+                        Output.line("ok    \(outcome.location) \(outcome.name)" + (outcome.faulted ? " (\(DurationParser.format(outcome.elapsed)) virtual)" : ""))
                     } else {
                         failed += 1
                         Output.line("FAIL  \(outcome.location) \(outcome.name)")
