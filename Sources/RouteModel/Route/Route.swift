@@ -273,7 +273,9 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// The delay before attempt `attempt + 1`, with "equal jitter": half fixed, half random,
     /// so retries of many requests spread out instead of arriving together.
-    /// - Parameter jitter: the random half's share, 0…1 (a route test's virtual clock gives 1).
+    /// - Parameters:
+    ///   - attempt: the attempt that just failed (1 for the first).
+    ///   - jitter: the random half's share, 0…1 (a route test's virtual clock gives 1).
     public func delay(afterAttempt attempt: Int, jitter: Double = Double.random(in: 0...1)) -> Duration {
         let exponent = Swift.min(attempt - 1, 30)
         let base = Swift.min(self.backoff * (1 << exponent), self.max)
