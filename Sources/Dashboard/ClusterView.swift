@@ -240,15 +240,15 @@ public struct ClusterView: Sendable {
 }
 
 extension ClusterView.FailedRow {
-    /// Open items counted per route, routes sorted by name.
-    static func rows(_ items: [FailedItem]) -> [ClusterView.FailedRow] {
+    /// Open items' counts per route, routes sorted by name.
+    static func rows(_ counts: [FailedCount]) -> [ClusterView.FailedRow] {
         var rows: [String: ClusterView.FailedRow] = [:]
-        for item in items where item.state.isOpen {
-            var row = rows[item.route] ?? ClusterView.FailedRow(route: item.route, failed: 0, redriving: 0, sources: [])
-            if item.state == .failed { row.failed += 1 } else { row.redriving += 1 }
-            let source = "\(item.source.rawValue) \(item.resource)"
+        for count in counts where count.state.isOpen && count.count > 0 {
+            var row = rows[count.route] ?? ClusterView.FailedRow(route: count.route, failed: 0, redriving: 0, sources: [])
+            if count.state == .failed { row.failed += count.count } else { row.redriving += count.count }
+            let source = "\(count.source.rawValue) \(count.resource)"
             if !row.sources.contains(source) { row.sources.append(source) }
-            rows[item.route] = row
+            rows[count.route] = row
         }
         return rows.values.sorted { $0.route < $1.route }
     }

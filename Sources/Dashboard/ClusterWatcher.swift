@@ -117,7 +117,7 @@ public final class ClusterWatcher: Service, Sendable {
             view.nodes = self.cache.nodes(matching: .all).sorted { ($0.kind.rawValue, $0.service, $0.address) < ($1.kind.rawValue, $1.service, $1.address) }
             view.events = try await self.registry.events(limit: 15)
             view.totals = try await self.registry.counts().routeTotals
-            view.failedWork = ClusterView.FailedRow.rows(try await self.registry.failedItems(FailedQuery(states: [.failed, .redrive, .running]), limit: 100_000))
+            view.failedWork = ClusterView.FailedRow.rows(try await self.registry.failedCounts(states: [.failed, .redrive, .running]))
         } catch {
             // Keep showing the last nodes we knew, and say the registry is unreachable.
             view.nodes = self.current.nodes

@@ -12,7 +12,8 @@ import Synchronization
 /// by that source's initiator, or, for HTTP, run again here.
 ///
 /// Reporting never waits for the registry: reports wait in a buffer of at most ``bufferLimit``
-/// items, written in one call per interval and retried while the registry is away. Past the
+/// items, written in one call per interval and retried while the registry is away. Redrives
+/// asked for and drops are looked for every fourth interval (once a second by default). Past the
 /// limit the oldest reports are given up, counted (`failed-unrecorded`) and logged; the inputs
 /// themselves are still where their sources parked them (`.failed/`, `rejects.csv`, the
 /// dead-letter queue), so nothing is lost, only missing from `sky failed list`.
@@ -185,20 +186,27 @@ public final class FailedWork: FailedInputs, Service, Sendable {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var round = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.interval)
-                await self.tick()
+                // Reports go out every round; the registry is asked for redrives and drops every
+                // fourth (once a second with the default interval), which is what each node of a
+                // cluster costs the registry while nothing fails.
+                await self.tick(asking: round % 4 == 0)
+                round += 1
             }
         }
         // What failed up to the stop is still recorded.
         await self.flush()
     }
 
-    /// One round: write reports and outcomes, put back the redrives asked for, count drops.
-    func tick() async {
+    /// One round: write reports and outcomes, decide held inputs, and, when `asking`, put back
+    /// the redrives asked for and count drops.
+    func tick(asking: Bool = true) async {
         await self.flush()
         do {
             try await self.decideHeld()
+            guard asking else { return }
             try await self.redriveAsked()
             try await self.countDrops()
         } catch {

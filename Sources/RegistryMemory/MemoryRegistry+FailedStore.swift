@@ -23,6 +23,11 @@ extension MemoryRegistry {
         }
     }
 
+    /// The items in `states`, counted.
+    public func failedCounts(states: Set<FailedItem.State>) async throws -> [FailedCount] {
+        FailedCount.counting(self.state.withLock { Array($0.failed.values) }.filter { states.contains($0.state) })
+    }
+
     /// Moves the item under the one lock, only from the states the mover saw.
     public func moveFailed(
         id: String, from: Set<FailedItem.State>, updatedBefore: Date?, to: FailedItem.State, actor: String, note: String, now: Date

@@ -48,6 +48,24 @@ extension MongoRegistry {
         }
     }
 
+    /// The four fields counted, not the documents (their inputs stay on the server); counted
+    /// here, so it needs nothing of the server beyond `find`.
+    public func failedCounts(states: Set<FailedItem.State>) async throws -> [FailedCount] {
+        guard !states.isEmpty else { return [] }
+        return try await self.run("counting failed items") {
+            let rows = try await self.find(
+                "failed", filter: [("state", .document([("$in", .json(.array(states.map { .string($0.rawValue) })))]))], sort: [],
+                projection: ["route", "source", "resource", "state"]
+            )
+            return FailedCount.summing(rows.compactMap { row in
+                guard let route = row["route"]?.stringValue, let source = row["source"]?.stringValue.flatMap(FailedItem.Source.init(rawValue:)),
+                    let state = row["state"]?.stringValue.flatMap(FailedItem.State.init(rawValue:))
+                else { return nil }
+                return FailedCount(route: route, source: source, resource: row["resource"]?.stringValue ?? "", state: state, count: 1)
+            })
+        }
+    }
+
     /// One `findAndModify` whose query names the states the mover saw: of several movers exactly
     /// one matches.
     public func moveFailed(

@@ -110,12 +110,16 @@ public final class MongoRegistry: Registry {
     }
 
     /// Runs `find` and follows the cursor to the end.
-    func find(_ collection: String, filter: [(String, MongoValue)], sort: [(String, MongoValue)], limit: Int? = nil) async throws -> [JSONValue] {
+    /// - Parameter projection: the fields to return, when not all of them.
+    func find(
+        _ collection: String, filter: [(String, MongoValue)], sort: [(String, MongoValue)], limit: Int? = nil, projection: [String]? = nil
+    ) async throws -> [JSONValue] {
         var command: [(String, MongoValue)] = [
             ("find", .json(.string(collection))), ("filter", .document(MongoDocument(filter))), ("sort", .document(MongoDocument(sort))),
             ("batchSize", 1000),
         ]
         if let limit { command.append(("limit", .json(.int(Int64(limit))))) }
+        if let projection { command.append(("projection", .document(MongoDocument(projection.map { ($0, MongoValue.json(.int(1))) })))) }
         var reply = try await self.pool.command(MongoDocument(command))
         var documents = reply["cursor"]?["firstBatch"]?.arrayValue ?? []
         while let cursorID = reply["cursor"]?["id"]?.intValue, cursorID != 0 {

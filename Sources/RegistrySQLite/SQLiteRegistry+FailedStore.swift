@@ -71,6 +71,22 @@ extension SQLiteRegistry {
         }
     }
 
+    /// One `GROUP BY` over the columns: no document is read.
+    public func failedCounts(states: Set<FailedItem.State>) async throws -> [FailedCount] {
+        guard !states.isEmpty else { return [] }
+        let arguments = StatementArguments(states.map { $0.rawValue as (any DatabaseValueConvertible)? })
+        let list = states.map { _ in "?" }.joined(separator: ",")
+        return try await self.read("failed") { db in
+            FailedCount.summing(try Row.fetchAll(
+                db, sql: "SELECT route, source, resource, state, COUNT(*) AS n FROM failed WHERE state IN (\(list)) GROUP BY route, source, resource, state",
+                arguments: arguments
+            ).compactMap { row in
+                guard let source = FailedItem.Source(rawValue: row["source"]), let state = FailedItem.State(rawValue: row["state"]) else { return nil }
+                return FailedCount(route: row["route"], source: source, resource: row["resource"], state: state, count: row["n"])
+            })
+        }
+    }
+
     /// Reads and moves the item in one write transaction, only from the states the mover saw:
     /// SQLite's one writer at a time is what makes the move exclusive between processes.
     public func moveFailed(

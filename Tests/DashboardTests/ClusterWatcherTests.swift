@@ -238,6 +238,11 @@ final class FailingRegistry: NodeDirectory, EventLog, CountStore, FailedStore, S
         try self.check()
         return try await self.memory.moveFailed(id: id, from: from, updatedBefore: updatedBefore, to: to, actor: actor, note: note, now: now)
     }
+
+    func failedCounts(states: Set<FailedItem.State>) async throws -> [FailedCount] {
+        try self.check()
+        return try await self.memory.failedCounts(states: states)
+    }
 }
 
 /// A TCP listener that accepts connections and never answers, counting them: a router that

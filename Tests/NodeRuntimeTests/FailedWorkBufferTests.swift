@@ -36,6 +36,11 @@ struct FailedWorkBufferTests {
             try self.check()
             return try await self.memory.moveFailed(id: id, from: from, updatedBefore: updatedBefore, to: to, actor: actor, note: note, now: now)
         }
+
+        func failedCounts(states: Set<FailedItem.State>) async throws -> [FailedCount] {
+            try self.check()
+            return try await self.memory.failedCounts(states: states)
+        }
     }
 
     @Test func reportsWaitForTheRegistryAndTheOldestBeyondTheLimitAreCounted() async throws {

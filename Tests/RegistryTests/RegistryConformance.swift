@@ -321,6 +321,12 @@ enum RegistryConformance {
         #expect(try await second.failedItems(FailedQuery(states: [.dropped], node: "node-2"), limit: 10).isEmpty)
         listed = try await first.failedItems(FailedQuery(states: [.failed]), limit: 10)
         #expect(Set(listed.map(\.id)) == [row, items[2].id])
+        // Counted by the driver as the items say, without reading them.
+        let counts = try await second.failedCounts(states: [.failed, .dropped])
+        #expect(counts == FailedCount.counting(try await second.failedItems(FailedQuery(states: [.failed, .dropped]), limit: 100)))
+        #expect(counts.map { "\($0.route) \($0.source.rawValue) \($0.state.rawValue) \($0.count)" } == [
+            "orders csv failed 1", "orders stomp dropped 1", "text http failed 1",
+        ])
 
         // Done or dropped over a week ago: pruned at the next record; open items stay however old.
         let old = FailedItem(route: "text", source: .http, resource: "http", input: nil, code: "x", message: "old", node: "node-1", failedAt: start - 30 * 86400)

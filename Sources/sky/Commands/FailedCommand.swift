@@ -152,7 +152,7 @@ struct FailedCommand: AsyncParsableCommand {
         /// Or every failed item at all.
         @Flag(help: "Every failed input.") var all = false
         /// Without it the command returns once the redrive is asked for; the nodes act within a
-        /// quarter second.
+        /// second.
         @Flag(help: "Wait until each input has run again and print how it went.") var wait = false
         /// How long `--wait` waits before naming what is still running.
         @Option(help: "Seconds --wait waits.") var timeout: Double = 60
