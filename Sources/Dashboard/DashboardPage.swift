@@ -56,7 +56,7 @@ enum DashboardPage {
         // The redrive button: ask, then show the new counts at once.
         async function redrive(route) {
           try {
-            await fetch('failed/redrive?route=' + encodeURIComponent(route), { method: 'POST', cache: 'no-store' });
+            await fetch('failed/redrive?route=' + encodeURIComponent(route), { method: 'POST', cache: 'no-store', headers: { 'Skynet-Action': 'redrive' } });
           } catch (e) {}
           refresh();
         }

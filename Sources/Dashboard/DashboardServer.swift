@@ -67,10 +67,15 @@ public struct DashboardServer: Service {
             )
         }
         router.get("api/state") { _, _ -> Response in .json(self.watcher.current.json) }
-        // The page's redrive button: POST failed/redrive?route=NAME (behind the token like the
-        // page itself).
+        // The page's redrive button: POST failed/redrive?route=NAME with Skynet-Action: redrive
+        // (behind the token like the page itself).
         table.record(.post, "failed/redrive")
         router.post("failed/redrive") { request, _ -> Response in
+            // Basic credentials a browser cached go with any form another site posts here; the
+            // header goes only with the page's own fetch.
+            guard request.headers[SkynetHeaders.action] == "redrive" else {
+                return .error(SkyError(.badRequest, "a redrive is asked with the header Skynet-Action: redrive (the dashboard's button sends it)"))
+            }
             guard let route = request.uri.queryParameters["route"].map(String.init), !route.isEmpty else {
                 return .error(SkyError(.badRequest, "name the route: POST /failed/redrive?route=NAME"))
             }

@@ -172,6 +172,11 @@ struct FailedWorkTests {
         #expect(dom.contains(#"<tr class="failed" data-failed-route="docs"><td>docs</td><td class="num failed-count">3</td>"#), "\(dom.prefix(3000))")
         #expect(dom.contains(#"data-redrive="docs""#) && dom.contains("files drop/docs"))
 
+        // A form another site posts (no Skynet-Action header) is refused, and redrives nothing.
+        let forged = try await Command.run(["/usr/bin/curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", page + "failed/redrive?route=docs"])
+        #expect(forged.output.hasSuffix("\n400") && forged.output.contains("Skynet-Action: redrive"), "\(forged.output)")
+        #expect(try await self.items(scratch).filter { $0.state == .failed }.count == 3)
+
         let click = Process()
         click.executableURL = URL(fileURLWithPath: StompTests.python)
         click.arguments = [

@@ -15,4 +15,8 @@ public enum SkynetHeaders {
     /// `true` on the answer to a duplicate of a request already answered (`dedupe:` routes):
     /// the first answer, the steps not run again.
     public static let deduplicated = HTTPField.Name("Skynet-Deduplicated")!
+    /// What a dashboard button asks for (`redrive`): a browser sends it only from a page's own
+    /// script, never with a form another site posts, so the dashboard's actions refuse requests
+    /// without it.
+    public static let action = HTTPField.Name("Skynet-Action")!
 }
