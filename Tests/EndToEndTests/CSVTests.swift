@@ -114,4 +114,81 @@ struct CSVTests {
         sky.signal(SIGTERM)
         #expect(try await sky.waitForExit() == 0)
     }
+
+    /// A route every step of which `sky run` answers in-process takes its rows in batches
+    /// (PromptLane): the answers, rejects, retries and counts are each row's own, whatever
+    /// batch it ran in.
+    @Test func rowsOfAnInProcessRouteRunInBatchesAndEachGetsItsOwnOutcome() async throws {
+        let scratch = try Scratch(copyingRoutes: false)
+        try scratch.writeRoute("people.yaml", """
+            name: people
+            from:
+              - csv: { dir: drop/people, concurrency: 4 }
+            steps:
+              - service: uppercase
+              - service: flaky
+                retry: { attempts: 3, backoff: 1ms }
+              - service: wordcount
+                merge: true
+            """)
+        let sky = try await self.startSky(scratch)
+        defer { sky.signal(SIGKILL) }
+        // 1,000 rows over several batches; every 100th fails once and is retried, every 250th
+        // fails more often than its retries allow, one is malformed and one too wide.
+        var text = "text,failTimes\n"
+        var expected: [Int: String] = [:]
+        var rejected: [Int: String] = [:]
+        for index in 0..<1000 {
+            let line = index + 2
+            switch index {
+            case 500:
+                text += "bad \"quote,0\n"
+                rejected[line] = "malformed row"
+            case 600:
+                text += "too,many,fields\n"
+                rejected[line] = "row has 3 fields, the header has 2"
+            case _ where index % 250 == 125:
+                text += "row \(index) gives up,5\n"
+                rejected[line] = "route people: step 2 (flaky): flaky: deliberate failure 3 of 5 (after 3 attempts)"
+            case _ where index % 100 == 7:
+                text += "row \(index) once,1\n"
+                expected[line] = "ROW \(index) ONCE"
+            default:
+                text += "row \(index),0\n"
+                expected[line] = "ROW \(index)"
+            }
+        }
+        try self.drop(scratch, "many.csv", text)
+        let root = scratch.path + "/drop/people"
+        #expect(await eventually(within: 60) { FileManager.default.fileExists(atPath: root + "/.done/many.csv") })
+        let ledger = try self.ledger(root, "many.csv", lines: 2..<1002)
+        #expect(ledger.isExact, "\(ledger)")
+        var answered: [Int: String] = [:]
+        for line in try String(contentsOfFile: root + "/.out/many.csv.results.jsonl", encoding: .utf8).split(separator: "\n") {
+            let answer = try JSONParser.parse(String(line))
+            let number = try #require(answer["line"]?.intValue)
+            answered[Int(number)] = answer["result"]?["text"]?.stringValue
+            let words = Int64((answer["result"]?["text"]?.stringValue ?? "").split(separator: " ").count)
+            #expect(answer["result"]?["words"]?.intValue == words, "line \(number): \(answer)")
+            let once = (answer["result"]?["text"]?.stringValue ?? "").hasSuffix("ONCE")
+            #expect(answer["result"]?["attempts"]?.intValue == (once ? 2 : 1), "line \(number): \(answer)")
+        }
+        #expect(answered == expected)
+        let rejects = try String(contentsOfFile: root + "/.out/many.csv.rejects.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rejects.count == rejected.count)
+        for reject in rejects {
+            let line = try #require(Int(reject.prefix { $0 != "," }))
+            let reason = try #require(rejected[line], "line \(line) was not to be rejected: \(reject)")
+            #expect(reject.contains(reason), "line \(line): \(reject)")
+        }
+        let base = try await sky.waitForWord(after: "HTTP       ")
+        let vars = try await HTTP.get(base + "/debug/vars").json
+        #expect(vars["csv.people-rows"]?.intValue == Int64(expected.count) && vars["csv.people-rejects"]?.intValue == Int64(rejected.count))
+        #expect(vars["route.people-processed"]?.intValue == Int64(expected.count))
+        #expect(vars["route.people-errors"]?.intValue == 4)
+        // Retries: one per row failing once, two per row giving up.
+        #expect(vars["step.flaky-retries"]?.intValue == Int64(10 + 2 * 4))
+        sky.signal(SIGTERM)
+        #expect(try await sky.waitForExit() == 0)
+    }
 }

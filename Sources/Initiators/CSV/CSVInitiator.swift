@@ -101,8 +101,15 @@ public final class CSVInitiator: Initiator, Sendable {
     private var prefix: String { "csv.\(self.configuration.route)" }
 
     /// Rows sent to the route together, in one task (a task per row cost more than a row's
-    /// work in a fast route; BENCHMARKS.md).
+    /// work in a fast route; BENCHMARKS.md). Rows of a route with a remote step run one after
+    /// another in their task, so their batches stay small enough to spread a short file over
+    /// the source's concurrency.
     static let batchSize = 32
+    /// Rows sent together to a route answered at once in this process
+    /// (``RouteRunner/runsPromptly(_:)``): it runs them step by step, and the bigger batch
+    /// spreads each batch's fixed cost (a task, a wake-up, the counters) over four times the rows
+    /// (`make bench` 4d showed the difference; DECISIONS.md).
+    static let promptBatchSize = 128
     /// Bytes read at a time. Every record of a read is decoded before its rows go out, so
     /// this bounds the records held at once (about a thousand short rows); 256 KiB reads held
     /// eight times as many and made the allocator's footprint grow with the file (heaptrack:
@@ -261,7 +268,10 @@ public final class CSVInitiator: Initiator, Sendable {
         let concurrency = max(1, source.concurrency)
         // An ordered source runs its rows one per task: a row waiting for its key's lane then
         // holds up only itself, not the rest of a batch of other keys.
-        let batchSize = source.order == nil ? Self.batchSize : 1
+        // Sized once per file: a reload that changes the route's steps changes how its rows
+        // run (each batch looks the route up), not how many go together.
+        let batchSize =
+            source.order != nil ? 1 : self.runner.route(named: self.configuration.route).map(self.runner.runsPromptly) == true ? Self.promptBatchSize : Self.batchSize
         let lanes = KeyedLanes()
         let tally = (rows: self.counters.cell("\(self.prefix)-rows"), rejects: self.counters.cell("\(self.prefix)-rejects"))
         await withTaskGroup(of: Finished.self) { group in
@@ -352,6 +362,12 @@ public final class CSVInitiator: Initiator, Sendable {
             // Looked up once for the batch: its rows run on the revision it found (a reload
             // reaches the next batch).
             let route = self.runner.route(named: self.configuration.route)
+            // A route answered at once here runs the batch as one unit of work; any other runs
+            // its rows one at a time below, each counted and reported as it ends (a slow row's
+            // neighbours do not wait for the batch to be counted).
+            if order == nil, let route, self.runner.runsPromptly(route) {
+                return .rows(number, await self.runBatch(rows, header: header, meta: meta, route: route, file: file, tally: tally, isStopping: isStopping))
+            }
             var outcomes: [(CSVReader.Record, Outcome)] = []
             outcomes.reserveCapacity(rows.count)
             for (record, ticket) in zip(rows, tickets) {
@@ -459,23 +475,71 @@ public final class CSVInitiator: Initiator, Sendable {
         return nil
     }
 
-    /// Runs one row through the route.
+    /// Runs an unordered batch's rows through the route as one unit of work
+    /// (``RouteRunner/run(batch:on:shouldStop:)``: a route answered in this process runs them
+    /// step by step, its counters added once), and reports each row's outcome.
     /// - Parameters:
-    ///   - meta: the file's meta (`source`, `file`), to which the row's `line` is added.
-    ///   - tally: the rows and rejects counters, looked up once per file (a lookup by name per
-    ///     row showed in the profile).
-    ///   - route: the route as the batch found it; `nil` when there was none (the runner then
-    ///     says so, and the row is rejected with that error).
-    private func run(_ record: CSVReader.Record, header: [String]?, meta: [String: String], route: Route?, tally: (rows: CounterCell, rejects: CounterCell)) async -> Outcome {
+    ///   - meta: the file's meta (`source`, `file`), to which each row's `line` is added.
+    ///   - tally: the rows and rejects counters, added to once for the batch.
+    private func runBatch(
+        _ rows: [CSVReader.Record], header: [String]?, meta: [String: String], route: Route, file: String, tally: (rows: CounterCell, rejects: CounterCell),
+        isStopping: @Sendable () -> Bool
+    ) async -> [(CSVReader.Record, Outcome)] {
+        // A stop before the batch starts leaves every row of it to run again, malformed ones
+        // too (the file pauses before its first row).
+        guard !isStopping() else { return rows.map { ($0, .interrupted) } }
+        var outcomes: [(CSVReader.Record, Outcome)] = rows.map { ($0, .interrupted) }
+        var requests: [RequestEnvelope] = []
+        var positions: [Int] = []
+        requests.reserveCapacity(rows.count)
+        positions.reserveCapacity(rows.count)
+        var rejects = 0
+        for (index, record) in rows.enumerated() {
+            switch self.request(for: record, header: header, meta: meta) {
+            case .success(let request):
+                requests.append(request)
+                positions.append(index)
+            case .failure(let reason):
+                rejects += 1
+                outcomes[index].1 = .reject(reason.message, nil)
+            }
+        }
+        let results = await self.runner.run(batch: requests, on: route, shouldStop: isStopping)
+        var answered = 0
+        for (index, result) in zip(positions, results) {
+            switch result {
+            case nil:
+                outcomes[index].1 = .interrupted
+            case .success(let result)?:
+                answered += 1
+                outcomes[index].1 = .result(result.answerDocument)
+            case .failure(let error)?:
+                // A stop that outlasted the drain limit is not the row's failure.
+                if Task.isCancelled {
+                    outcomes[index].1 = .interrupted
+                } else {
+                    rejects += 1
+                    outcomes[index].1 = .reject(error.description, error)
+                }
+            }
+        }
+        if answered > 0 { tally.rows.add(Int64(answered)) }
+        if rejects > 0 { tally.rejects.add(Int64(rejects)) }
+        for (record, outcome) in outcomes { self.report(record, outcome, file: file, header: header) }
+        return outcomes
+    }
+
+    /// A row's request: its fields as the document (an object by the header's names, or an
+    /// array without one) and its line in the meta; or why the row cannot be one.
+    /// - Parameter meta: the file's meta (`source`, `file`), to which the row's `line` is added.
+    private func request(for record: CSVReader.Record, header: [String]?, meta: [String: String]) -> Result<RequestEnvelope, RowRejected> {
         if let problem = record.problem {
-            tally.rejects.add()
-            return .reject("malformed row: \(problem)", nil)
+            return .failure(RowRejected(message: "malformed row: \(problem)"))
         }
         let payload: JSONValue
         if let header {
             guard record.fields.count == header.count else {
-                tally.rejects.add()
-                return .reject("row has \(record.fields.count) fields, the header has \(header.count)", nil)
+                return .failure(RowRejected(message: "row has \(record.fields.count) fields, the header has \(header.count)"))
             }
             // The header has no repeated names (checked when it was read). Filled in place: a
             // mapped array of values first was one more allocation per row.
@@ -487,11 +551,30 @@ public final class CSVInitiator: Initiator, Sendable {
         }
         var rowMeta = meta
         rowMeta["line"] = String(record.line)
-        let request = RequestEnvelope(
-            route: self.configuration.route, payload: payload,
-            meta: rowMeta,
-            trace: self.runner.sampler.root()
-        )
+        return .success(RequestEnvelope(route: self.configuration.route, payload: payload, meta: rowMeta, trace: self.runner.sampler.root()))
+    }
+
+    /// Why a row is not a request (malformed, or not the header's width): the reason
+    /// `rejects.csv` gives.
+    struct RowRejected: Error {
+        let message: String
+    }
+
+    /// Runs one row through the route.
+    /// - Parameters:
+    ///   - meta: the file's meta (`source`, `file`), to which the row's `line` is added.
+    ///   - tally: the rows and rejects counters, looked up once per file (a lookup by name per
+    ///     row showed in the profile).
+    ///   - route: the route as the batch found it; `nil` when there was none (the runner then
+    ///     says so, and the row is rejected with that error).
+    private func run(_ record: CSVReader.Record, header: [String]?, meta: [String: String], route: Route?, tally: (rows: CounterCell, rejects: CounterCell)) async -> Outcome {
+        let request: RequestEnvelope
+        switch self.request(for: record, header: header, meta: meta) {
+        case .success(let made): request = made
+        case .failure(let reason):
+            tally.rejects.add()
+            return .reject(reason.message, nil)
+        }
         do throws(SkyError) {
             let result: RouteResult
             if let route {

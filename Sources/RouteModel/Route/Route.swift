@@ -36,6 +36,9 @@ public struct Route: Sendable, Hashable {
     /// The services of ``calls``, in order: worked out once, so a request checks its route's
     /// counters still fit without walking the steps.
     public private(set) var callServices: [String] = []
+    /// What the router that runs this route worked out about it once (``RoutePlanSlot``); a
+    /// table installing the route gives it a new slot.
+    public var plan = RoutePlanSlot()
 
     /// Creates a `Route` from its parts; numbers every service call, nested ones too (their
     /// ``RouteStep/slot``), in file order.

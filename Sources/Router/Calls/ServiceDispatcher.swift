@@ -84,15 +84,25 @@ public final class ServiceDispatcher: Sendable {
     /// the balancer prefers in-process instances, so this holds when there is at least one
     /// and every one of them completes promptly.
     public func runsPromptlyInProcess(_ step: RouteStep) -> Bool {
-        guard let local = self.local else { return false }
-        var found = false
+        self.promptHandler(for: step) != nil
+    }
+
+    /// The first in-process instance of `step.service`, when there is one and every in-process
+    /// instance completes promptly (the balancer would pick one of them, and they compute the
+    /// same answer). No in-flight books are kept for it: they only steer the balancer between
+    /// instances, and in-process ones are always preferred.
+    public func promptHandler(for step: RouteStep) -> (handler: any ServiceHandler, nodeID: String)? {
+        guard let local = self.local else { return nil }
+        var found: (handler: any ServiceHandler, nodeID: String)?
         for instance in self.cache.instances(of: step.service, version: step.version) {
             guard let handler = local.handler(forNode: instance.id) else { continue }
-            guard handler.completesPromptly else { return false }
-            found = true
+            guard handler.completesPromptly else { return nil }
+            if found == nil { found = (handler, instance.id) }
         }
         return found
     }
+
+    public var instancesGeneration: Int { self.cache.generation }
 
     /// Runs an in-process handler under the deadline (directly when it completes promptly);
     /// its errors become ``SkyError``s as they would over the wire.
@@ -104,14 +114,22 @@ public final class ServiceDispatcher: Sendable {
     ) async throws(SkyError) -> ServiceResponse {
         do {
             return try await handler.handle(request, before: deadline, watchdog: self.watchdog)
-        } catch let error as SkyError {
-            var error = error
-            error.service = error.service ?? service
-            throw error
-        } catch is DeadlineExceeded {
-            throw SkyError(.deadlineExceeded, "did not answer in time", retryable: true, service: service)
         } catch {
-            throw SkyError(.serviceError, "\(error)", service: service)
+            throw Self.localFailure(error, service: service)
+        }
+    }
+
+    /// An in-process handler's error as the ``SkyError`` the same failure would be over the
+    /// wire (naming the service).
+    static func localFailure(_ error: any Error, service: String) -> SkyError {
+        switch error {
+        case var error as SkyError:
+            error.service = error.service ?? service
+            return error
+        case is DeadlineExceeded:
+            return SkyError(.deadlineExceeded, "did not answer in time", retryable: true, service: service)
+        default:
+            return SkyError(.serviceError, "\(error)", service: service)
         }
     }
 }

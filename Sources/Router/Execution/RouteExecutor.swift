@@ -127,6 +127,10 @@ public final class RouteExecutor: RouteRunner, Sendable {
     }
 
     public func run(_ request: RequestEnvelope, on route: Route) async throws(SkyError) -> RouteResult {
+        if !request.trace.sampled, let lane = self.lane(for: route) {
+            let results = await lane.run([request], route: route, executor: self)
+            return try results[0].get()
+        }
         if let policy = route.dedupe, let store = self.dedupeStore {
             guard let value = policy.key.value(in: request.payload), value != .null else {
                 // No key, nothing to deduplicate on: it runs, and is counted.
@@ -141,6 +145,52 @@ public final class RouteExecutor: RouteRunner, Sendable {
             )
         }
         return try await self.runOnce(route, request: request)
+    }
+
+    /// Runs a batch through the route's ``PromptLane`` when it has one (sampled requests, whose
+    /// calls are timed one by one for their spans, go through ``RouteRun``); otherwise one
+    /// request after another.
+    public func run(batch requests: [RequestEnvelope], on route: Route, shouldStop: () -> Bool) async -> [Result<RouteResult, SkyError>?] {
+        guard let lane = self.lane(for: route) else {
+            return await Self.runEach(requests, shouldStop: shouldStop) { request async throws(SkyError) in try await self.run(request, on: route) }
+        }
+        // The lane's calls end at once: a stop lets the batch in hand finish, as a request in
+        // hand would.
+        guard !shouldStop() else { return requests.map { _ in nil } }
+        guard requests.contains(where: \.trace.sampled) else { return await lane.run(requests, route: route, executor: self) }
+        let plain = requests.indices.filter { !requests[$0].trace.sampled }
+        var results = [Result<RouteResult, SkyError>?](repeating: nil, count: requests.count)
+        for (index, result) in zip(plain, await lane.run(plain.map { requests[$0] }, route: route, executor: self)) { results[index] = result }
+        for index in requests.indices where requests[index].trace.sampled {
+            do throws(SkyError) {
+                results[index] = .success(try await self.run(requests[index], on: route))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        return results
+    }
+
+    public func runsPromptly(_ route: Route) -> Bool {
+        self.lane(for: route) != nil
+    }
+
+    /// The route's ``PromptLane``, made once per revision and registry cache generation and
+    /// kept in the route's plan slot; `nil` when the route cannot take it.
+    func lane(for route: Route) -> PromptLane? {
+        route.plan.plan(for: RoutePlanSlot.Key(owner: ObjectIdentifier(self), generation: self.dispatcher.instancesGeneration)) {
+            PromptLane(route: route, executor: self)
+        }
+    }
+
+    /// The route's counters and histograms (made once per revision of its steps).
+    func instruments(for route: Route) -> RouteInstruments {
+        self.instruments.instruments(for: route)
+    }
+
+    /// Keeps a failed request for the dashboard's recent failures.
+    func recordFailure(_ error: SkyError, route: Route, request: RequestEnvelope) {
+        self.failures.add(.init(at: Date(), route: route.name, error: error, traceID: request.trace.traceID))
     }
 
     /// Runs a request once: rate limit, steps, counters, spans.
@@ -173,7 +223,7 @@ public final class RouteExecutor: RouteRunner, Sendable {
             }
             instruments.finished(after: elapsed, succeeded: false)
             self.spans.recordRoute(route, request: request, start: startDate, elapsed: elapsed, error: error)
-            self.failures.add(.init(at: Date(), route: route.name, error: error, traceID: request.trace.traceID))
+            self.recordFailure(error, route: route, request: request)
             throw error
         }
     }

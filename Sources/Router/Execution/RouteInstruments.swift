@@ -80,9 +80,9 @@ final class RouteInstruments: Sendable {
         route.sources.count == self.declaredSources.count && route.callServices.count == self.steps.count && zip(route.callServices, self.steps).allSatisfy { $0 == $1.service }
     }
 
-    func started(source: String?) {
-        self.inflight.add(1)
-        self.inflightGauge.increment(by: 1)
+    func started(source: String?, count: Int = 1) {
+        self.inflight.add(Int64(count))
+        self.inflightGauge.increment(by: Double(count))
         let index: Int
         switch source {
         case "http": index = 0
@@ -91,7 +91,7 @@ final class RouteInstruments: Sendable {
         case "stomp": index = 3
         default: index = 4
         }
-        self.bySource[index].add()
+        self.bySource[index].add(Int64(count))
     }
 
     func finished(after duration: Duration, succeeded: Bool) {
@@ -105,6 +105,26 @@ final class RouteInstruments: Sendable {
         } else {
             self.errors.add()
             self.failed.increment()
+        }
+    }
+
+    /// A batch's requests ended: `succeeded` answered and `failed` failed, each counted at
+    /// `each` (the batch's mean), with one add per counter rather than one per request. The
+    /// metrics backend's timer has no count, so it takes `each` once per request.
+    func finished(succeeded: Int, failed: Int, each: Duration) {
+        let total = succeeded + failed
+        guard total > 0 else { return }
+        self.inflight.add(-Int64(total))
+        self.inflightGauge.decrement(by: Double(total))
+        for _ in 0..<total { self.duration.recordNanoseconds(each.nanoseconds) }
+        self.latency.record(each, count: Int64(total))
+        if succeeded > 0 {
+            self.processed.add(Int64(succeeded))
+            self.succeeded.increment(by: Int64(succeeded))
+        }
+        if failed > 0 {
+            self.errors.add(Int64(failed))
+            self.failed.increment(by: Int64(failed))
         }
     }
 
@@ -194,6 +214,27 @@ final class StepInstruments: Sendable {
             self.errors.add()
             self.ownErrors.add()
             self.failed.increment()
+        }
+    }
+
+    /// A batch's calls of this step, made by ``PromptLane``: `calls` first attempts started and
+    /// ended, `failed` of them failing, each counted at `each` (the batch's mean per call).
+    func finished(calls: Int, failed: Int, each: Duration) {
+        guard calls > 0 else { return }
+        let succeeded = calls - failed
+        self.calls.add(Int64(calls))
+        self.ownCalls.add(Int64(calls))
+        for _ in 0..<calls { self.duration.recordNanoseconds(each.nanoseconds) }
+        self.latency.record(each, count: Int64(calls))
+        if succeeded > 0 {
+            self.processed.add(Int64(succeeded))
+            self.ownSucceeded.add(Int64(succeeded))
+            self.succeeded.increment(by: Int64(succeeded))
+        }
+        if failed > 0 {
+            self.errors.add(Int64(failed))
+            self.ownErrors.add(Int64(failed))
+            self.failed.increment(by: Int64(failed))
         }
     }
 

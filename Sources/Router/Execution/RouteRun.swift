@@ -21,6 +21,28 @@ struct RouteRun: Sendable {
         var document: JSONValue
         var meta: [String: String]
         var errors: [StepError] = []
+
+        /// Takes in a serial step's answer: its meta and errors, and its output as the
+        /// document, or shallow-merged into it with `merge: true`.
+        mutating func absorb(_ response: ServiceResponse, of step: RouteStep) throws(SkyError) {
+            for (key, value) in response.meta { self.meta[key] = value }
+            self.errors.append(contentsOf: response.errors)
+            guard step.merge else {
+                self.document = response.payload
+                return
+            }
+            guard case .object(var fields) = self.document, case .object(let output) = response.payload else {
+                throw SkyError(
+                    .badResponse,
+                    "merge needs objects, but the document is \(self.document.typeName) and the output is \(response.payload.typeName)",
+                    service: step.service
+                )
+            }
+            // Emptied first, so the merge writes into the only copy of the fields.
+            self.document = .null
+            for (key, value) in output { fields[key] = value }
+            self.document = .object(fields)
+        }
     }
 
     /// The router's parts the steps call through (dispatch, limits, the out-of-band queue).
@@ -122,21 +144,7 @@ struct RouteRun: Sendable {
             let response = try await self.executor.attempts.call(
                 step, instruments: self.instruments.steps[step.slot], request: stepRequest, routeDeadline: self.deadline, logger: self.logger
             )
-            for (key, value) in response.meta { flow.meta[key] = value }
-            flow.errors.append(contentsOf: response.errors)
-            if step.merge {
-                guard case .object(var fields) = flow.document, case .object(let output) = response.payload else {
-                    throw SkyError(
-                        .badResponse,
-                        "merge needs objects, but the document is \(flow.document.typeName) and the output is \(response.payload.typeName)",
-                        service: step.service
-                    )
-                }
-                for (key, value) in output { fields[key] = value }
-                flow.document = .object(fields)
-            } else {
-                flow.document = response.payload
-            }
+            try flow.absorb(response, of: step)
         } catch {
             try self.settle(error, step: step, number: number, flow: &flow)
         }
@@ -272,6 +280,16 @@ struct RouteRun: Sendable {
                 firstAttempt = 2
             }
         }
+        self.queueAsync(step, number: number, request: request, firstAttempt: firstAttempt)
+    }
+
+    /// Hands an out-of-band step's attempts from `firstAttempt` on to the bounded
+    /// ``AsyncStepQueue`` (the route never waits for them), or counts it dropped when the queue
+    /// is full.
+    func queueAsync(_ step: RouteStep, number: Int, request: RequestEnvelope, firstAttempt: Int) {
+        let (instruments, logger, executor) = (self.instruments, self.logger, self.executor)
+        let timeout = step.timeout ?? self.route.timeout ?? executor.defaultTimeout
+        let stepInstruments = instruments.steps[step.slot]
         let accepted = executor.asyncSteps.submit { [self, firstAttempt] in
             let deadline = executor.clock.now() + TimeAmount(timeout)
             do {

@@ -26,6 +26,7 @@ struct StepAttempts: Sendable {
     /// - Parameters:
     ///   - firstAttempt: the attempt to start with (an async step tried once inline goes on at 2).
     ///   - lastAttempt: stop after this attempt even if the policy allows more.
+    ///   - tried: instances that failed earlier attempts (the next goes elsewhere first).
     func call(
         _ step: RouteStep,
         instruments: StepInstruments,
@@ -33,9 +34,10 @@ struct StepAttempts: Sendable {
         routeDeadline: NIODeadline,
         firstAttempt: Int = 1,
         lastAttempt: Int = .max,
+        tried: Set<String> = [],
         logger: RequestLogger
     ) async throws(SkyError) -> ServiceResponse {
-        var tried: Set<String> = []
+        var tried = tried
         var attempt = firstAttempt
         while true {
             let stepDeadline = step.timeout.map { min(routeDeadline, self.clock.now() + TimeAmount($0)) } ?? routeDeadline
@@ -44,37 +46,59 @@ struct StepAttempts: Sendable {
                 // Fail fast: nothing is sent, and no retry (it would be refused the same way).
                 throw refusal
             }
-            var failure: SkyError
             do throws(SkyError) {
                 return try await self.attempt(
                     attempt, of: step, request: request, deadlines: (step: stepDeadline, route: routeDeadline), breaker: breaker,
                     tried: &tried, instruments: instruments, logger: logger
                 )
             } catch {
-                failure = error
-            }
-            guard failure.isRetryable, attempt < step.retry.attempts, attempt < lastAttempt, !Task.isCancelled else {
-                if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
-                throw failure
-            }
-            let delay = step.retry.delay(afterAttempt: attempt, jitter: self.clock.jitter())
-            guard self.clock.now() + TimeAmount(delay) < routeDeadline else {
-                failure.message += " (no time left for attempt \(attempt + 1) before the route deadline)"
-                throw failure
-            }
-            logger.debug(
-                "retrying step",
-                metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
-            )
-            instruments.retrying()
-            do {
-                try await self.clock.sleep(for: delay)
-            } catch {
-                // Cancelled (the caller went away, shutdown): no further attempt is sent.
-                failure.message += " (cancelled before attempt \(attempt + 1))"
-                throw failure
+                try await self.pause(after: error, attempt: attempt, of: step, lastAttempt: lastAttempt, routeDeadline: routeDeadline, instruments: instruments, logger: logger)
             }
             attempt += 1
+        }
+    }
+
+    /// Goes on after `attempt` failed elsewhere (``PromptLane`` makes first attempts itself):
+    /// the same back-off and retries as ``call(_:instruments:request:routeDeadline:firstAttempt:lastAttempt:tried:logger:)``
+    /// would have made, or `failure` when the policy or the deadline allows no more.
+    func retry(
+        after failure: SkyError, attempt: Int, of step: RouteStep, instruments: StepInstruments, request: RequestEnvelope, routeDeadline: NIODeadline,
+        tried: Set<String>, logger: RequestLogger
+    ) async throws(SkyError) -> ServiceResponse {
+        try await self.pause(after: failure, attempt: attempt, of: step, lastAttempt: .max, routeDeadline: routeDeadline, instruments: instruments, logger: logger)
+        return try await self.call(
+            step, instruments: instruments, request: request, routeDeadline: routeDeadline, firstAttempt: attempt + 1, tried: tried, logger: logger
+        )
+    }
+
+    /// Between attempts: throws `failure` (saying why no attempt follows) unless it is
+    /// retryable, the policy allows another attempt and the back-off ends before the route's
+    /// deadline; otherwise waits the back-off.
+    private func pause(
+        after failure: SkyError, attempt: Int, of step: RouteStep, lastAttempt: Int, routeDeadline: NIODeadline, instruments: StepInstruments,
+        logger: RequestLogger
+    ) async throws(SkyError) {
+        var failure = failure
+        guard failure.isRetryable, attempt < step.retry.attempts, attempt < lastAttempt, !Task.isCancelled else {
+            if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
+            throw failure
+        }
+        let delay = step.retry.delay(afterAttempt: attempt, jitter: self.clock.jitter())
+        guard self.clock.now() + TimeAmount(delay) < routeDeadline else {
+            failure.message += " (no time left for attempt \(attempt + 1) before the route deadline)"
+            throw failure
+        }
+        logger.debug(
+            "retrying step",
+            metadata: ["service": "\(step.service)", "attempt": "\(attempt + 1)", "delay": "\(delay)", "error": "\(failure.message)"]
+        )
+        instruments.retrying()
+        do {
+            try await self.clock.sleep(for: delay)
+        } catch {
+            // Cancelled (the caller went away, shutdown): no further attempt is sent.
+            failure.message += " (cancelled before attempt \(attempt + 1))"
+            throw failure
         }
     }
 

@@ -70,6 +70,7 @@ public final class RouteTable: Sendable {
             let revision = (routes[route.name]?.revision ?? 0) + 1
             var route = route
             route.revision = revision
+            route.plan = RoutePlanSlot()
             let summary = RouteSummary(route: route, revision: revision, file: file, loadedAt: date)
             routes[route.name] = summary
             return summary
@@ -82,6 +83,7 @@ public final class RouteTable: Sendable {
     public func install(_ route: Route, file: String, revision: Int, at date: Date = Date()) -> RouteSummary {
         var route = route
         route.revision = revision
+        route.plan = RoutePlanSlot()
         let summary = RouteSummary(route: route, revision: revision, file: file, loadedAt: date)
         self.routes.withLock { $0[route.name] = summary }
         return summary

@@ -25,6 +25,12 @@ public final class LatencyHistogram: Sendable {
 
     /// Counts one observation.
     public func record(_ duration: Duration) {
+        self.record(duration, count: 1)
+    }
+
+    /// Counts `count` observations of the same duration (a batch's rows, each at the batch's
+    /// mean) with one atomic add.
+    public func record(_ duration: Duration, count: Int64) {
         let micros = duration.seconds * 1_000_000
         // Binary search for the first bound at or above the value.
         var low = 0
@@ -33,7 +39,7 @@ public final class LatencyHistogram: Sendable {
             let middle = (low + high) / 2
             if Self.bounds[middle] < micros { low = middle + 1 } else { high = middle }
         }
-        self.counts[low].add()
+        self.counts[low].add(count)
     }
 
     /// The count in every bucket (one more than ``bounds``: the last is the overflow).
