@@ -211,7 +211,7 @@ struct PromptLaneTests {
         #expect(prompt.counters.value("step.count-retries") == 1)
     }
 
-    @Test func oneRequestAtATimeTakesTheLaneWithTheSameAnswersAndCounts() async throws {
+    @Test func oneRequestAtATimeGetsTheSameAnswersAndCounts() async throws {
         let prompt = try await Self.router(prompt: true)
         let raced = try await Self.router(prompt: false)
         try await prompt.withRunning {
