@@ -70,12 +70,24 @@ final class MongoClientPool: @unchecked Sendable {
         }
     }
 
+    /// Thread pools told to stop by a `deinit` and not yet joined.
+    ///
+    /// Why: a pool thread that ends runs its thread-local destructors, OpenSSL's among them
+    /// (libmongoc initialises it on every thread that talks to a server). When that ran just as
+    /// the main thread returned, after OpenSSL's own exit handler had freed its global lock,
+    /// the thread crashed in `pthread_rwlock_rdlock` on a null lock: one fresh-clone CI run lost
+    /// `sky nodes` to it. The exit handler below waits for these joins first.
+    private static let stopping = DispatchGroup()
+
     /// Makes `mongoc_init` run once per process.
     private static let initialized: Bool = {
         mongoc_init()
         // Registered after mongoc_init (and the TLS library's own handlers), so it runs before
         // them: exit handlers run in reverse order.
         atexit {
+            // Bounded: a thread still inside a libmongoc call ends when the call does (its
+            // socket timeout); an exit does not wait that long for it.
+            _ = MongoClientPool.stopping.wait(timeout: .now() + .seconds(2))
             MongoClientPool.live.withLock { live in
                 for handles in live.values where handles.busy == 0 {
                     mongoc_client_pool_destroy(handles.pool)
@@ -123,10 +135,12 @@ final class MongoClientPool: @unchecked Sendable {
     }
 
     /// No command is running here (each holds `self`), so the pool can go at once. The threads
-    /// are stopped without waiting: this may run on one of them, which cannot join itself.
+    /// are stopped without waiting: this may run on one of them, which cannot join itself. The
+    /// process's exit waits for their join instead (``stopping``).
     deinit {
         Self.destroy(self.key)
-        self.threads.shutdownGracefully { _ in }
+        Self.stopping.enter()
+        self.threads.shutdownGracefully { _ in Self.stopping.leave() }
     }
 
     /// Whether the libmongoc pool has been destroyed (its monitor threads ended).
@@ -176,6 +190,8 @@ final class MongoClientPool: @unchecked Sendable {
     /// Stops the thread pool once the commands running on it finish, then destroys the libmongoc
     /// pool (its monitor threads end); later commands fail without reaching it.
     func shutdown() async {
+        Self.stopping.enter()
+        defer { Self.stopping.leave() }
         try? await self.threads.shutdownGracefully()
         Self.destroy(self.key)
     }
