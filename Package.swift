@@ -164,11 +164,19 @@ let package = Package(
             dependencies: ["SkyLib", "RouteModel", "RegistryKit", "AdminHTTP", "TLS", hummingbird, httpClient, log, nioCore, nioHTTP1, lifecycle],
             swiftSettings: swiftSettings
         ),
+        // `sky drill`: load and a fault schedule on a live cluster, every input accounted for.
+        .target(
+            name: "Drill",
+            dependencies: [
+                "SkyLib", "RouteModel", "RegistryKit", "Initiators", httpClient, nioCore, nioPosix, nioHTTP1,
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The one tool: parses arguments and hands them to the node runtime and the modules.
         .executableTarget(
             name: "sky",
             dependencies: [
-                "SkyLib", "RouteModel", "RegistryKit", "RegistryMemory", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry",
+                "SkyLib", "RouteModel", "RegistryKit", "RegistryMemory", "NodeRuntime", "AdminHTTP", "Routing", "Initiators", "Services", "Reaper", "Dashboard", "Daemon", "Shell", "Discovery", "TLS", "Telemetry", "Drill",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), httpClient, nioCore, nioHTTP1,
                 log, lifecycle,
             ],
@@ -208,6 +216,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "SkyLib", "RegistryKit", log], swiftSettings: swiftSettings),
         .testTarget(name: "ShellTests", dependencies: ["Shell"], swiftSettings: swiftSettings),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "SkyLib"], swiftSettings: swiftSettings),
+        .testTarget(name: "DrillTests", dependencies: ["Drill", "SkyLib", "RouteModel"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["RouteModel", "Dashboard", "AdminHTTP", "SkyLib", "RegistryKit", "RegistryMemory", "SkyTestSupport", httpClient, log], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SkyLib", "SkyTestSupport", log, .product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "SkyLib", "RegistryKit", "RegistrySQLite", "SkyTestSupport", log, nioCore, nioPosix, lifecycle], swiftSettings: swiftSettings),

@@ -78,6 +78,12 @@ public final class ClusterWatcher: Service, Sendable {
     /// The latest view.
     public var current: ClusterView { self.view.withLock { $0 } }
 
+    /// The registry's most recent events, newest first (the drills page finds `sky drill`'s
+    /// reports among them).
+    func events(limit: Int) async throws -> [RegistryEvent] {
+        try await self.registry.events(limit: limit)
+    }
+
     /// Asks for every failed input of `route` to be redriven (the dashboard's button), each moved
     /// only from `failed`, as `sky failed redrive --route` does.
     /// - Returns: how many were asked for.

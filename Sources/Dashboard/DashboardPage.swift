@@ -43,6 +43,7 @@ enum DashboardPage {
         </head>
         <body>
         <h1>Skynet</h1>
+        <p class="meta"><a href="drills">Fault drills</a></p>
         <div id="live">\(Self.live(view))</div>
         <script>
         // Swap in the freshly rendered live part every second; keep the old one if a fetch fails.

@@ -67,6 +67,20 @@ public struct DashboardServer: Service {
             )
         }
         router.get("api/state") { _, _ -> Response in .json(self.watcher.current.json) }
+        // The drills `sky drill` recorded in the registry, and their reports as JSON.
+        table.record(.get, "drills")
+        table.record(.get, "api/drills")
+        router.get("drills") { _, _ -> Response in
+            let reports = DrillsPage.reports(in: (try? await self.watcher.events(limit: DrillsPage.eventsRead)) ?? [])
+            return Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: DrillsPage.page(reports)))
+            )
+        }
+        router.get("api/drills") { _, _ -> Response in
+            let reports = DrillsPage.reports(in: (try? await self.watcher.events(limit: DrillsPage.eventsRead)) ?? [])
+            return .json(.array(reports.map { $0.report }))
+        }
         // The page's redrive button: POST failed/redrive?route=NAME with Skynet-Action: redrive
         // (behind the token like the page itself).
         table.record(.post, "failed/redrive")

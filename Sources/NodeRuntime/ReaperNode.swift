@@ -32,12 +32,15 @@ public struct ReaperNode: Sendable {
     /// Creates a `ReaperNode` from its parts.
     public init(configuration: Configuration, context: NodeContext) {
         self.context = context
+        let nodeID = Identifiers.nodeID()
+        var reaping = configuration.reaper
+        reaping.ownNodeID = nodeID
         let reaper = Reaper(
-            registry: context.registry, configuration: configuration.reaper, probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters,
+            registry: context.registry, configuration: reaping, probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters,
             logger: context.logger
         )
         self.reaper = reaper
-        self.presence = context.presence(kind: .reaper, service: "reaper", address: "-", stats: { reaper.stats })
+        self.presence = context.presence(nodeID: nodeID, kind: .reaper, service: "reaper", address: "-", stats: { reaper.stats })
         self.admin = configuration.admin
     }
 

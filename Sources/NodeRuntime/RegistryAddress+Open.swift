@@ -15,4 +15,12 @@ extension RegistryAddress {
         case .mongodb(let uri): return try await MongoRegistry(uri: uri)
         }
     }
+
+    /// What holds this registry's write lock for a while (`sky drill`'s `suspend:registry`):
+    /// for an SQLite file, its lock; `nil` for MongoDB, whose server process is suspended
+    /// instead.
+    public var writeLockHolder: (@Sendable (Duration) async throws -> Void)? {
+        guard case .sqlite(let path) = self else { return nil }
+        return { length in try await SQLiteRegistry.holdWriteLock(path: path, for: length) }
+    }
 }

@@ -95,7 +95,10 @@ public struct RouterNode: Sendable {
         self.stack = stack
         self.failedWork = FailedWork(store: context.registry, nodeID: stack.nodeID, counters: context.counters, runner: stack.executor, logger: context.logger)
         let reaper = configuration.runsReaper
-            ? Reaper(registry: context.registry, probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters, logger: context.logger) : nil
+            ? Reaper(
+                registry: context.registry, configuration: { var reaping = Reaper.Configuration(); reaping.ownNodeID = stack.nodeID; return reaping }(),
+                probe: HTTPHealthProbe(client: context.httpClient, tls: context.tls), counters: context.counters, logger: context.logger
+            ) : nil
         self.reaper = reaper
         let stats: @Sendable () -> [String: Int64] = {
             // Breakers in the node's stats: `sky services` and the dashboard show them cluster-wide.

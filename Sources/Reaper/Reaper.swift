@@ -61,6 +61,9 @@ public final class Reaper: Service, Sendable {
         public var leaseDuration: TimeInterval = 3
         /// This reaper's id in the lease.
         public var holder: String = Identifiers.nodeID()
+        /// The node record this reaper's process heartbeats, when it has one: while even that
+        /// heartbeat does not land, the registry's writes stall and no heartbeat's age counts.
+        public var ownNodeID: String?
         /// Creates a `Configuration` with the defaults.
         public init() {}
     }
@@ -79,6 +82,8 @@ public final class Reaper: Service, Sendable {
     private let leaseUntil = Mutex<Date?>(nil)
     /// When the registry last came back after this reaper lost it.
     private let registryBackAt = Mutex<Date?>(nil)
+    /// Whether the last pass saw no heartbeat landing (``heartbeatsStalled(_:now:)``).
+    private let stalled = Mutex(false)
     private let guardState = Mutex(GuardState())
 
     /// Unanswered probes in a row for one node, and its heartbeat when they began.
@@ -190,6 +195,21 @@ public final class Reaper: Service, Sendable {
         let started = Date()
         let nodes = try await self.registry.nodes()
         self.callEnded(startedAt: started)
+        // This reaper's own heartbeat not landing: the registry answers reads
+        // but its writes stall (a disk, an SQLite file's write lock). Nobody could heartbeat, so
+        // no heartbeat's age counts; when they land again each node gets its TTL plus the
+        // outage grace, as after an outage. `sky drill`'s `suspend:registry` found this: reaps
+        // queued behind the stall ran before the heartbeats did and removed live instances.
+        let stalled = self.configuration.ownNodeID.map { Self.heartbeatsStalled(nodes, own: $0, now: now) } ?? false
+        if stalled || self.stalled.withLock({ $0 }) { self.registryReturned(at: now) }
+        if stalled != self.stalled.withLock({ $0 }) {
+            self.stalled.withLock { $0 = stalled }
+            if stalled {
+                self.logger.warning("no node's heartbeat is landing in the registry (its writes stall?): reaping nothing for missed heartbeats until they land")
+            } else {
+                self.logger.notice("heartbeats land in the registry again; every node gets its TTL plus the outage grace")
+            }
+        }
         let back = self.registryBackAt.withLock { $0 }
         // After an outage of our own, a heartbeat's age counts only from the registry's return.
         let grace = self.configuration.outageGrace
@@ -234,6 +254,13 @@ public final class Reaper: Service, Sendable {
             self.guardState.withLock { $0.reaps.append((now, node.id)) }
         }
         return pass
+    }
+
+    /// Whether this reaper's own record (`own`) has not heartbeated for half its TTL while the
+    /// registry answers: its own writes are not landing, so nobody's are.
+    static func heartbeatsStalled(_ nodes: [NodeRecord], own: String, now: Date) -> Bool {
+        guard let record = nodes.first(where: { $0.id == own }), record.ttl > 0, record.status == .ready else { return false }
+        return now.timeIntervalSince(record.heartbeatAt) > record.ttl / 2
     }
 
     /// Self-preservation: whether to hold back this pass, judged over the guard window.

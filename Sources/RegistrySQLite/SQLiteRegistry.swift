@@ -119,3 +119,32 @@ public final class SQLiteRegistry: Registry {
         )
     }
 }
+
+extension SQLiteRegistry {
+    /// Holds the write lock of the registry file at `path` for `length`, as a stalled disk
+    /// would: every writer (heartbeats, registrations, the reaper) waits on it. `sky drill`'s
+    /// `suspend:registry` for an SQLite registry.
+    ///
+    /// One database access holds the transaction throughout (GRDB allows no transaction across
+    /// accesses), on a thread of its own, since it blocks for the whole length.
+    public static func holdWriteLock(path: String, for length: Duration) async throws {
+        let failure: (any Error)? = await withCheckedContinuation { continuation in
+            Thread {
+                do {
+                    let queue = try DatabaseQueue(path: path)
+                    try queue.inDatabase { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                        let (seconds, attoseconds) = length.components
+                        Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
+                        try db.execute(sql: "ROLLBACK")
+                    }
+                    try queue.close()
+                    continuation.resume(returning: nil)
+                } catch {
+                    continuation.resume(returning: error)
+                }
+            }.start()
+        }
+        if let failure { throw failure }
+    }
+}

@@ -21,7 +21,7 @@ struct Sky: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, RouterCommand.self, ServiceCommand.self, InitiatorCommand.self, ReaperCommand.self, DNSCommand.self, CertsCommand.self,
             RouteCommand.self, RoutesCommand.self, FailedCommand.self, NodesCommand.self, ServicesCommand.self, StatsCommand.self, ProgressCommand.self, TraceCommand.self, DashboardCommand.self, DaemonCommand.self,
-            StopCommand.self, RestartCommand.self, RegisterCommand.self, UnregisterCommand.self, DeployCommand.self, CLICommand.self, GenerateCommand.self,
+            StopCommand.self, RestartCommand.self, RegisterCommand.self, UnregisterCommand.self, DeployCommand.self, CLICommand.self, GenerateCommand.self, DrillCommand.self,
         ]
     )
 

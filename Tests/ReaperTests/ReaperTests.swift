@@ -200,6 +200,30 @@ struct ReaperOutageTests {
         #expect(try await reaper.reapOnce(now: start.addingTimeInterval(13.5)).reaped == [alsoStale.id])
     }
 
+    /// The registry answers reads while its writes stall (a disk, a held SQLite lock): the
+    /// reaper's own heartbeat stops landing with everyone's, and missed heartbeats count
+    /// against nobody until they land, then each node gets its TTL plus the outage grace.
+    @Test func whileThisReapersOwnHeartbeatDoesNotLandNothingIsReapedForMissedHeartbeats() async throws {
+        let registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-reaper-\(UUID().uuidString)/r.sqlite")
+        let start = Date()
+        let own = NodeRecord(kind: .reaper, service: "reaper", address: "-", heartbeatAt: start, status: .ready, ttl: 3)
+        let upper = NodeRecord(kind: .service, service: "upper", address: "127.0.0.1:7001", heartbeatAt: start, status: .ready, ttl: 3)
+        for node in [own, upper] { try await registry.register(node) }
+        var configuration = Reaper.Configuration()
+        configuration.ownNodeID = own.id
+        let reaper = Reaper(registry: registry, configuration: configuration, probe: nil, counters: Counters(), logger: Logger(label: "test"))
+        // 5 s on, past upper's TTL, and the reaper's own heartbeat has not landed either.
+        #expect(try await reaper.reapOnce(now: start.addingTimeInterval(5)).reaped.isEmpty)
+        // Writes land again, the reaper's own first; upper's is still queued.
+        #expect(try await registry.heartbeat(nodeID: own.id, status: .ready, stats: [:], at: start.addingTimeInterval(6)))
+        #expect(try await reaper.reapOnce(now: start.addingTimeInterval(6.5)).reaped.isEmpty)
+        #expect(try await registry.heartbeat(nodeID: own.id, status: .ready, stats: [:], at: start.addingTimeInterval(19)))
+        #expect(try await reaper.reapOnce(now: start.addingTimeInterval(19)).reaped.isEmpty)
+        // Its TTL plus the grace after the stall ended, and still nothing from upper: dead.
+        #expect(try await registry.heartbeat(nodeID: own.id, status: .ready, stats: [:], at: start.addingTimeInterval(20)))
+        #expect(try await reaper.reapOnce(now: start.addingTimeInterval(20)).reaped == [upper.id])
+    }
+
     @Test func aCallThatHungThroughACutCountsAsAnOutage() async throws {
         let registry = try SQLiteRegistry(path: NSTemporaryDirectory() + "sky-reaper-\(UUID().uuidString)/r.sqlite")
         let reaper = Reaper(registry: registry, probe: nil, counters: Counters(), logger: Logger(label: "test"))

@@ -38,6 +38,24 @@ struct RegistryCacheTests {
         #expect(ready.allSatisfy { $0.secondsLeft > 0 && $0.secondsLeft <= $0.node.ttl })
     }
 
+    /// A registry that answers reads while no heartbeat lands (its writes stall): nobody's
+    /// heartbeat is fresh, so none is judged by the wall clock; a node whose heartbeat was
+    /// already stale before the others' stopped still expires.
+    @Test func whenNoHeartbeatLandsExpiryIsJudgedAtTheFreshestOne() async throws {
+        let cache = RegistryCache(directory: self.registry, registryName: self.registry.displayName, logger: Logger(label: "test"))
+        let stalled = [RegistryConformance.node("upper", address: "127.0.0.1:1", heartbeatAgo: 10), RegistryConformance.node("upper", address: "127.0.0.1:2", heartbeatAgo: 9)]
+        let deadBefore = RegistryConformance.node("upper", address: "127.0.0.1:3", heartbeatAgo: 60)
+        for node in stalled + [deadBefore] { try await self.registry.register(node) }
+        #expect(await cache.refresh())
+        #expect(Set(cache.instances(of: "upper").map(\.id)) == Set(stalled.map(\.id)))
+        // Once heartbeats land again (this router's own first, say), the others still queued
+        // behind the stall are judged by it for a grace; then by the wall clock again.
+        try await self.registry.register(RegistryConformance.node("router", address: "127.0.0.1:4"))
+        #expect(await cache.refresh())
+        #expect(Set(cache.instances(of: "upper").map(\.id)) == Set(stalled.map(\.id)))
+        #expect(cache.instances(of: "upper", now: Date().addingTimeInterval(RegistryCache.recoveryGrace + 1)).isEmpty)
+    }
+
     /// When the registry fails the cache keeps its last good copy.
     @Test func keepsServingThroughAnOutage() async throws {
         let flaky = SwitchableNodes(self.registry)

@@ -88,6 +88,8 @@ struct RouteParserTests {
         ("name: a\nrate: 100 per second\nsteps:\n  - service: x\n", 2, "bad rate '100 per second'"),
         ("name: a\nrate: { per: 1s }\nsteps:\n  - service: x\n", 2, "'rate' needs 'limit'"),
         ("name: a\nsteps:\n  - service: x\n    rate: { limit: 5, burst: 0 }\n", 4, "'burst' must be a whole number"),
+        ("name: a\nfrom:\n  - stomp: { destination: /queue/a, ack: client }\nsteps:\n  - service: x\n", 3, "'ack' is client-individual (the default: acknowledged once answered) or auto (at-most-once), not 'client'"),
+        ("name: a\nfrom:\n  - stomp: { destination: /queue/a, ack: auto, order: { key: k } }\nsteps:\n  - service: x\n", 3, "'ack: auto' cannot keep an ordered lane's place"),
     ])
     func rejectsWithLineAndReason(yaml: String, line: Int, reason: String) {
         #expect {
@@ -97,6 +99,18 @@ struct RouteParserTests {
             return error.file == "routes/bad.yaml" && error.line == line && error.reason.contains(reason)
                 && error.description.hasPrefix("routes/bad.yaml:\(line)")
         }
+    }
+
+    /// `ack: auto`, the at-most-once setting a drill should catch losing messages.
+    @Test func aStompSourceAcksAfterTheAnswerUnlessToldAuto() throws {
+        let routes = try ["", "ack: client-individual, ", "ack: auto, "].map { ack in
+            try RouteParser.parse(yaml: "name: a\nfrom:\n  - stomp: { \(ack)destination: /queue/a }\nsteps:\n  - service: x\n", file: "a.yaml")
+        }
+        let acks = routes.map { route -> StompAck? in
+            guard case .stomp(let stomp) = route.sources.first else { return nil }
+            return stomp.ack
+        }
+        #expect(acks == [.clientIndividual, .clientIndividual, .auto])
     }
 
     @Test func choiceParallelAndConditionsRead() throws {

@@ -51,16 +51,20 @@ public final class StompInitiator: Initiator, Sendable {
     }
 
     /// Where the broker is and who we are to it.
-    struct Endpoint: Sendable {
-        var host: String
-        var port: Int
-        var login: String
-        var passcode: String
+    public struct Endpoint: Sendable {
+        /// The broker's host.
+        public var host: String
+        /// The broker's port.
+        public var port: Int
+        /// The CONNECT login.
+        public var login: String
+        /// The CONNECT passcode.
+        public var passcode: String
         /// STOMP over TLS (`stomps://`, default port 61614).
-        var secure: Bool
+        public var secure: Bool
 
         /// Reads `stomp://[user:pass@]host:port`, filling the gaps from the environment.
-        init(url: String?, environment: [String: String]) throws(SkyError) {
+        public init(url: String?, environment: [String: String]) throws(SkyError) {
             let text = url ?? environment["SKYNET_STOMP_URL"] ?? "stomp://127.0.0.1:61613"
             guard let components = URLComponents(string: text), let scheme = components.scheme, ["stomp", "tcp", "stomps", "ssl"].contains(scheme),
                 let host = components.host, !host.isEmpty
@@ -109,11 +113,16 @@ public final class StompInitiator: Initiator, Sendable {
     public static let nackWarning =
         "no deadLetter: a failed message is NACKed, which RabbitMQ requeues (it comes back, again and again while it fails) and other brokers may discard or move to their own dead-letter queue; set deadLetter to keep failed messages with their error"
 
+    /// `ack: auto` trades the guarantee for speed; said at start so nobody runs it unaware.
+    public static let autoAckWarning =
+        "ack: auto: messages are acknowledged on delivery (at-most-once); those in hand when this node stops or crashes are lost, and a failure without deadLetter is dropped"
+
     private var prefix: String { "stomp.\(self.configuration.route)" }
 
     public func run() async throws {
         let endpoint = try Endpoint(url: self.configuration.source.url, environment: self.configuration.environment)
         if self.configuration.source.deadLetter == nil { self.logger.warning("\(Self.nackWarning)") }
+        if self.configuration.source.ack == .auto { self.logger.warning("\(Self.autoAckWarning)") }
         // Graceful shutdown (the process stopping, or the route dropping this source) drains
         // the session: no new message is taken, those in hand are answered, acked and then
         // the connection closed (``session(_:stopping:onSubscribed:)``). Past the drain limit
@@ -303,7 +312,9 @@ public final class StompInitiator: Initiator, Sendable {
                             lanes.leave(ticket)
                             return
                         }
-                        let answer = await self.handle(frame, stopping: stopping)
+                        var answer = await self.handle(frame, stopping: stopping)
+                        // `ack: auto`: the broker counted the message delivered already.
+                        if self.configuration.source.ack == .auto { answer.then = [] }
                         if let ticket { lanes.leave(ticket) }
                         guard !answer.send.isEmpty else {
                             writer.yield(answer.then)
@@ -364,7 +375,7 @@ public final class StompInitiator: Initiator, Sendable {
             throw StompProtocolError(reason: "broker refused CONNECT: \(connected[header: "message"] ?? connected.command)")
         }
         try await outbound.write(StompFrame(command: "SUBSCRIBE", headers: [
-            ("id", "0"), ("destination", source.destination), ("ack", "client-individual"),
+            ("id", "0"), ("destination", source.destination), ("ack", source.ack.rawValue),
             ("prefetch-count", "\(source.prefetch)"), ("activemq.prefetchSize", "\(source.prefetch)"),
         ]))
     }

@@ -21,6 +21,10 @@ public final class RegistryCache: Service, Sendable {
         /// copies still hold the stale ones.
         var graceUntil: Date?
         var graceReference: Date?
+        /// The freshest heartbeat in the copy, and the shortest TTL (above zero) of its nodes:
+        /// when even the freshest is older than half that TTL, heartbeats are not landing.
+        var newestHeartbeat: Date?
+        var shortestTTL: Double?
         var watchers: [UInt64: Watcher] = [:]
         var nextWatcher: UInt64 = 0
     }
@@ -99,11 +103,32 @@ public final class RegistryCache: Service, Sendable {
 
     /// The time at which expiry is judged: the registry's last answer (plus a second), or
     /// the last copy before an outage during the grace after it.
+    ///
+    /// And never more than half the shortest TTL after the freshest heartbeat in the copy: a
+    /// registry that answers reads but whose writes stall (its disk, or an SQLite file whose
+    /// write lock is held) lands no heartbeat at all, this router's own included, and judged by
+    /// the wall clock every node would expire at once. `sky drill`'s `suspend:registry` found
+    /// it: a 3 s write stall failed a third of the requests with `no_instance`. In a healthy
+    /// cluster some node (this one) heartbeats well within half a TTL, so this never applies;
+    /// a node that died before the stall still expires, its heartbeat older than the others'.
     private static func expiryReference(_ state: State, now: Date) -> Date {
+        let reference = Self.answerReference(state, now: now)
+        return Self.stalledReference(state, at: reference) ?? reference
+    }
+
+    /// The registry's last answer (plus a second), or the grace's reference during a grace.
+    private static func answerReference(_ state: State, now: Date) -> Date {
         if let until = state.graceUntil, let before = state.graceReference, now < until {
             return before.addingTimeInterval(1)
         }
         return state.lastRefresh.map { min(now, $0.addingTimeInterval(1)) } ?? now
+    }
+
+    /// Half the shortest TTL after the freshest heartbeat, when `reference` is later than that:
+    /// no heartbeat is landing.
+    private static func stalledReference(_ state: State, at reference: Date) -> Date? {
+        guard let newest = state.newestHeartbeat, let ttl = state.shortestTTL, reference.timeIntervalSince(newest) > ttl / 2 else { return nil }
+        return newest.addingTimeInterval(ttl / 2)
     }
 
     /// Nodes in the copy that match `query`.
@@ -171,11 +196,21 @@ public final class RegistryCache: Service, Sendable {
                     state.generation += 1
                 }
                 let now = Date()
-                // A long gap since the last good copy was an outage (failed or hung reads).
-                if let previous = state.lastRefresh, now.timeIntervalSince(previous) > max(2, 8 * self.interval.seconds) {
-                    state.graceReference = previous
+                // The stall's reference before this copy: when heartbeats land again they do not
+                // all land in one copy, so those still queued are judged by it for a grace.
+                let stalledAt = Self.stalledReference(state, at: Self.answerReference(state, now: now))
+                state.newestHeartbeat = nodes.lazy.filter { $0.status == .ready }.map(\.heartbeatAt).max()
+                state.shortestTTL = nodes.lazy.map(\.ttl).filter { $0 > 0 }.min()
+                // A grace judges at the earliest reference that applies: a stall that ends
+                // in the same copy as a slow read must not be judged by the later one.
+                func grace(from reference: Date) {
+                    if let until = state.graceUntil, let current = state.graceReference, now < until, current < reference { return }
+                    state.graceReference = reference
                     state.graceUntil = now.addingTimeInterval(Self.recoveryGrace)
                 }
+                if let stalledAt, Self.stalledReference(state, at: now) == nil { grace(from: stalledAt.addingTimeInterval(-1)) }
+                // A long gap since the last good copy was an outage (failed or hung reads).
+                if let previous = state.lastRefresh, now.timeIntervalSince(previous) > max(2, 8 * self.interval.seconds) { grace(from: previous) }
                 state.lastRefresh = now
                 defer { state.failing = false }
                 return state.failing

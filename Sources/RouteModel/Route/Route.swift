@@ -386,7 +386,17 @@ public struct CSVSource: Sendable, Hashable {
     }
 }
 
-/// `from: - stomp: {url, destination, replyTo, deadLetter, prefetch}`.
+/// A STOMP subscription's acknowledgement mode (`ack:` of a stomp source).
+public enum StompAck: String, Sendable, Hashable, CaseIterable {
+    /// Each message acknowledged once its answer (or dead letter) is with the broker:
+    /// at-least-once, nothing lost across a stop or crash.
+    case clientIndividual = "client-individual"
+    /// The broker counts a message delivered as it sends it: at-most-once. Messages in hand when
+    /// the node stops or crashes are lost, and a failure without `deadLetter` is dropped.
+    case auto
+}
+
+/// `from: - stomp: {url, destination, replyTo, deadLetter, prefetch, ack}`.
 public struct StompSource: Sendable, Hashable {
     /// The broker, `stomp://[user:pass@]host:port`; when `nil`, `SKYNET_STOMP_URL`, else `stomp://127.0.0.1:61613`.
     public var url: String?
@@ -401,6 +411,10 @@ public struct StompSource: Sendable, Hashable {
     public var prefetch: Int
     /// Ordered lanes by a header, when declared.
     public var order: OrderPolicy?
+    /// When a message is acknowledged: after its answer is with the broker (the default), or
+    /// on delivery (`auto`: at-most-once, faster, and lossy: what is in hand when the node stops
+    /// or crashes is gone).
+    public var ack: StompAck = .clientIndividual
 
     /// Creates a `StompSource` from its parts.
     public init(url: String? = nil, destination: String, replyTo: String? = nil, deadLetter: String? = nil, prefetch: Int = 16) {

@@ -427,13 +427,22 @@ extension RouteParser {
                     csv.order = try self.order(source, in: body)
                     sources.append(.csv(csv))
                 default:
-                    let source = try self.mapping(body, what: "'stomp'", allowed: ["url", "destination", "replyTo", "deadLetter", "prefetch", "order", "onFailure"])
+                    let source = try self.mapping(body, what: "'stomp'", allowed: ["url", "destination", "replyTo", "deadLetter", "prefetch", "order", "onFailure", "ack"])
                     var stomp = StompSource(destination: try self.required(source, "destination", in: body, kind: "stomp"))
                     if let value = source["url"] { stomp.url = try self.string(value, key: "url") }
                     if let value = source["replyTo"] { stomp.replyTo = try self.string(value, key: "replyTo") }
                     if let value = source["deadLetter"] { stomp.deadLetter = try self.string(value, key: "deadLetter") }
                     if let value = source["prefetch"] { stomp.prefetch = try self.positive(value, key: "prefetch") }
                     stomp.order = try self.order(source, in: body)
+                    if let value = source["ack"] {
+                        let text = try self.string(value, key: "ack")
+                        guard let ack = StompAck(rawValue: text) else {
+                            throw self.fail(value, "'ack' is client-individual (the default: acknowledged once answered) or auto (at-most-once), not '\(text)'")
+                        }
+                        // A held message stays unacknowledged in hand: auto has nothing to hold.
+                        if ack == .auto && stomp.order != nil { throw self.fail(value, "'ack: auto' cannot keep an ordered lane's place: drop 'order' or the ack") }
+                        stomp.ack = ack
+                    }
                     sources.append(.stomp(stomp))
                 }
             }

@@ -52,6 +52,9 @@ struct RouteCommand: AsyncParsableCommand {
                 for case .stomp(let stomp) in route.sources where stomp.deadLetter == nil {
                     Output.line("note \(loaded.file): stomp \(stomp.destination): \(StompInitiator.nackWarning)")
                 }
+                for case .stomp(let stomp) in route.sources where stomp.ack == .auto {
+                    Output.line("note \(loaded.file): stomp \(stomp.destination): \(StompInitiator.autoAckWarning)")
+                }
                 guard self.live else { continue }
                 for step in route.calls {
                     let instances = nodes.filter { $0.kind == .service && $0.service == step.service }
