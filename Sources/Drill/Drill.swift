@@ -189,8 +189,13 @@ public struct Drill: Sendable {
                 guard let address = configuration.http ?? router?.address else {
                     throw DrillError(.badLoad, "no ready router in the registry to post to, and no --http")
                 }
+                let registry = self.registry
+                let find: @Sendable () async -> String? = {
+                    ((try? await registry.nodes(matching: NodeQuery(kind: .router))) ?? []).first { $0.status == .ready }?.address
+                }
+                let findRouter = configuration.http != nil ? nil : find
                 loads.append(HTTPLoad(
-                    address: address, route: route.name, body: configuration.input, concurrency: configuration.concurrency, drillID: self.id,
+                    address: Locked(address), findRouter: findRouter, route: route.name, body: configuration.input, concurrency: configuration.concurrency, drillID: self.id,
                     timeout: .seconds(30), client: client
                 ))
             case "files":

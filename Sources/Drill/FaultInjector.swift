@@ -77,7 +77,10 @@ public final class FaultInjector: Sendable {
             case _ where fault.target == "registry" || fault.target == "broker":
                 return event(try await self.act(fault, on: [try self.processTarget(fault, pick: occurrence - 1)]))
             default:
-                return event(try await self.act(fault, on: try await self.nodeTargets(fault, pick: occurrence - 1)))
+                let detail = try await self.act(fault, on: try await self.nodeTargets(fault, pick: occurrence - 1))
+                // A kill that is not followed by a start has no end of its own: its phase is the
+                // second after it, while routers find the instance gone.
+                return event(detail, end: fault.action == .kill && fault.length == nil ? start + 1 : nil)
             }
         } catch {
             return event(error.message, applied: false)

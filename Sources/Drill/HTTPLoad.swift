@@ -14,8 +14,11 @@ struct HTTPLoad: DrillLoad {
     let source = "http"
     let ledger = DrillLedger()
     let duplicatesAllowed = false
-    /// The router's `HOST:PORT`.
-    let address: String
+    /// The router's `HOST:PORT`, as last found.
+    let address: Locked<String>
+    /// Finds a ready router again (a restarted one may listen elsewhere); `nil` when the
+    /// address was given.
+    let findRouter: (@Sendable () async -> String?)?
     /// The route posted to.
     let route: String
     /// The body of every request.
@@ -50,12 +53,12 @@ struct HTTPLoad: DrillLoad {
 
     /// Sends one request, again while the router refuses the connection (until the load's end).
     private func send(_ id: String, until end: ContinuousClock.Instant, pace: Pace) async {
-        var request = HTTPClientRequest(url: "http://\(self.address)/routes/\(self.route)")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Skynet-Request-Id", value: id)
-        request.body = .bytes(ByteBuffer(string: self.body))
         while true {
+            var request = HTTPClientRequest(url: "http://\(self.address.withLock { $0 })/routes/\(self.route)")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Skynet-Request-Id", value: id)
+            request.body = .bytes(ByteBuffer(string: self.body))
             let sentAt = pace.now()
             do {
                 let response = try await self.client.execute(request, timeout: .init(self.timeout))
@@ -73,6 +76,7 @@ struct HTTPLoad: DrillLoad {
                     // Not handed over: nothing was lost. Again shortly, while the load lasts.
                     guard ContinuousClock.now + .milliseconds(100) < end else { return }
                     try? await Task.sleep(for: .milliseconds(100))
+                    if let found = await self.findRouter?() { self.address.withLock { $0 = found } }
                     continue
                 }
                 self.ledger.sent(id, at: sentAt)

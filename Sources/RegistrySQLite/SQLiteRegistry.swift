@@ -131,7 +131,10 @@ extension SQLiteRegistry {
         let failure: (any Error)? = await withCheckedContinuation { continuation in
             Thread {
                 do {
-                    let queue = try DatabaseQueue(path: path)
+                    // Waits its turn behind a writer at that moment (a heartbeat), as a stall would.
+                    var configuration = Configuration()
+                    configuration.busyMode = .timeout(10)
+                    let queue = try DatabaseQueue(path: path, configuration: configuration)
                     try queue.inDatabase { db in
                         try db.execute(sql: "BEGIN IMMEDIATE")
                         let (seconds, attoseconds) = length.components
