@@ -195,7 +195,8 @@ struct DrillEndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: small + "/.skynet-drill-fill"))
     }
 
-    /// One process per role on the MongoDB-wire registry, STOMP through RabbitMQ. With `ack:
+    /// One process per role on the MongoDB-wire registry (router, initiator, two services,
+    /// reaper), STOMP through RabbitMQ. With `ack:
     /// auto` (at-most-once), killing the initiator loses the messages in its hands: the drill
     /// must say so and exit 1. With the default acks, the same drill loses nothing.
     @Test func aMultiProcessClusterLosesNothingUnlessTheRouteIsToldToBeLossy() async throws {
@@ -217,7 +218,9 @@ struct DrillEndToEndTests {
         let initiator = try SkyProcess(["initiator", "--routes", "Routes", "--registry", scratch.registry, "--log-level", "info"], name: "initiator", directory: scratch.path)
         let slow = try self.service("slow", scratch), upper = try self.service("uppercase", scratch)
         let reaper = try SkyProcess(["reaper", "--registry", scratch.registry, "--log-level", "warning"], name: "reaper", directory: scratch.path)
-        defer { for process in [initiator, slow, upper, reaper] { process.signal(SIGKILL) } }
+        let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--log-level", "warning"], name: "router", directory: scratch.path)
+        defer { for process in [initiator, slow, upper, reaper, router] { process.signal(SIGKILL) } }
+        _ = try await router.waitForWord(after: "router ready at ")
         let registry = try await scratch.openRegistry()
         #expect(await self.waitForInstances("uppercase", 1, in: registry))
         #expect(await self.waitForInstances("slow", 1, in: registry))
@@ -226,7 +229,7 @@ struct DrillEndToEndTests {
         var started: [Int32] = []
         defer { for pid in started { kill(pid, SIGKILL) } }
 
-        let lossy = try await self.drill(scratch, ["--route", "orders", "--routes", "Routes", "--input", input, "--rate", "40", "--faults", "kill:initiator@2s/1s", "--for", "5s", "--settle", "30s"])
+        let lossy = try await self.drill(scratch, ["--route", "orders", "--routes", "Routes", "--input", input, "--rate", "40", "--concurrency", "8", "--faults", "kill:initiator@2s/1s", "--for", "5s", "--settle", "30s"])
         started += self.restartedPIDs(lossy.report)
         #expect(lossy.status == 1, "\(lossy.stderr.suffix(2000))")
         let lossySources = lossy.report["sources"]?.arrayValue ?? []
@@ -236,6 +239,9 @@ struct DrillEndToEndTests {
         // The CSV rows of the same route, through the same kill, are checkpointed: none lost.
         let rows = lossySources.first { $0["source"] == "csv" }
         #expect(rows?["missingCount"]?.intValue == 0 && rows?["duplicated"]?.intValue == 0 && (rows?["sent"]?.intValue ?? 0) >= 160, "\(rows ?? .null)")
+        // HTTP through the router process, which was not faulted: every request answered.
+        let posts = lossySources.first { $0["source"] == "http" }
+        #expect(posts?["missingCount"]?.intValue == 0 && posts?["answered"]?.intValue == posts?["sent"]?.intValue && (posts?["sent"]?.intValue ?? 0) >= 160, "\(posts ?? .null)")
         #expect(lossy.report["problems"]?.arrayValue?.first?.stringValue == "\(lost) of \(stomp?["sent"]?.intValue ?? 0) stomp inputs missing")
         // Really lost, not late: nothing is left on the three queues for anyone to read.
         let left = try await Command.run([StompTests.python, "-c", StompTests.client, "drain", "\(queue).out", "\(queue).dead", "1", "3"])
@@ -248,14 +254,14 @@ struct DrillEndToEndTests {
         #expect(await eventually(within: 20) { ((try? await registry.nodes()) ?? []).contains { $0.kind == .initiator && started.contains($0.pid) && $0.status == .ready } })
         try await Task.sleep(for: .seconds(2))
         let safe = try await self.drill(
-            scratch, ["--route", "orders", "--routes", "Routes", "--input", input, "--rate", "40", "--faults", "kill:initiator@2s/1s,suspend:reaper@1s/2s,suspend:broker@3s/1s,suspend:registry@3.5s/1s,suspend:*@4s/1s", "--for", "5s", "--settle", "30s"]
+            scratch, ["--route", "orders", "--routes", "Routes", "--input", input, "--rate", "40", "--concurrency", "8", "--faults", "kill:initiator@2s/1s,suspend:reaper@1s/2s,suspend:broker@3s/1s,suspend:registry@3.5s/1s,suspend:*@4s/1s", "--for", "5s", "--settle", "30s"]
         )
         started += self.restartedPIDs(safe.report)
         #expect(safe.status == 0, "\(safe.stderr.suffix(2000))\n\(JSONWriter.string(safe.report))")
         for kept in safe.report["sources"]?.arrayValue ?? [] {
             #expect(kept["missingCount"]?.intValue == 0 && kept["answered"]?.intValue == kept["sent"]?.intValue && (kept["sent"]?.intValue ?? 0) >= 160, "\(kept)")
         }
-        #expect(Set((safe.report["sources"]?.arrayValue ?? []).compactMap { $0["source"]?.stringValue }) == ["stomp", "csv"])
+        #expect(Set((safe.report["sources"]?.arrayValue ?? []).compactMap { $0["source"]?.stringValue }) == ["http", "stomp", "csv"])
         // Every CSV row's answer is on disk, once: the drill's count is the results files' lines.
         let id = safe.report["id"]?.stringValue ?? "?"
         let results = self.names(scratch.path + "/rows/.out", prefix: id).filter { $0.hasSuffix(".results.jsonl") }

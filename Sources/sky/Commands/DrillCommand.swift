@@ -34,7 +34,7 @@ struct DrillCommand: AsyncParsableCommand {
     /// Inputs a second, for each source.
     @Option(help: "Inputs a second, per source.") var rate: Double = 20
     /// The sources driven; by default the route's own, and HTTP when a router is ready.
-    @Option(help: "Sources to drive, comma-separated: http, files, stomp (default: http and the route's own).") var source: String?
+    @Option(help: "Sources to drive, comma-separated: http, files, csv, stomp (default: the route's own, and http when a router is ready).") var source: String?
     /// HTTP requests in flight at once.
     @Option(help: "HTTP requests in flight at most.") var concurrency: Int = 4
     /// How long the drill waits after the load for outcomes still missing.
