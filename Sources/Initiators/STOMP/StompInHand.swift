@@ -52,12 +52,21 @@ final class StompInHand: Sendable {
         return send
     }
 
-    /// The broker's RECEIPT `id`: what to send now, and the message it answered; `nil` for a
-    /// receipt we did not ask for.
-    func received(_ id: String) -> (then: [StompFrame], message: String)? {
-        let waiting = self.state.withLock { $0.awaiting.removeValue(forKey: id) }
-        if waiting != nil { self.changed.yield() }
-        return waiting
+    /// The broker's RECEIPT `id`: hands what follows it (the ACK) to `send`, and only then stops
+    /// counting the answer as in hand. Returns the message it answered; `nil` for a receipt we
+    /// did not ask for.
+    ///
+    /// The order matters: a drain that saw nothing in hand before the ACK was written would
+    /// write its DISCONNECT first, the broker would drop the late ACK, and the message, answered
+    /// already, would come back after the restart and be answered twice (what DrainTests saw in
+    /// a CI run of ac6fc5b).
+    func received(_ id: String, send: ([StompFrame]) -> Void) -> String? {
+        // Only the connection's reader calls this: nothing removes `id` between the two locks.
+        guard let waiting = self.state.withLock({ $0.awaiting[id] }) else { return nil }
+        send(waiting.then)
+        self.state.withLock { _ = $0.awaiting.removeValue(forKey: id) }
+        self.changed.yield()
+        return waiting.message
     }
 
     /// Waits until nothing is in hand (or the connection ends: ``finish()``).

@@ -324,12 +324,11 @@ public final class StompInitiator: Initiator, Sendable {
                     }
                 case "RECEIPT":
                     if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
-                    guard let id = frame[header: "receipt-id"], let waiting = inHand.received(id) else {
+                    guard let id = frame[header: "receipt-id"], let message = inHand.received(id, send: { writer.yield($0) }) else {
                         self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
                         continue
                     }
-                    self.logger.debug("the broker has the answer; acking the message", metadata: ["message": "\(waiting.message)", "receipt": "\(id)"])
-                    writer.yield(waiting.then)
+                    self.logger.debug("the broker has the answer; acked the message", metadata: ["message": "\(message)", "receipt": "\(id)"])
                 case "ERROR":
                     throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
                 default:

