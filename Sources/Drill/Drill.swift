@@ -85,8 +85,12 @@ public struct Drill: Sendable {
         let configuration = self.configuration
         let route = configuration.route
         let router = await self.router()
-        // Relative drop folders are the router's: read from its working folder when it is here.
-        let base = router.flatMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0.pid)/cwd") }
+        // Relative drop folders are those of the process watching them (a router with its
+        // initiators, or an initiator): read from its working folder when it is shown to run
+        // here, else the drill's own.
+        let watchers = ((try? await self.registry.nodes(matching: NodeQuery())) ?? []).filter { ($0.kind == .router || $0.kind == .initiator) && $0.status == .ready }
+        let base = watchers.lazy.compactMap { LocalProcess.verified(pid: $0.pid, address: $0.address) }
+            .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0.pid)/cwd") }.first
             ?? FileManager.default.currentDirectoryPath
         func absolute(_ dir: String) -> String { dir.hasPrefix("/") ? dir : base + "/" + dir }
         var folders: [String: String] = [:]

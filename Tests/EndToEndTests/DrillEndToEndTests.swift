@@ -220,12 +220,14 @@ struct DrillEndToEndTests {
         let reaper = try SkyProcess(["reaper", "--registry", scratch.registry, "--log-level", "warning"], name: "reaper", directory: scratch.path)
         let router = try SkyProcess(["router", "--routes", "Routes", "--http", "127.0.0.1:0", "--registry", scratch.registry, "--log-level", "warning"], name: "router", directory: scratch.path)
         defer { for process in [initiator, slow, upper, reaper, router] { process.signal(SIGKILL) } }
-        _ = try await router.waitForWord(after: "router ready at ")
+        let routerBase = try await router.waitForWord(after: "router ready at ")
         let registry = try await scratch.openRegistry()
         #expect(await self.waitForInstances("uppercase", 1, in: registry))
         #expect(await self.waitForInstances("slow", 1, in: registry))
         #expect(await eventually(within: 20) { initiator.stderr.contains("subscribed") })
         let input = #"{"text":"x","sleepMs":100}"#
+        // The router's cache has both services: the route answers through it.
+        #expect(await eventually(within: 20) { (try? await HTTP.post("\(routerBase)/routes/orders", input).status) == 200 })
         var started: [Int32] = []
         defer { for pid in started { kill(pid, SIGKILL) } }
 

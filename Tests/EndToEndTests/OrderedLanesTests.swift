@@ -149,9 +149,14 @@ struct OrderedLanesTests {
         let calls = Self.calls(ledger)
         #expect(calls.filter { !$0.ok }.map { "\($0.key)\($0.seq)" } == ["A2"])
         self.expectOrderedAndIndependent(calls, source: "stomp")
-        let listed = try await Command.run([SkyProcess.binary, "failed", "list", "--json", "--registry", scratch.registry])
-        let items = ((try? JSONParser.parse(listed.output))?.arrayValue ?? []).compactMap(FailedItem.init(json:))
-        #expect(items.count == 1 && items.first?.source == .stomp && items.first?.details["hold"] == nil)
+        // The node writes failed items to the registry every quarter second: poll until it has.
+        var items: [FailedItem] = []
+        #expect(await eventually(within: 10) {
+            let listed = try? await Command.run([SkyProcess.binary, "failed", "list", "--json", "--registry", scratch.registry])
+            items = ((listed.flatMap { try? JSONParser.parse($0.output) })?.arrayValue ?? []).compactMap(FailedItem.init(json:))
+            return !items.isEmpty
+        })
+        #expect(items.count == 1 && items.first?.source == .stomp && items.first?.details["hold"] == nil, "\(items)")
     }
 
     /// Files too: the key a field of each file's JSON, the order the folder handed them out.
