@@ -33,28 +33,19 @@ struct CSVLoad: DrillLoad {
     }
 
     func run(_ pace: Pace, settle: Duration) async {
-        let dropping = Locked(true)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await self.drop(pace)
-                dropping.withLock { $0 = false }
-            }
-            group.addTask {
-                let deadline = pace.end + settle
-                while dropping.withLock({ $0 }) || !self.ledger.pending.isEmpty && ContinuousClock.now < deadline {
-                    _ = await self.collect(pace: pace)
-                    try? await Task.sleep(for: .milliseconds(200))
-                }
-                // Lines written more than once in the final outputs are duplicates.
-                for (id, count) in await self.collect(pace: pace) where count > 1 {
-                    for _ in 1..<count { self.ledger.record(.answered, for: id, at: pace.now()) }
-                }
-            }
+        await DropFolderWriter.dropAndWatch(
+            pace, settle: settle, every: .milliseconds(200), ledger: self.ledger,
+            drop: { await self.drop(pace) }, collect: { _ = await self.collect(pace: pace) }
+        )
+        // Lines written more than once in the final outputs are duplicates.
+        for (id, count) in await self.collect(pace: pace) where count > 1 {
+            for _ in 1..<count { self.ledger.record(.answered, for: id, at: pace.now()) }
         }
     }
 
     /// Each second, one file with the rows due in it.
     private func drop(_ pace: Pace) async {
+        let writer = DropFolderWriter(folder: self.folder, threadPool: self.threadPool)
         var index = 0
         var file = 0
         while ContinuousClock.now < pace.end {
@@ -65,18 +56,11 @@ struct CSVLoad: DrillLoad {
             defer { file += 1 }
             guard count > 0 else { continue }
             let name = "\(self.drillID)-\(file).csv"
-            let staged = self.folder + "/.drill-\(name).tmp"
             let text = ([self.columns] + Array(repeating: self.row, count: count)).map { $0.map(Self.quoted).joined(separator: ",") }.joined(separator: "\n") + "\n"
             let sentAt = pace.now()
-            let dropped = (try? await self.threadPool.runIfActive { [folder] in
-                try Data(text.utf8).write(to: URL(fileURLWithPath: staged))
-                return rename(staged, folder + "/" + name) == 0
-            }) ?? false
-            if dropped {
+            if await writer.place(text, named: name) {
                 // Line 1 is the header: rows are lines 2 … count + 1.
                 for line in 2...(count + 1) { self.ledger.sent("\(name):\(line)", at: sentAt) }
-            } else {
-                unlink(staged)
             }
             index += count
         }

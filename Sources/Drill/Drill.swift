@@ -84,11 +84,12 @@ public struct Drill: Sendable {
     public func run() async throws(DrillError) -> DrillReport {
         let configuration = self.configuration
         let route = configuration.route
-        let router = await self.router()
+        let ready = ((try? await self.registry.nodes(matching: NodeQuery())) ?? []).filter { $0.status == .ready }
+        let router = Self.router(among: ready)
         // Relative drop folders are those of the process watching them (a router with its
         // initiators, or an initiator): read from its working folder when it is shown to run
         // here, else the drill's own.
-        let watchers = ((try? await self.registry.nodes(matching: NodeQuery())) ?? []).filter { ($0.kind == .router || $0.kind == .initiator) && $0.status == .ready }
+        let watchers = ready.filter { $0.kind == .router || $0.kind == .initiator }
         let base = watchers.lazy.compactMap { LocalProcess.verified(pid: $0.pid, address: $0.address) }
             .compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0.pid)/cwd") }.first
             ?? FileManager.default.currentDirectoryPath
@@ -164,8 +165,8 @@ public struct Drill: Sendable {
     }
 
     /// The router the drill drives over HTTP: the first ready one here, else any ready one.
-    private func router() async -> NodeRecord? {
-        let routers = ((try? await self.registry.nodes(matching: NodeQuery(kind: .router))) ?? []).filter { $0.status == .ready }
+    static func router(among nodes: [NodeRecord]) -> NodeRecord? {
+        let routers = nodes.filter { $0.kind == .router && $0.status == .ready }
         return routers.first { LocalProcess.verified(pid: $0.pid, address: $0.address) != nil } ?? routers.first
     }
 
@@ -195,7 +196,7 @@ public struct Drill: Sendable {
                 }
                 let registry = self.registry
                 let find: @Sendable () async -> String? = {
-                    ((try? await registry.nodes(matching: NodeQuery(kind: .router))) ?? []).first { $0.status == .ready }?.address
+                    Self.router(among: (try? await registry.nodes(matching: NodeQuery(kind: .router))) ?? [])?.address
                 }
                 let findRouter = configuration.http != nil ? nil : find
                 loads.append(HTTPLoad(

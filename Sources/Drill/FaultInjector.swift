@@ -52,7 +52,7 @@ public final class FaultInjector: Sendable {
             case .fill:
                 _ = try self.fillTarget(fault)
             case .suspend where fault.target == "registry":
-                if case .mongodb = self.registryAddress { _ = try self.registryProcess(fault) }
+                if case .mongodb = self.registryAddress { _ = try self.processTarget(fault, pick: 0) }
             case _ where fault.target == "registry" || fault.target == "broker":
                 _ = try self.processTarget(fault, pick: 0)
             default:
@@ -73,7 +73,7 @@ public final class FaultInjector: Sendable {
                 return event(try await self.fill(fault))
             case .suspend where fault.target == "registry":
                 if case .sqlite(let path) = self.registryAddress { return event(try await self.lock(path, for: fault.length ?? FaultSchedule.defaultLength)) }
-                return event(try await self.act(fault, on: [try self.registryProcess(fault)]))
+                return event(try await self.act(fault, on: [try self.processTarget(fault, pick: 0)]))
             case _ where fault.target == "registry" || fault.target == "broker":
                 return event(try await self.act(fault, on: [try self.processTarget(fault, pick: occurrence - 1)]))
             default:
@@ -85,11 +85,6 @@ public final class FaultInjector: Sendable {
         } catch {
             return event(error.message, applied: false)
         }
-    }
-
-    /// The registry's server process for a MongoDB registry on this machine.
-    private func registryProcess(_ fault: Fault) throws(DrillError) -> (LocalProcess, String) {
-        try self.processTarget(fault, pick: 0)
     }
 
     /// `registry` (a MongoDB server) or `broker`: the process listening on its address here.

@@ -22,38 +22,24 @@ struct FileLoad: DrillLoad {
     let threadPool: NIOThreadPool
 
     func run(_ pace: Pace, settle: Duration) async {
-        let dropping = Locked(true)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await self.drop(pace)
-                dropping.withLock { $0 = false }
-            }
-            // Outcomes are read every 100 ms while the load runs, so their times are within that.
-            group.addTask {
-                let deadline = pace.end + settle
-                while dropping.withLock({ $0 }) || !self.ledger.pending.isEmpty && ContinuousClock.now < deadline {
-                    await self.collect(pace: pace)
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-                await self.collect(pace: pace)
-            }
-        }
+        // Outcomes are read every 100 ms while the load runs, so their times are within that.
+        await DropFolderWriter.dropAndWatch(
+            pace, settle: settle, every: .milliseconds(100), ledger: self.ledger,
+            drop: { await self.drop(pace) }, collect: { await self.collect(pace: pace) }
+        )
+        await self.collect(pace: pace)
     }
 
     /// Drops one file per input due, until the load's end.
     private func drop(_ pace: Pace) async {
+        let writer = DropFolderWriter(folder: self.folder, threadPool: self.threadPool)
         var index = 0
         while await pace.wait(for: index) {
             let name = "\(self.drillID)-\(index)\(self.suffix)"
-            let staged = self.folder + "/.drill-\(name).tmp"
             let sentAt = pace.now()
-            let dropped = (try? await self.threadPool.runIfActive { [folder, body] in
-                try Data(body.utf8).write(to: URL(fileURLWithPath: staged))
-                return rename(staged, folder + "/" + name) == 0
-            }) ?? false
             // Not dropped (the disk full, say): not handed over, and not retried — the next
             // input is due. The drill counts only what reached the folder.
-            if dropped { self.ledger.sent(name, at: sentAt) } else { unlink(staged) }
+            if await writer.place(self.body, named: name) { self.ledger.sent(name, at: sentAt) }
             index += 1
         }
     }

@@ -41,23 +41,41 @@ public enum AdvertisedAddress {
 
     /// The first IPv4 address of an interface that is up and not loopback.
     public static func firstInterfaceAddress() -> String? {
+        Self.interfaceAddresses().first { $0.isUp && !$0.isLoopback && $0.isIPv4 }?.text
+    }
+
+    /// One address of one of this network namespace's interfaces.
+    public struct InterfaceAddress: Sendable, Hashable {
+        /// The address as text (`10.0.0.2`, `fe80::1`, without a `%scope`).
+        public var text: String
+        /// IPv4 (else IPv6).
+        public var isIPv4: Bool
+        /// Whether its interface is up.
+        public var isUp: Bool
+        /// Whether its interface is a loopback.
+        public var isLoopback: Bool
+    }
+
+    /// The IPv4 and IPv6 addresses of this namespace's interfaces, in the kernel's order.
+    public static func interfaceAddresses() -> [InterfaceAddress] {
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
         defer { freeifaddrs(list) }
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
+        var addresses: [InterfaceAddress] = []
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let socketAddress = entry.pointee.ifa_addr else { continue }
+            let family = socketAddress.pointee.sa_family
+            guard family == sa_family_t(AF_INET) || family == sa_family_t(AF_INET6) else { continue }
+            let length = family == sa_family_t(AF_INET6) ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            guard getnameinfo(socketAddress, socklen_t(length), &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else { continue }
+            let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let flags = Int32(entry.pointee.ifa_flags)
-            guard flags & Int32(IFF_UP) != 0, flags & Int32(IFF_LOOPBACK) == 0,
-                  let socketAddress = entry.pointee.ifa_addr, socketAddress.pointee.sa_family == sa_family_t(AF_INET)
-            else { continue }
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            let found = socketAddress.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet -> Bool in
-                var address = inet.pointee.sin_addr
-                return inet_ntop(AF_INET, &address, &text, socklen_t(INET_ADDRSTRLEN)) != nil
-            }
-            if found { return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+            addresses.append(InterfaceAddress(
+                text: text.split(separator: "%").first.map(String.init) ?? text, isIPv4: family == sa_family_t(AF_INET),
+                isUp: flags & Int32(IFF_UP) != 0, isLoopback: flags & Int32(IFF_LOOPBACK) != 0
+            ))
         }
-        return nil
+        return addresses
     }
 }
