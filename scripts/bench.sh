@@ -172,20 +172,28 @@ CLK_TCK=$(getconf CLK_TCK)
 # cpu_us_per TICKS ITEMS: microseconds of CPU per item.
 cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "n/a" }'; }
 
-# measure URL [PID]: wrk with the shared settings after a 2 s warm-up; prints "req/s p50 p99
-# failed cpu_us": cpu_us is the server PID's own CPU per request over the timed run ("n/a"
-# without a PID).
+# measure URL [PID [OTHER_PID...]]: wrk with the shared settings after a 2 s warm-up; prints
+# "req/s p50 p99 failed cpu_us others_cpu_us": cpu_us is the server PID's own CPU per request
+# over the timed run, others_cpu_us the OTHER_PIDs' together (the services a router or a
+# forwarder calls); "n/a" where no PID was given.
 measure() {
-  wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$1" >/dev/null   # warm-up
-  local out rps p50 p99 before=0 requests cpu=n/a
-  [ -n "${2:-}" ] && before=$(cpu_ticks "$2")
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$1")
+  local url="$1"; shift
+  wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$url" >/dev/null   # warm-up
+  local out rps p50 p99 before=0 others_before=0 requests cpu=n/a others=n/a pid
+  [ "$#" -ge 1 ] && before=$(cpu_ticks "$1")
+  for pid in "${@:2}"; do others_before=$(( others_before + $(cpu_ticks "$pid") )); done
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$url")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
-  [ -n "${2:-}" ] && cpu=$(cpu_us_per $(( $(cpu_ticks "$2") - before )) "$requests")
-  echo "$rps $p50 $p99 $(failures "$out") $cpu"
+  [ "$#" -ge 1 ] && cpu=$(cpu_us_per $(( $(cpu_ticks "$1") - before )) "$requests")
+  if [ "$#" -ge 2 ]; then
+    local others_after=0
+    for pid in "${@:2}"; do others_after=$(( others_after + $(cpu_ticks "$pid") )); done
+    others=$(cpu_us_per $(( others_after - others_before )) "$requests")
+  fi
+  echo "$rps $p50 $p99 $(failures "$out") $cpu $others"
 }
 
 # heaptrack_calls FILE: the calls to allocation functions a heaptrack recording counted.
@@ -259,8 +267,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf 
 # peak_rss PID: the process's high-water resident set, in MiB.
 peak_rss() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
-# profile TITLE PID SECONDS: samples where PID spends its CPU (perf) and adds the shares by
-# library and the busiest functions to the report's profiles section. Only where a run is not
+# profile TITLE PID SECONDS [KEY]: samples where PID spends its CPU (perf) and adds the shares
+# by library and the busiest functions to the report's profiles section (not when TITLE is
+# empty: a peer's profile only feeds its column of a per-piece table). Only where a run is not
 # timed: perf costs the profiled process some of its speed.
 profile() {
   if ! command -v perf >/dev/null; then
@@ -275,7 +284,7 @@ profile() {
     # The samples with their call stacks, for the per-piece cost table (cost_pieces.py).
     perf script -i "$WORK/perf.data" -F ip,sym,dso >"$WORK/stacks-$4" 2>/dev/null || true
   fi
-  {
+  [ -n "$1" ] && {
     echo "**$1** ($3 s sampled). Share of samples by library:"
     echo
     perf report -i "$WORK/perf.data" --no-children --sort dso -g none 2>/dev/null \
@@ -319,24 +328,32 @@ YAML
 
 # shares KEY: "kernel scheduler file-system refcount allocation own-code" of a profile, or empty.
 shares() { cat "$WORK/shares-$1" 2>/dev/null || true; }
-# pieces_table KEY CPU_US TITLE: the per-piece cost table of the profile saved under KEY, each
-# piece's share of the samples applied to CPU_US (the timed runs' median CPU per item).
+# pieces_table KEY CPU_US TITLE [PEER_KEY PEER_CPU_US PEER_NAME]: the per-piece cost table of
+# the profile saved under KEY, each piece's share of the samples applied to CPU_US (the timed
+# runs' median CPU per item); with a peer, its profile split by the same pieces beside it.
 pieces_table() {
   [ -s "$WORK/stacks-$1" ] || return 0
+  local kind="${1%%-*}"
   echo "**$3.** Where it goes, by the share of the profile's samples charged to each piece (its own code and what it calls):"
   echo
-  echo "| Piece | Share of samples | µs per item |"
-  echo "|---|---|---|"
-  "$VENV_PY" Benchmarks/peers/cost_pieces.py "$1" "$2" <"$WORK/stacks-$1"
+  if [ -n "${4:-}" ] && [ -s "$WORK/stacks-$4" ]; then
+    echo "| Piece | Share of samples | µs per item | $6: share | $6: µs per item |"
+    echo "|---|---|---|---|---|"
+    "$VENV_PY" Benchmarks/peers/cost_pieces.py "$kind" "$2" "$5" "$WORK/stacks-$4" <"$WORK/stacks-$1"
+  else
+    echo "| Piece | Share of samples | µs per item |"
+    echo "|---|---|---|"
+    "$VENV_PY" Benchmarks/peers/cost_pieces.py "$kind" "$2" <"$WORK/stacks-$1"
+  fi
 }
 # why_missed LINE: the reason a missed goal gives, from this run's profiles and figures.
 why_missed() {
   local key="" limit=""
   case "$1" in
-    1*) key=http; limit="The per-piece table below splits the engine's CPU per request: most of it is Hummingbird and NIO serving the request, as they serve the constant floor; what the route adds is spread over its promises, each kept per request (counters and latency histograms in /debug/vars and /metrics, a trace root with span ids, the envelope's request id, three steps with their own errors and an out-of-band step), with no single function left to remove. In-process steps already run in the prompt lane (no balancer, no instance lookup, no deadline race, counters added once per call)." ;;
-    2a*) key=chain; limit="Most of the router's samples are the kernel's (sockets, wake-ups) and the Swift runtime's; the router's per-request work (route, deadline, balancer, counters) is what separates it from the plain forwarder." ;;
+    1*) key=http; limit="The per-piece table below splits the same-work handler's profile by the same pieces, beside the engine's. What the engine spends beyond the handler is the route's own work, each piece a promise kept per request (route run with its deadline and per-step errors, counters and latency histograms in /debug/vars and /metrics, a trace root and the answer's trace and request-id headers, the request's envelope, an out-of-band step), and more of Hummingbird's and NIO's work per request (the guards against slow senders and for HTTP/1.0 closes on every connection, a router with the admin endpoints and a path parameter, three more answer headers). In-process steps already run in the prompt lane (no balancer, no instance lookup, no deadline race, counters added once per call)." ;;
+    2a*) key=chain; limit="The per-piece table below splits the plain forwarder's profile by the same pieces, beside the router's: both spend most of their CPU in NIO, Hummingbird and AsyncHTTPClient, four HTTP exchanges per request. The router's extra is its promises per call: the envelope (ids, trace, deadline, meta) written and its answer read, trace and request-id headers, the route run with retries and deadlines, counters and the balancer; and its services read a larger envelope than the forwarder's (2e)." ;;
     2b*|2c*) limit="Each p99 is the driver's: every client process waits for its answer, so the engine's p99 includes the driver's own queueing on this machine's $(nproc) cores (2d shows the plain forwarder's under the same driver)." ;;
-    2d*) key=chain; limit="The router's per-request work (route, deadline, balancer, counters) is what separates it from the plain forwarder under the same driver; the per-piece table of the HTTP route shows where that work goes." ;;
+    2d*) key=chain; limit="The router's per-request work (envelope, trace headers, route run, deadlines, balancer, counters) is what separates it from the plain forwarder under the same driver; the per-piece table of the chain (2a) shows it piece by piece." ;;
     4d*) key=csv; limit="At the goal a row would cost half of what Python's job spends on it. Reading and parsing the row and writing its JSON answer (the pieces 'CSV reading and parsing' and 'answers to JSON lines' in the table below) are work Python's job does in C, in its csv and json modules; what remains per row is the row as a request (document, meta, request and trace ids) and its step, which already run a batch of 128 rows at a time with the counters added once per batch." ;;
     3a*) key=files; limit="Most of the engine's samples are the kernel's: file creation, renames and lookups in directories of 20,000 names, and the scheduler; the loop pays the same file-system work from 8 processes." ;;
     4a*) key=csv; limit="Rows of an in-process route run 128 to a batch through the prompt lane (steps called for the whole batch, counters added once); the per-piece table below shows where each row's microseconds go: parsing, the row's document and answer, and the runtime's reference counting and allocation, not one hot spot." ;;
@@ -382,6 +399,11 @@ if wants 1; then
   load=$!
   profile "HTTP route \`text\` under wrk" "$SKY_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) http
   wait "$load"
+  # The same-work handler sampled the same way, for its column of the per-piece table.
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" http://127.0.0.1:18182/work/text >/dev/null &
+  load=$!
+  profile "" "$HELLO_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) http-peer
+  wait "$load"
   stop_all
   # Allocations per request, the engine's and the same-work handler's, under heaptrack (not timed).
   a_engine=$(allocs_http 18184 /routes/text 2 4 "$BIN/sky" run --routes "$WORK/r1" --http 127.0.0.1:18184 \
@@ -397,7 +419,7 @@ if wants 1; then
   ROWS_MD+=("| 1b. The same route vs Hummingbird answering a constant after reading the body (the floor: HTTP alone) | \`BENCH_ONLY=1 make bench\` | as 1a | $(spread "$c_rps" "$c_rlo" "$c_rhi") req/s; p50 $c_p50 ms, p99 $c_p99 ms; failed $(total 1-constant 3) | **$r_const** | ≥ 0.8: $g_const |")
   r_cpu1=$(ratio "$e_cpu" "$w_cpu")
   ROWS_MD+=("| 1d. The cost of one request of 1a: CPU µs per request (the server process's own user + system CPU over the timed runs) and allocations per request (heaptrack: two runs of 2 s and 4 s, the difference divided by the difference in requests) | \`BENCH_ONLY=1 make bench\` | $(spread "$e_cpu" "$e_cpu_lo" "$e_cpu_hi") µs CPU; $a_engine allocations | the same-work handler: $(spread "$w_cpu" "$w_cpu_lo" "$w_cpu_hi") µs CPU, $a_work allocations; the constant floor: $(spread "$c_cpu" "$c_cpu_lo" "$c_cpu_hi") µs CPU | **$r_cpu1** of the handler's CPU | — |")
-  PIECES_MD+=("$(pieces_table http "$e_cpu" "HTTP route \`text\` (1a): $e_cpu µs of CPU per request")")
+  PIECES_MD+=("$(pieces_table http "$e_cpu" "HTTP route \`text\` (1a): $e_cpu µs of CPU per request, beside the same-work handler's $w_cpu µs" http-peer "$w_cpu" "same-work handler")")
   if [ -n "$BASELINE_BIN" ]; then
     read -r b_rps b_rlo b_rhi b_p50 _ _ b_p99 _ <<<"$(median 1-baseline 0 1 2)"
     r_base=$(ratio "$e_rps" "$b_rps")
@@ -412,11 +434,13 @@ if wants 2; then
   echo "bench 2: cross-process chain ($INSTANCES instance(s) of each service, $ROUTERS router(s))"
   REG="sqlite:$WORK/chain.sqlite"
   hops=()
+  service_pids=()
   port=18200
   for service in uppercase reverse wordcount; do
     for _ in $(seq 1 "$INSTANCES"); do
       port=$((port + 1))
       start "svc-$port" "$BIN/sky" service "$service" --port "$port" --registry "$REG" --log-level warning
+      service_pids+=("$LAST_PID")
       wait_port "$port"
     done
     hops+=("127.0.0.1:$port")
@@ -432,12 +456,17 @@ if wants 2; then
     router_urls+=("http://127.0.0.1:$port/routes/chain")
   done
   start plain "$BIN/plain-hops" 18211 "${hops[@]}"
+  PLAIN_PID=$LAST_PID
   wait_port 18211
+  # One router: its CPU and the services' are measured per request, beside the forwarder's.
+  measure_chain() {
+    if [ "$ROUTERS" = 1 ]; then measure "${router_urls[0]}" "$ROUTER_PID" "${service_pids[@]}"; else measure_all "${router_urls[@]}"; fi
+  }
   for round in $(seq 1 "$ROUNDS"); do
     if (( round % 2 )); then
-      record 2-limit "$(measure http://127.0.0.1:18211/chain)"; record 2-chain "$(measure_all "${router_urls[@]}")"
+      record 2-limit "$(measure http://127.0.0.1:18211/chain "$PLAIN_PID" "${service_pids[@]}")"; record 2-chain "$(measure_chain)"
     else
-      record 2-chain "$(measure_all "${router_urls[@]}")"; record 2-limit "$(measure http://127.0.0.1:18211/chain)"
+      record 2-chain "$(measure_chain)"; record 2-limit "$(measure http://127.0.0.1:18211/chain "$PLAIN_PID" "${service_pids[@]}")"
     fi
   done
   ANSWER2=$(curl -s -X POST "${router_urls[0]}" -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
@@ -445,10 +474,25 @@ if wants 2; then
   load=$!
   profile "Cross-process chain: the \`sky router\` under wrk (its three services are other processes)" "$ROUTER_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) chain
   wait "$load"
-  read -r chain_rps chain_lo chain_hi chain_p50 _ _ chain_p99 _ <<<"$(median 2-chain 0 1 2)"
-  read -r limit_rps limit_lo limit_hi limit_p50 _ _ limit_p99 _ <<<"$(median 2-limit 0 1 2)"
+  # The forwarder sampled the same way, for its column of the per-piece table.
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" http://127.0.0.1:18211/chain >/dev/null &
+  load=$!
+  profile "" "$PLAIN_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) chain-peer
+  wait "$load"
+  # Allocations per request, a router's and the forwarder's, under heaptrack (not timed), on
+  # the same three services.
+  a_router=$(allocs_http 18230 /routes/chain 2 4 "$BIN/sky" router --routes "$WORK/r2" --http 127.0.0.1:18230 --registry "$REG" --log-level warning)
+  a_plain=$(allocs_http 18231 /chain 2 4 "$BIN/plain-hops" 18231 "${hops[@]}")
+  read -r chain_rps chain_lo chain_hi chain_p50 _ _ chain_p99 _ _ ch_cpu ch_cpu_lo ch_cpu_hi ch_svc ch_svc_lo ch_svc_hi <<<"$(median 2-chain 0 1 2 4 5)"
+  read -r limit_rps limit_lo limit_hi limit_p50 _ _ limit_p99 _ _ li_cpu li_cpu_lo li_cpu_hi li_svc li_svc_lo li_svc_hi <<<"$(median 2-limit 0 1 2 4 5)"
   r_limit=$(ratio "$chain_rps" "$limit_rps")
+  [ "$ROUTERS" = 1 ] || ch_cpu=""   # several routers: no CPU per request measured (measure_all)
   ROWS_MD+=("| 2a. Cross-process chain: $ROUTERS \`sky router\` + $INSTANCES × 3 \`sky service\` processes (uppercase → reverse → wordcount), vs the same 3 processes called in turn by a plain forwarder (the limit); wrk | \`BENCH_ONLY=2 make bench\` | $(spread "$chain_rps" "$chain_lo" "$chain_hi") req/s; p50 $chain_p50 ms, p99 $chain_p99 ms; failed $(total 2-chain 3) | $(spread "$limit_rps" "$limit_lo" "$limit_hi") req/s; p50 $limit_p50 ms, p99 $limit_p99 ms; failed $(total 2-limit 3) | **$r_limit** | ≥ 0.9: $(goal "2a chain vs plain hops" "$r_limit" ">=" 0.9) |")
+  if [ "$ROUTERS" = 1 ]; then
+    r_cpu2=$(ratio "$ch_cpu" "$li_cpu")
+    ROWS_MD+=("| 2e. The cost of one request of 2a: CPU µs per request of the router and of the three services together (each process's own user + system CPU over the timed runs), and the router's allocations per request (heaptrack, as 1d) | \`BENCH_ONLY=2 make bench\` | router $(spread "$ch_cpu" "$ch_cpu_lo" "$ch_cpu_hi") µs CPU, $a_router allocations; services $(spread "$ch_svc" "$ch_svc_lo" "$ch_svc_hi") µs CPU | forwarder $(spread "$li_cpu" "$li_cpu_lo" "$li_cpu_hi") µs CPU, $a_plain allocations; services $(spread "$li_svc" "$li_svc_lo" "$li_svc_hi") µs CPU | **$r_cpu2** of the forwarder's CPU | — |")
+    PIECES_MD+=("$(pieces_table chain "$ch_cpu" "Cross-process chain (2a): the router's $ch_cpu µs of CPU per request, beside the plain forwarder's $li_cpu µs" chain-peer "$li_cpu" "forwarder")")
+  fi
 
   # Under one driver: $CLIENTS Python client processes, connected and warmed up before the clock.
   drive_engine() { "$PEERS/bin/python" Benchmarks/peers/http_chain.py drive "${router_urls[0]}" "$PEER_CHAINS" "$CLIENTS"; }
@@ -493,7 +537,7 @@ if wants 2; then
   ROWS_MD+=("| 2b. The same pipeline vs Celery (\`chain\` of 3 tasks, retries on, RabbitMQ broker, rpc results, pool \`$best_pool\` at concurrency $best_concurrency, the best of pools $CELERY_POOLS × concurrency $CELERY_CONCURRENCY); one Python driver for both: $CLIENTS client processes, $PEER_CHAINS calls, connected and warmed up before the clock | \`BENCH_ONLY=2 make bench\` | $(spread "$pe_rps" "$pe_lo" "$pe_hi") req/s; p50 $pe_p50 ms, p99 $pe_p99 ms; failed $(total 2-py-engine 3) | $(spread "$ce_rps" "$ce_lo" "$ce_hi") chains/s; p50 $ce_p50 ms, p99 $ce_p99 ms; failed $(total 2-py-celery 3) | **$r_celery×**; p99 $p99_celery of Celery's | p99 ≤ 0.2: $(goal "2b p99 vs Celery" "$p99_celery" "<=" 0.2) |")
   ROWS_MD+=("| 2c. The same pipeline vs nameko (a pipeline RPC service calling 3 RPC services over RabbitMQ, each service its own process); the same driver | \`BENCH_ONLY=2 make bench\` | as 2b | $(spread "$na_rps" "$na_lo" "$na_hi") calls/s; p50 $na_p50 ms, p99 $na_p99 ms; failed $(total 2-py-nameko 3) | **$r_nameko×**; p99 $p99_nameko of nameko's | p99 ≤ 0.2: $(goal "2c p99 vs nameko" "$p99_nameko" "<=" 0.2) |")
   ROWS_MD+=("| 2d. The plain forwarder of 2a under the same driver: the most any pipeline over these hops can show under it | \`BENCH_ONLY=2 make bench\` | as 2b | $(spread "$pl_rps" "$pl_lo" "$pl_hi") req/s; p50 $pl_p50 ms, p99 $pl_p99 ms; failed $(total 2-py-limit 3) | **$r_py_limit**; the limit itself is $bound_celery× Celery and $bound_nameko× nameko | the engine ≥ 0.95 of it: $(goal "2d engine vs the plain forwarder under the Python driver" "$r_py_limit" ">=" 0.95) |")
-  ANALYSIS+=("**Cross-process chain.** Driven by wrk, the engine's chain ran at $r_limit of the same three hops called by a plain forwarder ($chain_rps against $limit_rps req/s, medians of $ROUNDS). Under one Python driver ($CLIENTS processes), the engine answered $pe_rps req/s with p99 $pe_p99 ms; Celery (pool $best_pool) $ce_rps chains/s with p99 $ce_p99 ms, nameko $na_rps calls/s with p99 $na_p99 ms: $r_celery× and $r_nameko× the throughput. With a closed-loop Python driver, the driver itself bounds the engine's figure (each client waits for its answer and spends its own CPU per call), so these ratios are a floor of the engine's lead, not its size; 2a shows the engine against its own limit. Under that driver the plain forwarder, which does nothing but call the three hops, reached $pl_rps req/s: $bound_celery× Celery and $bound_nameko× nameko. That is the most any engine could show in 2b and 2c on this machine; the engine reached $r_py_limit of it.")
+  ANALYSIS+=("**Cross-process chain.** Driven by wrk, the engine's chain ran at $r_limit of the same three hops called by a plain forwarder ($chain_rps against $limit_rps req/s, medians of $ROUNDS). Under one Python driver ($CLIENTS processes), the engine answered $pe_rps req/s with p99 $pe_p99 ms; Celery (pool $best_pool) $ce_rps chains/s with p99 $ce_p99 ms, nameko $na_rps calls/s with p99 $na_p99 ms: $r_celery× and $r_nameko× the throughput. With a closed-loop Python driver, the driver itself bounds the engine's figure (each client waits for its answer and spends its own CPU per call), so these ratios are a floor of the engine's lead, not its size; 2a shows the engine against its own limit. Under that driver the plain forwarder, which does nothing but call the three hops, reached $pl_rps req/s: $bound_celery× Celery and $bound_nameko× nameko. That is the most any engine could show in 2b and 2c on this machine; the engine reached $r_py_limit of it.${ch_cpu:+ Per request (2e) the router spent $ch_cpu µs of CPU against the forwarder's $li_cpu µs, and the three services together $ch_svc µs against $li_svc µs when the forwarder called them: the engine's envelope carries ids, trace and deadline, and each service reads it.}")
 fi
 
 # ---------------------------------------------------------------------------------------------

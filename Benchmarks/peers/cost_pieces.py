@@ -1,13 +1,17 @@
 """Where one item's CPU goes, by piece of the engine: the per-piece cost table of BENCHMARKS.md.
 
-    perf script -F ip,sym,dso | python cost_pieces.py KIND CPU_US
+    perf script -F ip,sym,dso | python cost_pieces.py KIND CPU_US [PEER_CPU_US PEER_STACKS]
 
-KIND is `csv` or `http`. Each sample is charged to the innermost frame that names a piece
-(its own code and what it calls: a counter's atomic add inside the instruments is the
-instruments' cost), so the shares add up to 100 %, with the kernel and the runtime and libraries
-for samples with no such frame at all (scheduling, wake-ups, I/O completions, idle threads). CPU_US is
-the median CPU microseconds per item of the timed runs; each piece's share of it is printed
-as a markdown table row: "| piece | share % | µs per item |".
+KIND is `csv`, `http` or `chain`. Each sample is charged to the innermost frame that names a
+piece (its own code and what it calls: a counter's atomic add inside the instruments is the
+instruments' cost), so the shares add up to 100 %, with the kernel and the runtime and
+libraries for samples with no such frame at all (scheduling, wake-ups, I/O completions, idle
+threads). CPU_US is the median CPU microseconds per item of the timed runs; each piece's share
+of it is printed as a markdown table row: "| piece | share % | µs per item |".
+
+With a peer (the same-work handler of 1a, the plain forwarder of 2a), its samples (the file
+PEER_STACKS, `perf script` output of its own profile) are split by the same pieces and applied
+to PEER_CPU_US, in two more columns: the two processes' microseconds, piece by piece.
 """
 import re
 import subprocess
@@ -27,6 +31,18 @@ PIECES = {
         ("checkpoint writes and fsync", r"CheckpointWriter|CSVOutput\.write"),
         ("file loop, batches, tasks", r"CSVInitiator\.|CSVFileRun"),
     ],
+    "chain": [
+        ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
+        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)"),
+        ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
+        ("the forwarder's own code (a loop over the hops)", r"PlainHops"),
+        ("service calls: building the call, reading the answer (HTTPServiceClient)", r"HTTPServiceClient|ServiceResponse"),
+        ("route run (lookup, steps, retries, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|PromptLane|StepAttempts|RouteTable"),
+        ("JSON in and out", r"JSONParser|JSONReader|JSONWriter|JSONValue"),
+        ("HTTP initiator (request to envelope, answer)", r"HTTPInitiator"),
+        ("HTTP client (AsyncHTTPClient: pool, request state)", r"^module:AsyncHTTPClient$"),
+        ("HTTP server and socket I/O (Hummingbird, NIO: sockets, parsing, event loops)", r"^module:(Hummingbird\w*|NIO\w*|_NIO\w*|HTTPTypes\w*|AsyncAlgorithms)$"),
+    ],
     "http": [
         ("service handlers (uppercase, wordcount, audit)", r"Uppercase\.handle|WordCount|Wordcount|Audit\.handle|mappingStrings"),
         ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
@@ -34,8 +50,9 @@ PIECES = {
         ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
         ("async step queue", r"AsyncStepQueue|fireAsync"),
         ("route run (lookup, steps, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|PromptLane|StepAttempts|RouteTable|ServiceHandler\.handle"),
-        ("JSON in and out", r"JSONParser|JSONReader|JSONWriter|JSONValue"),
+        ("JSON in and out", r"JSONParser|JSONReader|JSONWriter|JSONValue|JSONDecoder|JSONEncoder|JSONScanner|JSONMap"),
         ("HTTP initiator (request to envelope, answer)", r"HTTPInitiator"),
+        ("the handler's own code (upper-case, count words)", r"HelloServer"),
         ("HTTP server (Hummingbird, NIO: sockets, parsing, event loops)", r"^module:(Hummingbird\w*|NIO\w*|_NIO\w*|HTTPTypes\w*|AsyncAlgorithms)$"),
     ],
 }
@@ -53,11 +70,10 @@ def module_of(symbol):
     return symbol[start:start + int(match.group(1))]
 
 
-def main():
-    kind, cpu_us = sys.argv[1], float(sys.argv[2])
-    pieces = [(name, re.compile(pattern)) for name, pattern in PIECES[kind]]
+def read_samples(text):
+    """The samples of `perf script -F ip,sym,dso` output: each a list of (symbol, library), the leaf first."""
     samples = []
-    for sample in sys.stdin.read().split("\n\n"):
+    for sample in text.split("\n\n"):
         # Each line: "ADDRESS SYMBOL (LIBRARY)", the leaf first.
         frames = []
         for line in sample.strip().split("\n"):
@@ -67,13 +83,11 @@ def main():
                 frames.append((symbol or parts[1], library.rstrip(")")))
         if frames:
             samples.append(frames)
-    if not samples:
-        return
-    # Names without modules or parameter types (which would name other pieces), and each
-    # frame's module from its mangled name (pieces that are whole libraries match on that).
-    symbols = sorted({symbol for frames in samples for symbol, _ in frames})
-    demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(symbols), capture_output=True, text=True).stdout.split("\n")
-    names = dict(zip(symbols, demangled)) if len(demangled) >= len(symbols) else {symbol: symbol for symbol in symbols}
+    return samples
+
+
+def shares(samples, pieces, names):
+    """Each piece's share of `samples` in percent, in `pieces` order, then the kernel's and the runtime's."""
     counts = {name: 0 for name, _ in pieces}
     kernel = runtime = 0
     for frames in samples:
@@ -89,14 +103,42 @@ def main():
             kernel += 1
         else:
             runtime += 1
-    total = len(samples)
-    rows = sorted(counts.items(), key=lambda item: -item[1]) + [
-        ("the kernel, outside any piece (scheduling, wake-ups, I/O completions)", kernel),
-        ("the Swift runtime and libraries, outside any piece (idle threads, task switches)", runtime),
-    ]
-    for name, count in rows:
-        share = 100.0 * count / total
-        print(f"| {name} | {share:.1f} % | {cpu_us * share / 100:.2f} |")
+    total = max(1, len(samples))
+    rows = [(name, count) for name, count in counts.items()] + [(KERNEL, kernel), (RUNTIME, runtime)]
+    return {name: 100.0 * count / total for name, count in rows}
+
+
+KERNEL = "the kernel, outside any piece (scheduling, wake-ups, I/O completions)"
+RUNTIME = "the Swift runtime and libraries, outside any piece (idle threads, task switches)"
+
+
+def main():
+    kind, cpu_us = sys.argv[1], float(sys.argv[2])
+    pieces = [(name, re.compile(pattern)) for name, pattern in PIECES[kind]]
+    samples = read_samples(sys.stdin.read())
+    peer = None
+    if len(sys.argv) >= 5:
+        peer_cpu_us = float(sys.argv[3])
+        with open(sys.argv[4]) as peer_file:
+            peer = (peer_cpu_us, read_samples(peer_file.read()))
+    if not samples:
+        return
+    # Names without modules or parameter types (which would name other pieces), and each
+    # frame's module from its mangled name (pieces that are whole libraries match on that).
+    all_samples = samples + (peer[1] if peer else [])
+    symbols = sorted({symbol for frames in all_samples for symbol, _ in frames})
+    demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(symbols), capture_output=True, text=True).stdout.split("\n")
+    names = dict(zip(symbols, demangled)) if len(demangled) >= len(symbols) else {symbol: symbol for symbol in symbols}
+    engine = shares(samples, pieces, names)
+    other = shares(peer[1], pieces, names) if peer else None
+    ordered = sorted((name for name, _ in pieces), key=lambda name: -engine[name]) + [KERNEL, RUNTIME]
+    for name in ordered:
+        if other is not None and engine[name] == 0 and other[name] == 0:
+            continue
+        row = f"| {name} | {engine[name]:.1f} % | {cpu_us * engine[name] / 100:.2f} |"
+        if other is not None:
+            row += f" {other[name]:.1f} % | {peer[0] * other[name] / 100:.2f} |"
+        print(row)
 
 
 main()

@@ -13,6 +13,25 @@ struct EnvelopeTests {
         #expect(try RequestEnvelope(json: JSONParser.parse(text)) == envelope)
     }
 
+    /// The wire writer a router's calls use writes what JSONWriter writes of the envelope's
+    /// document, byte for byte, whichever optional fields are there.
+    @Test(arguments: [
+        RequestEnvelope(route: "text", payload: ["text": "hi"]),
+        RequestEnvelope(
+            id: "r-\"1\"", route: "tëxt", step: "uppercase", payload: ["b": [1, 2.5, nil, true], "a": ["nested": "line\nbreak\u{7}"]],
+            meta: ["source": "csv", "row": "12", "file": "in/ä.csv", "z": ""],
+            trace: TraceContext(traceID: "t", spanID: "s", parentID: "p", sampled: true, state: "vendor=1"), deadline: 1_700_000_000_000, attempt: 3
+        ),
+        RequestEnvelope(id: "x", route: "r", payload: "just a string", trace: TraceContext.root(sampled: true).child(), deadline: -5),
+        RequestEnvelope(id: "y", route: "r", payload: 42, meta: [:], trace: TraceContext(traceID: "t", spanID: "s", state: "")),
+    ])
+    func wireJSONIsWhatTheWriterWritesOfTheDocument(envelope: RequestEnvelope) throws {
+        var bytes: [UInt8] = []
+        envelope.appendWireJSON(to: &bytes, traceID: envelope.trace.traceID, spanID: envelope.trace.spanID)
+        #expect(String(decoding: bytes, as: UTF8.self) == JSONWriter.string(envelope.json))
+        #expect(try RequestEnvelope(json: JSONParser.parse(bytes)) == envelope)
+    }
+
     @Test func envelopeErrorsNameTheField() {
         #expect(throws: SkyError(.badRequest, "request envelope needs a string field \"route\"")) {
             try RequestEnvelope(json: ["payload": 1])

@@ -149,10 +149,13 @@ public struct HTTPInitiator: Service {
         if let timeout = request.headers[SkynetHeaders.timeout].flatMap({ Int64($0) }), timeout > 0 {
             envelope.deadline = WallClock.epochMilliseconds() + timeout
         }
+        // Appended, not set: the fields are new, and a set searches them first (per request).
         var headers = HTTPFields()
-        headers[SkynetHeaders.requestID] = envelope.id
-        headers[SkynetHeaders.traceID] = envelope.trace.traceID
-        if let traceparent = envelope.trace.traceparent { headers[Self.traceparent] = traceparent }
+        headers.reserveCapacity(5)
+        headers.append(HTTPField(name: SkynetHeaders.requestID, value: envelope.id))
+        let (traceID, traceparent) = envelope.trace.spelled
+        headers.append(HTTPField(name: SkynetHeaders.traceID, value: traceID))
+        if let traceparent { headers.append(HTTPField(name: Self.traceparent, value: traceparent)) }
         do {
             let result = try await self.runner.run(envelope, on: route)
             if result.meta["deduplicated"] == "true" { headers[SkynetHeaders.deduplicated] = "true" }

@@ -66,16 +66,22 @@ public final class HTTPServiceClient: ServiceClient, Service, Sendable {
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
         http.headers.add(name: "Skynet-Request-Id", value: request.id)
-        http.headers.add(name: "Skynet-Trace-Id", value: request.trace.traceID)
+        // Each id spelled once, for the headers and the envelope's JSON alike.
+        let traceID = request.trace.traceID, spanID = request.trace.spanID
+        let traceparent = TraceContext.traceparent(traceID: traceID, spanID: spanID, sampled: request.trace.sampled)
+        http.headers.add(name: "Skynet-Trace-Id", value: traceID)
         // W3C trace context beside the envelope's own fields, so a service in any language
         // (and any proxy between) can join the trace with its usual library.
-        if let traceparent = request.trace.traceparent { http.headers.add(name: TraceContext.W3CHeader.traceparent, value: traceparent) }
+        if let traceparent { http.headers.add(name: TraceContext.W3CHeader.traceparent, value: traceparent) }
         if let tracestate = request.trace.state { http.headers.add(name: TraceContext.W3CHeader.tracestate, value: tracestate) }
         if let token { http.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let effectiveDeadline = deadline ?? .now() + .seconds(30)
         let remaining = effectiveDeadline - .now()
         http.headers.add(name: "Skynet-Timeout-Ms", value: String(max(0, remaining.nanoseconds / 1_000_000)))
-        http.body = .bytes(JSONWriter.buffer(request.json))
+        var envelope: [UInt8] = []
+        envelope.reserveCapacity(512)
+        request.appendWireJSON(to: &envelope, traceID: traceID, spanID: spanID)
+        http.body = .bytes(ByteBuffer(bytes: envelope))
 
         let response: HTTPClientResponse
         let body: ByteBuffer

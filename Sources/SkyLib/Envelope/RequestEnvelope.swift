@@ -68,6 +68,61 @@ public struct RequestEnvelope: Sendable, Hashable {
 }
 
 extension RequestEnvelope {
+    /// The envelope's wire JSON, byte for byte what `JSONWriter` writes of ``json`` (keys
+    /// sorted), written straight from the fields: a call over the wire builds no document of
+    /// the envelope around its payload (the dictionary, its hashing and its sort showed in the
+    /// router's profile, once per call).
+    /// - Parameters:
+    ///   - bytes: where the JSON text goes (appended).
+    ///   - traceID: ``trace``'s trace id, as the caller spelled it for the call's headers (a
+    ///     minted id is spelled anew on every read: once per call is enough).
+    ///   - spanID: ``trace``'s span id, likewise.
+    public func appendWireJSON(to bytes: inout [UInt8], traceID: String, spanID: String) {
+        // In the order JSONWriter sorts the keys: attempt, deadline, id, meta, payload, route,
+        // step, trace; and in the trace: parentId, sampled, spanId, traceId, tracestate.
+        bytes.append(UInt8(ascii: "{"))
+        JSONWriter.appendKey("attempt", first: true, to: &bytes)
+        JSONWriter.appendInt(Int64(self.attempt), to: &bytes)
+        if let deadline = self.deadline {
+            JSONWriter.appendKey("deadline", to: &bytes)
+            JSONWriter.appendInt(deadline, to: &bytes)
+        }
+        JSONWriter.appendKey("id", to: &bytes)
+        JSONWriter.appendString(self.id, to: &bytes, asciiOnly: false)
+        JSONWriter.appendKey("meta", to: &bytes)
+        JSONWriter.appendStrings(self.meta, to: &bytes)
+        JSONWriter.appendKey("payload", to: &bytes)
+        JSONWriter.append(self.payload, to: &bytes)
+        JSONWriter.appendKey("route", to: &bytes)
+        JSONWriter.appendString(self.route, to: &bytes, asciiOnly: false)
+        if let step = self.step {
+            JSONWriter.appendKey("step", to: &bytes)
+            JSONWriter.appendString(step, to: &bytes, asciiOnly: false)
+        }
+        JSONWriter.appendKey("trace", to: &bytes)
+        var first = true
+        bytes.append(UInt8(ascii: "{"))
+        if let parentID = self.trace.parentID {
+            JSONWriter.appendKey("parentId", first: first, to: &bytes)
+            JSONWriter.appendString(parentID, to: &bytes, asciiOnly: false)
+            first = false
+        }
+        if self.trace.sampled {
+            JSONWriter.appendKey("sampled", first: first, to: &bytes)
+            bytes.append(contentsOf: "true".utf8)
+            first = false
+        }
+        JSONWriter.appendKey("spanId", first: first, to: &bytes)
+        JSONWriter.appendString(spanID, to: &bytes, asciiOnly: false)
+        JSONWriter.appendKey("traceId", to: &bytes)
+        JSONWriter.appendString(traceID, to: &bytes, asciiOnly: false)
+        if let state = self.trace.state {
+            JSONWriter.appendKey("tracestate", to: &bytes)
+            JSONWriter.appendString(state, to: &bytes, asciiOnly: false)
+        }
+        bytes.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: "}")])
+    }
+
     /// The envelope as its wire JSON object.
     public var json: JSONValue {
         var fields: [String: JSONValue] = [

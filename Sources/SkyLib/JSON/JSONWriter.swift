@@ -54,28 +54,57 @@ public enum JSONWriter {
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let fields):
-            bytes.append(UInt8(ascii: "{"))
-            // The fields' positions, sorted by key, in scratch space on the stack: a sorted
-            // copy of the pairs was two allocations per answer in the CSV profile.
-            withUnsafeTemporaryAllocation(of: [String: JSONValue].Index.self, capacity: fields.count) { scratch in
-                var order = scratch
-                var count = 0
-                for position in fields.indices {
-                    order.initializeElement(at: count, to: position)
-                    count += 1
-                }
-                order.sort { fields[$0].key < fields[$1].key }
-                for (index, position) in order.enumerated() {
-                    if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                    let field = fields[position]
-                    Self.appendString(field.key, to: &bytes, asciiOnly: asciiOnly)
-                    bytes.append(UInt8(ascii: ":"))
-                    Self.append(field.value, to: &bytes, asciiOnly: asciiOnly)
-                }
-                order.deinitialize()
-            }
-            bytes.append(UInt8(ascii: "}"))
+            Self.appendSorted(fields, to: &bytes, asciiOnly: asciiOnly) { value, bytes in Self.append(value, to: &bytes, asciiOnly: asciiOnly) }
         }
+    }
+
+    /// Appends `fields` as a JSON object, keys sorted, each value written by `writeValue`
+    /// (inlined, so each caller's closure is too: answers are written through here).
+    @inline(__always)
+    private static func appendSorted<Value>(
+        _ fields: [String: Value], to bytes: inout [UInt8], asciiOnly: Bool, writeValue: (Value, inout [UInt8]) -> Void
+    ) {
+        bytes.append(UInt8(ascii: "{"))
+        // The fields' positions, sorted by key, in scratch space on the stack: a sorted
+        // copy of the pairs was two allocations per answer in the CSV profile.
+        withUnsafeTemporaryAllocation(of: [String: Value].Index.self, capacity: fields.count) { scratch in
+            var order = scratch
+            var count = 0
+            for position in fields.indices {
+                order.initializeElement(at: count, to: position)
+                count += 1
+            }
+            order.sort { fields[$0].key < fields[$1].key }
+            for (index, position) in order.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                let field = fields[position]
+                Self.appendString(field.key, to: &bytes, asciiOnly: asciiOnly)
+                bytes.append(UInt8(ascii: ":"))
+                writeValue(field.value, &bytes)
+            }
+            order.deinitialize()
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// Appends `fields` as a JSON object of strings, keys sorted, as ``append(_:to:asciiOnly:)``
+    /// writes the same fields as a ``JSONValue`` object: without making that object first.
+    public static func appendStrings(_ fields: [String: String], to bytes: inout [UInt8]) {
+        Self.appendSorted(fields, to: &bytes, asciiOnly: false) { value, bytes in Self.appendString(value, to: &bytes, asciiOnly: false) }
+    }
+
+    /// Appends `"key":` (a field's name and its colon), after a comma unless it is the first.
+    @inlinable
+    public static func appendKey(_ key: StaticString, first: Bool = false, to bytes: inout [UInt8]) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+    }
+
+    /// Appends the decimal digits of `number`, as a ``JSONValue/int(_:)`` is written.
+    public static func appendInt(_ number: Int64, to bytes: inout [UInt8]) {
+        Self.appendInteger(number, to: &bytes)
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
