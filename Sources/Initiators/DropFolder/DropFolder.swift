@@ -83,7 +83,7 @@ struct DropFolder: Sendable {
         defer { closedir(directory) }
         var entries: [Entry] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let name = Self.name(of: entry)
             guard !Self.isIgnored(name), fnmatch(pattern, name, 0) == 0, !skipping(name) else { continue }
             var info = Glibc.stat()
             guard lstat(self.root + "/" + name, &info) == 0 else { continue }
@@ -96,6 +96,20 @@ struct DropFolder: Sendable {
             entries.append(Entry(name: name, size: Int64(info.st_size), modified: modified))
         }
         return entries.sorted { $0.name < $1.name }
+    }
+
+    /// Where a `dirent`'s name starts.
+    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+
+    /// The name of a `readdir` record, read in place up to its NUL.
+    ///
+    /// Never `entry.pointee.d_name`: that copies the whole 256-byte array, and a record is only
+    /// as long as its name (`d_reclen`), so for the last record of `readdir`'s buffer the copy
+    /// read past the buffer's end, into whatever followed: `sky run` crashed there (a bad
+    /// pointer dereference at a page boundary) listing a folder of 20,000 files in
+    /// `make bench`.
+    static func name(of entry: UnsafePointer<dirent>) -> String {
+        String(cString: UnsafeRawPointer(entry).advanced(by: Self.nameOffset).assumingMemoryBound(to: CChar.self))
     }
 
     /// What a name in the folder is, following a symlink.
