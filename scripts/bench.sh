@@ -168,6 +168,8 @@ failures() {
 
 # cpu_ticks PID: the process's own CPU so far (user + system, all its threads), in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks_sum PID...: the same for several processes together.
+cpu_ticks_sum() { local pid sum=0; for pid in "$@"; do sum=$(( sum + $(cpu_ticks "$pid") )); done; echo "$sum"; }
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_us_per TICKS ITEMS: microseconds of CPU per item.
 cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "n/a" }'; }
@@ -179,20 +181,16 @@ cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) prin
 measure() {
   local url="$1"; shift
   wrk -t1 -c4 -d2s -s "$WORK/post.lua" "$url" >/dev/null   # warm-up
-  local out rps p50 p99 before=0 others_before=0 requests cpu=n/a others=n/a pid
+  local out rps p50 p99 before=0 others_before=0 requests cpu=n/a others=n/a
   [ "$#" -ge 1 ] && before=$(cpu_ticks "$1")
-  for pid in "${@:2}"; do others_before=$(( others_before + $(cpu_ticks "$pid") )); done
+  [ "$#" -ge 2 ] && others_before=$(cpu_ticks_sum "${@:2}")
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$url")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   [ "$#" -ge 1 ] && cpu=$(cpu_us_per $(( $(cpu_ticks "$1") - before )) "$requests")
-  if [ "$#" -ge 2 ]; then
-    local others_after=0
-    for pid in "${@:2}"; do others_after=$(( others_after + $(cpu_ticks "$pid") )); done
-    others=$(cpu_us_per $(( others_after - others_before )) "$requests")
-  fi
+  [ "$#" -ge 2 ] && others=$(cpu_us_per $(( $(cpu_ticks_sum "${@:2}") - others_before )) "$requests")
   echo "$rps $p50 $p99 $(failures "$out") $cpu $others"
 }
 
@@ -301,6 +299,15 @@ profile() {
   rm -f "$WORK/perf.data"
 }
 
+# profile_under_load URL TITLE PID KEY: wrk on URL with the shared settings while PID is
+# profiled (TITLE and KEY as for profile).
+profile_under_load() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" "$1" >/dev/null &
+  local load=$!
+  profile "$2" "$3" $(( DURATION > 4 ? DURATION - 2 : 2 )) "$4"
+  wait "$load"
+}
+
 sky_run() {  # sky_run NAME PORT ROUTES_DIR [extra args]
   local name="$1" port="$2" routes="$3"; shift 3
   start "$name" "$BIN/sky" run --routes "$routes" --http "127.0.0.1:$port" \
@@ -395,15 +402,9 @@ if wants 1; then
   done
   ANSWER1=$(curl -s -X POST http://127.0.0.1:18181/routes/text -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
   PEER1=$(curl -s -X POST http://127.0.0.1:18182/work/text -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" http://127.0.0.1:18181/routes/text >/dev/null &
-  load=$!
-  profile "HTTP route \`text\` under wrk" "$SKY_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) http
-  wait "$load"
+  profile_under_load http://127.0.0.1:18181/routes/text "HTTP route \`text\` under wrk" "$SKY_PID" http
   # The same-work handler sampled the same way, for its column of the per-piece table.
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" http://127.0.0.1:18182/work/text >/dev/null &
-  load=$!
-  profile "" "$HELLO_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) http-peer
-  wait "$load"
+  profile_under_load http://127.0.0.1:18182/work/text "" "$HELLO_PID" http-peer
   stop_all
   # Allocations per request, the engine's and the same-work handler's, under heaptrack (not timed).
   a_engine=$(allocs_http 18184 /routes/text 2 4 "$BIN/sky" run --routes "$WORK/r1" --http 127.0.0.1:18184 \
@@ -470,15 +471,9 @@ if wants 2; then
     fi
   done
   ANSWER2=$(curl -s -X POST "${router_urls[0]}" -H 'Content-Type: application/json' -d '{"text":"hello big world"}')
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" "${router_urls[0]}" >/dev/null &
-  load=$!
-  profile "Cross-process chain: the \`sky router\` under wrk (its three services are other processes)" "$ROUTER_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) chain
-  wait "$load"
+  profile_under_load "${router_urls[0]}" "Cross-process chain: the \`sky router\` under wrk (its three services are other processes)" "$ROUTER_PID" chain
   # The forwarder sampled the same way, for its column of the per-piece table.
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/post.lua" http://127.0.0.1:18211/chain >/dev/null &
-  load=$!
-  profile "" "$PLAIN_PID" $(( DURATION > 4 ? DURATION - 2 : 2 )) chain-peer
-  wait "$load"
+  profile_under_load http://127.0.0.1:18211/chain "" "$PLAIN_PID" chain-peer
   # Allocations per request, a router's and the forwarder's, under heaptrack (not timed), on
   # the same three services.
   a_router=$(allocs_http 18230 /routes/chain 2 4 "$BIN/sky" router --routes "$WORK/r2" --http 127.0.0.1:18230 --registry "$REG" --log-level warning)

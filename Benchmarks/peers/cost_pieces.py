@@ -17,14 +17,23 @@ import re
 import subprocess
 import sys
 
+# Pieces every kind has (the same code in each process).
+BALANCER = ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache")
+COUNTERS = ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)")
+TRACE = ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier")
+ROUTE_RUN = r"RouteExecutor\.|RouteRun|PromptLane|StepAttempts|RouteTable"
+JSON_IO = ("JSON in and out", r"JSONParser|JSONReader|JSONWriter|JSONValue|JSONDecoder|JSONEncoder|JSONScanner|JSONMap")
+HTTP_INITIATOR = ("HTTP initiator (request to envelope, answer)", r"HTTPInitiator")
+SERVER_MODULES = r"^module:(Hummingbird\w*|NIO\w*|_NIO\w*|HTTPTypes\w*|AsyncAlgorithms)$"
+
 # Ordered: the first piece whose pattern matches a frame, looking from the leaf outwards, wins.
 PIECES = {
     "csv": [
         ("service handler (uppercase)", r"Uppercase\.handle|mappingStrings|String\.uppercased"),
-        ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
-        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)"),
-        ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
-        ("route run (lookup, steps, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|PromptLane|StepAttempts|RouteTable|ServiceHandler\.handle"),
+        BALANCER,
+        COUNTERS,
+        TRACE,
+        ("route run (lookup, steps, deadlines, envelope copies)", ROUTE_RUN + r"|ServiceHandler\.handle"),
         ("row to request (payload, meta, envelope)", r"CSVInitiator\.(run|request)\("),
         ("CSV reading and parsing", r"CSVReader\.|CSVFileReader\."),
         ("answers to JSON lines, reorder", r"CSVOutput\.append|JSONWriter|ReorderBuffer"),
@@ -32,28 +41,28 @@ PIECES = {
         ("file loop, batches, tasks", r"CSVInitiator\.|CSVFileRun"),
     ],
     "chain": [
-        ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
-        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)"),
-        ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
+        BALANCER,
+        COUNTERS,
+        TRACE,
         ("the forwarder's own code (a loop over the hops)", r"PlainHops"),
         ("service calls: building the call, reading the answer (HTTPServiceClient)", r"HTTPServiceClient|ServiceResponse"),
-        ("route run (lookup, steps, retries, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|PromptLane|StepAttempts|RouteTable"),
-        ("JSON in and out", r"JSONParser|JSONReader|JSONWriter|JSONValue"),
-        ("HTTP initiator (request to envelope, answer)", r"HTTPInitiator"),
+        ("route run (lookup, steps, retries, deadlines, envelope copies)", ROUTE_RUN),
+        JSON_IO,
+        HTTP_INITIATOR,
         ("HTTP client (AsyncHTTPClient: pool, request state)", r"^module:AsyncHTTPClient$"),
-        ("HTTP server and socket I/O (Hummingbird, NIO: sockets, parsing, event loops)", r"^module:(Hummingbird\w*|NIO\w*|_NIO\w*|HTTPTypes\w*|AsyncAlgorithms)$"),
+        ("HTTP server and socket I/O (Hummingbird, NIO: sockets, parsing, event loops)", SERVER_MODULES),
     ],
     "http": [
         ("service handlers (uppercase, wordcount, audit)", r"Uppercase\.handle|WordCount|Wordcount|Audit\.handle|mappingStrings"),
-        ("balancer, dispatcher, registry cache", r"InstanceBalancer|ServiceDispatcher\.|LocalServices|RegistryCache"),
-        ("counters and histograms", r"Instruments\.|CounterCell|Histogram|CountedHandler|Prometheus|CoreMetrics|OTLP(Sum|Gauge|Histogram)"),
-        ("trace sampling and ids", r"TraceSampler|TraceContext|Identifiers|LazyIdentifier"),
+        BALANCER,
+        COUNTERS,
+        TRACE,
         ("async step queue", r"AsyncStepQueue|fireAsync"),
-        ("route run (lookup, steps, deadlines, envelope copies)", r"RouteExecutor\.|RouteRun|PromptLane|StepAttempts|RouteTable|ServiceHandler\.handle"),
-        ("JSON in and out", r"JSONParser|JSONReader|JSONWriter|JSONValue|JSONDecoder|JSONEncoder|JSONScanner|JSONMap"),
-        ("HTTP initiator (request to envelope, answer)", r"HTTPInitiator"),
+        ("route run (lookup, steps, deadlines, envelope copies)", ROUTE_RUN + r"|ServiceHandler\.handle"),
+        JSON_IO,
+        HTTP_INITIATOR,
         ("the handler's own code (upper-case, count words)", r"HelloServer"),
-        ("HTTP server (Hummingbird, NIO: sockets, parsing, event loops)", r"^module:(Hummingbird\w*|NIO\w*|_NIO\w*|HTTPTypes\w*|AsyncAlgorithms)$"),
+        ("HTTP server (Hummingbird, NIO: sockets, parsing, event loops)", SERVER_MODULES),
     ],
 }
 

@@ -98,7 +98,8 @@ struct DropFolder: Sendable {
         return entries.sorted { $0.name < $1.name }
     }
 
-    /// Where a `dirent`'s name starts.
+    /// Where a `dirent`'s name starts (19 on 64-bit Linux, after `d_ino`, `d_off`, `d_reclen`
+    /// and `d_type`: the fallback is never taken for a C struct's stored field).
     private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
 
     /// The name of a `readdir` record, read in place up to its NUL.

@@ -153,7 +153,8 @@ public struct HTTPInitiator: Service {
         var headers = HTTPFields()
         headers.reserveCapacity(5)
         headers.append(HTTPField(name: SkynetHeaders.requestID, value: envelope.id))
-        let (traceID, traceparent) = envelope.trace.spelled
+        let traceID = envelope.trace.traceID
+        let traceparent = TraceContext.traceparent(traceID: traceID, spanID: envelope.trace.spanID, sampled: envelope.trace.sampled)
         headers.append(HTTPField(name: SkynetHeaders.traceID, value: traceID))
         if let traceparent { headers.append(HTTPField(name: Self.traceparent, value: traceparent)) }
         do {

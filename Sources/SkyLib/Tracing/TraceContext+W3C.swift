@@ -18,18 +18,12 @@ extension TraceContext {
     /// sampling decision as the `sampled` flag. `nil` when the trace id is not a W3C one (a
     /// caller's own `Skynet-Trace-Id` of another shape): such a trace cannot be named in W3C terms.
     public var traceparent: String? {
-        self.spelled.traceparent
+        Self.traceparent(traceID: self.traceID, spanID: self.spanID, sampled: self.sampled)
     }
 
-    /// ``traceID`` and ``traceparent`` together, the trace id spelled once for both (a minted
-    /// id is spelled anew on every read): what an answer's headers carry.
-    public var spelled: (traceID: String, traceparent: String?) {
-        let traceID = self.traceID
-        return (traceID, Self.traceparent(traceID: traceID, spanID: self.spanID, sampled: self.sampled))
-    }
-
-    /// The `traceparent` of a hop whose ids the caller has spelled already; `nil` when they are
-    /// not W3C ones.
+    /// The `traceparent` of a hop whose ids the caller has spelled already (a minted id is
+    /// spelled anew on every read: a caller that also sends the trace id spells it once);
+    /// `nil` when they are not W3C ones.
     public static func traceparent(traceID: String, spanID: String, sampled: Bool) -> String? {
         guard Self.isLowerHex(traceID, count: 32), Self.isLowerHex(spanID, count: 16) else { return nil }
         return "00-\(traceID)-\(spanID)-\(sampled ? "01" : "00")"
