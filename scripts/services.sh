@@ -28,6 +28,19 @@ export HOME="${HOME:-/root}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+broker_pid() { # the Erlang VM this folder's pid file names, when it is running
+  local pid
+  pid="$(cat "$RABBIT/rabbit.pid" 2>/dev/null || true)"
+  [[ -n "$pid" ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == beam* ]] && echo "$pid"
+}
+
+broker_alive() { [[ -n "$(broker_pid)" ]]; }
+
+broker_log_tail() { # why the broker did not open its ports, for the CI log
+  echo "services: the last lines of $RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log:" >&2
+  tail -n 15 "$RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log" >&2 2>/dev/null || true
+}
+
 wait_port() { # port seconds
   local i
   for ((i = 0; i < $2 * 10; i++)); do
@@ -108,14 +121,23 @@ CONF
     for _ in $(seq 1 100); do port_open "$STOMP_PORT" || break; sleep 0.1; done
   fi
   echo '[rabbitmq_stomp].' >"$RABBIT/enabled_plugins"
+  local starting=0
+  if ! port_open "$STOMP_PORT"; then
+    starting=1
+    # The broker is a test fixture and starts empty: an earlier run's durable queues (the
+    # tests make them by the hundred) would be recovered one by one at start, and with about
+    # 900 of them, more than its file handles, RabbitMQ never opened its ports (CI failed so).
+    # Only when no broker of ours is alive; restart-broker and kill-broker keep the state.
+    if ! broker_alive; then rm -rf "$RABBIT/mnesia" && mkdir -p "$RABBIT/mnesia"; fi
+  fi
   # Debian's rabbitmq-server drops root and runs as the rabbitmq user: it must own its dirs.
   if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
-  if ! port_open "$STOMP_PORT"; then
+  if ((starting)); then
     rabbitmq-server -detached >/dev/null 2>&1 || true
     echo rabbitmq >>"$WORK/started"
   fi
-  wait_port "$STOMP_PORT" 90
-  wait_port "$STOMPS_PORT" 30
+  wait_port "$STOMP_PORT" 90 || { broker_log_tail; return 1; }
+  wait_port "$STOMPS_PORT" 30 || { broker_log_tail; return 1; }
   rabbitmqctl -q await_startup >/dev/null 2>&1 || true
   echo "services: mongodb-wire 127.0.0.1:$MONGO_PORT, stomp 127.0.0.1:$STOMP_PORT and stomps 127.0.0.1:$STOMPS_PORT (CA $RABBIT/tls/ca.pem; login guest/guest, host:/)"
 }
@@ -157,8 +179,8 @@ kill_broker() {
   # A crash, for fault tests: the broker's Erlang VM is SIGKILLed (no graceful stop, nothing
   # flushed on the way out), then started again. Only what it had confirmed survives.
   local pid
-  pid="$(cat "$RABBIT/rabbit.pid" 2>/dev/null || true)"
-  if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
+  pid="$(broker_pid || true)"
+  if [[ -z "$pid" ]]; then
     echo "services: no running broker in $RABBIT/rabbit.pid" >&2
     return 1
   fi
@@ -166,7 +188,7 @@ kill_broker() {
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
   rabbitmq-server -detached >/dev/null 2>&1 || true
-  wait_port "$STOMP_PORT" 90
+  wait_port "$STOMP_PORT" 90 || { broker_log_tail; return 1; }
   rabbitmqctl -q await_startup >/dev/null 2>&1 || true
 }
 

@@ -42,6 +42,13 @@ stop_services() {
   exit "$status"
 }
 trap stop_services EXIT
+# A broker this run started starts empty: an earlier run's hundreds of durable queues once kept
+# RabbitMQ recovering past the wait, and CI failed before a test ran.
+if grep -qx rabbitmq .services/started && [[ -n "$(scripts/services.sh queues)" ]]; then
+  echo "test: the broker this run started holds queues from before it:" >&2
+  scripts/services.sh queues | head -5 >&2
+  exit 1
+fi
 
 echo "test: building (debug, with tests)"
 swift build --build-tests
