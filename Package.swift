@@ -209,6 +209,7 @@ let package = Package(
             dependencies: [
                 "RouteModel", "Initiators", "SkyLib", "SkyTestSupport", hummingbird, httpTypes, log, nioCore,
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

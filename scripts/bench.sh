@@ -174,6 +174,19 @@ CLK_TCK=$(getconf CLK_TCK)
 # cpu_us_per TICKS ITEMS: microseconds of CPU per item.
 cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "n/a" }'; }
 
+# stomp_side MODE [PID]: one timed pass of benchmark 5's MODE (engine, relay or limit);
+# prints "msg/s seconds received cpu_us broker_cpu_us": the CPU per message of PID (the process
+# in the middle) and of the broker over the pass; "n/a" where there is none.
+stomp_side() {
+  local before=0 broker_before=0 rate elapsed received cpu=n/a broker=n/a
+  [ -n "${2:-}" ] && before=$(cpu_ticks "$2")
+  [ -n "$BROKER_PID" ] && broker_before=$(cpu_ticks "$BROKER_PID")
+  read -r rate elapsed received <<<"$("$VENV_PY" Benchmarks/peers/stomp_bench.py "$1" "$MESSAGES")"
+  [ -n "${2:-}" ] && cpu=$(cpu_us_per $(( $(cpu_ticks "$2") - before )) "$received")
+  [ -n "$BROKER_PID" ] && broker=$(cpu_us_per $(( $(cpu_ticks "$BROKER_PID") - broker_before )) "$received")
+  echo "$rate $elapsed $received $cpu $broker"
+}
+
 # measure URL [PID [OTHER_PID...]]: wrk with the shared settings after a 2 s warm-up; prints
 # "req/s p50 p99 failed cpu_us others_cpu_us": cpu_us is the server PID's own CPU per request
 # over the timed run, others_cpu_us the OTHER_PIDs' together (the services a router or a
@@ -362,6 +375,7 @@ why_missed() {
     2b*|2c*) limit="Each p99 is the driver's: every client process waits for its answer, so the engine's p99 includes the driver's own queueing on this machine's $(nproc) cores (2d shows the plain forwarder's under the same driver)." ;;
     2d*) key=chain; limit="The router's per-request work (envelope, trace headers, route run, deadlines, balancer, counters) is what separates it from the plain forwarder under the same driver; the per-piece table of the chain (2a) shows it piece by piece." ;;
     4d*) key=csv; limit="At the goal a row would cost half of what Python's job spends on it. Reading and parsing the row and writing its JSON answer (the pieces 'CSV reading and parsing' and 'answers to JSON lines' in the table below) are work Python's job does in C, in its csv and json modules; what remains per row is the row as a request (document, meta, request and trace ids) and its step, which already run a batch of 128 rows at a time with the counters added once per batch." ;;
+    5a*) key=stomp; limit="Per message (5c) \`sky run\` spent ${s_cpu:-?} µs of CPU against the relay's ${y_cpu:-?} µs, and the broker ${s_broker:-?} µs against ${y_broker:-?} µs while each ran: producer, broker, engine or relay, and consumer share this machine's $(nproc) cores, so what one side spends the others lack. The per-piece table below shows the engine's share by piece: most is NIO carrying each frame between the socket's event loop and the tasks that run the route (a MESSAGE in, its answer out; RECEIPTs are answered on the event loop already), where the relay, a single-threaded stomp.py client, answers on the thread that read the message." ;;
     3a*) key=files; limit="Most of the engine's samples are the kernel's: file creation, renames and lookups in directories of 20,000 names, and the scheduler; the loop pays the same file-system work from 8 processes." ;;
     4a*) key=csv; limit="Rows of an in-process route run 128 to a batch through the prompt lane (steps called for the whole batch, counters added once); the per-piece table below shows where each row's microseconds go: parsing, the row's document and answer, and the runtime's reference counting and allocation, not one hot spot." ;;
     4c*) limit="Once the large file was done, ${m_huge_file:-?} MiB of the RSS were file-backed pages (the sky binary, the Swift runtime, Foundation and the other shared libraries) and ${m_huge_anon:-?} MiB anonymous; idle, before any row, the process held ${m_huge_idle:-?} MiB. A goal of 64 MiB leaves about $(( 64 - ${m_huge_file:-0} )) MiB for heap and stacks at the peak." ;;
@@ -742,19 +756,35 @@ YAML
   sky_run sky5 18250 "$WORK/r5" --services uppercase
   until_true 10 sh -c "curl -s http://127.0.0.1:18250/debug/vars | grep -q stomp" || true
   start relay "$VENV_PY" Benchmarks/peers/stomp_bench.py relay-serve
+  RELAY_PID=$LAST_PID
   until_true 30 grep -q "relay ready" "$WORK/relay.log"
+  # The broker's Erlang VM, whose CPU per message each side costs it (services.sh's pid file).
+  BROKER_PID="$(cat "${SKYNET_RABBIT_DIR:-/tmp/skynet-rabbitmq}/rabbit.pid" 2>/dev/null || true)"
+  [ -n "$BROKER_PID" ] && [ -r "/proc/$BROKER_PID/stat" ] || BROKER_PID=""
   for round in $(seq 1 "$ROUNDS"); do
-    record 5-engine "$("$VENV_PY" Benchmarks/peers/stomp_bench.py engine "$MESSAGES")"
-    record 5-relay "$("$VENV_PY" Benchmarks/peers/stomp_bench.py relay "$MESSAGES")"
-    record 5-pair "$("$VENV_PY" Benchmarks/peers/stomp_bench.py limit "$MESSAGES")"
+    record 5-engine "$(stomp_side engine "$SKY_PID")"
+    record 5-relay "$(stomp_side relay "$RELAY_PID")"
+    record 5-pair "$(stomp_side limit)"
   done
+  # The engine's profile under the same load, after the timed rounds, for the per-piece table.
+  "$VENV_PY" Benchmarks/peers/stomp_bench.py engine "$MESSAGES" >/dev/null &
+  load=$!
+  profile "STOMP: \`sky run\` under benchmark 5's load" "$SKY_PID" 8 stomp
+  wait "$load" || true
   stop_all
   read -r s_rate s_lo s_hi <<<"$(median 5-engine 0)"
   read -r y_rate y_lo y_hi <<<"$(median 5-relay 0)"
   read -r q_rate q_lo q_hi <<<"$(median 5-pair 0)"
+  read -r s_cpu s_cpu_lo s_cpu_hi <<<"$(median 5-engine 3)"
+  read -r y_cpu y_cpu_lo y_cpu_hi <<<"$(median 5-relay 3)"
+  read -r s_broker s_broker_lo s_broker_hi <<<"$(median 5-engine 4)"
+  read -r y_broker y_broker_lo y_broker_hi <<<"$(median 5-relay 4)"
   s_lost=$(awk -v m="$MESSAGES" '{ if ($3 < m) n += m - $3 } END { print n + 0 }' "$WORK/results/5-engine")
   r_relay=$(ratio "$s_rate" "$y_rate"); r_pair=$(ratio "$s_rate" "$q_rate")
   ROWS_MD+=("| 5a. STOMP: $MESSAGES messages sent by stomp.py to RabbitMQ, each run through a one-step route (uppercase) by \`sky run\` and answered to a reply queue (client-individual ack, persistent reply, ack on the broker's receipt, prefetch 256); vs a bare relay doing the same (stomp.py, its own process) | \`BENCH_ONLY=5 make bench\` | $(spread "$s_rate" "$s_lo" "$s_hi") msg/s end to end; short of $MESSAGES replies: $s_lost over $ROUNDS rounds | $(spread "$y_rate" "$y_lo" "$y_hi") msg/s | **$r_relay** | ≥ 0.9: $(goal "5a STOMP vs bare relay" "$r_relay" ">=" 0.9); 0 lost: $(goal "5a STOMP lost" "$s_lost" "==" 0) |")
+  r_cpu5=$(ratio "$s_cpu" "$y_cpu")
+  ROWS_MD+=("| 5c. The cost of one message of 5a: CPU µs per message of the process in the middle (its own user + system CPU over the timed rounds), and of the broker (RabbitMQ's Erlang VM) over the same rounds | \`BENCH_ONLY=5 make bench\` | \`sky run\`: $(spread "$s_cpu" "$s_cpu_lo" "$s_cpu_hi") µs CPU; the broker meanwhile: $(spread "$s_broker" "$s_broker_lo" "$s_broker_hi") µs | the relay: $(spread "$y_cpu" "$y_cpu_lo" "$y_cpu_hi") µs CPU; the broker meanwhile: $(spread "$y_broker" "$y_broker_lo" "$y_broker_hi") µs | **$r_cpu5** of the relay's CPU | — |")
+  PIECES_MD+=("$(pieces_table stomp "$s_cpu" "STOMP messages (5a): $s_cpu µs of CPU per message")")
   ROWS_MD+=("| 5b. The same producer and a bare consumer on one queue (one way, non-persistent, auto-ack): the broker's floor | \`BENCH_ONLY=5 make bench\` | as 5a | $(spread "$q_rate" "$q_lo" "$q_hi") msg/s | **$r_pair** | — |")
   ANALYSIS+=("**STOMP.** Through the engine, $s_rate msg/s end to end (median of $ROUNDS), $r_relay of a bare relay doing the same acknowledged, persistent work ($y_rate msg/s) and $r_pair of a one-way pair ($q_rate msg/s); $s_lost replies missing.")
 fi

@@ -2,7 +2,7 @@
 
     perf script -F ip,sym,dso | python cost_pieces.py KIND CPU_US [PEER_CPU_US PEER_STACKS]
 
-KIND is `csv`, `http` or `chain`. Each sample is charged to the innermost frame that names a
+KIND is `csv`, `http`, `chain` or `stomp`. Each sample is charged to the innermost frame that names a
 piece (its own code and what it calls: a counter's atomic add inside the instruments is the
 instruments' cost), so the shares add up to 100 %, with the kernel and the runtime and
 libraries for samples with no such frame at all (scheduling, wake-ups, I/O completions, idle
@@ -51,6 +51,17 @@ PIECES = {
         HTTP_INITIATOR,
         ("HTTP client (AsyncHTTPClient: pool, request state)", r"^module:AsyncHTTPClient$"),
         ("HTTP server and socket I/O (Hummingbird, NIO: sockets, parsing, event loops)", SERVER_MODULES),
+    ],
+    "stomp": [
+        ("service handler (uppercase)", r"Uppercase\.handle|mappingStrings|String\.uppercased"),
+        BALANCER,
+        COUNTERS,
+        TRACE,
+        ("route run (lookup, steps, deadlines, envelope copies)", ROUTE_RUN + r"|ServiceHandler\.handle"),
+        JSON_IO,
+        ("STOMP frames: reading and writing them (StompFrameCodec)", r"StompFrame"),
+        ("STOMP initiator (message to request, answer, ack after the receipt)", r"StompInitiator|StompInHand|KeyedLanes|Permits"),
+        ("connection I/O (NIO: socket, event loop, async channel)", SERVER_MODULES),
     ],
     "http": [
         ("service handlers (uppercase, wordcount, audit)", r"Uppercase\.handle|WordCount|Wordcount|Audit\.handle|mappingStrings"),

@@ -96,4 +96,19 @@ struct StompFrameCodecTests {
         let decoded = try #require(try decoder.decode(buffer: &buffer))
         #expect(decoded.command == "SEND" && decoded.body == [0, 1, 2, 0] && decoded[header: "x"] == "line\nbreak\\" && decoded[header: "destination"] == "/queue/a:b")
     }
+
+    /// Headers are read and written as bytes: characters of any length pass through whole,
+    /// escapes beside them included, and an undefined escape before one names it whole.
+    @Test func headersWithCharactersBeyondASCIIRoundTripAndNameBadEscapes() throws {
+        let frame = StompFrame(command: "SEND", headers: [("clé", "naïve:é\n👋🏽"), ("r\u{00E9}sum\u{00E9}", "\r")], body: Array("x".utf8))
+        var buffer = ByteBuffer()
+        try StompFrameEncoder().encode(data: frame, out: &buffer)
+        #expect(String(buffer: buffer).hasPrefix("SEND\nclé:naïve\\cé\\n👋🏽\nrésumé:\\r\n"))
+        var decoder = StompFrameDecoder()
+        let decoded = try #require(try decoder.decode(buffer: &buffer))
+        #expect(decoded.headers.map(\.0) == ["clé", "résumé", "content-length"] && decoded[header: "clé"] == "naïve:é\n👋🏽" && decoded[header: "résumé"] == "\r")
+        var bad = ByteBuffer(string: "MESSAGE\nack:1\nnote:a\\é\n\nb\0")
+        let named = try #require(try decoder.decode(buffer: &bad))
+        #expect(named.problem == "undefined escape '\\é' in header in MESSAGE frame" && named[header: "ack"] == "1")
+    }
 }

@@ -61,7 +61,8 @@ final class StompInHand: Sendable {
     /// already, would come back after the restart and be answered twice (what DrainTests saw in
     /// a CI run of ac6fc5b).
     func received(_ id: String, send: ([StompFrame]) -> Void) -> String? {
-        // Only the connection's reader calls this: nothing removes `id` between the two locks.
+        // Only the connection's receipt handler calls this, on its event loop: nothing removes
+        // `id` between the two locks.
         guard let waiting = self.state.withLock({ $0.awaiting[id] }) else { return nil }
         send(waiting.then)
         self.state.withLock { _ = $0.awaiting.removeValue(forKey: id) }

@@ -86,6 +86,9 @@ public final class StompInitiator: Initiator, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     /// Where dead-lettered messages are reported (`sky failed`), beside the dead-letter queue.
     let failures: any FailedInputs
+    /// The per-message counters, looked up once (`stomp.<route>-inflight`, `-done`).
+    private let inflight: CounterCell
+    private let done: CounterCell
 
     /// Creates a `StompInitiator` from its parts.
     /// - Parameters:
@@ -101,6 +104,8 @@ public final class StompInitiator: Initiator, Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.runner = runner
         self.counters = counters
+        self.inflight = counters.cell("stomp.\(configuration.route)-inflight")
+        self.done = counters.cell("stomp.\(configuration.route)-done")
         var logger = logger
         logger[metadataKey: "initiator"] = "stomp"
         logger[metadataKey: "destination"] = "\(configuration.source.destination)"
@@ -226,33 +231,35 @@ public final class StompInitiator: Initiator, Sendable {
     /// `stopping` opens, until the messages in hand are answered and acked (messages the broker
     /// sends meanwhile are left unacked and come back after the DISCONNECT).
     private func session(_ endpoint: Endpoint, stopping: Latch, onSubscribed: @Sendable () -> Void) async throws {
-        let channel = try await self.connect(endpoint)
+        // Made before the connection: its RECEIPTs are answered on the event loop.
+        let inHand = StompInHand()
+        let channel = try await self.connect(endpoint, inHand: inHand)
         let source = self.configuration.source
         try await channel.executeThenClose { inbound, outbound in
             var frames = inbound.makeAsyncIterator()
             try await self.login(endpoint, frames: &frames, outbound: outbound)
             onSubscribed()
             self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
-            // One writer task: answers and acks from concurrent handlers go out in order.
-            let (writes, writer) = AsyncStream.makeStream(of: [StompFrame].self)
-            let inHand = StompInHand()
+            // One writer task: answers and acks from concurrent handlers go out in order, all
+            // those ready at once in one write.
+            let outbox = StompOutbox()
             let permits = Permits(source.prefetch)
             let disconnecting = Locked(false)
             // The connection is over: the drain has nothing left to do.
             let ended = Latch()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    // A batch (an answer, or an ack or nack) goes out in one write and one flush.
-                    for await batch in writes {
-                        try await outbound.write(contentsOf: batch)
+                    // Everything added since the last write goes out in one write and one flush.
+                    while let frames = await outbox.next() {
+                        try await outbound.write(contentsOf: frames)
                     }
                 }
                 group.addTask {
                     guard await self.drain(inHand, stopping: stopping, ended: ended) else { return }
                     disconnecting.withLock { $0 = true }
-                    writer.yield([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
+                    outbox.send([StompFrame(command: "DISCONNECT", headers: [("receipt", Self.disconnectReceipt)])])
                 }
-                try await self.read(&frames, stopping: stopping, permits: permits, inHand: inHand, writer: writer, lanes: KeyedLanes())
+                try await self.read(&frames, stopping: stopping, permits: permits, inHand: inHand, outbox: outbox, lanes: KeyedLanes())
                 // The broker closed the connection (or confirmed our DISCONNECT): answers
                 // without a RECEIPT stay unacked and their messages come back. Close politely
                 // once what is queued is written.
@@ -261,9 +268,9 @@ public final class StompInitiator: Initiator, Sendable {
                     self.counters.add("\(self.prefix)-unconfirmed", Int64(unconfirmed))
                     self.logger.notice("\(unconfirmed) answer(s) sent without a RECEIPT before the connection ended; their messages will be delivered again")
                 }
-                if !disconnecting.withLock({ $0 }) { writer.yield([StompFrame(command: "DISCONNECT")]) }
+                if !disconnecting.withLock({ $0 }) { outbox.send([StompFrame(command: "DISCONNECT")]) }
                 ended.open()
-                writer.finish()
+                outbox.finish()
                 inHand.finish()
                 try await group.waitForAll()
             }
@@ -272,12 +279,12 @@ public final class StompInitiator: Initiator, Sendable {
     }
 
     /// Reads the connection's frames until it ends or the broker confirms our DISCONNECT:
-    /// each MESSAGE is handled in its own task (within the prefetch permits), each RECEIPT
-    /// releases the ack of the answer it confirms, an ERROR ends the session. Returns once every
-    /// handler has ended.
+    /// each MESSAGE is handled in its own task (within the prefetch permits), an ERROR ends the
+    /// session (the RECEIPTs of answers never come here: ``StompReceiptHandler`` releases their
+    /// acks on the event loop). Returns once every handler has ended.
     private func read(
         _ frames: inout NIOAsyncChannelInboundStream<StompFrame>.AsyncIterator, stopping: Latch, permits: Permits, inHand: StompInHand,
-        writer: AsyncStream<[StompFrame]>.Continuation, lanes: KeyedLanes
+        outbox: StompOutbox, lanes: KeyedLanes
     ) async throws {
         try await withThrowingDiscardingTaskGroup { handlers in
             reading: while let frame = try await frames.next() {
@@ -294,13 +301,13 @@ public final class StompInitiator: Initiator, Sendable {
                         continue
                     }
                     inHand.started()
-                    self.counters.add("\(self.prefix)-inflight")
+                    self.inflight.add()
                     // An ordered source: the message's place in its key's lane is taken here, in
                     // the order the broker delivered; a message without the key header has none.
                     let ticket = self.configuration.source.order.flatMap { frame[header: $0.key] }.map(lanes.reserve)
                     handlers.addTask {
                         defer {
-                            self.counters.add("\(self.prefix)-inflight", -1)
+                            self.inflight.add(-1)
                             permits.release()
                             inHand.ended()
                         }
@@ -317,18 +324,15 @@ public final class StompInitiator: Initiator, Sendable {
                         if self.configuration.source.ack == .auto { answer.then = [] }
                         if let ticket { lanes.leave(ticket) }
                         guard !answer.send.isEmpty else {
-                            writer.yield(answer.then)
+                            outbox.send(answer.then)
                             return
                         }
-                        writer.yield(inHand.awaitReceipt(for: answer.send, then: answer.then, message: Self.describe(frame)))
+                        outbox.send(inHand.awaitReceipt(for: answer.send, then: answer.then, message: Self.describe(frame)))
                     }
                 case "RECEIPT":
+                    // Those of answers were answered on the event loop (StompReceiptHandler).
                     if frame[header: "receipt-id"] == Self.disconnectReceipt { break reading }
-                    guard let id = frame[header: "receipt-id"], let message = inHand.received(id, send: { writer.yield($0) }) else {
-                        self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
-                        continue
-                    }
-                    self.logger.debug("the broker has the answer; acked the message", metadata: ["message": "\(message)", "receipt": "\(id)"])
+                    self.logger.warning("RECEIPT for nothing we sent", metadata: ["receipt-id": "\(frame[header: "receipt-id"] ?? "")"])
                 case "ERROR":
                     throw StompProtocolError(reason: "broker error: \(frame[header: "message"] ?? String(decoding: frame.body, as: UTF8.self))")
                 default:
@@ -338,8 +342,10 @@ public final class StompInitiator: Initiator, Sendable {
         }
     }
 
-    /// Opens the connection to the broker: TCP (and TLS for `stomps://`), with the STOMP codec.
-    func connect(_ endpoint: Endpoint) async throws -> NIOAsyncChannel<StompFrame, StompFrame> {
+    /// Opens the connection to the broker: TCP (and TLS for `stomps://`), with the STOMP codec,
+    /// and with `inHand`, the RECEIPTs of its answers answered on the event loop
+    /// (``StompReceiptHandler``).
+    func connect(_ endpoint: Endpoint, inHand: StompInHand? = nil) async throws -> NIOAsyncChannel<StompFrame, StompFrame> {
         // Made per session: a renewed authority file is read on the next reconnect.
         let tls = try endpoint.secure ? NIOSSLContext(configuration: self.configuration.tls ?? .makeClientConfiguration()) : nil
         return try await ClientBootstrap(group: self.eventLoopGroup)
@@ -354,6 +360,7 @@ public final class StompInitiator: Initiator, Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(StompFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(StompFrameEncoder()))
+                    if let inHand { try channel.pipeline.syncOperations.addHandler(StompReceiptHandler(inHand: inHand, logger: self.logger)) }
                     return try NIOAsyncChannel<StompFrame, StompFrame>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -422,7 +429,6 @@ public final class StompInitiator: Initiator, Sendable {
     private func handle(_ message: StompFrame, stopping: Latch) async -> Answer {
         let source = self.configuration.source
         let ackID = message[header: "ack"] ?? message[header: "message-id"] ?? ""
-        let text = String(decoding: message.body, as: UTF8.self)
         var meta = ["source": "stomp", "destination": source.destination]
         if let id = message[header: "message-id"] { meta["message-id"] = id }
         if let correlation = message[header: "correlation-id"] { meta["correlation-id"] = correlation }
@@ -440,7 +446,7 @@ public final class StompInitiator: Initiator, Sendable {
                 if message[header: "content-type"]?.contains("json") == true {
                     throw SkyError(.badRequest, "message body is not valid JSON: \(error)")
                 }
-                payload = .string(text)
+                payload = .string(String(decoding: message.body, as: UTF8.self))
             }
             let run = { () async throws(SkyError) -> RouteResult in
                 try await self.runner.run(RequestEnvelope(route: self.configuration.route, payload: payload, meta: meta, trace: self.runner.sampler.root()))
@@ -460,7 +466,7 @@ public final class StompInitiator: Initiator, Sendable {
                 case nil: return Answer(send: [], then: [])
                 }
             }
-            self.counters.add("\(self.prefix)-done")
+            self.done.add()
             if self.failures.redrivesInFlight, let id = message[header: Self.failedIDHeader] {
                 self.failures.succeeded(route: self.configuration.route, source: .stomp, resource: source.destination, identity: .given(id))
             }
@@ -468,7 +474,9 @@ public final class StompInitiator: Initiator, Sendable {
             if let replyTo = message[header: "reply-to"] ?? source.replyTo {
                 var headers = [("destination", replyTo), ("content-type", "application/json"), ("persistent", "true")]
                 headers.append(("correlation-id", message[header: "correlation-id"] ?? message[header: "message-id"] ?? ""))
-                send.append(StompFrame(command: "SEND", headers: headers, body: Array(JSONWriter.string(result.answerDocument).utf8)))
+                var body: [UInt8] = []
+                JSONWriter.append(result.answerDocument, to: &body)
+                send.append(StompFrame(command: "SEND", headers: headers, body: body))
             }
             return Answer(send: send, then: [StompFrame(command: "ACK", headers: [("id", ackID)])])
         } catch {
@@ -492,7 +500,7 @@ public final class StompInitiator: Initiator, Sendable {
             "error": failure.json["error"] ?? .null,
             "route": .string(self.configuration.route),
             // A body that was not read (over the limit) is not here to keep.
-            "message": message.problem == nil ? .string(text) : .null,
+            "message": message.problem == nil ? .string(String(decoding: message.body, as: UTF8.self)) : .null,
             "headers": .object(Dictionary(message.headers.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { first, _ in first })),
         ]
         return Answer(
