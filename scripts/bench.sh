@@ -18,7 +18,8 @@
 #      Python's bare csv read/write as the floor; peak RSS of
 #      `sky run` for 10,000,000 rows vs 100,000.
 #   5. STOMP: 100,000 messages, vs a bare relay doing the engine's work (client-individual
-#      ack, persistent reply, ack on receipt); a one-way pair as a second reference.
+#      ack, persistent reply, ack on receipt); a one-way pair as a second reference; CPU per
+#      message of the engine, the relay and the broker, and the engine's per-piece table.
 #   6. Failure detection: SIGKILL one of two instances under load; every request without a
 #      2xx answer (status, socket error or timeout) counted.
 #   7. TLS: the route of 1 and the chain of 2 with TLS on, as a ratio to the same without.
