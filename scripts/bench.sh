@@ -787,7 +787,7 @@ YAML
   ROWS_MD+=("| 5c. The cost of one message of 5a: CPU µs per message of the process in the middle (its own user + system CPU over the timed rounds), and of the broker (RabbitMQ's Erlang VM) over the same rounds | \`BENCH_ONLY=5 make bench\` | \`sky run\`: $(spread "$s_cpu" "$s_cpu_lo" "$s_cpu_hi") µs CPU; the broker meanwhile: $(spread "$s_broker" "$s_broker_lo" "$s_broker_hi") µs | the relay: $(spread "$y_cpu" "$y_cpu_lo" "$y_cpu_hi") µs CPU; the broker meanwhile: $(spread "$y_broker" "$y_broker_lo" "$y_broker_hi") µs | **$r_cpu5** of the relay's CPU | — |")
   PIECES_MD+=("$(pieces_table stomp "$s_cpu" "STOMP messages (5a): $s_cpu µs of CPU per message")")
   ROWS_MD+=("| 5b. The same producer and a bare consumer on one queue (one way, non-persistent, auto-ack): the broker's floor | \`BENCH_ONLY=5 make bench\` | as 5a | $(spread "$q_rate" "$q_lo" "$q_hi") msg/s | **$r_pair** | — |")
-  ANALYSIS+=("**STOMP.** Through the engine, $s_rate msg/s end to end (median of $ROUNDS), $r_relay of a bare relay doing the same acknowledged, persistent work ($y_rate msg/s) and $r_pair of a one-way pair ($q_rate msg/s); $s_lost replies missing.")
+  ANALYSIS+=("**STOMP.** Through the engine, $s_rate msg/s end to end (median of $ROUNDS), $r_relay of a bare relay doing the same acknowledged, persistent work ($y_rate msg/s) and $r_pair of a one-way pair ($q_rate msg/s); $s_lost replies missing. Per message \`sky run\` spent $s_cpu µs of CPU and the relay $y_cpu µs; the broker spent $s_broker µs per message under the engine and $y_broker µs under the relay (5c).")
 fi
 
 # ---------------------------------------------------------------------------------------------
