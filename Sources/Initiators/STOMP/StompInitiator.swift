@@ -240,8 +240,9 @@ public final class StompInitiator: Initiator, Sendable {
             try await self.login(endpoint, frames: &frames, outbound: outbound)
             onSubscribed()
             self.logger.info("subscribed", metadata: ["prefetch": "\(source.prefetch)"])
-            // One writer task: answers and acks from concurrent handlers go out in order, all
-            // those ready at once in one write.
+            // One writer task: what concurrent handlers answer (and the DISCONNECT) goes out in
+            // order, all that is ready at once in one write; ACKs after a RECEIPT are written on
+            // the event loop (StompReceiptHandler).
             let outbox = StompOutbox()
             let permits = Permits(source.prefetch)
             let disconnecting = Locked(false)

@@ -2,17 +2,18 @@ import SkyLib
 
 /// The frames waiting to go out on one STOMP connection, for its one writer task.
 ///
-/// Handlers (answers, dead letters) and the reader (ACKs after a RECEIPT, the DISCONNECT) add
-/// frames at any time without waiting (``send(_:)``); the writer takes everything added since
-/// its last write in one go (``next()``) and writes it with one flush. Under load, with
-/// hundreds of messages in hand, the answers and ACKs that finish while a write is under way
-/// leave together: one system call and one TCP segment for many frames, for us and for the
-/// broker, instead of a write and a flush for each (an `AsyncStream` of batches gave one at a
-/// time).
+/// Handlers (answers and dead letters, or an ACK or NACK at once when there is nothing to
+/// send) and the session (its DISCONNECT) add frames at any time without waiting
+/// (``send(_:)``); the writer takes everything added since its last write in one go (``next()``)
+/// and writes it with one flush. Under load, with hundreds of messages in hand, the answers
+/// that finish while a write is under way leave together: one system call and one TCP segment
+/// for many frames, for us and for the broker, instead of a write and a flush for each (an
+/// `AsyncStream` of batches gave one at a time). The ACKs that follow a RECEIPT do not come
+/// here: ``StompReceiptHandler`` writes them on the event loop.
 ///
 /// Frames leave in the order they were added, and the frames of one ``send(_:)`` together.
 /// Nothing bounds the outbox itself: what feeds it is bounded (at most `prefetch` messages in
-/// hand, each with at most an answer and then its ACK).
+/// hand, each with at most one answer or one ACK or NACK here).
 final class StompOutbox: Sendable {
     private struct State {
         var frames: [StompFrame] = []
