@@ -36,10 +36,6 @@ broker_pid() { # the Erlang VM this folder's pid file names, when it is running
 
 broker_alive() { [[ -n "$(broker_pid)" ]]; }
 
-broker_log_tail() { # why the broker did not open its ports, for the CI log
-  echo "services: the last lines of $RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log:" >&2
-  tail -n 15 "$RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log" >&2 2>/dev/null || true
-}
 
 wait_port() { # port seconds
   local i
@@ -48,6 +44,13 @@ wait_port() { # port seconds
     sleep 0.1
   done
   echo "services: port $1 did not open in $2 s" >&2
+  return 1
+}
+
+wait_broker_port() { # port seconds: wait_port, and on failure why the broker did not open it
+  wait_port "$1" "$2" && return 0
+  echo "services: the last lines of $RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log:" >&2
+  tail -n 15 "$RABBITMQ_LOG_BASE/$RABBITMQ_NODENAME.log" >&2 2>/dev/null || true
   return 1
 }
 
@@ -136,8 +139,8 @@ CONF
     rabbitmq-server -detached >/dev/null 2>&1 || true
     echo rabbitmq >>"$WORK/started"
   fi
-  wait_port "$STOMP_PORT" 90 || { broker_log_tail; return 1; }
-  wait_port "$STOMPS_PORT" 30 || { broker_log_tail; return 1; }
+  wait_broker_port "$STOMP_PORT" 90
+  wait_broker_port "$STOMPS_PORT" 30
   rabbitmqctl -q await_startup >/dev/null 2>&1 || true
   echo "services: mongodb-wire 127.0.0.1:$MONGO_PORT, stomp 127.0.0.1:$STOMP_PORT and stomps 127.0.0.1:$STOMPS_PORT (CA $RABBIT/tls/ca.pem; login guest/guest, host:/)"
 }
@@ -188,7 +191,7 @@ kill_broker() {
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   if id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$RABBIT"; fi
   rabbitmq-server -detached >/dev/null 2>&1 || true
-  wait_port "$STOMP_PORT" 90 || { broker_log_tail; return 1; }
+  wait_broker_port "$STOMP_PORT" 90
   rabbitmqctl -q await_startup >/dev/null 2>&1 || true
 }
 
